@@ -1,7 +1,23 @@
-"""ember: a small deep-learning library with C++ kernels and a Keras-style API."""
+"""ember: a small deep-learning library with C++ kernels and a Keras-style API.
+
+>>> import ember
+>>> from ember.layers import Dense
+>>> model = ember.Sequential([Dense(8, activation="relu", input_shape=(2,)), Dense(1, activation="sigmoid")])
+"""
 from . import _C
+from . import backend, functional, random, testing  # noqa: F401
+from .autograd import GradientTape, grad
+from .ops.core import concatenate, stack
+from .random import set_seed
+from .tensor import Tensor, as_tensor, enable_grad, is_grad_enabled, no_grad
 
 __version__ = "0.1.0"
+
+__all__ = [
+    "Tensor", "as_tensor", "no_grad", "enable_grad", "is_grad_enabled", "grad", "GradientTape",
+    "concatenate", "stack", "set_seed", "set_num_threads", "get_num_threads", "functional",
+    "testing",
+]
 
 
 def set_num_threads(n: int) -> None:

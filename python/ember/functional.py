@@ -1,0 +1,24 @@
+"""Differentiable functions (``ember.functional``, like ``torch.nn.functional``).
+
+Everything here takes Tensors (or arrays) and returns Tensors that carry gradients.
+The ops themselves live in ``ember.ops.<family>`` with forward and backward side by side.
+"""
+from .ops.core import (  # noqa: F401
+    abs, add, broadcast_to, cast, clip, concatenate, div, exp, expand_dims, getitem, log,
+    matmul, max, maximum, mean, min, minimum, mul, neg, pad, power, relu, reshape, sigmoid,
+    sqrt, square, squeeze, stack, sub, sum, swapaxes, tanh, transpose, var, where,
+)
+from .ops.nn import (  # noqa: F401
+    ACTIVATIONS, dropout, elu, gelu, leaky_relu, log_softmax, logsumexp, selu, silu, softmax,
+    softplus, swish,
+)
+
+
+def get_activation(name):
+    """An activation function by Keras name ("relu", "softmax", ...), a callable, or None."""
+    if name is None or callable(name):
+        return name
+    try:
+        return ACTIVATIONS[str(name).lower()]
+    except KeyError:
+        raise ValueError(f"Unknown activation {name!r}. Known: {sorted(ACTIVATIONS)}") from None

@@ -1,0 +1,2 @@
+"""Keras-style layers."""
+from .base import Layer  # noqa: F401

@@ -1,0 +1,195 @@
+"""The Layer base class: lazy building, weights, training flag, masks, sublayers."""
+from __future__ import annotations
+
+import inspect
+import itertools
+from typing import Iterable, List, Optional, Sequence, Tuple
+
+import numpy as np
+
+from .. import initializers
+from ..tensor import Tensor
+
+_uid = itertools.count()
+
+
+def _snake(name: str) -> str:
+    out = []
+    for i, c in enumerate(name):
+        if c.isupper() and i and (not name[i - 1].isupper() or (i + 1 < len(name) and name[i + 1].islower())):
+            out.append("_")
+        out.append(c.lower())
+    return "".join(out)
+
+
+def shape_of(x) -> Tuple[Optional[int], ...]:
+    """The shape of a Tensor, an array, or a symbolic input (None for unknown dims)."""
+    return tuple(x.shape)
+
+
+class Layer:
+    """Base class of all layers (Keras semantics).
+
+    Subclasses implement ``build(input_shape)`` (create weights with ``add_weight``) and
+    ``call(inputs, training=False)`` (compose differentiable ops; never hand-written
+    gradients). ``__call__`` builds lazily from the first input's shape, passes
+    ``training`` and ``mask`` when ``call`` accepts them, and propagates masks.
+
+    Keyword arguments every layer accepts: ``name``, ``trainable``, ``dtype``,
+    ``input_shape`` / ``batch_input_shape`` / ``input_dim`` (for the first layer of a model).
+    """
+
+    supports_masking = False
+
+    def __init__(self, name: Optional[str] = None, trainable: bool = True, dtype=None,
+                 input_shape=None, batch_input_shape=None, input_dim=None, **kwargs):
+        if kwargs:
+            raise TypeError(f"{type(self).__name__}: unexpected keyword argument(s) {sorted(kwargs)}")
+        self.name = name or f"{_snake(type(self).__name__)}_{next(_uid)}"
+        self.trainable = trainable
+        self.dtype = np.dtype(dtype or "float32")
+        self.built = False
+        self._weights: List[Tensor] = []
+        if batch_input_shape is not None:
+            self._batch_input_shape = tuple(batch_input_shape)
+        elif input_shape is not None:
+            self._batch_input_shape = (None,) + tuple(input_shape)
+        elif input_dim is not None:
+            self._batch_input_shape = (None, int(input_dim))
+        else:
+            self._batch_input_shape = None
+        sig = inspect.signature(self.call).parameters
+        self._call_has_training = "training" in sig
+        self._call_has_mask = "mask" in sig
+
+    # -- to override ----------------------------------------------------------------
+    def build(self, input_shape) -> None:
+        """Create the weights for an input of ``input_shape`` (batch dim included)."""
+        self.built = True
+
+    def call(self, inputs, *args, **kwargs):
+        raise NotImplementedError(f"{type(self).__name__}.call is not implemented")
+
+    def compute_output_shape(self, input_shape):
+        """Output shape for ``input_shape`` (batch dim may be None). The default runs the
+        layer on a zero batch of one under ``no_grad`` and reads the result."""
+        from ..tensor import no_grad
+        shape = tuple(1 if s is None else s for s in input_shape)
+        with no_grad():
+            out = self(Tensor(np.zeros(shape, dtype=self.dtype)))
+        if isinstance(out, (list, tuple)):
+            return [(input_shape[0],) + tuple(o.shape[1:]) for o in out]
+        return (input_shape[0],) + tuple(out.shape[1:])
+
+    def compute_mask(self, inputs, mask=None):
+        return mask if self.supports_masking else None
+
+    def get_config(self) -> dict:
+        return {"name": self.name, "trainable": self.trainable}
+
+    # -- machinery --------------------------------------------------------------------
+    def _maybe_build(self, inputs) -> None:
+        if not self.built:
+            first = inputs[0] if isinstance(inputs, (list, tuple)) else inputs
+            self.build(shape_of(first))
+            self.built = True
+
+    def __call__(self, inputs, *args, training: Optional[bool] = None, mask=None, **kwargs):
+        from ..symbolic import SymbolicTensor, call_symbolic
+        first = inputs[0] if isinstance(inputs, (list, tuple)) and inputs else inputs
+        if isinstance(first, SymbolicTensor):
+            return call_symbolic(self, inputs, args, dict(kwargs, training=training, mask=mask))
+        if not isinstance(first, Tensor) and not isinstance(inputs, (list, tuple)):
+            inputs = Tensor(inputs, dtype=self.dtype if np.asarray(inputs).dtype.kind == "f" else None)
+        self._maybe_build(inputs)
+        if self._call_has_training:
+            kwargs["training"] = bool(training)
+        if mask is None:
+            mask = getattr(first, "_mask", None) if isinstance(first, Tensor) else None
+        if self._call_has_mask:
+            kwargs["mask"] = mask
+        out = self.call(inputs, *args, **kwargs)
+        out_mask = self.compute_mask(inputs, mask)
+        if out_mask is not None and isinstance(out, Tensor):
+            out._mask = out_mask
+        return out
+
+    def add_weight(self, name: str, shape: Sequence[int], initializer="glorot_uniform",
+                   trainable: bool = True, dtype=None) -> Tensor:
+        """Create, track and return a weight Tensor (``requires_grad`` when trainable)."""
+        init = initializers.get(initializer)
+        dt = np.dtype(dtype or self.dtype)
+        w = Tensor(np.ascontiguousarray(init(tuple(int(s) for s in shape), dt), dtype=dt),
+                   requires_grad=trainable, name=f"{self.name}/{name}")
+        w.trainable = trainable
+        self._weights.append(w)
+        return w
+
+    def _sublayers(self) -> List["Layer"]:
+        out = []
+        for v in self.__dict__.values():
+            if isinstance(v, Layer):
+                out.append(v)
+            elif isinstance(v, (list, tuple)):
+                out.extend(x for x in v if isinstance(x, Layer))
+            elif isinstance(v, dict):
+                out.extend(x for x in v.values() if isinstance(x, Layer))
+        return out
+
+    @property
+    def weights(self) -> List[Tensor]:
+        """All weights of this layer and its sublayers (trainable first, like Keras)."""
+        return self.trainable_weights + self.non_trainable_weights
+
+    def _all_weights(self) -> List[Tensor]:
+        seen, out = set(), []
+        for w in itertools.chain(self._weights, *(l._all_weights() for l in self._sublayers())):
+            if id(w) not in seen:
+                seen.add(id(w))
+                out.append(w)
+        return out
+
+    @property
+    def trainable_weights(self) -> List[Tensor]:
+        if not self.trainable:
+            return []
+        own = [w for w in self._weights if w.trainable]
+        sub = [w for l in self._sublayers() for w in l.trainable_weights]
+        return _unique(own + sub)
+
+    @property
+    def non_trainable_weights(self) -> List[Tensor]:
+        if not self.trainable:
+            return self._all_weights()
+        own = [w for w in self._weights if not w.trainable]
+        sub = [w for l in self._sublayers() for w in l.non_trainable_weights]
+        return _unique(own + sub)
+
+    trainable_variables = trainable_weights
+    variables = weights
+
+    def count_params(self) -> int:
+        return int(sum(w.size for w in self.weights))
+
+    def get_weights(self) -> List[np.ndarray]:
+        return [w.numpy().copy() for w in self.weights]
+
+    def set_weights(self, values: Iterable) -> None:
+        ws = self.weights
+        values = list(values)
+        if len(values) != len(ws):
+            raise ValueError(f"{self.name}.set_weights: expected {len(ws)} arrays, received {len(values)}")
+        for w, v in zip(ws, values):
+            w.assign(np.asarray(v, dtype=w.dtype))
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} name={self.name!r}>"
+
+
+def _unique(ws: List[Tensor]) -> List[Tensor]:
+    seen, out = set(), []
+    for w in ws:
+        if id(w) not in seen:
+            seen.add(id(w))
+            out.append(w)
+    return out

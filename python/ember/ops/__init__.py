@@ -1,0 +1,1 @@
+"""Differentiable ops, one module per family; ``ember.functional`` re-exports them."""

@@ -1,0 +1,455 @@
+"""Core differentiable ops: arithmetic, reductions, shapes, elementwise math.
+
+Each op computes its forward on arrays and returns ``make_op(out, parents, backward)``
+with its backward beside it. Gradients of broadcast operands are summed back to their
+shapes by the engine.
+"""
+from __future__ import annotations
+
+from typing import Optional, Sequence, Tuple, Union
+
+import builtins
+
+import numpy as np
+
+from .. import backend
+from ..tensor import Tensor, as_tensor, make_op
+
+_bmax = builtins.max
+
+Axis = Optional[Union[int, Tuple[int, ...]]]
+
+
+def _pair(a, b):
+    """Both operands as Tensors of one float dtype (a Python scalar adopts the other's)."""
+    if isinstance(a, Tensor) and not isinstance(b, Tensor):
+        b = Tensor(np.asarray(b, dtype=a.data.dtype) if np.isscalar(b) else b, dtype=a.data.dtype)
+    elif isinstance(b, Tensor) and not isinstance(a, Tensor):
+        a = Tensor(np.asarray(a, dtype=b.data.dtype) if np.isscalar(a) else a, dtype=b.data.dtype)
+    else:
+        a, b = as_tensor(a), as_tensor(b)
+    if a.data.dtype != b.data.dtype:
+        dt = np.promote_types(a.data.dtype, b.data.dtype)
+        a, b = as_tensor(a, dt), as_tensor(b, dt)
+    return a, b
+
+
+def _check_broadcast(op: str, a: Tensor, b: Tensor) -> None:
+    try:
+        np.broadcast_shapes(a.data.shape, b.data.shape)
+    except ValueError:
+        raise ValueError(f"{op}: shapes {a.shape} and {b.shape} do not broadcast") from None
+
+
+# ---------------------------------------------------------------------------------------
+# arithmetic
+# ---------------------------------------------------------------------------------------
+
+def add(a, b) -> Tensor:
+    a, b = _pair(a, b)
+    _check_broadcast("add", a, b)
+    return make_op(a.data + b.data, (a, b), lambda g: (g, g), "add")
+
+
+def sub(a, b) -> Tensor:
+    a, b = _pair(a, b)
+    _check_broadcast("sub", a, b)
+    return make_op(a.data - b.data, (a, b), lambda g: (g, -g), "sub")
+
+
+def mul(a, b) -> Tensor:
+    a, b = _pair(a, b)
+    _check_broadcast("mul", a, b)
+    ad, bd = a.data, b.data
+    return make_op(ad * bd, (a, b), lambda g: (g * bd if a.requires_grad else None,
+                                               g * ad if b.requires_grad else None), "mul")
+
+
+def div(a, b) -> Tensor:
+    a, b = _pair(a, b)
+    _check_broadcast("div", a, b)
+    ad, bd = a.data, b.data
+    out = ad / bd
+
+    def backward(g):
+        return (g / bd if a.requires_grad else None,
+                -g * out / bd if b.requires_grad else None)
+    return make_op(out, (a, b), backward, "div")
+
+
+def neg(a) -> Tensor:
+    a = as_tensor(a)
+    return make_op(-a.data, (a,), lambda g: (-g,), "neg")
+
+
+def power(a, b) -> Tensor:
+    """a ** b elementwise; b may be a Tensor (gradient through both) or a number."""
+    if not isinstance(b, Tensor) and np.isscalar(b):
+        a = as_tensor(a)
+        p = float(b)
+        ad = a.data
+        out = ad ** p
+        if p == 2.0:
+            return make_op(out, (a,), lambda g: (g * 2.0 * ad,), "square")
+        return make_op(out, (a,), lambda g: (g * p * ad ** (p - 1),), "pow")
+    a, b = _pair(a, b)
+    _check_broadcast("pow", a, b)
+    ad, bd = a.data, b.data
+    out = ad ** bd
+
+    def backward(g):
+        ga = g * bd * ad ** (bd - 1) if a.requires_grad else None
+        gb = None
+        if b.requires_grad:
+            with np.errstate(divide="ignore", invalid="ignore"):
+                gb = np.where(ad > 0, g * out * np.log(np.where(ad > 0, ad, 1)), 0).astype(out.dtype)
+        return ga, gb
+    return make_op(out, (a, b), backward, "pow")
+
+
+def square(a) -> Tensor:
+    return power(a, 2)
+
+
+def maximum(a, b) -> Tensor:
+    a, b = _pair(a, b)
+    _check_broadcast("maximum", a, b)
+    mask = a.data >= b.data
+    return make_op(np.maximum(a.data, b.data), (a, b), lambda g: (g * mask, g * ~mask), "maximum")
+
+
+def minimum(a, b) -> Tensor:
+    a, b = _pair(a, b)
+    _check_broadcast("minimum", a, b)
+    mask = a.data <= b.data
+    return make_op(np.minimum(a.data, b.data), (a, b), lambda g: (g * mask, g * ~mask), "minimum")
+
+
+def where(cond, a, b) -> Tensor:
+    """Elementwise ``a if cond else b``; ``cond`` is not differentiated."""
+    c = np.asarray(cond.data if isinstance(cond, Tensor) else cond).astype(bool)
+    a, b = _pair(a, b)
+    out = np.where(c, a.data, b.data)
+    return make_op(out, (a, b), lambda g: (np.where(c, g, 0), np.where(c, 0, g)), "where")
+
+
+def cast(a, dtype) -> Tensor:
+    a = as_tensor(a)
+    dt = np.dtype(dtype)
+    src = a.data.dtype
+    return make_op(a.data.astype(dt), (a,), lambda g: (g.astype(src),), "cast")
+
+
+# ---------------------------------------------------------------------------------------
+# matmul
+# ---------------------------------------------------------------------------------------
+
+def matmul(a, b) -> Tensor:
+    """Matrix product with ``numpy.matmul`` semantics (1-D, 2-D and batched, broadcast)."""
+    a, b = _pair(a, b)
+    if a.ndim == 0 or b.ndim == 0:
+        raise ValueError(f"matmul: operands must be at least 1-D. Received: shapes {a.shape} and {b.shape}")
+    ka = a.shape[-1]
+    kb = b.shape[-2] if b.ndim >= 2 else b.shape[0]
+    if ka != kb:
+        raise ValueError(f"matmul: inner dimensions differ: {a.shape} @ {b.shape} ({ka} != {kb})")
+    if a.ndim == 1 or b.ndim == 1:  # promote vectors to matrices, squeeze after
+        a2 = reshape(a, (1, -1)) if a.ndim == 1 else a
+        b2 = reshape(b, (-1, 1)) if b.ndim == 1 else b
+        out = matmul(a2, b2)
+        if a.ndim == 1:
+            out = squeeze(out, -2)
+        if b.ndim == 1:
+            out = squeeze(out, -1)
+        return out
+    kern = backend.ops(a.data)
+    ad, bd = a.data, b.data
+    out = kern.matmul(ad, bd)
+
+    def backward(g):
+        ga = gb = None
+        if a.requires_grad:
+            if bd.ndim == 2:
+                ga = kern.matmul(g, bd.T) if g.ndim > 2 else kern.gemm(g, bd, trans_b=True)
+            else:
+                ga = kern.matmul(g, np.swapaxes(bd, -1, -2))
+        if b.requires_grad:
+            if bd.ndim == 2 and ad.ndim > 2:
+                # sum over the batch folded into one GEMM: (K, rows) @ (rows, N)
+                gb = kern.gemm(np.ascontiguousarray(ad).reshape(-1, ad.shape[-1]),
+                               np.ascontiguousarray(g).reshape(-1, g.shape[-1]), trans_a=True)
+            elif ad.ndim == 2 and bd.ndim == 2:
+                gb = kern.gemm(ad, g, trans_a=True)
+            else:
+                gb = kern.matmul(np.swapaxes(ad, -1, -2), g)
+        return ga, gb
+    return make_op(out, (a, b), backward, "matmul")
+
+
+# ---------------------------------------------------------------------------------------
+# reductions
+# ---------------------------------------------------------------------------------------
+
+def _norm_axis(axis: Axis, ndim: int, op: str) -> Tuple[int, ...]:
+    if axis is None:
+        return tuple(range(ndim))
+    axes = (axis,) if isinstance(axis, (int, np.integer)) else tuple(axis)
+    out = []
+    for ax in axes:
+        if not -ndim <= ax < _bmax(ndim, 1):
+            raise ValueError(f"{op}: axis {ax} is out of range for a tensor of {ndim} dimensions")
+        out.append(int(ax) % _bmax(ndim, 1))
+    return tuple(sorted(set(out)))
+
+
+def _expand_to(g, shape, axes, keepdims):
+    """Re-insert reduced axes so ``g`` broadcasts against the input shape."""
+    if not keepdims and axes:
+        g = np.expand_dims(g, axes)
+    return np.broadcast_to(g, shape)
+
+
+def sum(a, axis: Axis = None, keepdims: bool = False) -> Tensor:  # noqa: A001
+    a = as_tensor(a)
+    axes = _norm_axis(axis, a.ndim, "sum")
+    shape = a.shape
+    out = np.asarray(a.data.sum(axis=axes, keepdims=keepdims))
+    return make_op(out, (a,), lambda g: (_expand_to(g, shape, axes, keepdims),), "sum")
+
+
+def mean(a, axis: Axis = None, keepdims: bool = False) -> Tensor:
+    a = as_tensor(a)
+    axes = _norm_axis(axis, a.ndim, "mean")
+    shape = a.shape
+    n = int(np.prod([shape[i] for i in axes])) if axes else 1
+    out = np.asarray(a.data.mean(axis=axes, keepdims=keepdims))
+    return make_op(out, (a,), lambda g: (_expand_to(g / n, shape, axes, keepdims),), "mean")
+
+
+def var(a, axis: Axis = None, keepdims: bool = False) -> Tensor:
+    """Population variance (ddof=0), like ``numpy.var`` and Keras."""
+    a = as_tensor(a)
+    d = a - mean(a, axis, keepdims=True)
+    return mean(d * d, axis, keepdims)
+
+
+def _extremum(a, axis, keepdims, name, fn):
+    a = as_tensor(a)
+    if a.size == 0:
+        raise ValueError(f"{name}: reduction of an empty tensor of shape {a.shape}")
+    axes = _norm_axis(axis, a.ndim, name)
+    shape = a.shape
+    out_k = fn(a.data, axis=axes, keepdims=True)
+    out = out_k if keepdims else np.asarray(out_k.reshape([s for i, s in enumerate(shape) if i not in axes]))
+
+    def backward(g):
+        mask = a.data == out_k
+        # ties share the gradient equally (what a subgradient average gives)
+        count = mask.sum(axis=axes, keepdims=True)
+        gk = g if keepdims else np.expand_dims(g, axes)
+        return (mask * (gk / count),)
+    return make_op(out, (a,), backward, name)
+
+
+def max(a, axis: Axis = None, keepdims: bool = False) -> Tensor:  # noqa: A001
+    return _extremum(a, axis, keepdims, "max", np.max)
+
+
+def min(a, axis: Axis = None, keepdims: bool = False) -> Tensor:  # noqa: A001
+    return _extremum(a, axis, keepdims, "min", np.min)
+
+
+# ---------------------------------------------------------------------------------------
+# shapes
+# ---------------------------------------------------------------------------------------
+
+def reshape(a, shape: Sequence[int]) -> Tensor:
+    a = as_tensor(a)
+    src = a.shape
+    try:
+        out = a.data.reshape(tuple(shape))
+    except ValueError:
+        raise ValueError(f"reshape: cannot reshape a tensor of shape {src} ({a.size} elements) "
+                         f"into shape {tuple(shape)}") from None
+    return make_op(out, (a,), lambda g: (g.reshape(src),), "reshape")
+
+
+def transpose(a, axes: Optional[Sequence[int]] = None) -> Tensor:
+    a = as_tensor(a)
+    if axes is None:
+        axes = tuple(reversed(range(a.ndim)))
+    axes = tuple(int(x) % a.ndim for x in axes) if a.ndim else ()
+    if sorted(axes) != list(range(a.ndim)):
+        raise ValueError(f"transpose: axes {axes} are not a permutation of {a.ndim} dimensions")
+    inv = tuple(np.argsort(axes))
+    return make_op(a.data.transpose(axes), (a,), lambda g: (g.transpose(inv),), "transpose")
+
+
+def swapaxes(a, a1: int, a2: int) -> Tensor:
+    a = as_tensor(a)
+    axes = list(range(a.ndim))
+    axes[a1], axes[a2] = axes[a2], axes[a1]
+    return transpose(a, axes)
+
+
+def squeeze(a, axis=None) -> Tensor:
+    a = as_tensor(a)
+    src = a.shape
+    try:
+        out = np.squeeze(a.data, axis)
+    except ValueError:
+        raise ValueError(f"squeeze: axis {axis} of shape {src} is not of size 1") from None
+    return make_op(out, (a,), lambda g: (g.reshape(src),), "squeeze")
+
+
+def expand_dims(a, axis) -> Tensor:
+    a = as_tensor(a)
+    src = a.shape
+    return make_op(np.expand_dims(a.data, axis), (a,), lambda g: (g.reshape(src),), "expand_dims")
+
+
+def broadcast_to(a, shape) -> Tensor:
+    a = as_tensor(a)
+    try:
+        out = np.broadcast_to(a.data, tuple(shape))
+    except ValueError:
+        raise ValueError(f"broadcast_to: shape {a.shape} does not broadcast to {tuple(shape)}") from None
+    return make_op(out, (a,), lambda g: (g,), "broadcast_to")
+
+
+def _index_arrays(idx):
+    """Unwrap Tensors inside an index (fancy indexing with integer Tensors)."""
+    if isinstance(idx, Tensor):
+        return idx.data.astype(np.intp) if idx.data.dtype.kind == "f" else idx.data
+    if isinstance(idx, tuple):
+        return tuple(_index_arrays(i) for i in idx)
+    return idx
+
+
+def getitem(a, idx) -> Tensor:
+    """Indexing and slicing (basic and advanced); the gradient scatters back (adds repeats)."""
+    a = as_tensor(a)
+    idx = _index_arrays(idx)
+    try:
+        out = a.data[idx]
+    except IndexError as e:
+        raise IndexError(f"getitem: {e} (tensor shape {a.shape})") from None
+    shape, dtype = a.shape, a.data.dtype
+
+    def backward(g):
+        full = np.zeros(shape, dtype=dtype)
+        np.add.at(full, idx, g)
+        return (full,)
+    if not isinstance(idx, tuple):
+        basic = isinstance(idx, (int, slice, type(None), type(Ellipsis)))
+    else:
+        basic = all(isinstance(i, (int, slice, type(None), type(Ellipsis))) for i in idx)
+    if basic:  # no repeats possible: plain assignment is enough and much faster than add.at
+        def backward(g):  # noqa: F811
+            full = np.zeros(shape, dtype=dtype)
+            full[idx] = g
+            return (full,)
+    return make_op(np.asarray(out), (a,), backward, "getitem")
+
+
+def concatenate(tensors: Sequence, axis: int = 0) -> Tensor:
+    """Join tensors along an existing axis."""
+    ts = [as_tensor(t) for t in tensors]
+    if not ts:
+        raise ValueError("concatenate: needs at least one tensor")
+    dt = np.result_type(*[t.data.dtype for t in ts])
+    ts = [as_tensor(t, dt) for t in ts]
+    try:
+        out = np.concatenate([t.data for t in ts], axis=axis)
+    except ValueError as e:
+        raise ValueError(f"concatenate: shapes {[t.shape for t in ts]} do not join on axis {axis}: {e}") from None
+    ax = axis % out.ndim
+    cuts = np.cumsum([t.shape[ax] for t in ts])[:-1]
+    return make_op(out, tuple(ts), lambda g: tuple(np.split(g, cuts, axis=ax)), "concatenate")
+
+
+def stack(tensors: Sequence, axis: int = 0) -> Tensor:
+    """Join tensors of one shape along a new axis."""
+    ts = [as_tensor(t) for t in tensors]
+    if not ts:
+        raise ValueError("stack: needs at least one tensor")
+    if len({t.shape for t in ts}) != 1:
+        raise ValueError(f"stack: all tensors must have the same shape. Received: {[t.shape for t in ts]}")
+    dt = np.result_type(*[t.data.dtype for t in ts])
+    ts = [as_tensor(t, dt) for t in ts]
+    out = np.stack([t.data for t in ts], axis=axis)
+    ax = axis % out.ndim
+    return make_op(out, tuple(ts), lambda g: tuple(np.moveaxis(g, ax, 0)), "stack")
+
+
+def pad(a, pad_width, value: float = 0.0) -> Tensor:
+    """Constant padding; ``pad_width`` as in ``numpy.pad``."""
+    a = as_tensor(a)
+    pw = np.broadcast_to(np.asarray(pad_width, dtype=np.intp), (a.ndim, 2))
+    out = np.pad(a.data, pw, constant_values=value)
+    sl = tuple(slice(int(lo), out.shape[i] - int(hi)) for i, (lo, hi) in enumerate(pw))
+    return make_op(out, (a,), lambda g: (g[sl],), "pad")
+
+
+# ---------------------------------------------------------------------------------------
+# elementwise math
+# ---------------------------------------------------------------------------------------
+
+def exp(a) -> Tensor:
+    a = as_tensor(a)
+    out = np.exp(a.data)
+    return make_op(out, (a,), lambda g: (g * out,), "exp")
+
+
+def log(a) -> Tensor:
+    a = as_tensor(a)
+    ad = a.data
+    return make_op(np.log(ad), (a,), lambda g: (g / ad,), "log")
+
+
+def sqrt(a) -> Tensor:
+    a = as_tensor(a)
+    out = np.sqrt(a.data)
+    return make_op(out, (a,), lambda g: (g / (2 * out),), "sqrt")
+
+
+def abs(a) -> Tensor:  # noqa: A001
+    a = as_tensor(a)
+    ad = a.data
+    return make_op(np.abs(ad), (a,), lambda g: (g * np.sign(ad),), "abs")
+
+
+def tanh(a) -> Tensor:
+    a = as_tensor(a)
+    out = np.tanh(a.data)
+    return make_op(out, (a,), lambda g: (g * (1 - out * out),), "tanh")
+
+
+def _sigmoid_array(x):
+    # stable for large |x|: exp of a non-positive number only
+    e = np.exp(-np.abs(x))
+    return np.where(x >= 0, 1 / (1 + e), e / (1 + e)).astype(x.dtype, copy=False)
+
+
+def sigmoid(a) -> Tensor:
+    a = as_tensor(a)
+    out = _sigmoid_array(a.data)
+    return make_op(out, (a,), lambda g: (g * out * (1 - out),), "sigmoid")
+
+
+def relu(a) -> Tensor:
+    a = as_tensor(a)
+    ad = a.data
+    return make_op(np.maximum(ad, 0), (a,), lambda g: (g * (ad > 0),), "relu")
+
+
+def clip(a, lo=None, hi=None) -> Tensor:
+    a = as_tensor(a)
+    ad = a.data
+    out = np.clip(ad, lo, hi)
+    inside = np.ones(ad.shape, dtype=bool)
+    if lo is not None:
+        inside &= ad >= lo
+    if hi is not None:
+        inside &= ad <= hi
+    return make_op(out, (a,), lambda g: (g * inside,), "clip")

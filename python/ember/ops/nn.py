@@ -1,0 +1,157 @@
+"""Neural-network ops: activations, softmax family, dropout."""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from .. import random as erandom
+from ..tensor import Tensor, as_tensor, make_op
+from .core import _sigmoid_array, relu, sigmoid, tanh  # noqa: F401  (re-exported)
+
+
+def leaky_relu(x, negative_slope: float = 0.2) -> Tensor:
+    """max(x, 0) + negative_slope * min(x, 0). Keras' default slope is 0.2 (``alpha``)."""
+    x = as_tensor(x)
+    xd = x.data
+    s = xd.dtype.type(negative_slope)
+    pos = xd > 0
+    return make_op(np.where(pos, xd, s * xd), (x,), lambda g: (np.where(pos, g, s * g),), "leaky_relu")
+
+
+def elu(x, alpha: float = 1.0) -> Tensor:
+    x = as_tensor(x)
+    xd = x.data
+    pos = xd > 0
+    em1 = np.expm1(np.minimum(xd, 0))
+    out = np.where(pos, xd, alpha * em1)
+    return make_op(out, (x,), lambda g: (np.where(pos, g, g * alpha * (em1 + 1)),), "elu")
+
+
+_SELU_ALPHA = 1.6732632423543772
+_SELU_SCALE = 1.0507009873554805
+
+
+def selu(x) -> Tensor:
+    x = as_tensor(x)
+    xd = x.data
+    pos = xd > 0
+    e = np.exp(np.minimum(xd, 0))
+    out = _SELU_SCALE * np.where(pos, xd, _SELU_ALPHA * (e - 1))
+    return make_op(out.astype(xd.dtype), (x,),
+                   lambda g: (g * _SELU_SCALE * np.where(pos, 1.0, _SELU_ALPHA * e).astype(xd.dtype),), "selu")
+
+
+def softplus(x) -> Tensor:
+    x = as_tensor(x)
+    xd = x.data
+    out = np.logaddexp(0, xd).astype(xd.dtype)
+    return make_op(out, (x,), lambda g: (g * _sigmoid_array(xd),), "softplus")
+
+
+def silu(x) -> Tensor:
+    """x * sigmoid(x) (``swish``)."""
+    x = as_tensor(x)
+    xd = x.data
+    s = _sigmoid_array(xd)
+    return make_op(xd * s, (x,), lambda g: (g * (s * (1 + xd * (1 - s))),), "silu")
+
+
+swish = silu
+
+
+def _erf(x):
+    try:
+        from scipy.special import erf  # optional: exact and vectorised
+        return erf(x)
+    except ImportError:  # pragma: no cover - scipy is optional
+        return np.vectorize(math.erf, otypes=[x.dtype])(x)
+
+
+def gelu(x, approximate: bool = False) -> Tensor:
+    """Gaussian error linear unit. Exact (erf) by default like Keras; ``approximate=True``
+    uses the tanh form."""
+    x = as_tensor(x)
+    xd = x.data
+    if approximate:
+        c = math.sqrt(2 / math.pi)
+        u = c * (xd + 0.044715 * xd ** 3)
+        t = np.tanh(u)
+        out = 0.5 * xd * (1 + t)
+
+        def backward(g):
+            du = c * (1 + 3 * 0.044715 * xd * xd)
+            return (g * (0.5 * (1 + t) + 0.5 * xd * (1 - t * t) * du),)
+        return make_op(out.astype(xd.dtype), (x,), backward, "gelu")
+    cdf = 0.5 * (1 + _erf(xd / math.sqrt(2)))
+    pdf = np.exp(-0.5 * xd * xd) / math.sqrt(2 * math.pi)
+    return make_op((xd * cdf).astype(xd.dtype), (x,), lambda g: ((g * (cdf + xd * pdf)).astype(xd.dtype),), "gelu")
+
+
+def softmax(x, axis: int = -1) -> Tensor:
+    """exp(x) / sum(exp(x)) along ``axis``, stable for large logits."""
+    x = as_tensor(x)
+    xd = x.data
+    e = np.exp(xd - xd.max(axis=axis, keepdims=True))
+    out = e / e.sum(axis=axis, keepdims=True)
+
+    def backward(g):
+        return (out * (g - (g * out).sum(axis=axis, keepdims=True)),)
+    return make_op(out, (x,), backward, "softmax")
+
+
+def log_softmax(x, axis: int = -1) -> Tensor:
+    """x - logsumexp(x) along ``axis``, stable for large logits."""
+    x = as_tensor(x)
+    xd = x.data
+    sh = xd - xd.max(axis=axis, keepdims=True)
+    out = sh - np.log(np.exp(sh).sum(axis=axis, keepdims=True))
+
+    def backward(g):
+        return (g - np.exp(out) * g.sum(axis=axis, keepdims=True),)
+    return make_op(out, (x,), backward, "log_softmax")
+
+
+def logsumexp(x, axis: int = -1, keepdims: bool = False) -> Tensor:
+    x = as_tensor(x)
+    xd = x.data
+    m = xd.max(axis=axis, keepdims=True)
+    lse_k = m + np.log(np.exp(xd - m).sum(axis=axis, keepdims=True))
+    out = lse_k if keepdims else np.squeeze(lse_k, axis=axis)
+
+    def backward(g):
+        gk = g if keepdims else np.expand_dims(g, axis)
+        return (gk * np.exp(xd - lse_k),)
+    return make_op(out, (x,), backward, "logsumexp")
+
+
+def dropout(x, rate: float, training: bool = True, noise_shape=None) -> Tensor:
+    """Inverted dropout: zero each element with probability ``rate`` and scale the rest by
+    1 / (1 - rate) in training; identity otherwise."""
+    x = as_tensor(x)
+    if not 0.0 <= rate < 1.0:
+        raise ValueError(f"dropout: rate must be in [0, 1). Received: rate={rate}")
+    if not training or rate == 0.0:
+        return x
+    shape = x.shape if noise_shape is None else tuple(s if s is not None else x.shape[i] for i, s in enumerate(noise_shape))
+    keep = erandom.generator().random(shape, dtype=np.float32) >= rate
+    scale = x.data.dtype.type(1.0 / (1.0 - rate))
+    mask = keep * scale
+    return make_op(x.data * mask, (x,), lambda g: (g * mask,), "dropout")
+
+
+ACTIVATIONS = {
+    "relu": relu,
+    "sigmoid": sigmoid,
+    "tanh": tanh,
+    "softmax": softmax,
+    "log_softmax": log_softmax,
+    "gelu": gelu,
+    "leaky_relu": leaky_relu,
+    "elu": elu,
+    "selu": selu,
+    "softplus": softplus,
+    "silu": silu,
+    "swish": silu,
+    "linear": None,
+}
