@@ -72,11 +72,11 @@ void ukr_portable(int64_t kc, const T* a, const T* b, T* c, int64_t ldc, T alpha
 // Portable blocking: 4 x 8 float tile; KC x NR B micro-panel = 8 KiB (L1), MC x KC A block
 // = 128 KiB (L2), B block 2 MiB (L3).
 KernelSet<float> portable_float_kernels() {
-  return {4, 8, 128, 256, 2048, &ukr_portable<float, 4, 8>, &pack_a_generic<float, 4>,
+  return {4, 8, 128, 256, 2048, &ukr_portable<float, 4, 8>, nullptr, &pack_a_generic<float, 4>,
           &pack_b_generic<float, 8>};
 }
 KernelSet<double> portable_double_kernels() {
-  return {4, 4, 128, 256, 1024, &ukr_portable<double, 4, 4>, &pack_a_generic<double, 4>,
+  return {4, 4, 128, 256, 1024, &ukr_portable<double, 4, 4>, nullptr, &pack_a_generic<double, 4>,
           &pack_b_generic<double, 4>};
 }
 
@@ -126,6 +126,8 @@ constexpr double kMinParallelMacs = 48.0 * 48 * 48;
 // K-chunked path for tiny M x N with huge K.
 constexpr int64_t kChunkK = 2048;
 constexpr int64_t kChunkMaxMN = 64 * 64;
+// Read A in place (no packing) when N spans at most this many NR-wide panels.
+constexpr int64_t kDirectMaxN = 2;
 
 inline void barrier(int nthr) {
 #ifdef EMBER_OPENMP
@@ -149,6 +151,8 @@ void gemm_thread(const KernelSet<T>& ks, bool tA, bool tB, int64_t M, int64_t N,
   const int64_t pm = (M + MR - 1) / MR;
   const int64_t m0 = split_m ? std::min(M, pm * tid / nthr * MR) : 0;
   const int64_t m1 = split_m ? std::min(M, pm * (tid + 1) / nthr * MR) : M;
+  // Packing A pays off only when each A panel meets several B panels.
+  const bool direct_a = ks.kernel_sa != nullptr && N <= kDirectMaxN * NR;
   for (int64_t jc = 0; jc < N; jc += ks.nc) {
     const int64_t nc = std::min(ks.nc, N - jc);
     const int64_t pn = (nc + NR - 1) / NR;
@@ -164,7 +168,17 @@ void gemm_thread(const KernelSet<T>& ks, bool tA, bool tB, int64_t M, int64_t N,
       }
       barrier(nthr);
       if (j1 > j0) {
-        for (int64_t ic = m0; ic < m1; ic += ks.mc) {
+        if (direct_a) {  // A read in place: one pass over the rows of this thread
+          const int64_t rs = tA ? 1 : lda, cs = tA ? lda : 1;
+          for (int64_t jr = j0; jr < j1; ++jr) {
+            const int64_t n = std::min(NR, nc - jr * NR);
+            const T* bpanel = bp + jr * NR * kc;
+            for (int64_t i = m0; i < m1; i += MR)
+              ks.kernel_sa(kc, A + i * rs + pc * cs, rs, cs, bpanel, C + i * ldc + jc + jr * NR,
+                           ldc, alpha, beta_k, std::min(MR, m1 - i), n);
+          }
+        }
+        for (int64_t ic = m0; ic < m1 && !direct_a; ic += ks.mc) {
           const int64_t mc = std::min(ks.mc, m1 - ic);
           ks.pack_a(tA, A, lda, ic, mc, pc, kc, ap);
           for (int64_t jr = j0; jr < j1; ++jr) {

@@ -22,6 +22,12 @@ namespace {
 
 // ---- float 6x16 -------------------------------------------------------------------
 
+#define EMBER_S_ROWP(i, r)                               \
+  {                                                      \
+    const __m256 ai = _mm256_broadcast_ss(r + off);      \
+    c##i##0 = _mm256_fmadd_ps(ai, b0, c##i##0);          \
+    c##i##1 = _mm256_fmadd_ps(ai, b1, c##i##1);          \
+  }
 #define EMBER_S_ROW(i)                                   \
   {                                                      \
     const __m256 ai = _mm256_broadcast_ss(a + (i));      \
@@ -29,8 +35,11 @@ namespace {
     c##i##1 = _mm256_fmadd_ps(ai, b1, c##i##1);          \
   }
 
-void sgemm_ukr_6x16(int64_t kc, const float* a, const float* b, float* c, int64_t ldc,
-                    float alpha, float beta, int64_t m, int64_t n) {
+// STRIDED: A is read in place, element (i, p) at a[i * rsa + p * csa] (rows past m are
+// clamped to row m-1 and their results discarded); otherwise a is a packed panel.
+template <bool STRIDED>
+inline void sgemm_6x16(int64_t kc, const float* a, int64_t rsa, int64_t csa, const float* b,
+                       float* c, int64_t ldc, float alpha, float beta, int64_t m, int64_t n) {
   __m256 c00 = _mm256_setzero_ps(), c01 = _mm256_setzero_ps();
   __m256 c10 = _mm256_setzero_ps(), c11 = _mm256_setzero_ps();
   __m256 c20 = _mm256_setzero_ps(), c21 = _mm256_setzero_ps();
@@ -39,12 +48,28 @@ void sgemm_ukr_6x16(int64_t kc, const float* a, const float* b, float* c, int64_
   __m256 c50 = _mm256_setzero_ps(), c51 = _mm256_setzero_ps();
   if (beta != 0.0f)
     for (int64_t i = 0; i < m; ++i) _mm_prefetch(reinterpret_cast<const char*>(c + i * ldc), _MM_HINT_T0);
+  if (STRIDED) {
+    const float* r0 = a;
+    const float* r1 = a + std::min<int64_t>(1, m - 1) * rsa;
+    const float* r2 = a + std::min<int64_t>(2, m - 1) * rsa;
+    const float* r3 = a + std::min<int64_t>(3, m - 1) * rsa;
+    const float* r4 = a + std::min<int64_t>(4, m - 1) * rsa;
+    const float* r5 = a + std::min<int64_t>(5, m - 1) * rsa;
 #pragma GCC unroll 4
-  for (int64_t p = 0; p < kc; ++p) {
-    const __m256 b0 = _mm256_load_ps(b), b1 = _mm256_load_ps(b + 8);
-    EMBER_S_ROW(0) EMBER_S_ROW(1) EMBER_S_ROW(2) EMBER_S_ROW(3) EMBER_S_ROW(4) EMBER_S_ROW(5)
-    a += 6;
-    b += 16;
+    for (int64_t p = 0, off = 0; p < kc; ++p, off += csa) {
+      const __m256 b0 = _mm256_load_ps(b), b1 = _mm256_load_ps(b + 8);
+      EMBER_S_ROWP(0, r0) EMBER_S_ROWP(1, r1) EMBER_S_ROWP(2, r2)
+      EMBER_S_ROWP(3, r3) EMBER_S_ROWP(4, r4) EMBER_S_ROWP(5, r5)
+      b += 16;
+    }
+  } else {
+#pragma GCC unroll 4
+    for (int64_t p = 0; p < kc; ++p) {
+      const __m256 b0 = _mm256_load_ps(b), b1 = _mm256_load_ps(b + 8);
+      EMBER_S_ROW(0) EMBER_S_ROW(1) EMBER_S_ROW(2) EMBER_S_ROW(3) EMBER_S_ROW(4) EMBER_S_ROW(5)
+      a += 6;
+      b += 16;
+    }
   }
   const __m256 va = _mm256_set1_ps(alpha);
   if (m == 6 && n == 16) {
@@ -85,6 +110,112 @@ void sgemm_ukr_6x16(int64_t kc, const float* a, const float* b, float* c, int64_
   }
 }
 #undef EMBER_S_ROW
+#undef EMBER_S_ROWP
+
+void sgemm_ukr_6x16(int64_t kc, const float* a, const float* b, float* c, int64_t ldc,
+                    float alpha, float beta, int64_t m, int64_t n) {
+  sgemm_6x16<false>(kc, a, 0, 0, b, c, ldc, alpha, beta, m, n);
+}
+void sgemm_ukr_6x16_sa(int64_t kc, const float* a, int64_t rsa, int64_t csa, const float* b,
+                       float* c, int64_t ldc, float alpha, float beta, int64_t m, int64_t n) {
+  sgemm_6x16<true>(kc, a, rsa, csa, b, c, ldc, alpha, beta, m, n);
+}
+
+// ---- AVX2 packing for float (the transposing gathers; plain copies stay generic) ---
+
+inline void transpose8(__m256& r0, __m256& r1, __m256& r2, __m256& r3, __m256& r4, __m256& r5,
+                       __m256& r6, __m256& r7) {
+  const __m256 t0 = _mm256_unpacklo_ps(r0, r1), t1 = _mm256_unpackhi_ps(r0, r1);
+  const __m256 t2 = _mm256_unpacklo_ps(r2, r3), t3 = _mm256_unpackhi_ps(r2, r3);
+  const __m256 t4 = _mm256_unpacklo_ps(r4, r5), t5 = _mm256_unpackhi_ps(r4, r5);
+  const __m256 t6 = _mm256_unpacklo_ps(r6, r7), t7 = _mm256_unpackhi_ps(r6, r7);
+  const __m256 u0 = _mm256_shuffle_ps(t0, t2, 0x44), u1 = _mm256_shuffle_ps(t0, t2, 0xEE);
+  const __m256 u2 = _mm256_shuffle_ps(t1, t3, 0x44), u3 = _mm256_shuffle_ps(t1, t3, 0xEE);
+  const __m256 u4 = _mm256_shuffle_ps(t4, t6, 0x44), u5 = _mm256_shuffle_ps(t4, t6, 0xEE);
+  const __m256 u6 = _mm256_shuffle_ps(t5, t7, 0x44), u7 = _mm256_shuffle_ps(t5, t7, 0xEE);
+  r0 = _mm256_permute2f128_ps(u0, u4, 0x20);
+  r1 = _mm256_permute2f128_ps(u1, u5, 0x20);
+  r2 = _mm256_permute2f128_ps(u2, u6, 0x20);
+  r3 = _mm256_permute2f128_ps(u3, u7, 0x20);
+  r4 = _mm256_permute2f128_ps(u0, u4, 0x31);
+  r5 = _mm256_permute2f128_ps(u1, u5, 0x31);
+  r6 = _mm256_permute2f128_ps(u2, u6, 0x31);
+  r7 = _mm256_permute2f128_ps(u3, u7, 0x31);
+}
+
+// op(A) = A (row-major M x K): 6 rows are read 8 columns at a time and transposed.
+void pack_a_f32x6(bool trans, const float* A, int64_t lda, int64_t i0, int64_t mc, int64_t p0,
+                  int64_t kc, float* dst) {
+  if (trans) {
+    pack_a_generic<float, 6>(trans, A, lda, i0, mc, p0, kc, dst);
+    return;
+  }
+  for (int64_t r = 0; r < mc; r += 6, dst += 6 * kc) {
+    if (mc - r < 6) {
+      pack_a_generic<float, 6>(false, A, lda, i0 + r, mc - r, p0, kc, dst);
+      break;
+    }
+    const float* s = A + (i0 + r) * lda + p0;
+    int64_t p = 0;
+    for (; p + 8 <= kc; p += 8) {
+      __m256 x0 = _mm256_loadu_ps(s + p), x1 = _mm256_loadu_ps(s + lda + p);
+      __m256 x2 = _mm256_loadu_ps(s + 2 * lda + p), x3 = _mm256_loadu_ps(s + 3 * lda + p);
+      __m256 x4 = _mm256_loadu_ps(s + 4 * lda + p), x5 = _mm256_loadu_ps(s + 5 * lda + p);
+      __m256 x6 = _mm256_setzero_ps(), x7 = _mm256_setzero_ps();
+      transpose8(x0, x1, x2, x3, x4, x5, x6, x7);
+      float* d = dst + p * 6;  // each 8-wide store spills 2 lanes into the next column
+      _mm256_storeu_ps(d, x0);
+      _mm256_storeu_ps(d + 6, x1);
+      _mm256_storeu_ps(d + 12, x2);
+      _mm256_storeu_ps(d + 18, x3);
+      _mm256_storeu_ps(d + 24, x4);
+      _mm256_storeu_ps(d + 30, x5);
+      _mm256_storeu_ps(d + 36, x6);
+      _mm_storeu_ps(d + 42, _mm256_castps256_ps128(x7));
+      _mm_storel_pi(reinterpret_cast<__m64*>(d + 46), _mm256_extractf128_ps(x7, 1));
+    }
+    for (; p < kc; ++p)
+      for (int64_t i = 0; i < 6; ++i) dst[p * 6 + i] = s[i * lda + p];
+  }
+}
+
+// op(B) = B^T (B row-major N x K): 16 rows are read 8 columns at a time, two 8x8 transposes.
+void pack_b_f32x16(bool trans, const float* B, int64_t ldb, int64_t p0, int64_t kc, int64_t j0,
+                   int64_t nc, float* dst) {
+  if (!trans) {
+    pack_b_generic<float, 16>(trans, B, ldb, p0, kc, j0, nc, dst);
+    return;
+  }
+  for (int64_t c = 0; c < nc; c += 16, dst += 16 * kc) {
+    if (nc - c < 16) {
+      pack_b_generic<float, 16>(true, B, ldb, p0, kc, j0 + c, nc - c, dst);
+      break;
+    }
+    for (int h = 0; h < 2; ++h) {
+      const float* s = B + (j0 + c + 8 * h) * ldb + p0;
+      float* d = dst + 8 * h;
+      int64_t p = 0;
+      for (; p + 8 <= kc; p += 8) {
+        __m256 x0 = _mm256_loadu_ps(s + p), x1 = _mm256_loadu_ps(s + ldb + p);
+        __m256 x2 = _mm256_loadu_ps(s + 2 * ldb + p), x3 = _mm256_loadu_ps(s + 3 * ldb + p);
+        __m256 x4 = _mm256_loadu_ps(s + 4 * ldb + p), x5 = _mm256_loadu_ps(s + 5 * ldb + p);
+        __m256 x6 = _mm256_loadu_ps(s + 6 * ldb + p), x7 = _mm256_loadu_ps(s + 7 * ldb + p);
+        transpose8(x0, x1, x2, x3, x4, x5, x6, x7);
+        float* q = d + p * 16;
+        _mm256_store_ps(q, x0);
+        _mm256_store_ps(q + 16, x1);
+        _mm256_store_ps(q + 32, x2);
+        _mm256_store_ps(q + 48, x3);
+        _mm256_store_ps(q + 64, x4);
+        _mm256_store_ps(q + 80, x5);
+        _mm256_store_ps(q + 96, x6);
+        _mm256_store_ps(q + 112, x7);
+      }
+      for (; p < kc; ++p)
+        for (int64_t j = 0; j < 8; ++j) d[p * 16 + j] = s[j * ldb + p];
+    }
+  }
+}
 
 // ---- double 6x8 -------------------------------------------------------------------
 
@@ -141,11 +272,11 @@ void dgemm_ukr_6x8(int64_t kc, const double* a, const double* b, double* c, int6
 //   NC = 4080 (255 micro-panels): the packed B block, KC x NC = 4 MiB, lives in the shared
 //             L3 and is read by both cores.
 KernelSet<float> avx2_float_kernels() {
-  return {6, 16, 144, 256, 4080, &sgemm_ukr_6x16, &pack_a_generic<float, 6>,
-          &pack_b_generic<float, 16>};
+  return {6, 16, 144, 256, 4080, &sgemm_ukr_6x16, &sgemm_ukr_6x16_sa, &pack_a_f32x6,
+          &pack_b_f32x16};
 }
 KernelSet<double> avx2_double_kernels() {
-  return {6, 8, 72, 256, 2040, &dgemm_ukr_6x8, &pack_a_generic<double, 6>,
+  return {6, 8, 72, 256, 2040, &dgemm_ukr_6x8, nullptr, &pack_a_generic<double, 6>,
           &pack_b_generic<double, 8>};
 }
 

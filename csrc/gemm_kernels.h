@@ -20,6 +20,11 @@ namespace gemm_detail {
 template <typename T>
 using MicroKernel = void (*)(int64_t kc, const T* a, const T* b, T* c, int64_t ldc, T alpha,
                              T beta, int64_t m, int64_t n);
+// The same with A read in place: element (i, p) at a[i * rsa + p * csa] (no packing; used
+// when each A panel would be used for only one or two B panels). nullptr: not available.
+template <typename T>
+using MicroKernelSA = void (*)(int64_t kc, const T* a, int64_t rsa, int64_t csa, const T* b, T* c,
+                               int64_t ldc, T alpha, T beta, int64_t m, int64_t n);
 // Pack rows [i0, i0+mc) x cols [p0, p0+kc) of op(A).
 template <typename T>
 using PackA = void (*)(bool trans, const T* A, int64_t lda, int64_t i0, int64_t mc, int64_t p0,
@@ -34,6 +39,7 @@ struct KernelSet {
   int64_t mr, nr;
   int64_t mc, kc, nc;  // cache blocking (see gemm.cpp for the reasoning)
   MicroKernel<T> kernel;
+  MicroKernelSA<T> kernel_sa;
   PackA<T> pack_a;
   PackB<T> pack_b;
 };
