@@ -153,12 +153,17 @@ void gemm_thread(const KernelSet<T>& ks, bool tA, bool tB, int64_t M, int64_t N,
   const int64_t m1 = split_m ? std::min(M, pm * (tid + 1) / nthr * MR) : M;
   // Packing A pays off only when each A panel meets several B panels.
   const bool direct_a = ks.kernel_sa != nullptr && N <= kDirectMaxN * NR;
+  // Equal-sized K and M blocks (a last block of 16 after three of 256 would pay the C
+  // update for almost no work). Both depend only on the shape, not on the thread count.
+  const int64_t nkb = (K + ks.kc - 1) / ks.kc, kcb = (K + nkb - 1) / nkb;
+  const int64_t nmb = std::max<int64_t>(1, (m1 - m0 + ks.mc - 1) / ks.mc);
+  const int64_t mcb = ((m1 - m0 + nmb - 1) / nmb + MR - 1) / MR * MR;
   for (int64_t jc = 0; jc < N; jc += ks.nc) {
     const int64_t nc = std::min(ks.nc, N - jc);
     const int64_t pn = (nc + NR - 1) / NR;
     const int64_t j0 = split_m ? 0 : pn * tid / nthr, j1 = split_m ? pn : pn * (tid + 1) / nthr;
-    for (int64_t pc = 0; pc < K; pc += ks.kc) {
-      const int64_t kc = std::min(ks.kc, K - pc);
+    for (int64_t pc = 0; pc < K; pc += kcb) {
+      const int64_t kc = std::min(kcb, K - pc);
       const T beta_k = pc == 0 ? beta : T(1);
       {  // cooperative packing of the B block
         const int64_t q0 = pn * tid / nthr, q1 = pn * (tid + 1) / nthr;
@@ -178,8 +183,8 @@ void gemm_thread(const KernelSet<T>& ks, bool tA, bool tB, int64_t M, int64_t N,
                            ldc, alpha, beta_k, std::min(MR, m1 - i), n);
           }
         }
-        for (int64_t ic = m0; ic < m1 && !direct_a; ic += ks.mc) {
-          const int64_t mc = std::min(ks.mc, m1 - ic);
+        for (int64_t ic = m0; ic < m1 && !direct_a; ic += mcb) {
+          const int64_t mc = std::min(mcb, m1 - ic);
           ks.pack_a(tA, A, lda, ic, mc, pc, kc, ap);
           for (int64_t jr = j0; jr < j1; ++jr) {
             const int64_t n = std::min(NR, nc - jr * NR);

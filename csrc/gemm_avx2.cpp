@@ -11,6 +11,8 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
+#include <cstdio>
+#include <cstdlib>
 
 #include "gemm_kernels.h"
 #include "gemm_pack.h"
@@ -35,11 +37,102 @@ namespace {
     c##i##1 = _mm256_fmadd_ps(ai, b1, c##i##1);          \
   }
 
+// Writes one row of a tile (two 8-lane halves, n <= 16 valid columns) into C: alpha * x
+// (beta == 0: C is not read) or fma(alpha, x, beta * C). Partial rows use masked loads and
+// stores, so no lane outside the n columns is touched.
+inline void store_row_f32(float* cr, __m256 x0, __m256 x1, int64_t n, __m256 va, __m256 vb,
+                          bool beta0) {
+  if (n == 16) {
+    if (beta0) {
+      _mm256_storeu_ps(cr, _mm256_mul_ps(va, x0));
+      _mm256_storeu_ps(cr + 8, _mm256_mul_ps(va, x1));
+    } else {
+      _mm256_storeu_ps(cr, _mm256_fmadd_ps(va, x0, _mm256_mul_ps(vb, _mm256_loadu_ps(cr))));
+      _mm256_storeu_ps(cr + 8, _mm256_fmadd_ps(va, x1, _mm256_mul_ps(vb, _mm256_loadu_ps(cr + 8))));
+    }
+    return;
+  }
+  const __m256i lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+  const __m256i k0 = _mm256_cmpgt_epi32(_mm256_set1_epi32(int(n)), lane);
+  const __m256i k1 = _mm256_cmpgt_epi32(_mm256_set1_epi32(int(n) - 8), lane);
+  if (beta0) {
+    _mm256_maskstore_ps(cr, k0, _mm256_mul_ps(va, x0));
+    _mm256_maskstore_ps(cr + 8, k1, _mm256_mul_ps(va, x1));
+  } else {
+    _mm256_maskstore_ps(cr, k0, _mm256_fmadd_ps(va, x0, _mm256_mul_ps(vb, _mm256_maskload_ps(cr, k0))));
+    _mm256_maskstore_ps(cr + 8, k1,
+                        _mm256_fmadd_ps(va, x1, _mm256_mul_ps(vb, _mm256_maskload_ps(cr + 8, k1))));
+  }
+}
+
+// Edge tiles of R <= 4 rows (the last row panel when M % 6 is 1..4): R x 16 with the K
+// loop split S ways into independent accumulators so that 2R*S >= 8 FMA chains are in
+// flight, instead of paying for a full 6-row tile. Element (i, p) of A at a[i*rsa + p*csa].
+template <int R, int S>
+void sgemm_rows(int64_t kc, const float* a, int64_t rsa, int64_t csa, const float* b, float* c,
+                int64_t ldc, float alpha, float beta, int64_t n) {
+  __m256 acc[S][R][2];
+#pragma GCC unroll 4
+  for (int s = 0; s < S; ++s)
+#pragma GCC unroll 4
+    for (int r = 0; r < R; ++r) acc[s][r][0] = acc[s][r][1] = _mm256_setzero_ps();
+  int64_t p = 0;
+  for (; p + S <= kc; p += S) {
+#pragma GCC unroll 4
+    for (int s = 0; s < S; ++s) {
+      const __m256 b0 = _mm256_load_ps(b + (p + s) * 16), b1 = _mm256_load_ps(b + (p + s) * 16 + 8);
+#pragma GCC unroll 4
+      for (int r = 0; r < R; ++r) {
+        const __m256 ai = _mm256_broadcast_ss(a + r * rsa + (p + s) * csa);
+        acc[s][r][0] = _mm256_fmadd_ps(ai, b0, acc[s][r][0]);
+        acc[s][r][1] = _mm256_fmadd_ps(ai, b1, acc[s][r][1]);
+      }
+    }
+  }
+  for (; p < kc; ++p) {
+    const __m256 b0 = _mm256_load_ps(b + p * 16), b1 = _mm256_load_ps(b + p * 16 + 8);
+#pragma GCC unroll 4
+    for (int r = 0; r < R; ++r) {
+      const __m256 ai = _mm256_broadcast_ss(a + r * rsa + p * csa);
+      acc[0][r][0] = _mm256_fmadd_ps(ai, b0, acc[0][r][0]);
+      acc[0][r][1] = _mm256_fmadd_ps(ai, b1, acc[0][r][1]);
+    }
+  }
+  const __m256 va = _mm256_set1_ps(alpha), vb = _mm256_set1_ps(beta);
+#pragma GCC unroll 4
+  for (int r = 0; r < R; ++r) {
+    __m256 x0 = acc[0][r][0], x1 = acc[0][r][1];
+#pragma GCC unroll 4
+    for (int s = 1; s < S; ++s) {
+      x0 = _mm256_add_ps(x0, acc[s][r][0]);
+      x1 = _mm256_add_ps(x1, acc[s][r][1]);
+    }
+    store_row_f32(c + r * ldc, x0, x1, n, va, vb, beta == 0.0f);
+  }
+}
+
+inline void sgemm_edge(int64_t kc, const float* a, int64_t rsa, int64_t csa, const float* b,
+                       float* c, int64_t ldc, float alpha, float beta, int64_t m, int64_t n) {
+  switch (m) {
+    case 1: sgemm_rows<1, 4>(kc, a, rsa, csa, b, c, ldc, alpha, beta, n); break;
+    case 2: sgemm_rows<2, 2>(kc, a, rsa, csa, b, c, ldc, alpha, beta, n); break;
+    case 3: sgemm_rows<3, 2>(kc, a, rsa, csa, b, c, ldc, alpha, beta, n); break;
+    default: sgemm_rows<4, 1>(kc, a, rsa, csa, b, c, ldc, alpha, beta, n); break;
+  }
+}
+
 // STRIDED: A is read in place, element (i, p) at a[i * rsa + p * csa] (rows past m are
 // clamped to row m-1 and their results discarded); otherwise a is a packed panel.
 template <bool STRIDED>
 inline void sgemm_6x16(int64_t kc, const float* a, int64_t rsa, int64_t csa, const float* b,
                        float* c, int64_t ldc, float alpha, float beta, int64_t m, int64_t n) {
+  if (m <= 4) {
+    if (STRIDED)
+      sgemm_edge(kc, a, rsa, csa, b, c, ldc, alpha, beta, m, n);
+    else
+      sgemm_edge(kc, a, 1, 6, b, c, ldc, alpha, beta, m, n);
+    return;
+  }
   __m256 c00 = _mm256_setzero_ps(), c01 = _mm256_setzero_ps();
   __m256 c10 = _mm256_setzero_ps(), c11 = _mm256_setzero_ps();
   __m256 c20 = _mm256_setzero_ps(), c21 = _mm256_setzero_ps();
@@ -71,43 +164,14 @@ inline void sgemm_6x16(int64_t kc, const float* a, int64_t rsa, int64_t csa, con
       b += 16;
     }
   }
-  const __m256 va = _mm256_set1_ps(alpha);
-  if (m == 6 && n == 16) {
-    if (beta == 0.0f) {
-#define EMBER_S_ST(i)                                                   \
-  _mm256_storeu_ps(c + (i) * ldc, _mm256_mul_ps(va, c##i##0));          \
-  _mm256_storeu_ps(c + (i) * ldc + 8, _mm256_mul_ps(va, c##i##1));
-      EMBER_S_ST(0) EMBER_S_ST(1) EMBER_S_ST(2) EMBER_S_ST(3) EMBER_S_ST(4) EMBER_S_ST(5)
-#undef EMBER_S_ST
-    } else {
-      const __m256 vb = _mm256_set1_ps(beta);
-#define EMBER_S_ST(i)                                                                         \
-  _mm256_storeu_ps(c + (i) * ldc,                                                             \
-                   _mm256_fmadd_ps(va, c##i##0, _mm256_mul_ps(vb, _mm256_loadu_ps(c + (i) * ldc)))); \
-  _mm256_storeu_ps(c + (i) * ldc + 8,                                                         \
-                   _mm256_fmadd_ps(va, c##i##1, _mm256_mul_ps(vb, _mm256_loadu_ps(c + (i) * ldc + 8))));
-      EMBER_S_ST(0) EMBER_S_ST(1) EMBER_S_ST(2) EMBER_S_ST(3) EMBER_S_ST(4) EMBER_S_ST(5)
-#undef EMBER_S_ST
-    }
-    return;
-  }
-  // Partial tile: spill the accumulators and write the m x n corner with the same
-  // arithmetic as the full-tile path (fma(alpha, acc, beta * c)).
-  alignas(32) float t[6 * 16];
-  _mm256_store_ps(t + 0, c00); _mm256_store_ps(t + 8, c01);
-  _mm256_store_ps(t + 16, c10); _mm256_store_ps(t + 24, c11);
-  _mm256_store_ps(t + 32, c20); _mm256_store_ps(t + 40, c21);
-  _mm256_store_ps(t + 48, c30); _mm256_store_ps(t + 56, c31);
-  _mm256_store_ps(t + 64, c40); _mm256_store_ps(t + 72, c41);
-  _mm256_store_ps(t + 80, c50); _mm256_store_ps(t + 88, c51);
-  for (int64_t i = 0; i < m; ++i) {
-    float* cr = c + i * ldc;
-    const float* tr = t + i * 16;
-    if (beta == 0.0f)
-      for (int64_t j = 0; j < n; ++j) cr[j] = alpha * tr[j];
-    else
-      for (int64_t j = 0; j < n; ++j) cr[j] = std::fma(alpha, tr[j], beta * cr[j]);
-  }
+  const __m256 va = _mm256_set1_ps(alpha), vb = _mm256_set1_ps(beta);
+  const bool beta0 = beta == 0.0f;
+  store_row_f32(c, c00, c01, n, va, vb, beta0);
+  store_row_f32(c + ldc, c10, c11, n, va, vb, beta0);
+  store_row_f32(c + 2 * ldc, c20, c21, n, va, vb, beta0);
+  store_row_f32(c + 3 * ldc, c30, c31, n, va, vb, beta0);
+  store_row_f32(c + 4 * ldc, c40, c41, n, va, vb, beta0);
+  if (m == 6) store_row_f32(c + 5 * ldc, c50, c51, n, va, vb, beta0);
 }
 #undef EMBER_S_ROW
 #undef EMBER_S_ROWP
@@ -146,8 +210,19 @@ inline void transpose8(__m256& r0, __m256& r1, __m256& r2, __m256& r3, __m256& r
 // op(A) = A (row-major M x K): 6 rows are read 8 columns at a time and transposed.
 void pack_a_f32x6(bool trans, const float* A, int64_t lda, int64_t i0, int64_t mc, int64_t p0,
                   int64_t kc, float* dst) {
-  if (trans) {
-    pack_a_generic<float, 6>(trans, A, lda, i0, mc, p0, kc, dst);
+  if (trans) {  // op(A)(i, p) = A[p * lda + i]: 6 contiguous floats per p
+    for (int64_t r = 0; r < mc; r += 6, dst += 6 * kc) {
+      if (mc - r < 6) {
+        pack_a_generic<float, 6>(true, A, lda, i0 + r, mc - r, p0, kc, dst);
+        break;
+      }
+      const float* s = A + p0 * lda + i0 + r;
+      for (int64_t p = 0; p < kc; ++p) {
+        _mm_storeu_ps(dst + p * 6, _mm_loadu_ps(s + p * lda));
+        _mm_storel_pi(reinterpret_cast<__m64*>(dst + p * 6 + 4),
+                      _mm_castpd_ps(_mm_load_sd(reinterpret_cast<const double*>(s + p * lda + 4))));
+      }
+    }
     return;
   }
   for (int64_t r = 0; r < mc; r += 6, dst += 6 * kc) {
@@ -272,8 +347,16 @@ void dgemm_ukr_6x8(int64_t kc, const double* a, const double* b, double* c, int6
 //   NC = 4080 (255 micro-panels): the packed B block, KC x NC = 4 MiB, lives in the shared
 //             L3 and is read by both cores.
 KernelSet<float> avx2_float_kernels() {
-  return {6, 16, 144, 256, 4080, &sgemm_ukr_6x16, &sgemm_ukr_6x16_sa, &pack_a_f32x6,
-          &pack_b_f32x16};
+  static const KernelSet<float> ks = [] {
+    KernelSet<float> k{6, 16, 144, 256, 4080, &sgemm_ukr_6x16, &sgemm_ukr_6x16_sa, &pack_a_f32x6,
+                       &pack_b_f32x16};
+    if (const char* e = std::getenv("EMBER_GEMM_TUNE")) {  // TEMP: tuning only
+      long mc, kc, nc;
+      if (std::sscanf(e, "%ld,%ld,%ld", &mc, &kc, &nc) == 3) { k.mc = mc; k.kc = kc; k.nc = nc; }
+    }
+    return k;
+  }();
+  return ks;
 }
 KernelSet<double> avx2_double_kernels() {
   return {6, 8, 72, 256, 2040, &dgemm_ukr_6x8, nullptr, &pack_a_generic<double, 6>,
