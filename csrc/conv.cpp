@@ -196,14 +196,21 @@ void conv2d_backward(T* dx, T* dw, T* db, const T* x, const T* w, const T* dy, c
       const bool first = r0 == R0;
       const T* g_ = dy + r0 * s.OC;
       if (mask) {  // dy * (y > 0) for this sub-chunk only
-        T* m = workspace<T, 3>(mc * s.OC);
-        const T* yc = y + r0 * s.OC;
-        for (int64_t i = 0; i < mc * s.OC; ++i) m[i] = yc[i] > T(0) ? g_[i] : T(0);
+        T* __restrict m = workspace<T, 3>(mc * s.OC);
+        const T* __restrict yc = y + r0 * s.OC;
+        const T* __restrict gs = g_;
+        for (int64_t i = 0; i < mc * s.OC; ++i) {
+          const T gv = gs[i];  // unconditional load: the loop vectorises, no branches
+          m[i] = yc[i] > T(0) ? gv : T(0);
+        }
         g_ = m;
       }
-      if (pb)
+      if (pb) {
+        T* __restrict acc = pb;
+        const T* __restrict gs = g_;
         for (int64_t r = 0; r < mc; ++r)
-          for (int64_t o = 0; o < s.OC; ++o) pb[o] += g_[r * s.OC + o];
+          for (int64_t o = 0; o < s.OC; ++o) acc[o] += gs[r * s.OC + o];
+      }
       if constexpr (std::is_same<T, float>::value) {
         if (p.smallk && pw && !p.direct) {
           T* col = workspace<T, 0>(mc * p.Kg);

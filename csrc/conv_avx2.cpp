@@ -76,17 +76,30 @@ void fwd_cols(float* C, const float* A, const float* B, const float* bias, int64
 template <int NV, int KB, bool PART>
 void wgrad_cols(float* P, const float* A, const float* G, int64_t M, int64_t N, int64_t K,
                 bool accumulate, __m256i m) {
-  __m256 acc[KB][NV];
-  for (int t = 0; t < KB; ++t)
-    for (int v = 0; v < NV; ++v) acc[t][v] = _mm256_setzero_ps();
+  // Scalar accumulators (not an array): GCC otherwise stores the array back every row.
+  const __m256 z = _mm256_setzero_ps();
+  __m256 c00 = z, c01 = z, c02 = z, c03 = z, c10 = z, c11 = z, c12 = z, c13 = z, c20 = z, c21 = z, c22 = z, c23 = z;
   for (int64_t i = 0; i < M; ++i) {
     const float* gi = G + i * N;
     const float* ai = A + i * K;
-    for (int t = 0; t < KB; ++t) {
-      const __m256 a = _mm256_broadcast_ss(ai + t);
-      for (int v = 0; v < NV; ++v) acc[t][v] = _mm256_fmadd_ps(a, ld<NV, PART>(gi, v, m), acc[t][v]);
-    }
+    const __m256 g0 = ld<NV, PART>(gi, 0, m);
+    const __m256 g1 = NV > 1 ? ld<NV, PART>(gi, 1, m) : z;
+    const __m256 g2 = NV > 2 ? ld<NV, PART>(gi, 2, m) : z;
+    const __m256 g3 = NV > 3 ? ld<NV, PART>(gi, 3, m) : z;
+#define EMBER_ROW(t)                                                        \
+  {                                                                         \
+    const __m256 a = _mm256_broadcast_ss(ai + t);                           \
+    c##t##0 = _mm256_fmadd_ps(a, g0, c##t##0);                              \
+    if (NV > 1) c##t##1 = _mm256_fmadd_ps(a, g1, c##t##1);                  \
+    if (NV > 2) c##t##2 = _mm256_fmadd_ps(a, g2, c##t##2);                  \
+    if (NV > 3) c##t##3 = _mm256_fmadd_ps(a, g3, c##t##3);                  \
   }
+    EMBER_ROW(0)
+    if (KB > 1) EMBER_ROW(1)
+    if (KB > 2) EMBER_ROW(2)
+#undef EMBER_ROW
+  }
+  const __m256 acc[3][4] = {{c00, c01, c02, c03}, {c10, c11, c12, c13}, {c20, c21, c22, c23}};
   for (int t = 0; t < KB; ++t)
     for (int v = 0; v < NV; ++v) {
       float* p = P + t * N;

@@ -23,6 +23,34 @@ inline Win window(const PoolShape& s, int64_t oh, int64_t ow) {
           std::min<int64_t>(ws + s.PW, s.W)};
 }
 
+// Max and first argmax of one window, all channels. __restrict and unconditional loads let
+// the channel loop vectorise into compare + blend (no data-dependent branches).
+template <typename T>
+inline void max_window(T* __restrict yo, int32_t* __restrict io, const T* __restrict xn, const PoolShape& s,
+                       const Win& w) {
+  const int64_t C = s.C;
+  {  // the first cell initialises: ties keep the earliest cell
+    const int32_t p = int32_t(w.h0 * s.W + w.w0);
+    const T* __restrict xp = xn + p * C;
+    for (int64_t c = 0; c < C; ++c) {
+      yo[c] = xp[c];
+      io[c] = p;
+    }
+  }
+  for (int64_t ih = w.h0; ih < w.h1; ++ih)
+    for (int64_t iw = (ih == w.h0 ? w.w0 + 1 : w.w0); iw < w.w1; ++iw) {
+      const int32_t p = int32_t(ih * s.W + iw);
+      const T* __restrict xp = xn + p * C;
+      for (int64_t c = 0; c < C; ++c) {
+        const T v = xp[c], b = yo[c];
+        const int32_t i = io[c];
+        const int32_t m = -int32_t(v > b);  // all ones where v wins
+        yo[c] = b < v ? v : b;
+        io[c] = (p & m) | (i & ~m);
+      }
+    }
+}
+
 }  // namespace
 
 template <typename T>
@@ -41,24 +69,7 @@ void maxpool2d_forward(T* y, int32_t* idx, const T* x, const PoolShape& s) {
           std::fill(io, io + C, int32_t(-1));
           continue;
         }
-        {  // the first cell initialises: ties keep the earliest cell
-          const int32_t p = int32_t(w.h0 * s.W + w.w0);
-          const T* xp = xn + p * C;
-          for (int64_t c = 0; c < C; ++c) {
-            yo[c] = xp[c];
-            io[c] = p;
-          }
-        }
-        for (int64_t ih = w.h0; ih < w.h1; ++ih)
-          for (int64_t iw = (ih == w.h0 ? w.w0 + 1 : w.w0); iw < w.w1; ++iw) {
-            const int32_t p = int32_t(ih * s.W + iw);
-            const T* xp = xn + p * C;
-            for (int64_t c = 0; c < C; ++c) {
-              const bool gt = xp[c] > yo[c];
-              yo[c] = gt ? xp[c] : yo[c];
-              io[c] = gt ? p : io[c];
-            }
-          }
+        max_window(yo, io, xn, s, w);
       }
     }
   });
