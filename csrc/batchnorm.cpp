@@ -20,7 +20,7 @@ void chunked_sums(std::vector<double>& out, int64_t M, int64_t W, F&& f) {
   thread_local std::vector<double> part;
   if (int64_t(part.size()) < nch * W) part.resize(size_t(nch * W));
   double* P = part.data();
-  parallel_for(nch, 2, [&](int64_t b, int64_t e) {
+  parallel_for(nch, M * W >= (int64_t(1) << 16) ? 2 : (int64_t(1) << 62), [&](int64_t b, int64_t e) {
     for (int64_t c = b; c < e; ++c) {
       double* pc = P + c * W;
       for (int64_t j = 0; j < W; ++j) pc[j] = 0.0;
@@ -45,7 +45,7 @@ void normalize(T* y, const T* x, const T* gamma, const T* beta, const std::vecto
   }
   const T* a = sc.data();
   const T* b = sh.data();
-  parallel_for(M, 64, [&](int64_t r0, int64_t r1) {
+  parallel_for(M, M * C >= (int64_t(1) << 16) ? 2 : (int64_t(1) << 62), [&](int64_t r0, int64_t r1) {
     for (int64_t r = r0; r < r1; ++r) {
       const T* xr = x + r * C;
       T* yr = y + r * C;
@@ -128,7 +128,7 @@ void batchnorm_backward_train(T* dx, T* dgamma, T* dbeta, const T* dy, const T* 
     k0[j] = T(-a * invM * sums[j] - bx * mu);
   }
   const T *c0 = k0.data(), *c1 = k1.data(), *c2 = k2.data();
-  parallel_for(M, 64, [&](int64_t r0, int64_t r1) {
+  parallel_for(M, M * C >= (int64_t(1) << 16) ? 2 : (int64_t(1) << 62), [&](int64_t r0, int64_t r1) {
     for (int64_t r = r0; r < r1; ++r)
       for (int64_t j = 0; j < C; ++j) dx[r * C + j] = c1[j] * dy[r * C + j] + c2[j] * x[r * C + j] + c0[j];
   });

@@ -112,8 +112,8 @@ void col2im(T* dx, const T* col, const ConvShape& s, const Plan& p, int64_t g, i
 // serially so the GEMM inside can use the threads. Either way each chunk is done by one
 // thread, so the results do not depend on the thread count.
 template <typename F>
-void over_chunks(int64_t nchunks, F&& body) {
-  if (nchunks >= 2 && nchunks >= get_num_threads())
+void over_chunks(int64_t nchunks, int64_t work, F&& body) {
+  if (nchunks >= 2 && nchunks >= get_num_threads() && work >= (int64_t(1) << 17))
     parallel_for(nchunks, 2, [&](int64_t b, int64_t e) {
       for (int64_t c = b; c < e; ++c) body(c);
     });
@@ -127,7 +127,7 @@ template <typename T>
 void conv2d_forward(T* y, const T* x, const T* w, const T* b, const ConvShape& s, int act) {
   const Plan p = make_plan<T>(s);
   if (s.N == 0 || p.rows_img == 0 || s.OC == 0) return;
-  over_chunks(p.nchunks, [&](int64_t chunk) {
+  over_chunks(p.nchunks, s.N * p.rows_img * p.Kg * s.OC, [&](int64_t chunk) {
     const int64_t R0 = chunk * p.imgs * p.rows_img;
     const int64_t R1 = std::min(s.N, (chunk + 1) * p.imgs) * p.rows_img;
     for (int64_t r0 = R0; r0 < R1; r0 += p.sub) {
@@ -184,7 +184,7 @@ void conv2d_backward(T* dx, T* dw, T* db, const T* x, const T* w, const T* dy, c
     if (db) std::fill(db, db + s.OC, T(0));
     return;
   }
-  over_chunks(nch, [&](int64_t chunk) {
+  over_chunks(nch, s.N * p.rows_img * p.Kg * s.OC, [&](int64_t chunk) {
     const int64_t n0 = chunk * p.imgs, n1 = std::min(s.N, n0 + p.imgs);
     const int64_t R0 = n0 * p.rows_img, R1 = n1 * p.rows_img;
     if (dx && !p.direct) std::fill(dx + n0 * s.H * s.W * s.C, dx + n1 * s.H * s.W * s.C, T(0));
@@ -251,7 +251,7 @@ void conv2d_backward(T* dx, T* dw, T* db, const T* x, const T* w, const T* dy, c
   });
   // Fixed-order reduction of the per-chunk partials.
   if (dw)
-    parallel_for(wsize, 4096, [&](int64_t b, int64_t e) {
+    parallel_for(wsize, nch * wsize >= (int64_t(1) << 16) ? 4096 : (int64_t(1) << 62), [&](int64_t b, int64_t e) {
       for (int64_t i = b; i < e; ++i) {
         T acc = part_w[i];
         for (int64_t c = 1; c < nch; ++c) acc += part_w[c * wsize + i];

@@ -13,6 +13,12 @@ namespace ember {
 
 namespace {
 
+// Waking a second thread costs microseconds (milliseconds on a loaded machine): only go
+// parallel when there are enough output cells times window cells.
+inline int64_t min_par(const PoolShape& s) {
+  return s.N * s.OH * s.OW * s.C * s.PH * s.PW >= (int64_t(1) << 16) ? 2 : (int64_t(1) << 62);
+}
+
 // The window rows [h0, h1) and columns [w0, w1) inside x for output (oh, ow).
 struct Win {
   int64_t h0, h1, w0, w1;
@@ -56,7 +62,7 @@ inline void max_window(T* __restrict yo, int32_t* __restrict io, const T* __rest
 template <typename T>
 void maxpool2d_forward(T* y, int32_t* idx, const T* x, const PoolShape& s) {
   const int64_t C = s.C;
-  parallel_for(s.N * s.OH, 8, [&](int64_t b, int64_t e) {
+  parallel_for(s.N * s.OH, min_par(s), [&](int64_t b, int64_t e) {
     for (int64_t nr = b; nr < e; ++nr) {
       const int64_t n = nr / s.OH, oh = nr % s.OH;
       const T* xn = x + n * s.H * s.W * C;
@@ -78,7 +84,7 @@ void maxpool2d_forward(T* y, int32_t* idx, const T* x, const PoolShape& s) {
 template <typename T>
 void maxpool2d_backward(T* dx, const T* dy, const int32_t* idx, const PoolShape& s) {
   const int64_t C = s.C, img = s.H * s.W * C, oimg = s.OH * s.OW * C;
-  parallel_for(s.N, 2, [&](int64_t b, int64_t e) {
+  parallel_for(s.N, min_par(s), [&](int64_t b, int64_t e) {
     for (int64_t n = b; n < e; ++n) {
       T* dxn = dx + n * img;
       std::fill(dxn, dxn + img, T(0));
@@ -96,7 +102,7 @@ void maxpool2d_backward(T* dx, const T* dy, const int32_t* idx, const PoolShape&
 template <typename T>
 void avgpool2d_forward(T* y, const T* x, const PoolShape& s, bool count_pad) {
   const int64_t C = s.C;
-  parallel_for(s.N * s.OH, 8, [&](int64_t b, int64_t e) {
+  parallel_for(s.N * s.OH, min_par(s), [&](int64_t b, int64_t e) {
     for (int64_t nr = b; nr < e; ++nr) {
       const int64_t n = nr / s.OH, oh = nr % s.OH;
       const T* xn = x + n * s.H * s.W * C;
@@ -120,7 +126,7 @@ void avgpool2d_forward(T* y, const T* x, const PoolShape& s, bool count_pad) {
 template <typename T>
 void avgpool2d_backward(T* dx, const T* dy, const PoolShape& s, bool count_pad) {
   const int64_t C = s.C, img = s.H * s.W * C;
-  parallel_for(s.N, 2, [&](int64_t b, int64_t e) {
+  parallel_for(s.N, min_par(s), [&](int64_t b, int64_t e) {
     for (int64_t n = b; n < e; ++n) {
       T* dxn = dx + n * img;
       std::fill(dxn, dxn + img, T(0));

@@ -86,8 +86,8 @@ def test_layer_training_flag_and_weights():
 
 def test_deterministic_across_thread_counts():
     rng = np.random.default_rng(4)
-    x = rng.standard_normal((3000, 7)).astype(np.float32)
-    dy = rng.standard_normal((3000, 7)).astype(np.float32)
+    x = rng.standard_normal((12000, 7)).astype(np.float32)
+    dy = rng.standard_normal((12000, 7)).astype(np.float32)
     g = rng.standard_normal(7).astype(np.float32)
     prev = ember.get_num_threads()
     outs = []

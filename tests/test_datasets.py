@@ -1,6 +1,7 @@
 """Dataset loaders: MNIST IDX (gzip and raw, header counts trusted, magic validated, clear
 errors) and CIFAR-10 binary, on small files written here; plus a real-MNIST smoke test."""
 import gzip
+import os
 from pathlib import Path
 
 import numpy as np
@@ -10,6 +11,8 @@ import ember
 from ember.datasets import cifar10, mnist
 
 REAL_MNIST = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "mnist"
+if not REAL_MNIST.exists() and os.environ.get("EMBER_MNIST_DIR"):  # e.g. a checkout elsewhere
+    REAL_MNIST = Path(os.environ["EMBER_MNIST_DIR"])
 
 
 def _idx(images: np.ndarray = None, labels: np.ndarray = None) -> bytes:
