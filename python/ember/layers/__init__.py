@@ -1,5 +1,10 @@
 """Keras-style layers."""
 from .base import Layer  # noqa: F401
+from .core import (  # noqa: F401
+    ELU, Activation, Dense, Dropout, Flatten, InputLayer, LeakyReLU, ReLU, Softmax,
+)
+from .merge import Add, Average, Concatenate, Maximum, Multiply, Subtract, add, concatenate, multiply  # noqa: F401
+from ..symbolic import Input  # noqa: F401
 from .conv import Conv1D, Conv2D  # noqa: F401
 from .pooling import (  # noqa: F401
     AveragePooling1D, AveragePooling2D, GlobalAveragePooling1D, GlobalAveragePooling2D, GlobalMaxPooling1D,
