@@ -130,7 +130,9 @@ constexpr int64_t kChunkMaxMN = 64 * 64;
 // Read A in place (no packing) when N spans at most this many NR-wide panels.
 constexpr int64_t kDirectMaxN = 2;
 // Threads split over M pack B privately up to this many rows each (see gemm_blocked).
-int64_t kPrivateBMaxRows = getenv("EMBER_PB") ? atol(getenv("EMBER_PB")) : 256;
+// Best-of-41 timings, 2 threads: private >= shared for 128x784x128 ... 512^3 and 784x128x128
+// (shared pays 2 barriers per K block); the duplicated packing is <= 2 % at 256 rows.
+constexpr int64_t kPrivateBMaxRows = 256;
 
 inline void barrier(int nthr) {
 #ifdef EMBER_OPENMP
