@@ -231,8 +231,7 @@ void pack_a_f32x6(bool trans, const float* A, int64_t lda, int64_t i0, int64_t m
       const float* s = A + p0 * lda + i0 + r;
       for (int64_t p = 0; p < kc; ++p) {
         _mm_storeu_ps(dst + p * 6, _mm_loadu_ps(s + p * lda));
-        _mm_storel_pi(reinterpret_cast<__m64*>(dst + p * 6 + 4),
-                      _mm_castpd_ps(_mm_load_sd(reinterpret_cast<const double*>(s + p * lda + 4))));
+        _mm_storeu_si64(dst + p * 6 + 4, _mm_loadu_si64(s + p * lda + 4));
       }
     }
     return;
@@ -259,7 +258,7 @@ void pack_a_f32x6(bool trans, const float* A, int64_t lda, int64_t i0, int64_t m
       _mm256_storeu_ps(d + 30, x5);
       _mm256_storeu_ps(d + 36, x6);
       _mm_storeu_ps(d + 42, _mm256_castps256_ps128(x7));
-      _mm_storel_pi(reinterpret_cast<__m64*>(d + 46), _mm256_extractf128_ps(x7, 1));
+      _mm_storeu_si64(d + 46, _mm_castps_si128(_mm256_extractf128_ps(x7, 1)));
     }
     for (; p < kc; ++p)
       for (int64_t i = 0; i < 6; ++i) dst[p * 6 + i] = s[i * lda + p];
