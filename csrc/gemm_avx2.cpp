@@ -42,6 +42,11 @@ inline void store_vec_f32(float* cr, __m256 x, int64_t cnt, __m256 va, __m256 vb
   if (cnt >= 8) {
     _mm256_storeu_ps(cr, beta0 ? _mm256_mul_ps(va, x)
                                : _mm256_fmadd_ps(va, x, _mm256_mul_ps(vb, _mm256_loadu_ps(cr))));
+  } else if (cnt > 0 && cnt <= 3) {  // a few lanes: scalar moves beat a masked store
+    alignas(32) float t[8];
+    _mm256_store_ps(t, x);
+    const float alpha = _mm256_cvtss_f32(va), beta = _mm256_cvtss_f32(vb);
+    for (int64_t j = 0; j < cnt; ++j) cr[j] = beta0 ? alpha * t[j] : std::fma(alpha, t[j], beta * cr[j]);
   } else if (cnt > 0) {
     const __m256i k = _mm256_cmpgt_epi32(_mm256_set1_epi32(int(cnt)),
                                          _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
