@@ -72,11 +72,13 @@ void ukr_portable(int64_t kc, const T* a, const T* b, T* c, int64_t ldc, T alpha
 // Portable blocking: 4 x 8 float tile; KC x NR B micro-panel = 8 KiB (L1), MC x KC A block
 // = 128 KiB (L2), B block 2 MiB (L3).
 KernelSet<float> portable_float_kernels() {
-  return {4, 8, 128, 256, 2048, &ukr_portable<float, 4, 8>, nullptr, &pack_a_generic<float, 4>,
+  return {4, 8, 128, 256, 2048, &ukr_portable<float, 4, 8>, nullptr, nullptr,
+          &pack_a_generic<float, 4>,
           &pack_b_generic<float, 8>};
 }
 KernelSet<double> portable_double_kernels() {
-  return {4, 4, 128, 256, 1024, &ukr_portable<double, 4, 4>, nullptr, &pack_a_generic<double, 4>,
+  return {4, 4, 128, 256, 1024, &ukr_portable<double, 4, 4>, nullptr, nullptr,
+          &pack_a_generic<double, 4>,
           &pack_b_generic<double, 4>};
 }
 
@@ -116,7 +118,7 @@ struct AlignedBuf {
   }
 };
 
-thread_local AlignedBuf tl_apack, tl_bpack, tl_work;
+thread_local AlignedBuf tl_apack, tl_bpack, tl_work, tl_narrow;
 
 // ---- thresholds ---------------------------------------------------------------------
 
@@ -185,6 +187,15 @@ void gemm_thread(const KernelSet<T>& ks, bool tA, bool tB, int64_t M, int64_t N,
           for (int64_t jr = j0; jr < j1; ++jr) {
             const int64_t n = std::min(NR, nc - jr * NR);
             const T* bpanel = bp + jr * NR * kc;
+            if (ks.kernel_narrow && !tA && NR == 16 && n > 8 && n <= 11) {
+              T* bt = tl_narrow.get<T>(size_t(3) * kc);
+              for (int64_t x = 0; x < n - 8; ++x)
+                for (int64_t p = 0; p < kc; ++p) bt[x * kc + p] = bpanel[p * NR + 8 + x];
+              for (int64_t i = m0; i < m1; i += MR)
+                ks.kernel_narrow(kc, A + i * lda + pc, lda, bpanel, bt, C + i * ldc + jc + jr * NR,
+                                 ldc, alpha, beta_k, std::min(MR, m1 - i), n);
+              continue;
+            }
             for (int64_t i = m0; i < m1; i += MR)
               ks.kernel_sa(kc, A + i * rs + pc * cs, rs, cs, bpanel, C + i * ldc + jc + jr * NR,
                            ldc, alpha, beta_k, std::min(MR, m1 - i), n);

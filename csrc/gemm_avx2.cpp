@@ -202,6 +202,38 @@ void sgemm_ukr_6x16_sa(int64_t kc, const float* a, int64_t rsa, int64_t csa, con
   sgemm_6x16<true>(kc, a, rsa, csa, b, c, ldc, alpha, beta, m, n);
 }
 
+// Narrow tiles with 9..11 valid columns and A read in place row by row (csa == 1), e.g.
+// dX of a 3x3 single-channel convolution (N = 9): a 6 x 16 tile would spend 7/16 of its
+// FMAs on padding. Columns 0..7 go through the 8-wide k-split tile; the e = n - 8 extra
+// columns are dot products along K of A's contiguous rows with bt (the extra columns of
+// op(B) stored contiguously in K: bt[x * kc + p]), vectorised over p.
+void sgemm_ukr_narrow_sa(int64_t kc, const float* a, int64_t rsa, const float* b, const float* bt,
+                         float* c, int64_t ldc, float alpha, float beta, int64_t m, int64_t n) {
+  sgemm_edge(kc, a, rsa, 1, b, c, ldc, alpha, beta, m, 8);
+  const int64_t e = n - 8, k8 = kc / 8 * 8;
+  for (int64_t r = 0; r < m; ++r) {
+    const float* ar = a + r * rsa;
+    for (int64_t x = 0; x < e; ++x) {
+      const float* bx = bt + x * kc;
+      __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();
+      int64_t p = 0;
+      for (; p + 16 <= k8; p += 16) {
+        acc0 = _mm256_fmadd_ps(_mm256_loadu_ps(ar + p), _mm256_loadu_ps(bx + p), acc0);
+        acc1 = _mm256_fmadd_ps(_mm256_loadu_ps(ar + p + 8), _mm256_loadu_ps(bx + p + 8), acc1);
+      }
+      if (p < k8) acc0 = _mm256_fmadd_ps(_mm256_loadu_ps(ar + p), _mm256_loadu_ps(bx + p), acc0);
+      acc0 = _mm256_add_ps(acc0, acc1);
+      __m128 h = _mm_add_ps(_mm256_castps256_ps128(acc0), _mm256_extractf128_ps(acc0, 1));
+      h = _mm_add_ps(h, _mm_movehl_ps(h, h));
+      h = _mm_add_ss(h, _mm_movehdup_ps(h));
+      float sum = _mm_cvtss_f32(h);
+      for (p = k8; p < kc; ++p) sum = std::fma(ar[p], bx[p], sum);
+      float* cx = c + r * ldc + 8 + x;
+      *cx = beta == 0.0f ? alpha * sum : std::fma(alpha, sum, beta * *cx);
+    }
+  }
+}
+
 // ---- AVX2 packing for float (the transposing gathers; plain copies stay generic) ---
 
 inline void transpose8(__m256& r0, __m256& r1, __m256& r2, __m256& r3, __m256& r4, __m256& r5,
@@ -365,11 +397,11 @@ void dgemm_ukr_6x8(int64_t kc, const double* a, const double* b, double* c, int6
 // Measured on this machine: (MC, KC) in {96..288} x {256, 320, 384, 512} all land within
 // the +-2 % run-to-run noise for 1024^3 and the dense-layer shapes, so the Zen 3 sizes stay.
 KernelSet<float> avx2_float_kernels() {
-  return {6, 16, 144, 256, 4080, &sgemm_ukr_6x16, &sgemm_ukr_6x16_sa, &pack_a_f32x6,
-          &pack_b_f32x16};
+  return {6, 16, 144, 256, 4080, &sgemm_ukr_6x16, &sgemm_ukr_6x16_sa, &sgemm_ukr_narrow_sa,
+          &pack_a_f32x6, &pack_b_f32x16};
 }
 KernelSet<double> avx2_double_kernels() {
-  return {6, 8, 72, 256, 2040, &dgemm_ukr_6x8, nullptr, &pack_a_generic<double, 6>,
+  return {6, 8, 72, 256, 2040, &dgemm_ukr_6x8, nullptr, nullptr, &pack_a_generic<double, 6>,
           &pack_b_generic<double, 8>};
 }
 
