@@ -7,6 +7,7 @@
 // B, 6 broadcasts of A, 12 FMAs — the loads fit the 2-3 load ports per cycle.
 // double: 6 x 8 tile, the same register shape with 4 lanes.
 #include <immintrin.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <cmath>
@@ -384,25 +385,45 @@ void dgemm_ukr_6x8(int64_t kc, const double* a, const double* b, double* c, int6
 
 }  // namespace
 
-// Cache blocking (float; double uses the same byte budgets with half the elements).
-// Target: Zen 3 per the issue (32 KiB L1d, 512 KiB L2 per core, 32 MiB shared L3); this
-// machine reports family 26 (Zen 5: 48 KiB L1d, 1 MiB L2), so the choice is conservative.
+// Cache blocking (double uses the same byte budgets with half the elements per line).
+// The issue targets Zen 3: 32 KiB L1d, 512 KiB L2 per core, 32 MiB shared L3:
 //   KC = 256: a B micro-panel (KC x 16 floats = 16 KiB) plus an A micro-panel (KC x 6 =
 //             6 KiB) stay in L1 while one tile is computed; the B micro-panel is reused by
-//             every A micro-panel of the MC block, so it must not be evicted.
-//   MC = 144 (24 micro-panels): the packed A block, MC x KC = 144 KiB, lives in L2 (half
-//             of Zen 3's 512 KiB, leaving room for the streaming B panels and C tiles).
+//             every A micro-panel of the MC block (jr outer, ir inner), so it must not be
+//             evicted: 22 KiB of 32.
+//   MC = 144 (24 micro-panels): the packed A block, MC x KC = 144 KiB, lives in L2 (under
+//             a third of 512 KiB, leaving room for the B micro-panels and C tiles passing by).
 //   NC = 4080 (255 micro-panels): the packed B block, KC x NC = 4 MiB, lives in the shared
 //             L3 and is read by both cores.
-// Measured on this machine: (MC, KC) in {96..288} x {256, 320, 384, 512} all land within
-// the +-2 % run-to-run noise for 1024^3 and the dense-layer shapes, so the Zen 3 sizes stay.
+// This machine reports family 26 (Zen 5: 48 KiB L1d, 1 MiB L2). There KC = 512 (32 KiB B
+// micro-panel + 12 KiB A micro-panel = 44 of 48 KiB) halves the passes over C, which
+// matters once C leaves L2 (2048^3: 16 MiB of C re-read and re-written per K block):
+// best-of-60 single-thread, 2048^3 120.5 -> 127.7 GFLOP/s, 1024^3 and 512^3 unchanged within
+// noise; MC = 96 keeps the A block (192 KiB) well inside L2. So KC/MC are picked from the
+// L1d size reported at run time.
+namespace {
+bool big_l1() {
+  static const bool big = [] {
+#ifdef _SC_LEVEL1_DCACHE_SIZE
+    const long l1 = sysconf(_SC_LEVEL1_DCACHE_SIZE);
+    return l1 >= 48 * 1024;
+#else
+    return false;
+#endif
+  }();
+  return big;
+}
+}  // namespace
+
 KernelSet<float> avx2_float_kernels() {
-  return {6, 16, 144, 256, 4080, &sgemm_ukr_6x16, &sgemm_ukr_6x16_sa, &sgemm_ukr_narrow_sa,
-          &pack_a_f32x6, &pack_b_f32x16};
+  const bool big = big_l1();
+  return {6, 16, big ? 96 : 144, big ? 512 : 256, 4080, &sgemm_ukr_6x16, &sgemm_ukr_6x16_sa,
+          &sgemm_ukr_narrow_sa, &pack_a_f32x6, &pack_b_f32x16};
 }
 KernelSet<double> avx2_double_kernels() {
-  return {6, 8, 72, 256, 2040, &dgemm_ukr_6x8, nullptr, nullptr, &pack_a_generic<double, 6>,
-          &pack_b_generic<double, 8>};
+  const bool big = big_l1();
+  return {6, 8, big ? 48 : 72, big ? 512 : 256, 2040, &dgemm_ukr_6x8, nullptr, nullptr,
+          &pack_a_generic<double, 6>, &pack_b_generic<double, 8>};
 }
 
 }  // namespace gemm_detail
