@@ -2,9 +2,9 @@
 // dispatch, batched). AVX2/FMA micro-kernels: gemm_avx2.cpp; packing: gemm_pack.h.
 //
 // Loop nest (BLIS):
-//   for jc in N step NC:                      B block: KC x NC, packed once, shared (L3)
-//     for pc in K step KC:                    K is split only by this fixed KC
-//       pack op(B)[pc:pc+KC, jc:jc+NC]        threads pack disjoint NR panels
+//   for jc in N step NC:                      B block: KC x NC (L3)
+//     for pc in K step KC:                    K is split only by this fixed-size KC
+//       pack op(B)[pc:pc+KC, jc:jc+NC]        each thread packs the panels it uses
 //       for ic in M step MC:                  A block: MC x KC, packed per thread (L2)
 //         pack op(A)[ic:ic+MC, pc:pc+KC]
 //         for jr in NC step NR:               one B micro-panel (L1)
@@ -131,30 +131,21 @@ constexpr int64_t kChunkK = 2048;
 constexpr int64_t kChunkMaxMN = 64 * 64;
 // Read A in place (no packing) when N spans at most this many NR-wide panels.
 constexpr int64_t kDirectMaxN = 2;
-// Threads split over M pack B privately up to this many rows each (see gemm_blocked).
-// Best-of-41 timings, 2 threads: private >= shared for 128x784x128 ... 512^3 and 784x128x128
-// (shared pays 2 barriers per K block); the duplicated packing is <= 2 % at 256 rows.
-constexpr int64_t kPrivateBMaxRows = 256;
 
-inline void barrier(int nthr) {
-#ifdef EMBER_OPENMP
-  if (nthr > 1) {
-#pragma omp barrier
-  }
-#else
-  (void)nthr;
-#endif
-}
-
-// The whole blocked product for thread `tid` of `nthr` (all threads run it; the packed B
-// block `bp` is shared). split_m: threads take disjoint runs of MR row panels; otherwise
-// disjoint runs of NR column panels (each thread then packs the A blocks it needs itself).
+// The whole blocked product for thread `tid` of `nthr`. split_m: threads take disjoint
+// runs of MR row panels; otherwise disjoint runs of NR column panels. Each thread packs,
+// into its own buffers, every B panel and A block it uses: no barriers inside the region,
+// and no core reads panels out of the other core's cache. (A shared B block, packed
+// cooperatively, needs two barriers per K block; measured best-of-100 at 2 threads it
+// was slower: 128x784x128 180 vs 205 GFLOP/s, 128x128x784^T 177 vs 230, and under load
+// each barrier can wait a whole scheduler tick. Duplicated packing of B costs about
+// 8 * nthr / M of the compute; the split choice in gemm_blocked weighs it.)
 template <typename T>
 void gemm_thread(const KernelSet<T>& ks, bool tA, bool tB, int64_t M, int64_t N, int64_t K,
                  T alpha, const T* A, int64_t lda, const T* B, int64_t ldb, T beta, T* C,
-                 int64_t ldc, T* bp, int tid, int nthr, bool split_m, bool shared_b) {
+                 int64_t ldc, int tid, int nthr, bool split_m) {
   const int64_t MR = ks.mr, NR = ks.nr;
-  if (!shared_b) bp = tl_bpack.get<T>(size_t(ks.kc) * ((std::min(ks.nc, N) + NR - 1) / NR * NR));
+  T* bp = tl_bpack.get<T>(size_t(ks.kc) * ((std::min(ks.nc, N) + NR - 1) / NR * NR));
   T* ap = tl_apack.get<T>(size_t(ks.mc) * ks.kc);
   const int64_t pm = (M + MR - 1) / MR;
   const int64_t m0 = split_m ? std::min(M, pm * tid / nthr * MR) : 0;
@@ -173,15 +164,9 @@ void gemm_thread(const KernelSet<T>& ks, bool tA, bool tB, int64_t M, int64_t N,
     for (int64_t pc = 0; pc < K; pc += kcb) {
       const int64_t kc = std::min(kcb, K - pc);
       const T beta_k = pc == 0 ? beta : T(1);
-      {  // shared: threads pack disjoint panels; private: each packs the panels it uses
-        const int64_t q0 = shared_b ? pn * tid / nthr : j0;
-        const int64_t q1 = shared_b ? pn * (tid + 1) / nthr : j1;
-        if (q1 > q0)
-          ks.pack_b(tB, B, ldb, pc, kc, jc + q0 * NR, std::min(nc, q1 * NR) - q0 * NR,
-                    bp + q0 * NR * kc);
-      }
-      if (shared_b) barrier(nthr);
       if (j1 > j0) {
+        ks.pack_b(tB, B, ldb, pc, kc, jc + j0 * NR, std::min(nc, j1 * NR) - j0 * NR,
+                  bp + j0 * NR * kc);
         if (direct_a) {  // A read in place: one pass over the rows of this thread
           const int64_t rs = tA ? 1 : lda, cs = tA ? lda : 1;
           for (int64_t jr = j0; jr < j1; ++jr) {
@@ -214,7 +199,6 @@ void gemm_thread(const KernelSet<T>& ks, bool tA, bool tB, int64_t M, int64_t N,
           }
         }
       }
-      if (shared_b) barrier(nthr);  // the B block is repacked next
     }
   }
 }
@@ -240,27 +224,27 @@ template <typename T>
 void gemm_blocked(const KernelSet<T>& ks, bool tA, bool tB, int64_t M, int64_t N, int64_t K,
                   T alpha, const T* A, int64_t lda, const T* B, int64_t ldb, T beta, T* C,
                   int64_t ldc, int nthr) {
-  T* bp = tl_bpack.get<T>(size_t(ks.kc) * ((std::min(ks.nc, N) + ks.nr - 1) / ks.nr * ks.nr));
   if (nthr <= 1) {
-    gemm_thread<T>(ks, tA, tB, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, bp, 0, 1, true, true);
+    gemm_thread<T>(ks, tA, tB, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, 0, 1, true);
     return;
   }
   const int64_t pm = (M + ks.mr - 1) / ks.mr;
   const int64_t pn = (std::min(ks.nc, N) + ks.nr - 1) / ks.nr;
-  const bool split_m = balance(pm, nthr) >= balance(pn, nthr);
-  // A shared B block saves packing work but costs two barriers per K block and makes each
-  // core pull the panels the other packed out of its cache. Split over N, every thread
-  // packs exactly the panels it uses anyway; split over M with few rows per thread,
-  // packing all of B privately (no barriers, no cross-core traffic) is cheaper.
-  const bool shared_b = split_m && M > kPrivateBMaxRows * nthr;
+  // Split over M duplicates the packing of B (K x N) in every thread; split over N that of
+  // A (M x K). Compare time per thread in flop units, one packed element costing about
+  // kPackFlops flops, with the load balance of each split.
+  const double f = 2.0 * double(M) * N * K / nthr, kPackFlops = 16.0;
+  const double t_m = f / balance(pm, nthr) + kPackFlops * (double(K) * N + double(M) * K / nthr);
+  const double t_n = f / balance(pn, nthr) + kPackFlops * (double(M) * K + double(K) * N / nthr);
+  const bool split_m = t_m <= t_n;
 #ifdef EMBER_OPENMP
 #pragma omp parallel num_threads(nthr)
   {
-    gemm_thread<T>(ks, tA, tB, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, bp,
-                   omp_get_thread_num(), omp_get_num_threads(), split_m, shared_b);
+    gemm_thread<T>(ks, tA, tB, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, omp_get_thread_num(),
+                   omp_get_num_threads(), split_m);
   }
 #else
-  gemm_thread<T>(ks, tA, tB, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, bp, 0, 1, true, true);
+  gemm_thread<T>(ks, tA, tB, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, 0, 1, true);
 #endif
 }
 
