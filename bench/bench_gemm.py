@@ -11,7 +11,10 @@ rows with n >= 512, and the machine's nominal AVX2 peak.
 
     python bench/bench_gemm.py            # full run (~2-3 minutes)
     python bench/bench_gemm.py --quick    # fewer repetitions and shapes
-    python bench/bench_gemm.py --rounds 3 # repeat each process pair, take medians
+    python bench/bench_gemm.py --rounds 3 # more process pairs (default 2), medians across them
+
+On a shared machine, 2-thread numbers are only meaningful when nothing else is running:
+an OpenMP or OpenBLAS team whose second thread is descheduled waits for a scheduler tick.
 """
 from __future__ import annotations
 
@@ -126,10 +129,13 @@ def nominal_peak() -> tuple[float, int]:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true")
-    ap.add_argument("--rounds", type=int, default=1, help="process pairs per thread count")
+    ap.add_argument("--rounds", type=int, default=None,
+                    help="process pairs per thread count (default 2; 1 with --quick)")
     ap.add_argument("--threads", type=int, nargs="*", default=[1, 2])
     ap.add_argument("--worker", choices=["ember", "numpy"], help=argparse.SUPPRESS)
     args = ap.parse_args()
+    if args.rounds is None:
+        args.rounds = 1 if args.quick else 2
     if args.worker:
         worker(args.worker, args.threads[0], args.quick)
         return
@@ -167,8 +173,10 @@ def main() -> None:
         print(f"median ratio, dense + im2col rows: {statistics.median(dl):.3f} "
               f"(min {min(dl):.2f})")
         summary[nt] = big
+    load = os.getloadavg() if hasattr(os, "getloadavg") else (float("nan"),) * 3
     print("\nsummary (median ember/numpy, n >= 512): " +
-          ", ".join(f"{nt} thr: {r:.3f}" for nt, r in summary.items()))
+          ", ".join(f"{nt} thr: {r:.3f}" for nt, r in summary.items()) +
+          f"; load average at the end: {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}")
 
 
 if __name__ == "__main__":

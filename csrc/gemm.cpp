@@ -2,9 +2,9 @@
 // dispatch, batched). AVX2/FMA micro-kernels: gemm_avx2.cpp; packing: gemm_pack.h.
 //
 // Loop nest (BLIS):
-//   for jc in N step NC:                      B block: KC x NC, packed once, shared (L3)
-//     for pc in K step KC:                    K is split only by this fixed KC
-//       pack op(B)[pc:pc+KC, jc:jc+NC]        threads pack disjoint NR panels
+//   for jc in N step NC:                      B block: KC x NC (L3)
+//     for pc in K step KC:                    K is split only by this fixed-size KC
+//       pack op(B)[pc:pc+KC, jc:jc+NC]        each thread packs the panels it uses
 //       for ic in M step MC:                  A block: MC x KC, packed per thread (L2)
 //         pack op(A)[ic:ic+MC, pc:pc+KC]
 //         for jr in NC step NR:               one B micro-panel (L1)
@@ -72,11 +72,13 @@ void ukr_portable(int64_t kc, const T* a, const T* b, T* c, int64_t ldc, T alpha
 // Portable blocking: 4 x 8 float tile; KC x NR B micro-panel = 8 KiB (L1), MC x KC A block
 // = 128 KiB (L2), B block 2 MiB (L3).
 KernelSet<float> portable_float_kernels() {
-  return {4, 8, 128, 256, 2048, &ukr_portable<float, 4, 8>, nullptr, &pack_a_generic<float, 4>,
+  return {4, 8, 128, 256, 2048, &ukr_portable<float, 4, 8>, nullptr, nullptr,
+          &pack_a_generic<float, 4>,
           &pack_b_generic<float, 8>};
 }
 KernelSet<double> portable_double_kernels() {
-  return {4, 4, 128, 256, 1024, &ukr_portable<double, 4, 4>, nullptr, &pack_a_generic<double, 4>,
+  return {4, 4, 128, 256, 1024, &ukr_portable<double, 4, 4>, nullptr, nullptr,
+          &pack_a_generic<double, 4>,
           &pack_b_generic<double, 4>};
 }
 
@@ -116,37 +118,34 @@ struct AlignedBuf {
   }
 };
 
-thread_local AlignedBuf tl_apack, tl_bpack, tl_work;
+thread_local AlignedBuf tl_apack, tl_bpack, tl_work, tl_narrow;
 
 // ---- thresholds ---------------------------------------------------------------------
 
-// Below this many multiply-adds a product runs on one thread (waking the pool costs a few
-// microseconds; 64^3 MACs take ~3 us on one core).
-constexpr double kMinParallelMacs = 48.0 * 48 * 48;
+// Below this many multiply-adds a product runs on one thread. Measured here (1 vs 2
+// threads, median of 21 x 50 calls): 64^3 5.4 vs 4.7-6.3 us (a wash, and a loss as soon
+// as another process wants a core), 96^3 15.6 vs 10.3 us, 128 x 784 x 10 28 vs 18 us.
+constexpr double kMinParallelMacs = 80.0 * 80 * 80;
 // K-chunked path for tiny M x N with huge K.
 constexpr int64_t kChunkK = 2048;
 constexpr int64_t kChunkMaxMN = 64 * 64;
 // Read A in place (no packing) when N spans at most this many NR-wide panels.
 constexpr int64_t kDirectMaxN = 2;
 
-inline void barrier(int nthr) {
-#ifdef EMBER_OPENMP
-  if (nthr > 1) {
-#pragma omp barrier
-  }
-#else
-  (void)nthr;
-#endif
-}
-
-// The whole blocked product for thread `tid` of `nthr` (all threads run it; the packed B
-// block `bp` is shared). split_m: threads take disjoint runs of MR row panels; otherwise
-// disjoint runs of NR column panels (each thread then packs the A blocks it needs itself).
+// The whole blocked product for thread `tid` of `nthr`. split_m: threads take disjoint
+// runs of MR row panels; otherwise disjoint runs of NR column panels. Each thread packs,
+// into its own buffers, every B panel and A block it uses: no barriers inside the region,
+// and no core reads panels out of the other core's cache. (A shared B block, packed
+// cooperatively, needs two barriers per K block; measured best-of-100 at 2 threads it
+// was slower: 128x784x128 180 vs 205 GFLOP/s, 128x128x784^T 177 vs 230, and under load
+// each barrier can wait a whole scheduler tick. Duplicated packing of B costs about
+// 8 * nthr / M of the compute; the split choice in gemm_blocked weighs it.)
 template <typename T>
 void gemm_thread(const KernelSet<T>& ks, bool tA, bool tB, int64_t M, int64_t N, int64_t K,
                  T alpha, const T* A, int64_t lda, const T* B, int64_t ldb, T beta, T* C,
-                 int64_t ldc, T* bp, int tid, int nthr, bool split_m) {
+                 int64_t ldc, int tid, int nthr, bool split_m) {
   const int64_t MR = ks.mr, NR = ks.nr;
+  T* bp = tl_bpack.get<T>(size_t(ks.kc) * ((std::min(ks.nc, N) + NR - 1) / NR * NR));
   T* ap = tl_apack.get<T>(size_t(ks.mc) * ks.kc);
   const int64_t pm = (M + MR - 1) / MR;
   const int64_t m0 = split_m ? std::min(M, pm * tid / nthr * MR) : 0;
@@ -165,19 +164,23 @@ void gemm_thread(const KernelSet<T>& ks, bool tA, bool tB, int64_t M, int64_t N,
     for (int64_t pc = 0; pc < K; pc += kcb) {
       const int64_t kc = std::min(kcb, K - pc);
       const T beta_k = pc == 0 ? beta : T(1);
-      {  // cooperative packing of the B block
-        const int64_t q0 = pn * tid / nthr, q1 = pn * (tid + 1) / nthr;
-        if (q1 > q0)
-          ks.pack_b(tB, B, ldb, pc, kc, jc + q0 * NR, std::min(nc, q1 * NR) - q0 * NR,
-                    bp + q0 * NR * kc);
-      }
-      barrier(nthr);
       if (j1 > j0) {
+        ks.pack_b(tB, B, ldb, pc, kc, jc + j0 * NR, std::min(nc, j1 * NR) - j0 * NR,
+                  bp + j0 * NR * kc);
         if (direct_a) {  // A read in place: one pass over the rows of this thread
           const int64_t rs = tA ? 1 : lda, cs = tA ? lda : 1;
           for (int64_t jr = j0; jr < j1; ++jr) {
             const int64_t n = std::min(NR, nc - jr * NR);
             const T* bpanel = bp + jr * NR * kc;
+            if (ks.kernel_narrow && !tA && NR == 16 && n > 8 && n <= 11) {
+              T* bt = tl_narrow.get<T>(size_t(3) * kc);
+              for (int64_t x = 0; x < n - 8; ++x)
+                for (int64_t p = 0; p < kc; ++p) bt[x * kc + p] = bpanel[p * NR + 8 + x];
+              for (int64_t i = m0; i < m1; i += MR)
+                ks.kernel_narrow(kc, A + i * lda + pc, lda, bpanel, bt, C + i * ldc + jc + jr * NR,
+                                 ldc, alpha, beta_k, std::min(MR, m1 - i), n);
+              continue;
+            }
             for (int64_t i = m0; i < m1; i += MR)
               ks.kernel_sa(kc, A + i * rs + pc * cs, rs, cs, bpanel, C + i * ldc + jc + jr * NR,
                            ldc, alpha, beta_k, std::min(MR, m1 - i), n);
@@ -196,7 +199,6 @@ void gemm_thread(const KernelSet<T>& ks, bool tA, bool tB, int64_t M, int64_t N,
           }
         }
       }
-      barrier(nthr);  // the B block is repacked next
     }
   }
 }
@@ -222,22 +224,27 @@ template <typename T>
 void gemm_blocked(const KernelSet<T>& ks, bool tA, bool tB, int64_t M, int64_t N, int64_t K,
                   T alpha, const T* A, int64_t lda, const T* B, int64_t ldb, T beta, T* C,
                   int64_t ldc, int nthr) {
-  T* bp = tl_bpack.get<T>(size_t(ks.kc) * ((std::min(ks.nc, N) + ks.nr - 1) / ks.nr * ks.nr));
   if (nthr <= 1) {
-    gemm_thread<T>(ks, tA, tB, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, bp, 0, 1, true);
+    gemm_thread<T>(ks, tA, tB, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, 0, 1, true);
     return;
   }
   const int64_t pm = (M + ks.mr - 1) / ks.mr;
   const int64_t pn = (std::min(ks.nc, N) + ks.nr - 1) / ks.nr;
-  const bool split_m = balance(pm, nthr) >= balance(pn, nthr);
+  // Split over M duplicates the packing of B (K x N) in every thread; split over N that of
+  // A (M x K). Compare time per thread in flop units, one packed element costing about
+  // kPackFlops flops, with the load balance of each split.
+  const double f = 2.0 * double(M) * N * K / nthr, kPackFlops = 16.0;
+  const double t_m = f / balance(pm, nthr) + kPackFlops * (double(K) * N + double(M) * K / nthr);
+  const double t_n = f / balance(pn, nthr) + kPackFlops * (double(M) * K + double(K) * N / nthr);
+  const bool split_m = t_m <= t_n;
 #ifdef EMBER_OPENMP
 #pragma omp parallel num_threads(nthr)
   {
-    gemm_thread<T>(ks, tA, tB, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, bp,
-                   omp_get_thread_num(), omp_get_num_threads(), split_m);
+    gemm_thread<T>(ks, tA, tB, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, omp_get_thread_num(),
+                   omp_get_num_threads(), split_m);
   }
 #else
-  gemm_thread<T>(ks, tA, tB, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, bp, 0, 1, true);
+  gemm_thread<T>(ks, tA, tB, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, 0, 1, true);
 #endif
 }
 

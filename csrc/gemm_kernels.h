@@ -25,6 +25,11 @@ using MicroKernel = void (*)(int64_t kc, const T* a, const T* b, T* c, int64_t l
 template <typename T>
 using MicroKernelSA = void (*)(int64_t kc, const T* a, int64_t rsa, int64_t csa, const T* b, T* c,
                                int64_t ldc, T alpha, T beta, int64_t m, int64_t n);
+// Tiles with 9..11 valid columns, A in place with unit column stride; bt holds the columns
+// 8..n-1 of the B panel contiguously in K (bt[x * kc + p]). nullptr: not available.
+template <typename T>
+using MicroKernelNarrow = void (*)(int64_t kc, const T* a, int64_t rsa, const T* b, const T* bt,
+                                   T* c, int64_t ldc, T alpha, T beta, int64_t m, int64_t n);
 // Pack rows [i0, i0+mc) x cols [p0, p0+kc) of op(A).
 template <typename T>
 using PackA = void (*)(bool trans, const T* A, int64_t lda, int64_t i0, int64_t mc, int64_t p0,
@@ -40,6 +45,7 @@ struct KernelSet {
   int64_t mc, kc, nc;  // cache blocking (see gemm.cpp for the reasoning)
   MicroKernel<T> kernel;
   MicroKernelSA<T> kernel_sa;
+  MicroKernelNarrow<T> kernel_narrow;
   PackA<T> pack_a;
   PackB<T> pack_b;
 };
