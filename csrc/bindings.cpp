@@ -19,6 +19,8 @@
 #include "cpu.h"
 #include "gemm.h"
 #include "parallel.h"
+#include "softmax.h"
+#include "attention.h"
 
 namespace py = pybind11;
 
@@ -236,11 +238,220 @@ py::array gemm_batched_py(py::array a, py::array b, bool trans_a, bool trans_b, 
 // softmax
 // ---------------------------------------------------------------------------------
 
+// All softmax bindings take C-contiguous 2-D (rows, n) arrays; Python folds leading axes.
+void check2c(const std::string& op, const char* name, const py::array& a) {
+  check_ndim(op, name, a, 2);
+  check_contiguous(op, name, a);
+}
+
+py::array softmax_fwd_py(py::array x, bool log) {
+  const std::string op = log ? "log_softmax" : "softmax";
+  check2c(op, "x", x);
+  DType d = float_dtype(op, "x", x);
+  const int64_t R = x.shape(0), N = x.shape(1);
+  py::array y = out_or_new(op, py::none(), d, {R, N});
+  {
+    py::gil_scoped_release nogil;
+    if (d == DType::F32) {
+      if (log) ember::log_softmax_forward(mptr<float>(y), cptr<float>(x), R, N);
+      else ember::softmax_forward(mptr<float>(y), cptr<float>(x), R, N);
+    } else {
+      if (log) ember::log_softmax_forward(mptr<double>(y), cptr<double>(x), R, N);
+      else ember::softmax_forward(mptr<double>(y), cptr<double>(x), R, N);
+    }
+  }
+  return y;
+}
+
+py::array softmax_bwd_py(py::array y, py::array dy, bool log) {
+  const std::string op = log ? "log_softmax_backward" : "softmax_backward";
+  check2c(op, "y", y);
+  DType d = float_dtype(op, "y", y);
+  same_dtype(op, "dy", dy, d);
+  check_shape(op, "dy", dy, {y.shape(0), y.shape(1)});
+  check_contiguous(op, "dy", dy);
+  const int64_t R = y.shape(0), N = y.shape(1);
+  py::array dx = out_or_new(op, py::none(), d, {R, N});
+  {
+    py::gil_scoped_release nogil;
+    if (d == DType::F32) {
+      if (log) ember::log_softmax_backward(mptr<float>(dx), cptr<float>(y), cptr<float>(dy), R, N);
+      else ember::softmax_backward(mptr<float>(dx), cptr<float>(y), cptr<float>(dy), R, N);
+    } else {
+      if (log) ember::log_softmax_backward(mptr<double>(dx), cptr<double>(y), cptr<double>(dy), R, N);
+      else ember::softmax_backward(mptr<double>(dx), cptr<double>(y), cptr<double>(dy), R, N);
+    }
+  }
+  return dx;
+}
+
+void check_labels(const std::string& op, const py::array& labels, int64_t R, int64_t N) {
+  if (!labels.dtype().is(py::dtype::of<int64_t>()))
+    throw py::type_error(op + ": 'labels' must be int64. Received: dtype=" + std::string(py::str(labels.dtype())));
+  check_shape(op, "labels", labels, {R});
+  check_contiguous(op, "labels", labels);
+  const int64_t* l = cptr<int64_t>(labels);
+  for (int64_t r = 0; r < R; ++r)
+    if (l[r] < 0 || l[r] >= N)
+      fail(op, "label " + std::to_string(l[r]) + " at row " + std::to_string(r) + " is outside [0, " +
+                   std::to_string(N) + ") for logits of shape (" + std::to_string(R) + ", " + std::to_string(N) + ")");
+}
+
+py::tuple xent_fwd_py(py::array x, py::array labels, bool sparse) {
+  const std::string op = sparse ? "sparse_softmax_cross_entropy" : "softmax_cross_entropy";
+  check2c(op, "logits", x);
+  DType d = float_dtype(op, "logits", x);
+  const int64_t R = x.shape(0), N = x.shape(1);
+  if (sparse) check_labels(op, labels, R, N);
+  else {
+    same_dtype(op, "labels", labels, d);
+    check_shape(op, "labels", labels, {R, N});
+    check_contiguous(op, "labels", labels);
+  }
+  py::array loss = out_or_new(op, py::none(), d, {R}), lse = out_or_new(op, py::none(), d, {R});
+  {
+    py::gil_scoped_release nogil;
+    if (d == DType::F32) {
+      if (sparse) ember::sparse_xent_forward(mptr<float>(loss), mptr<float>(lse), cptr<float>(x), cptr<int64_t>(labels), R, N);
+      else ember::xent_forward(mptr<float>(loss), mptr<float>(lse), cptr<float>(x), cptr<float>(labels), R, N);
+    } else {
+      if (sparse) ember::sparse_xent_forward(mptr<double>(loss), mptr<double>(lse), cptr<double>(x), cptr<int64_t>(labels), R, N);
+      else ember::xent_forward(mptr<double>(loss), mptr<double>(lse), cptr<double>(x), cptr<double>(labels), R, N);
+    }
+  }
+  return py::make_tuple(loss, lse);
+}
+
+py::array xent_bwd_py(py::array dloss, py::array x, py::array labels, py::array lse, bool sparse) {
+  const std::string op = sparse ? "sparse_softmax_cross_entropy_backward" : "softmax_cross_entropy_backward";
+  check2c(op, "logits", x);
+  DType d = float_dtype(op, "logits", x);
+  const int64_t R = x.shape(0), N = x.shape(1);
+  for (auto* p : {&dloss, &lse}) {
+    same_dtype(op, p == &dloss ? "dloss" : "lse", *p, d);
+    check_shape(op, p == &dloss ? "dloss" : "lse", *p, {R});
+    check_contiguous(op, p == &dloss ? "dloss" : "lse", *p);
+  }
+  if (sparse) check_labels(op, labels, R, N);
+  else {
+    same_dtype(op, "labels", labels, d);
+    check_shape(op, "labels", labels, {R, N});
+    check_contiguous(op, "labels", labels);
+  }
+  py::array dx = out_or_new(op, py::none(), d, {R, N});
+  {
+    py::gil_scoped_release nogil;
+    if (d == DType::F32) {
+      if (sparse) ember::sparse_xent_backward(mptr<float>(dx), cptr<float>(dloss), cptr<float>(x), cptr<int64_t>(labels), cptr<float>(lse), R, N);
+      else ember::xent_backward(mptr<float>(dx), cptr<float>(dloss), cptr<float>(x), cptr<float>(labels), cptr<float>(lse), R, N);
+    } else {
+      if (sparse) ember::sparse_xent_backward(mptr<double>(dx), cptr<double>(dloss), cptr<double>(x), cptr<int64_t>(labels), cptr<double>(lse), R, N);
+      else ember::xent_backward(mptr<double>(dx), cptr<double>(dloss), cptr<double>(x), cptr<double>(labels), cptr<double>(lse), R, N);
+    }
+  }
+  return dx;
+}
+
 // (end softmax)
 
 // ---------------------------------------------------------------------------------
 // attention
 // ---------------------------------------------------------------------------------
+
+// q (B, H, Tq, D), k (B, H, Tk, D), v (B, H, Tk, Dv) C-contiguous; mask None or a bool
+// array of shape (B, H, Tq, Tk) with any strides (a np.broadcast_to view passes as is).
+ember::AttnShape attn_shape(const std::string& op, const py::array& q, const py::array& k, const py::array& v,
+                            const py::object& mask, bool causal, DType& d) {
+  check_ndim(op, "query", q, 4);
+  check_ndim(op, "key", k, 4);
+  check_ndim(op, "value", v, 4);
+  d = float_dtype(op, "query", q);
+  same_dtype(op, "key", k, d);
+  same_dtype(op, "value", v, d);
+  for (auto* a : {&q, &k, &v}) check_contiguous(op, a == &q ? "query" : a == &k ? "key" : "value", *a);
+  ember::AttnShape s{};
+  s.B = q.shape(0); s.H = q.shape(1); s.Tq = q.shape(2); s.D = q.shape(3);
+  s.Tk = k.shape(2); s.Dv = v.shape(3);
+  if (k.shape(0) != s.B || k.shape(1) != s.H || k.shape(3) != s.D || v.shape(0) != s.B || v.shape(1) != s.H ||
+      v.shape(2) != s.Tk)
+    fail(op, "expected query (B, H, Tq, D), key (B, H, Tk, D), value (B, H, Tk, Dv). Received: query.shape=" +
+                 shape_str(q) + ", key.shape=" + shape_str(k) + ", value.shape=" + shape_str(v));
+  s.causal = causal;
+  s.mask = nullptr;
+  if (!mask.is_none()) {
+    py::array m = py::reinterpret_borrow<py::array>(mask);
+    if (!m.dtype().is(py::dtype::of<bool>()))
+      throw py::type_error(op + ": 'attn_mask' must be a bool array. Received: dtype=" + std::string(py::str(m.dtype())));
+    check_shape(op, "attn_mask", m, {s.B, s.H, s.Tq, s.Tk});
+    for (int i = 0; i < 4; ++i) {
+      if (m.strides(i) < 0) fail(op, "'attn_mask' must not have negative strides");
+      s.ms[i] = m.strides(i);
+    }
+    s.mask = static_cast<const uint8_t*>(m.data());
+  }
+  return s;
+}
+
+py::tuple attention_fwd_py(py::array q, py::array k, py::array v, py::object mask, bool causal, double scale) {
+  const std::string op = "scaled_dot_product_attention";
+  DType d;
+  ember::AttnShape s = attn_shape(op, q, k, v, mask, causal, d);
+  py::array out = out_or_new(op, py::none(), d, {s.B, s.H, s.Tq, s.Dv});
+  py::array lse = out_or_new(op, py::none(), d, {s.B, s.H, s.Tq});
+  {
+    py::gil_scoped_release nogil;
+    if (d == DType::F32)
+      ember::attention_forward(mptr<float>(out), mptr<float>(lse), cptr<float>(q), cptr<float>(k), cptr<float>(v), s, float(scale));
+    else
+      ember::attention_forward(mptr<double>(out), mptr<double>(lse), cptr<double>(q), cptr<double>(k), cptr<double>(v), s, scale);
+  }
+  return py::make_tuple(out, lse);
+}
+
+py::tuple attention_naive_py(py::array q, py::array k, py::array v, py::object mask, bool causal, double scale) {
+  const std::string op = "attention_forward_naive";
+  DType d;
+  ember::AttnShape s = attn_shape(op, q, k, v, mask, causal, d);
+  py::array out = out_or_new(op, py::none(), d, {s.B, s.H, s.Tq, s.Dv});
+  py::array lse = out_or_new(op, py::none(), d, {s.B, s.H, s.Tq});
+  {
+    py::gil_scoped_release nogil;
+    if (d == DType::F32)
+      ember::attention_forward_naive(mptr<float>(out), mptr<float>(lse), cptr<float>(q), cptr<float>(k), cptr<float>(v), s, float(scale));
+    else
+      ember::attention_forward_naive(mptr<double>(out), mptr<double>(lse), cptr<double>(q), cptr<double>(k), cptr<double>(v), s, scale);
+  }
+  return py::make_tuple(out, lse);
+}
+
+py::tuple attention_bwd_py(py::array dout, py::array q, py::array k, py::array v, py::array out, py::array lse,
+                           py::object mask, bool causal, double scale) {
+  const std::string op = "scaled_dot_product_attention_backward";
+  DType d;
+  ember::AttnShape s = attn_shape(op, q, k, v, mask, causal, d);
+  for (auto* a : {&dout, &out}) {
+    const char* nm = a == &dout ? "grad_out" : "out";
+    same_dtype(op, nm, *a, d);
+    check_shape(op, nm, *a, {s.B, s.H, s.Tq, s.Dv});
+    check_contiguous(op, nm, *a);
+  }
+  same_dtype(op, "lse", lse, d);
+  check_shape(op, "lse", lse, {s.B, s.H, s.Tq});
+  check_contiguous(op, "lse", lse);
+  py::array dq = out_or_new(op, py::none(), d, {s.B, s.H, s.Tq, s.D});
+  py::array dk = out_or_new(op, py::none(), d, {s.B, s.H, s.Tk, s.D});
+  py::array dv = out_or_new(op, py::none(), d, {s.B, s.H, s.Tk, s.Dv});
+  {
+    py::gil_scoped_release nogil;
+    if (d == DType::F32)
+      ember::attention_backward(mptr<float>(dq), mptr<float>(dk), mptr<float>(dv), cptr<float>(dout), cptr<float>(q),
+                                cptr<float>(k), cptr<float>(v), cptr<float>(out), cptr<float>(lse), s, float(scale));
+    else
+      ember::attention_backward(mptr<double>(dq), mptr<double>(dk), mptr<double>(dv), cptr<double>(dout), cptr<double>(q),
+                                cptr<double>(k), cptr<double>(v), cptr<double>(out), cptr<double>(lse), s, scale);
+  }
+  return py::make_tuple(dq, dk, dv);
+}
 
 // (end attention)
 
@@ -294,9 +505,26 @@ PYBIND11_MODULE(_C, m) {
   // (end batchnorm defs)
 
   // softmax defs
+  m.def("softmax_forward", &softmax_fwd_py, py::arg("x"), py::arg("log") = false,
+        "softmax (or log-softmax) over the last axis of a contiguous 2-D array");
+  m.def("softmax_backward", &softmax_bwd_py, py::arg("y"), py::arg("dy"), py::arg("log") = false,
+        "gradient of softmax / log-softmax from its output y and upstream dy");
+  m.def("xent_forward", &xent_fwd_py, py::arg("logits"), py::arg("labels"), py::arg("sparse") = false,
+        "fused softmax cross-entropy: (per-row loss, per-row log-sum-exp)");
+  m.def("xent_backward", &xent_bwd_py, py::arg("dloss"), py::arg("logits"), py::arg("labels"),
+        py::arg("lse"), py::arg("sparse") = false, "gradient of the fused softmax cross-entropy");
   // (end softmax defs)
 
   // attention defs
+  m.def("attention_forward", &attention_fwd_py, py::arg("q"), py::arg("k"), py::arg("v"),
+        py::arg("mask") = py::none(), py::arg("causal") = false, py::arg("scale") = 1.0,
+        "tiled scaled dot-product attention: (out (B,H,Tq,Dv), lse (B,H,Tq))");
+  m.def("attention_forward_naive", &attention_naive_py, py::arg("q"), py::arg("k"), py::arg("v"),
+        py::arg("mask") = py::none(), py::arg("causal") = false, py::arg("scale") = 1.0,
+        "reference (untiled) attention, the test oracle");
+  m.def("attention_backward", &attention_bwd_py, py::arg("grad_out"), py::arg("q"), py::arg("k"), py::arg("v"),
+        py::arg("out"), py::arg("lse"), py::arg("mask") = py::none(), py::arg("causal") = false,
+        py::arg("scale") = 1.0, "gradients (dq, dk, dv) of the tiled attention");
   // (end attention defs)
 
   // rnn defs
