@@ -21,6 +21,8 @@
 #include "parallel.h"
 #include "softmax.h"
 #include "attention.h"
+#include "rnn.h"
+#include "layernorm.h"
 
 namespace py = pybind11;
 
@@ -459,11 +461,232 @@ py::tuple attention_bwd_py(py::array dout, py::array q, py::array k, py::array v
 // rnn
 // ---------------------------------------------------------------------------------
 
+// Validates the common recurrent operands: x (B, T, I), W (I, G*U), R (U, G*U), h0 (B, U),
+// mask None or uint8/bool (B, T); all C-contiguous and of one dtype. Returns the shape.
+ember::RnnShape rnn_shape(const std::string& op, const py::array& x, const py::array& W, const py::array& R,
+                          const py::array& h0, const py::object& mask, int64_t gates, DType& d) {
+  check_ndim(op, "x", x, 3);
+  d = float_dtype(op, "x", x);
+  ember::RnnShape s{};
+  s.B = x.shape(0); s.T = x.shape(1); s.I = x.shape(2);
+  check_ndim(op, "recurrent_kernel", R, 2);
+  s.U = R.shape(0);
+  check_shape(op, "kernel", W, {s.I, gates * s.U});
+  check_shape(op, "recurrent_kernel", R, {s.U, gates * s.U});
+  check_shape(op, "initial_state", h0, {s.B, s.U});
+  const char* names[] = {"x", "kernel", "recurrent_kernel", "initial_state"};
+  const py::array* arrs[] = {&x, &W, &R, &h0};
+  for (int i = 0; i < 4; ++i) {
+    same_dtype(op, names[i], *arrs[i], d);
+    check_contiguous(op, names[i], *arrs[i]);
+  }
+  s.mask = nullptr;
+  if (!mask.is_none()) {
+    py::array m = py::reinterpret_borrow<py::array>(mask);
+    if (!m.dtype().is(py::dtype::of<bool>()) && !m.dtype().is(py::dtype::of<uint8_t>()))
+      throw py::type_error(op + ": 'mask' must be bool. Received: dtype=" + std::string(py::str(m.dtype())));
+    check_shape(op, "mask", m, {s.B, s.T});
+    check_contiguous(op, "mask", m);
+    s.mask = static_cast<const uint8_t*>(m.data());
+  }
+  return s;
+}
+
+void check_like(const std::string& op, const char* name, const py::array& a, DType d, const std::vector<int64_t>& shape) {
+  same_dtype(op, name, a, d);
+  check_shape(op, name, a, shape);
+  check_contiguous(op, name, a);
+}
+
+
+py::tuple lstm_fwd_py(py::array x, py::array W, py::array R, py::array bias, py::array h0, py::array c0, py::object mask) {
+  const std::string op = "lstm";
+  DType d;
+  auto s = rnn_shape(op, x, W, R, h0, mask, 4, d);
+  check_like(op, "bias", bias, d, {4 * s.U});
+  check_like(op, "initial_cell_state", c0, d, {s.B, s.U});
+  py::array y = out_or_new(op, py::none(), d, {s.B, s.T, s.U}), cs = out_or_new(op, py::none(), d, {s.B, s.T, s.U});
+  py::array g = out_or_new(op, py::none(), d, {s.B, s.T, 4 * s.U});
+  {
+    py::gil_scoped_release nogil;
+    if (d == DType::F32)
+      ember::lstm_forward(mptr<float>(y), mptr<float>(cs), mptr<float>(g), cptr<float>(x), cptr<float>(W), cptr<float>(R),
+                          cptr<float>(bias), cptr<float>(h0), cptr<float>(c0), s);
+    else
+      ember::lstm_forward(mptr<double>(y), mptr<double>(cs), mptr<double>(g), cptr<double>(x), cptr<double>(W), cptr<double>(R),
+                          cptr<double>(bias), cptr<double>(h0), cptr<double>(c0), s);
+  }
+  return py::make_tuple(y, cs, g);
+}
+
+py::tuple lstm_bwd_py(py::array dy, py::array dhT, py::array dcT, py::array x, py::array W, py::array R, py::array h0,
+                      py::array c0, py::array y, py::array cs, py::array g, py::object mask) {
+  const std::string op = "lstm_backward";
+  DType d;
+  auto s = rnn_shape(op, x, W, R, h0, mask, 4, d);
+  check_like(op, "grad_output", dy, d, {s.B, s.T, s.U});
+  check_like(op, "grad_h", dhT, d, {s.B, s.U});
+  check_like(op, "grad_c", dcT, d, {s.B, s.U});
+  check_like(op, "initial_cell_state", c0, d, {s.B, s.U});
+  check_like(op, "y", y, d, {s.B, s.T, s.U});
+  check_like(op, "cell_states", cs, d, {s.B, s.T, s.U});
+  check_like(op, "gates", g, d, {s.B, s.T, 4 * s.U});
+  py::array dx = out_or_new(op, py::none(), d, {s.B, s.T, s.I}), dW = out_or_new(op, py::none(), d, {s.I, 4 * s.U});
+  py::array dR = out_or_new(op, py::none(), d, {s.U, 4 * s.U}), db = out_or_new(op, py::none(), d, {4 * s.U});
+  py::array dh0 = out_or_new(op, py::none(), d, {s.B, s.U}), dc0 = out_or_new(op, py::none(), d, {s.B, s.U});
+  {
+    py::gil_scoped_release nogil;
+    if (d == DType::F32)
+      ember::lstm_backward(mptr<float>(dx), mptr<float>(dW), mptr<float>(dR), mptr<float>(db), mptr<float>(dh0), mptr<float>(dc0),
+                           cptr<float>(dy), cptr<float>(dhT), cptr<float>(dcT), cptr<float>(x), cptr<float>(W), cptr<float>(R),
+                           cptr<float>(h0), cptr<float>(c0), cptr<float>(y), cptr<float>(cs), cptr<float>(g), s);
+    else
+      ember::lstm_backward(mptr<double>(dx), mptr<double>(dW), mptr<double>(dR), mptr<double>(db), mptr<double>(dh0), mptr<double>(dc0),
+                           cptr<double>(dy), cptr<double>(dhT), cptr<double>(dcT), cptr<double>(x), cptr<double>(W), cptr<double>(R),
+                           cptr<double>(h0), cptr<double>(c0), cptr<double>(y), cptr<double>(cs), cptr<double>(g), s);
+  }
+  return py::make_tuple(dx, dW, dR, db, dh0, dc0);
+}
+
+py::tuple gru_fwd_py(py::array x, py::array W, py::array R, py::array bias, py::array h0, py::object mask) {
+  const std::string op = "gru";
+  DType d;
+  auto s = rnn_shape(op, x, W, R, h0, mask, 3, d);
+  check_like(op, "bias", bias, d, {2, 3 * s.U});
+  py::array y = out_or_new(op, py::none(), d, {s.B, s.T, s.U}), hr = out_or_new(op, py::none(), d, {s.B, s.T, s.U});
+  py::array g = out_or_new(op, py::none(), d, {s.B, s.T, 3 * s.U});
+  {
+    py::gil_scoped_release nogil;
+    if (d == DType::F32)
+      ember::gru_forward(mptr<float>(y), mptr<float>(g), mptr<float>(hr), cptr<float>(x), cptr<float>(W), cptr<float>(R),
+                         cptr<float>(bias), cptr<float>(h0), s);
+    else
+      ember::gru_forward(mptr<double>(y), mptr<double>(g), mptr<double>(hr), cptr<double>(x), cptr<double>(W), cptr<double>(R),
+                         cptr<double>(bias), cptr<double>(h0), s);
+  }
+  return py::make_tuple(y, g, hr);
+}
+
+py::tuple gru_bwd_py(py::array dy, py::array dhT, py::array x, py::array W, py::array R, py::array h0, py::array y,
+                     py::array g, py::array hr, py::object mask) {
+  const std::string op = "gru_backward";
+  DType d;
+  auto s = rnn_shape(op, x, W, R, h0, mask, 3, d);
+  check_like(op, "grad_output", dy, d, {s.B, s.T, s.U});
+  check_like(op, "grad_h", dhT, d, {s.B, s.U});
+  check_like(op, "y", y, d, {s.B, s.T, s.U});
+  check_like(op, "gates", g, d, {s.B, s.T, 3 * s.U});
+  check_like(op, "hrec", hr, d, {s.B, s.T, s.U});
+  py::array dx = out_or_new(op, py::none(), d, {s.B, s.T, s.I}), dW = out_or_new(op, py::none(), d, {s.I, 3 * s.U});
+  py::array dR = out_or_new(op, py::none(), d, {s.U, 3 * s.U}), db = out_or_new(op, py::none(), d, {2, 3 * s.U});
+  py::array dh0 = out_or_new(op, py::none(), d, {s.B, s.U});
+  {
+    py::gil_scoped_release nogil;
+    if (d == DType::F32)
+      ember::gru_backward(mptr<float>(dx), mptr<float>(dW), mptr<float>(dR), mptr<float>(db), mptr<float>(dh0), cptr<float>(dy),
+                          cptr<float>(dhT), cptr<float>(x), cptr<float>(W), cptr<float>(R), cptr<float>(h0), cptr<float>(y),
+                          cptr<float>(g), cptr<float>(hr), s);
+    else
+      ember::gru_backward(mptr<double>(dx), mptr<double>(dW), mptr<double>(dR), mptr<double>(db), mptr<double>(dh0), cptr<double>(dy),
+                          cptr<double>(dhT), cptr<double>(x), cptr<double>(W), cptr<double>(R), cptr<double>(h0), cptr<double>(y),
+                          cptr<double>(g), cptr<double>(hr), s);
+  }
+  return py::make_tuple(dx, dW, dR, db, dh0);
+}
+
+py::array srnn_fwd_py(py::array x, py::array W, py::array R, py::array bias, py::array h0, py::object mask, bool relu) {
+  const std::string op = "simple_rnn";
+  DType d;
+  auto s = rnn_shape(op, x, W, R, h0, mask, 1, d);
+  check_like(op, "bias", bias, d, {s.U});
+  py::array y = out_or_new(op, py::none(), d, {s.B, s.T, s.U});
+  {
+    py::gil_scoped_release nogil;
+    if (d == DType::F32)
+      ember::simple_rnn_forward(mptr<float>(y), cptr<float>(x), cptr<float>(W), cptr<float>(R), cptr<float>(bias), cptr<float>(h0), s, relu);
+    else
+      ember::simple_rnn_forward(mptr<double>(y), cptr<double>(x), cptr<double>(W), cptr<double>(R), cptr<double>(bias), cptr<double>(h0), s, relu);
+  }
+  return y;
+}
+
+py::tuple srnn_bwd_py(py::array dy, py::array dhT, py::array x, py::array W, py::array R, py::array h0, py::array y,
+                      py::object mask, bool relu) {
+  const std::string op = "simple_rnn_backward";
+  DType d;
+  auto s = rnn_shape(op, x, W, R, h0, mask, 1, d);
+  check_like(op, "grad_output", dy, d, {s.B, s.T, s.U});
+  check_like(op, "grad_h", dhT, d, {s.B, s.U});
+  check_like(op, "y", y, d, {s.B, s.T, s.U});
+  py::array dx = out_or_new(op, py::none(), d, {s.B, s.T, s.I}), dW = out_or_new(op, py::none(), d, {s.I, s.U});
+  py::array dR = out_or_new(op, py::none(), d, {s.U, s.U}), db = out_or_new(op, py::none(), d, {s.U});
+  py::array dh0 = out_or_new(op, py::none(), d, {s.B, s.U});
+  {
+    py::gil_scoped_release nogil;
+    if (d == DType::F32)
+      ember::simple_rnn_backward(mptr<float>(dx), mptr<float>(dW), mptr<float>(dR), mptr<float>(db), mptr<float>(dh0),
+                                 cptr<float>(dy), cptr<float>(dhT), cptr<float>(x), cptr<float>(W), cptr<float>(R),
+                                 cptr<float>(h0), cptr<float>(y), s, relu);
+    else
+      ember::simple_rnn_backward(mptr<double>(dx), mptr<double>(dW), mptr<double>(dR), mptr<double>(db), mptr<double>(dh0),
+                                 cptr<double>(dy), cptr<double>(dhT), cptr<double>(x), cptr<double>(W), cptr<double>(R),
+                                 cptr<double>(h0), cptr<double>(y), s, relu);
+  }
+  return py::make_tuple(dx, dW, dR, db, dh0);
+}
+
 // (end rnn)
 
 // ---------------------------------------------------------------------------------
 // layernorm
 // ---------------------------------------------------------------------------------
+
+// x (rows, n) C-contiguous; gamma / beta (n,) of x's dtype.
+py::tuple layernorm_fwd_py(py::array x, py::array gamma, py::array beta, double eps) {
+  const std::string op = "layer_norm";
+  check_ndim(op, "x", x, 2);
+  check_contiguous(op, "x", x);
+  DType d = float_dtype(op, "x", x);
+  const int64_t R = x.shape(0), N = x.shape(1);
+  check_like(op, "gamma", gamma, d, {N});
+  check_like(op, "beta", beta, d, {N});
+  py::array y = out_or_new(op, py::none(), d, {R, N}), mu = out_or_new(op, py::none(), d, {R});
+  py::array rs = out_or_new(op, py::none(), d, {R});
+  {
+    py::gil_scoped_release nogil;
+    if (d == DType::F32)
+      ember::layernorm_forward(mptr<float>(y), mptr<float>(mu), mptr<float>(rs), cptr<float>(x), cptr<float>(gamma),
+                               cptr<float>(beta), R, N, float(eps));
+    else
+      ember::layernorm_forward(mptr<double>(y), mptr<double>(mu), mptr<double>(rs), cptr<double>(x), cptr<double>(gamma),
+                               cptr<double>(beta), R, N, eps);
+  }
+  return py::make_tuple(y, mu, rs);
+}
+
+py::tuple layernorm_bwd_py(py::array dy, py::array x, py::array gamma, py::array mu, py::array rs) {
+  const std::string op = "layer_norm_backward";
+  check_ndim(op, "x", x, 2);
+  check_contiguous(op, "x", x);
+  DType d = float_dtype(op, "x", x);
+  const int64_t R = x.shape(0), N = x.shape(1);
+  check_like(op, "dy", dy, d, {R, N});
+  check_like(op, "gamma", gamma, d, {N});
+  check_like(op, "mean", mu, d, {R});
+  check_like(op, "rstd", rs, d, {R});
+  py::array dx = out_or_new(op, py::none(), d, {R, N}), dg = out_or_new(op, py::none(), d, {N});
+  py::array db = out_or_new(op, py::none(), d, {N});
+  {
+    py::gil_scoped_release nogil;
+    if (d == DType::F32)
+      ember::layernorm_backward(mptr<float>(dx), mptr<float>(dg), mptr<float>(db), cptr<float>(dy), cptr<float>(x),
+                                cptr<float>(gamma), cptr<float>(mu), cptr<float>(rs), R, N);
+    else
+      ember::layernorm_backward(mptr<double>(dx), mptr<double>(dg), mptr<double>(db), cptr<double>(dy), cptr<double>(x),
+                                cptr<double>(gamma), cptr<double>(mu), cptr<double>(rs), R, N);
+  }
+  return py::make_tuple(dx, dg, db);
+}
 
 // (end layernorm)
 
@@ -528,8 +751,27 @@ PYBIND11_MODULE(_C, m) {
   // (end attention defs)
 
   // rnn defs
+  m.def("lstm_forward", &lstm_fwd_py, py::arg("x"), py::arg("kernel"), py::arg("recurrent_kernel"), py::arg("bias"),
+        py::arg("h0"), py::arg("c0"), py::arg("mask") = py::none(), "fused LSTM over a sequence: (y, cell_states, gates)");
+  m.def("lstm_backward", &lstm_bwd_py, py::arg("dy"), py::arg("dh"), py::arg("dc"), py::arg("x"), py::arg("kernel"),
+        py::arg("recurrent_kernel"), py::arg("h0"), py::arg("c0"), py::arg("y"), py::arg("cell_states"), py::arg("gates"),
+        py::arg("mask") = py::none(), "LSTM backprop through time: (dx, dkernel, drecurrent, dbias, dh0, dc0)");
+  m.def("gru_forward", &gru_fwd_py, py::arg("x"), py::arg("kernel"), py::arg("recurrent_kernel"), py::arg("bias"),
+        py::arg("h0"), py::arg("mask") = py::none(), "fused GRU (reset_after) over a sequence: (y, gates, hrec)");
+  m.def("gru_backward", &gru_bwd_py, py::arg("dy"), py::arg("dh"), py::arg("x"), py::arg("kernel"),
+        py::arg("recurrent_kernel"), py::arg("h0"), py::arg("y"), py::arg("gates"), py::arg("hrec"),
+        py::arg("mask") = py::none(), "GRU backprop through time: (dx, dkernel, drecurrent, dbias, dh0)");
+  m.def("simple_rnn_forward", &srnn_fwd_py, py::arg("x"), py::arg("kernel"), py::arg("recurrent_kernel"), py::arg("bias"),
+        py::arg("h0"), py::arg("mask") = py::none(), py::arg("relu") = false, "fused SimpleRNN over a sequence: y");
+  m.def("simple_rnn_backward", &srnn_bwd_py, py::arg("dy"), py::arg("dh"), py::arg("x"), py::arg("kernel"),
+        py::arg("recurrent_kernel"), py::arg("h0"), py::arg("y"), py::arg("mask") = py::none(), py::arg("relu") = false,
+        "SimpleRNN backprop through time: (dx, dkernel, drecurrent, dbias, dh0)");
   // (end rnn defs)
 
   // layernorm defs
+  m.def("layernorm_forward", &layernorm_fwd_py, py::arg("x"), py::arg("gamma"), py::arg("beta"), py::arg("eps"),
+        "layer normalization over the last axis of a 2-D array: (y, mean, rstd)");
+  m.def("layernorm_backward", &layernorm_bwd_py, py::arg("dy"), py::arg("x"), py::arg("gamma"), py::arg("mean"),
+        py::arg("rstd"), "layer normalization gradients: (dx, dgamma, dbeta)");
   // (end layernorm defs)
 }

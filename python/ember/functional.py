@@ -22,3 +22,7 @@ def get_activation(name):
         return ACTIVATIONS[str(name).lower()]
     except KeyError:
         raise ValueError(f"Unknown activation {name!r}. Known: {sorted(ACTIVATIONS)}") from None
+from .ops.xent import softmax_cross_entropy, sparse_softmax_cross_entropy  # noqa: F401,E402
+from .ops.attention import scaled_dot_product_attention  # noqa: F401,E402
+from .ops.rnn import gru, lstm, simple_rnn  # noqa: F401,E402
+from .ops.layer_norm import embedding_lookup, layer_norm  # noqa: F401,E402

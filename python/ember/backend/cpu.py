@@ -75,4 +75,86 @@ def matmul(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 # softmax / attention / rnn / layernorm
 # ---------------------------------------------------------------------------------------
 
+def _c2(x: np.ndarray) -> np.ndarray:
+    """``x`` as a C-contiguous (rows, last) array (a view when it already is contiguous)."""
+    x = np.ascontiguousarray(x)
+    return x.reshape(-1, x.shape[-1]) if x.ndim != 2 else x
+
+
+def softmax_lastaxis(x: np.ndarray, log: bool = False) -> np.ndarray:
+    """softmax / log-softmax over the last axis (float32/float64 through the fused kernel)."""
+    return _C.softmax_forward(_c2(x), log).reshape(x.shape)
+
+
+def softmax_lastaxis_backward(y: np.ndarray, dy: np.ndarray, log: bool = False) -> np.ndarray:
+    return _C.softmax_backward(_c2(y), _c2(dy.astype(y.dtype, copy=False)), log).reshape(y.shape)
+
+
+def xent_forward(logits: np.ndarray, labels: np.ndarray, sparse: bool):
+    """Fused softmax cross-entropy over the last axis: (per-row loss, per-row lse)."""
+    lab = np.ascontiguousarray(labels.reshape(-1), dtype=np.int64) if sparse else _c2(labels.astype(logits.dtype, copy=False))
+    loss, lse = _C.xent_forward(_c2(logits), lab, sparse)
+    return loss.reshape(logits.shape[:-1]), lse
+
+
+def xent_backward(dloss: np.ndarray, logits: np.ndarray, labels: np.ndarray, lse: np.ndarray, sparse: bool):
+    lab = np.ascontiguousarray(labels.reshape(-1), dtype=np.int64) if sparse else _c2(labels.astype(logits.dtype, copy=False))
+    dl = np.ascontiguousarray(np.broadcast_to(dloss, logits.shape[:-1]), dtype=logits.dtype).reshape(-1)
+    return _C.xent_backward(dl, _c2(logits), lab, lse, sparse).reshape(logits.shape)
+
+
+def attention_forward(q, k, v, mask, causal: bool, scale: float):
+    """Tiled attention on (B, H, T, D) arrays; ``mask`` a bool array broadcastable to
+    (B, H, Tq, Tk) or None. Returns (out, lse)."""
+    if mask is not None:
+        mask = np.broadcast_to(mask, q.shape[:2] + (q.shape[2], k.shape[2]))
+    return _C.attention_forward(np.ascontiguousarray(q), np.ascontiguousarray(k), np.ascontiguousarray(v),
+                                mask, causal, scale)
+
+
+def attention_backward(g, q, k, v, out, lse, mask, causal: bool, scale: float):
+    if mask is not None:
+        mask = np.broadcast_to(mask, q.shape[:2] + (q.shape[2], k.shape[2]))
+    return _C.attention_backward(np.ascontiguousarray(g, dtype=q.dtype), np.ascontiguousarray(q),
+                                 np.ascontiguousarray(k), np.ascontiguousarray(v), out, lse, mask, causal, scale)
+
+
+def _rnn_args(*arrays):
+    return [np.ascontiguousarray(a) for a in arrays]
+
+
+def lstm_forward(x, W, R, b, h0, c0, mask=None):
+    return _C.lstm_forward(*_rnn_args(x, W, R, b, h0, c0), mask)
+
+
+def lstm_backward(dy, dh, dc, x, W, R, h0, c0, y, cs, gates, mask=None):
+    return _C.lstm_backward(*_rnn_args(dy, dh, dc, x, W, R, h0, c0), y, cs, gates, mask)
+
+
+def gru_forward(x, W, R, b, h0, mask=None):
+    return _C.gru_forward(*_rnn_args(x, W, R, b, h0), mask)
+
+
+def gru_backward(dy, dh, x, W, R, h0, y, gates, hrec, mask=None):
+    return _C.gru_backward(*_rnn_args(dy, dh, x, W, R, h0), y, gates, hrec, mask)
+
+
+def simple_rnn_forward(x, W, R, b, h0, mask=None, relu: bool = False):
+    return _C.simple_rnn_forward(*_rnn_args(x, W, R, b, h0), mask, relu)
+
+
+def simple_rnn_backward(dy, dh, x, W, R, h0, y, mask=None, relu: bool = False):
+    return _C.simple_rnn_backward(*_rnn_args(dy, dh, x, W, R, h0), y, mask, relu)
+
+
+def layernorm_forward(x, gamma, beta, eps: float):
+    y, mu, rs = _C.layernorm_forward(_c2(x), *_rnn_args(gamma, beta), eps)
+    return y.reshape(x.shape), mu, rs
+
+
+def layernorm_backward(dy, x, gamma, mu, rs):
+    dx, dg, db = _C.layernorm_backward(_c2(dy.astype(x.dtype, copy=False)), _c2(x), np.ascontiguousarray(gamma), mu, rs)
+    return dx.reshape(x.shape), dg, db
+
+
 # (end softmax / attention / rnn / layernorm)
