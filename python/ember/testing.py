@@ -25,7 +25,7 @@ def gradcheck(fn: Callable[..., Tensor], inputs: Sequence, eps: float = 1e-6, at
 
     >>> ember.testing.gradcheck(lambda a, b: a @ b, [np.random.rand(3, 4), np.random.rand(4, 2)])
     """
-    arrays = [np.array(x, dtype=np.float64) if np.asarray(x).dtype.kind == "f" else np.asarray(x) for x in inputs]
+    arrays = [np.array(x, dtype=np.float64, order="C") if np.asarray(x).dtype.kind == "f" else np.asarray(x) for x in inputs]
     if wrt is None:
         wrt = [i for i, a in enumerate(arrays) if a.dtype.kind == "f"]
 

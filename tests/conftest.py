@@ -1,0 +1,10 @@
+import numpy as np
+import pytest
+
+import ember
+
+
+@pytest.fixture(autouse=True)
+def _seed():
+    ember.set_seed(1234)
+    yield
