@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "cpu.h"
+#include "elementwise.h"
 #include "gemm.h"
 #include "parallel.h"
 #include "softmax.h"
@@ -215,6 +216,171 @@ py::array gemm_batched_py(py::array a, py::array b, bool trans_a, bool trans_b, 
 // ---------------------------------------------------------------------------------
 // elementwise (fused activations, optimizer updates)
 // ---------------------------------------------------------------------------------
+
+const char* act_name(int act) {
+  static const char* names[] = {"linear", "relu", "sigmoid", "tanh", "gelu", "leaky_relu"};
+  return act >= 0 && act <= 5 ? names[act] : "?";
+}
+
+void check_act(const std::string& op, int act) {
+  if (act < 0 || act > 5)
+    fail(op, "activation code must be 0..5 (linear, relu, sigmoid, tanh, gelu, leaky_relu). Received: " +
+                 std::to_string(act));
+}
+
+// x (rows, cols), b (cols,) or None -> y = act(x + b); `out` may be x itself (in place).
+py::array bias_act_forward_py(py::array x, py::object b, int act, double alpha, py::object out, bool naive) {
+  const std::string op = std::string("bias_act_forward[") + act_name(act) + "]";
+  check_act(op, act);
+  check_ndim(op, "x", x, 2);
+  check_contiguous(op, "x", x);
+  DType d = float_dtype(op, "x", x);
+  const int64_t rows = x.shape(0), cols = x.shape(1);
+  py::array bb;
+  if (!b.is_none()) {
+    bb = py::reinterpret_borrow<py::array>(b);
+    same_dtype(op, "b", bb, d);
+    check_shape(op, "b", bb, {cols});
+    check_contiguous(op, "b", bb);
+  }
+  py::array y = out_or_new(op, out, d, {rows, cols});
+  {
+    py::gil_scoped_release nogil;
+    if (d == DType::F32) {
+      auto f = naive ? &ember::bias_act_forward_naive<float> : &ember::bias_act_forward<float>;
+      f(mptr<float>(y), cptr<float>(x), b.is_none() ? nullptr : cptr<float>(bb), rows, cols, act, alpha);
+    } else {
+      auto f = naive ? &ember::bias_act_forward_naive<double> : &ember::bias_act_forward<double>;
+      f(mptr<double>(y), cptr<double>(x), b.is_none() ? nullptr : cptr<double>(bb), rows, cols, act, alpha);
+    }
+  }
+  return y;
+}
+
+// dy, y (rows, cols); x (rows, cols) and b (cols,) are read only for gelu (x needed then).
+// Returns (dx, db) with db None unless need_db.
+py::tuple bias_act_backward_py(py::array dy, py::object y, py::object x, py::object b, int act, double alpha,
+                               bool need_db, bool naive) {
+  const std::string op = std::string("bias_act_backward[") + act_name(act) + "]";
+  check_act(op, act);
+  check_ndim(op, "dy", dy, 2);
+  check_contiguous(op, "dy", dy);
+  DType d = float_dtype(op, "dy", dy);
+  const int64_t rows = dy.shape(0), cols = dy.shape(1);
+  auto take = [&](const py::object& o, const char* name, std::vector<int64_t> shape, bool required) {
+    if (o.is_none()) {
+      if (required) fail(op, std::string("'") + name + "' is required for this activation");
+      return py::array();
+    }
+    py::array a = py::reinterpret_borrow<py::array>(o);
+    same_dtype(op, name, a, d);
+    check_shape(op, name, a, shape);
+    check_contiguous(op, name, a);
+    return a;
+  };
+  const bool gelu = act == ember::kGelu;
+  py::array ya = take(y, "y", {rows, cols}, !gelu && act != ember::kLinear);
+  py::array xa = take(x, "x", {rows, cols}, gelu);
+  py::array ba = take(b, "b", {cols}, false);
+  py::array dx = out_or_new(op, py::none(), d, {rows, cols});
+  py::object db = py::none();
+  py::array dba;
+  if (need_db) {
+    dba = out_or_new(op, py::none(), d, {cols});
+    db = dba;
+  }
+  {
+    py::gil_scoped_release nogil;
+    if (d == DType::F32) {
+      auto f = naive ? &ember::bias_act_backward_naive<float> : &ember::bias_act_backward<float>;
+      f(mptr<float>(dx), need_db ? mptr<float>(dba) : nullptr, cptr<float>(dy),
+        ya ? cptr<float>(ya) : nullptr, xa ? cptr<float>(xa) : nullptr, ba ? cptr<float>(ba) : nullptr, rows,
+        cols, act, alpha);
+    } else {
+      auto f = naive ? &ember::bias_act_backward_naive<double> : &ember::bias_act_backward<double>;
+      f(mptr<double>(dx), need_db ? mptr<double>(dba) : nullptr, cptr<double>(dy),
+        ya ? cptr<double>(ya) : nullptr, xa ? cptr<double>(xa) : nullptr, ba ? cptr<double>(ba) : nullptr,
+        rows, cols, act, alpha);
+    }
+  }
+  return py::make_tuple(dx, db);
+}
+
+// Optimizer state arrays: same dtype, same size as the parameter, C-contiguous, writeable.
+struct UpdateArgs {
+  DType d;
+  int64_t n;
+};
+
+UpdateArgs check_update(const std::string& op, py::array& p, const py::array& g) {
+  DType d = float_dtype(op, "param", p);
+  check_contiguous(op, "param", p);
+  check_writeable(op, "param", p);
+  same_dtype(op, "grad", g, d);
+  check_contiguous(op, "grad", g);
+  if (g.size() != p.size())
+    fail(op, "'grad' has shape " + shape_str(g) + " but 'param' has shape " + shape_str(p));
+  return {d, int64_t(p.size())};
+}
+
+py::array slot(const std::string& op, const char* name, const py::object& o, const py::array& p, DType d,
+               bool required) {
+  if (o.is_none()) {
+    if (required) fail(op, std::string("state '") + name + "' is required");
+    return py::array();
+  }
+  py::array a = py::reinterpret_borrow<py::array>(o);
+  same_dtype(op, name, a, d);
+  check_contiguous(op, name, a);
+  check_writeable(op, name, a);
+  if (a.size() != p.size())
+    fail(op, std::string("state '") + name + "' has shape " + shape_str(a) + " but 'param' has shape " + shape_str(p));
+  return a;
+}
+
+template <typename T>
+T* opt_ptr(py::array& a) { return a ? mptr<T>(a) : nullptr; }
+
+void sgd_update_py(py::array p, py::array g, py::object m, double lr, double momentum, bool nesterov, double wd) {
+  const std::string op = "sgd_update";
+  UpdateArgs u = check_update(op, p, g);
+  py::array ma = slot(op, "momentum", m, p, u.d, false);
+  py::gil_scoped_release nogil;
+  if (u.d == DType::F32)
+    ember::sgd_update<float>(mptr<float>(p), opt_ptr<float>(ma), cptr<float>(g), u.n, lr, momentum, nesterov, wd);
+  else
+    ember::sgd_update<double>(mptr<double>(p), opt_ptr<double>(ma), cptr<double>(g), u.n, lr, momentum, nesterov, wd);
+}
+
+void adam_update_py(py::array p, py::array g, py::object m, py::object v, py::object vhat, double lr, double lr_t,
+                    double beta1, double beta2, double eps, double wd) {
+  const std::string op = "adam_update";
+  UpdateArgs u = check_update(op, p, g);
+  py::array ma = slot(op, "m", m, p, u.d, true), va = slot(op, "v", v, p, u.d, true);
+  py::array vh = slot(op, "vhat", vhat, p, u.d, false);
+  py::gil_scoped_release nogil;
+  if (u.d == DType::F32)
+    ember::adam_update<float>(mptr<float>(p), mptr<float>(ma), mptr<float>(va), opt_ptr<float>(vh), cptr<float>(g),
+                              u.n, lr, lr_t, beta1, beta2, eps, wd);
+  else
+    ember::adam_update<double>(mptr<double>(p), mptr<double>(ma), mptr<double>(va), opt_ptr<double>(vh),
+                               cptr<double>(g), u.n, lr, lr_t, beta1, beta2, eps, wd);
+}
+
+void rmsprop_update_py(py::array p, py::array g, py::object v, py::object mom, py::object avg, double lr,
+                       double rho, double momentum, double eps, double wd) {
+  const std::string op = "rmsprop_update";
+  UpdateArgs u = check_update(op, p, g);
+  py::array va = slot(op, "v", v, p, u.d, true);
+  py::array mo = slot(op, "momentum", mom, p, u.d, false), av = slot(op, "average_grad", avg, p, u.d, false);
+  py::gil_scoped_release nogil;
+  if (u.d == DType::F32)
+    ember::rmsprop_update<float>(mptr<float>(p), mptr<float>(va), opt_ptr<float>(mo), opt_ptr<float>(av),
+                                 cptr<float>(g), u.n, lr, rho, momentum, eps, wd);
+  else
+    ember::rmsprop_update<double>(mptr<double>(p), mptr<double>(va), opt_ptr<double>(mo), opt_ptr<double>(av),
+                                  cptr<double>(g), u.n, lr, rho, momentum, eps, wd);
+}
 
 // (end elementwise)
 
@@ -716,6 +882,22 @@ PYBIND11_MODULE(_C, m) {
   // (end gemm defs)
 
   // elementwise defs
+  m.def("bias_act_forward", &bias_act_forward_py, py::arg("x"), py::arg("b"), py::arg("act"),
+        py::arg("alpha") = 0.0, py::arg("out") = py::none(), py::arg("naive") = false,
+        "y = act(x + b) for x (rows, cols), b (cols,) or None; act codes 0..5 = linear, relu, "
+        "sigmoid, tanh, gelu, leaky_relu (alpha = slope)");
+  m.def("bias_act_backward", &bias_act_backward_py, py::arg("dy"), py::arg("y"), py::arg("x"), py::arg("b"),
+        py::arg("act"), py::arg("alpha") = 0.0, py::arg("need_db") = true, py::arg("naive") = false,
+        "(dx, db) = (dy * act'(x + b), column sums of dx); y is the saved output, x is needed for gelu");
+  m.def("sgd_update", &sgd_update_py, py::arg("param"), py::arg("grad"), py::arg("momentum_buf"),
+        py::arg("lr"), py::arg("momentum"), py::arg("nesterov"), py::arg("weight_decay"),
+        "in-place Keras SGD step (decoupled weight decay)");
+  m.def("adam_update", &adam_update_py, py::arg("param"), py::arg("grad"), py::arg("m"), py::arg("v"),
+        py::arg("vhat"), py::arg("lr"), py::arg("lr_t"), py::arg("beta_1"), py::arg("beta_2"),
+        py::arg("epsilon"), py::arg("weight_decay"), "in-place Keras Adam / AdamW step");
+  m.def("rmsprop_update", &rmsprop_update_py, py::arg("param"), py::arg("grad"), py::arg("v"),
+        py::arg("momentum_buf"), py::arg("average_grad"), py::arg("lr"), py::arg("rho"), py::arg("momentum"),
+        py::arg("epsilon"), py::arg("weight_decay"), "in-place Keras RMSprop step");
   // (end elementwise defs)
 
   // conv defs

@@ -10,13 +10,17 @@ from .autograd import GradientTape, grad
 from .ops.core import concatenate, stack
 from .random import set_seed
 from .tensor import Tensor, as_tensor, enable_grad, is_grad_enabled, no_grad
+from . import initializers, regularizers, layers, losses, metrics, optimizers, callbacks, utils, models  # noqa: F401,E402
+from .models import Model, Sequential  # noqa: E402
+from .symbolic import Input  # noqa: E402
 
 __version__ = "0.1.0"
 
 __all__ = [
     "Tensor", "as_tensor", "no_grad", "enable_grad", "is_grad_enabled", "grad", "GradientTape",
     "concatenate", "stack", "set_seed", "set_num_threads", "get_num_threads", "functional",
-    "testing",
+    "testing", "layers", "losses", "metrics", "optimizers", "callbacks", "utils", "models", "initializers",
+    "regularizers", "Model", "Sequential", "Input",
 ]
 
 

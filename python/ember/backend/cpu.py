@@ -63,6 +63,52 @@ def matmul(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 # elementwise (fused bias + activation, optimizer updates)
 # ---------------------------------------------------------------------------------------
 
+#: activation name -> kernel code of the fused bias + activation kernels
+FUSED_ACTIVATIONS = {"linear": 0, "relu": 1, "sigmoid": 2, "tanh": 3, "gelu": 4, "leaky_relu": 5}
+
+
+def bias_act_forward(x: np.ndarray, b, act: str, alpha: float = 0.0, out: np.ndarray = None) -> np.ndarray:
+    """y = act(x + b) for x (rows, cols) and b (cols,) or None. ``out`` may be ``x`` (in place)."""
+    x = np.ascontiguousarray(x)
+    if b is not None:
+        b = np.ascontiguousarray(b, dtype=x.dtype)
+    return _C.bias_act_forward(x, b, FUSED_ACTIVATIONS[act], float(alpha), out)
+
+
+def bias_act_backward(dy: np.ndarray, y, x, b, act: str, alpha: float = 0.0, need_db: bool = True):
+    """(dx, db): dx = dy * act'(x + b), db = column sums of dx (None unless ``need_db``).
+
+    ``y`` is the saved forward output; ``x`` (the pre-bias input) is needed for gelu only.
+    Non-contiguous ``dy`` (e.g. a broadcast gradient) is made contiguous first.
+    """
+    dt = y.dtype if y is not None else x.dtype
+    dy = np.ascontiguousarray(dy, dtype=dt)
+    if b is not None:
+        b = np.ascontiguousarray(b, dtype=dt)
+    return _C.bias_act_backward(dy, y, x, b, FUSED_ACTIVATIONS[act], float(alpha), bool(need_db))
+
+
+def _grad_for(p: np.ndarray, g) -> np.ndarray:
+    return np.ascontiguousarray(g, dtype=p.dtype).reshape(p.shape)
+
+
+def sgd_update(p: np.ndarray, g, m, lr: float, momentum: float, nesterov: bool, weight_decay: float) -> None:
+    """In-place Keras SGD step on ``p`` (``m``: momentum buffer or None)."""
+    _C.sgd_update(p, _grad_for(p, g), m, lr, momentum, nesterov, weight_decay)
+
+
+def adam_update(p: np.ndarray, g, m, v, vhat, lr: float, lr_t: float, beta_1: float, beta_2: float,
+                epsilon: float, weight_decay: float) -> None:
+    """In-place Keras Adam / AdamW step (``vhat`` for amsgrad, else None)."""
+    _C.adam_update(p, _grad_for(p, g), m, v, vhat, lr, lr_t, beta_1, beta_2, epsilon, weight_decay)
+
+
+def rmsprop_update(p: np.ndarray, g, v, mom, avg, lr: float, rho: float, momentum: float, epsilon: float,
+                   weight_decay: float) -> None:
+    """In-place Keras RMSprop step (``mom`` / ``avg`` None unless momentum / centered)."""
+    _C.rmsprop_update(p, _grad_for(p, g), v, mom, avg, lr, rho, momentum, epsilon, weight_decay)
+
+
 # (end elementwise)
 
 # ---------------------------------------------------------------------------------------

@@ -1,5 +1,10 @@
 """Keras-style layers."""
 from .base import Layer  # noqa: F401
+from .core import (  # noqa: F401
+    ELU, Activation, Dense, Dropout, Flatten, InputLayer, LeakyReLU, ReLU, Softmax,
+)
+from .merge import Add, Average, Concatenate, Maximum, Multiply, Subtract, add, concatenate, multiply  # noqa: F401
+from ..symbolic import Input  # noqa: F401
 from .embedding import Embedding  # noqa: F401
 from .recurrent import GRU, LSTM, Bidirectional, SimpleRNN  # noqa: F401
 from .layer_norm import LayerNormalization  # noqa: F401

@@ -108,7 +108,9 @@ def softmax(x, axis: int = -1) -> Tensor:
 
     def backward(g):
         return (out * (g - (g * out).sum(axis=axis, keepdims=True)),)
-    return make_op(out, (x,), backward, "softmax")
+    # "softmax" marks a softmax over the last axis: cross-entropy losses use its input (the
+    # logits) for a stable gradient, as Keras does
+    return make_op(out, (x,), backward, "softmax" if axis in (-1, xd.ndim - 1) else "softmax_axis")
 
 
 def log_softmax(x, axis: int = -1) -> Tensor:

@@ -1,0 +1,249 @@
+// elementwise.cpp — fused bias + activation and optimizer update steps (see elementwise.h).
+#include "elementwise.h"
+
+#include <algorithm>
+#include <cmath>
+#include <vector>
+
+#include "parallel.h"
+
+namespace ember {
+
+namespace {
+
+constexpr int64_t kParallelWork = 1 << 15;  // elements below which threads are not worth waking
+constexpr int64_t kRowBlock = 32;           // rows per db partial sum (fixed: thread-count independent)
+
+template <typename T>
+inline T sigmoid(T z) {
+  // exp of a non-positive number only: no overflow for large |z|
+  if (z >= T(0)) return T(1) / (T(1) + std::exp(-z));
+  T e = std::exp(z);
+  return e / (T(1) + e);
+}
+
+template <typename T>
+inline T act_fwd(T z, int act, T alpha) {
+  switch (act) {
+    case kRelu: return z < T(0) ? T(0) : z;
+    case kSigmoid: return sigmoid(z);
+    case kTanh: return std::tanh(z);
+    case kGelu: return T(0.5) * z * (T(1) + std::erf(z * T(0.70710678118654752440)));
+    case kLeakyRelu: return z > T(0) ? z : alpha * z;
+    default: return z;
+  }
+}
+
+// d act / d z from the output y (or the pre-activation z for gelu).
+template <typename T>
+inline T act_grad(T y, T z, int act, T alpha) {
+  switch (act) {
+    case kRelu: return y > T(0) ? T(1) : T(0);
+    case kSigmoid: return y * (T(1) - y);
+    case kTanh: return T(1) - y * y;
+    case kGelu: {
+      T cdf = T(0.5) * (T(1) + std::erf(z * T(0.70710678118654752440)));
+      T pdf = std::exp(T(-0.5) * z * z) * T(0.39894228040143267794);
+      return cdf + z * pdf;
+    }
+    case kLeakyRelu: return y > T(0) ? T(1) : alpha;
+    default: return T(1);
+  }
+}
+
+template <typename F>
+inline void run(int64_t n, int64_t work, F&& f) {
+  parallel_for(n, work >= kParallelWork ? 1 : n + 1, f);
+}
+
+// dx for rows [r0, r1).
+template <typename T>
+void backward_rows(T* dx, const T* dy, const T* y, const T* x, const T* b, int64_t r0, int64_t r1,
+                   int64_t cols, int act, T alpha) {
+  for (int64_t r = r0; r < r1; ++r) {
+    const int64_t o = r * cols;
+    switch (act) {
+      case kLinear:
+        for (int64_t c = 0; c < cols; ++c) dx[o + c] = dy[o + c];
+        break;
+      case kRelu:
+        for (int64_t c = 0; c < cols; ++c) dx[o + c] = y[o + c] > T(0) ? dy[o + c] : T(0);
+        break;
+      case kSigmoid:
+        for (int64_t c = 0; c < cols; ++c) dx[o + c] = dy[o + c] * y[o + c] * (T(1) - y[o + c]);
+        break;
+      case kTanh:
+        for (int64_t c = 0; c < cols; ++c) dx[o + c] = dy[o + c] * (T(1) - y[o + c] * y[o + c]);
+        break;
+      case kLeakyRelu:
+        for (int64_t c = 0; c < cols; ++c) dx[o + c] = y[o + c] > T(0) ? dy[o + c] : alpha * dy[o + c];
+        break;
+      default:
+        for (int64_t c = 0; c < cols; ++c) {
+          T z = x[o + c] + (b ? b[c] : T(0));
+          dx[o + c] = dy[o + c] * act_grad(T(0), z, act, alpha);
+        }
+    }
+  }
+}
+
+}  // namespace
+
+template <typename T>
+void bias_act_forward(T* y, const T* x, const T* b, int64_t rows, int64_t cols, int act, double alpha) {
+  const T a = T(alpha);
+  run(rows, rows * cols, [&](int64_t r0, int64_t r1) {
+    for (int64_t r = r0; r < r1; ++r) {
+      const T* xr = x + r * cols;
+      T* yr = y + r * cols;
+      if (act == kLinear) {
+        if (b) for (int64_t c = 0; c < cols; ++c) yr[c] = xr[c] + b[c];
+        else if (yr != xr) for (int64_t c = 0; c < cols; ++c) yr[c] = xr[c];
+      } else if (act == kRelu) {
+        for (int64_t c = 0; c < cols; ++c) {
+          T z = xr[c] + (b ? b[c] : T(0));
+          yr[c] = z < T(0) ? T(0) : z;  // NaN passes through (so it is seen, not hidden)
+        }
+      } else {
+        for (int64_t c = 0; c < cols; ++c) yr[c] = act_fwd(xr[c] + (b ? b[c] : T(0)), act, a);
+      }
+    }
+  });
+}
+
+template <typename T>
+void bias_act_backward(T* dx, T* db, const T* dy, const T* y, const T* x, const T* b, int64_t rows,
+                       int64_t cols, int act, double alpha) {
+  const T a = T(alpha);
+  if (!db) {
+    run(rows, rows * cols, [&](int64_t r0, int64_t r1) { backward_rows(dx, dy, y, x, b, r0, r1, cols, act, a); });
+    return;
+  }
+  const int64_t nblk = (rows + kRowBlock - 1) / kRowBlock;
+  thread_local std::vector<T> partial;  // grows, never shrinks: no allocation per step
+  if (int64_t(partial.size()) < nblk * cols) partial.resize(size_t(nblk * cols));
+  T* part = partial.data();
+  run(nblk, rows * cols, [&](int64_t b0, int64_t b1) {
+    for (int64_t k = b0; k < b1; ++k) {
+      const int64_t r0 = k * kRowBlock, r1 = std::min(rows, r0 + kRowBlock);
+      backward_rows(dx, dy, y, x, b, r0, r1, cols, act, a);
+      T* pk = part + k * cols;
+      for (int64_t c = 0; c < cols; ++c) pk[c] = T(0);
+      for (int64_t r = r0; r < r1; ++r)
+        for (int64_t c = 0; c < cols; ++c) pk[c] += dx[r * cols + c];
+    }
+  });
+  for (int64_t c = 0; c < cols; ++c) db[c] = T(0);
+  for (int64_t k = 0; k < nblk; ++k)
+    for (int64_t c = 0; c < cols; ++c) db[c] += part[k * cols + c];
+}
+
+template <typename T>
+void bias_act_forward_naive(T* y, const T* x, const T* b, int64_t rows, int64_t cols, int act, double alpha) {
+  for (int64_t r = 0; r < rows; ++r)
+    for (int64_t c = 0; c < cols; ++c)
+      y[r * cols + c] = act_fwd(x[r * cols + c] + (b ? b[c] : T(0)), act, T(alpha));
+}
+
+template <typename T>
+void bias_act_backward_naive(T* dx, T* db, const T* dy, const T* y, const T* x, const T* b, int64_t rows,
+                             int64_t cols, int act, double alpha) {
+  if (db) for (int64_t c = 0; c < cols; ++c) db[c] = T(0);
+  for (int64_t r = 0; r < rows; ++r)
+    for (int64_t c = 0; c < cols; ++c) {
+      const int64_t i = r * cols + c;
+      T z = act == kGelu ? x[i] + (b ? b[c] : T(0)) : T(0);
+      dx[i] = dy[i] * act_grad(act == kGelu ? T(0) : y[i], z, act, T(alpha));
+      if (db) db[c] += dx[i];
+    }
+}
+
+template <typename T>
+void sgd_update(T* p, T* m, const T* g, int64_t n, double lr_, double momentum, bool nesterov, double wd) {
+  const T lr = T(lr_), mu = T(momentum), decay = T(lr_ * wd);
+  run(n, n, [&](int64_t i0, int64_t i1) {
+    for (int64_t i = i0; i < i1; ++i) {
+      T pi = p[i];
+      if (wd != 0.0) pi -= decay * pi;
+      if (m) {
+        T mi = mu * m[i] - lr * g[i];
+        m[i] = mi;
+        pi += nesterov ? mu * mi - lr * g[i] : mi;
+      } else {
+        pi -= lr * g[i];
+      }
+      p[i] = pi;
+    }
+  });
+}
+
+template <typename T>
+void adam_update(T* p, T* m, T* v, T* vhat, const T* g, int64_t n, double lr, double lr_t, double beta1,
+                 double beta2, double eps, double wd) {
+  const T c1 = T(1.0 - beta1), c2 = T(1.0 - beta2), step = T(lr_t), e = T(eps), decay = T(lr * wd);
+  run(n, n, [&](int64_t i0, int64_t i1) {
+    for (int64_t i = i0; i < i1; ++i) {
+      const T gi = g[i];
+      T pi = p[i];
+      if (wd != 0.0) pi -= decay * pi;
+      T mi = m[i] + (gi - m[i]) * c1;
+      T vi = v[i] + (gi * gi - v[i]) * c2;
+      m[i] = mi;
+      v[i] = vi;
+      if (vhat) {
+        vi = std::max(vhat[i], vi);
+        vhat[i] = vi;
+      }
+      p[i] = pi - step * mi / (std::sqrt(vi) + e);
+    }
+  });
+}
+
+template <typename T>
+void rmsprop_update(T* p, T* v, T* mom, T* avg, const T* g, int64_t n, double lr_, double rho_,
+                    double momentum, double eps, double wd) {
+  const T lr = T(lr_), rho = T(rho_), c = T(1.0 - rho_), mu = T(momentum), e = T(eps), decay = T(lr_ * wd);
+  run(n, n, [&](int64_t i0, int64_t i1) {
+    for (int64_t i = i0; i < i1; ++i) {
+      const T gi = g[i];
+      T pi = p[i];
+      if (wd != 0.0) pi -= decay * pi;
+      T vi = rho * v[i] + c * gi * gi;
+      v[i] = vi;
+      T den = vi + e;
+      if (avg) {
+        T ai = rho * avg[i] + c * gi;
+        avg[i] = ai;
+        den = vi - ai * ai + e;
+      }
+      T inc = lr * gi / std::sqrt(den);
+      if (mom) {
+        T mo = mu * mom[i] + inc;
+        mom[i] = mo;
+        pi -= mo;
+      } else {
+        pi -= inc;
+      }
+      p[i] = pi;
+    }
+  });
+}
+
+#define EMBER_INSTANTIATE(T)                                                                          \
+  template void bias_act_forward<T>(T*, const T*, const T*, int64_t, int64_t, int, double);          \
+  template void bias_act_backward<T>(T*, T*, const T*, const T*, const T*, const T*, int64_t, int64_t, \
+                                     int, double);                                                   \
+  template void bias_act_forward_naive<T>(T*, const T*, const T*, int64_t, int64_t, int, double);    \
+  template void bias_act_backward_naive<T>(T*, T*, const T*, const T*, const T*, const T*, int64_t,   \
+                                           int64_t, int, double);                                    \
+  template void sgd_update<T>(T*, T*, const T*, int64_t, double, double, bool, double);              \
+  template void adam_update<T>(T*, T*, T*, T*, const T*, int64_t, double, double, double, double,     \
+                               double, double);                                                      \
+  template void rmsprop_update<T>(T*, T*, T*, T*, const T*, int64_t, double, double, double, double,  \
+                                  double);
+
+EMBER_INSTANTIATE(float)
+EMBER_INSTANTIATE(double)
+#undef EMBER_INSTANTIATE
+
+}  // namespace ember

@@ -1,0 +1,260 @@
+"""Core layers: Dense, activations, Dropout, Flatten, InputLayer."""
+from __future__ import annotations
+
+from typing import Callable, Optional, Sequence, Union
+
+import numpy as np
+
+from .. import initializers, regularizers
+from .. import random as erandom
+from ..ops import core as C
+from ..ops import nn
+from ..ops.dense import dense
+from ..tensor import Tensor, make_op
+from .base import Layer
+
+
+def _activation_name(activation) -> str:
+    if activation is None:
+        return "linear"
+    if isinstance(activation, str):
+        return activation
+    return getattr(activation, "__name__", type(activation).__name__)
+
+
+class Dense(Layer):
+    """Fully connected layer: ``activation(inputs @ kernel + bias)`` on the last axis.
+
+    Input (..., in_features) -> output (..., units). The bias add and the activation
+    ("relu", "tanh", "gelu", "leaky_relu", "linear") run fused in one C++ kernel after the
+    GEMM; other activations ("sigmoid", "softmax", any name ``ember.functional.get_activation``
+    knows, or a callable) are applied as their own op.
+
+    >>> layer = Dense(64, activation="relu")
+    >>> y = layer(np.zeros((32, 10), np.float32))   # (32, 64)
+    """
+
+    def __init__(self, units: int, activation: Union[str, Callable, None] = None, use_bias: bool = True,
+                 kernel_initializer="glorot_uniform", bias_initializer="zeros", kernel_regularizer=None,
+                 bias_regularizer=None, **kwargs):
+        super().__init__(**kwargs)
+        if not isinstance(units, (int, np.integer)) or units < 1:
+            raise ValueError(f"Dense: units must be a positive integer. Received: units={units!r}")
+        self.units = int(units)
+        if isinstance(activation, str):
+            from ..functional import get_activation
+            get_activation(activation)  # unknown names fail here, at construction
+        self.activation = activation
+        self.use_bias = bool(use_bias)
+        self.kernel_initializer = initializers.get(kernel_initializer)
+        self.bias_initializer = initializers.get(bias_initializer)
+        self.kernel_regularizer = regularizers.get(kernel_regularizer)
+        self.bias_regularizer = regularizers.get(bias_regularizer)
+        self.kernel = None
+        self.bias = None
+
+    def build(self, input_shape) -> None:
+        if len(input_shape) < 1 or input_shape[-1] is None:
+            raise ValueError(f"Dense layer '{self.name}': the last dimension of the input must be known. "
+                             f"Received: input_shape={tuple(input_shape)}")
+        self.input_dim = int(input_shape[-1])
+        self.kernel = self.add_weight("kernel", (self.input_dim, self.units), self.kernel_initializer)
+        if self.use_bias:
+            self.bias = self.add_weight("bias", (self.units,), self.bias_initializer)
+        self.built = True
+
+    def call(self, inputs: Tensor) -> Tensor:
+        if inputs.ndim < 1 or inputs.shape[-1] != self.input_dim:
+            raise ValueError(f"Dense layer '{self.name}' expects inputs whose last dimension is {self.input_dim} "
+                             f"(input shape (..., {self.input_dim})). Received: shape={inputs.shape}")
+        return dense(inputs, self.kernel, self.bias, self.activation)
+
+    def compute_output_shape(self, input_shape):
+        return tuple(input_shape[:-1]) + (self.units,)
+
+    @property
+    def losses(self):
+        """Regularization penalties of this layer's weights (Tensors)."""
+        out = []
+        if self.kernel_regularizer is not None and self.kernel is not None:
+            out.append(self.kernel_regularizer(self.kernel))
+        if self.bias_regularizer is not None and self.bias is not None:
+            out.append(self.bias_regularizer(self.bias))
+        return out
+
+    def get_config(self) -> dict:
+        return dict(super().get_config(), units=self.units, activation=_activation_name(self.activation),
+                    use_bias=self.use_bias)
+
+
+class Activation(Layer):
+    """Applies an activation by name ("relu", "softmax", ...) or a callable."""
+
+    def __init__(self, activation: Union[str, Callable], **kwargs):
+        super().__init__(**kwargs)
+        from ..functional import get_activation
+        self.activation = activation
+        self._fn = get_activation(activation)
+
+    def call(self, inputs):
+        return inputs if self._fn is None else self._fn(inputs)
+
+    def compute_output_shape(self, input_shape):
+        return tuple(input_shape)
+
+    def get_config(self) -> dict:
+        return dict(super().get_config(), activation=_activation_name(self.activation))
+
+
+class ReLU(Layer):
+    """max(x, 0) with Keras' options: ``max_value`` cap, ``negative_slope`` below
+    ``threshold``."""
+
+    def __init__(self, max_value: Optional[float] = None, negative_slope: float = 0.0, threshold: float = 0.0,
+                 **kwargs):
+        super().__init__(**kwargs)
+        self.max_value, self.negative_slope, self.threshold = max_value, float(negative_slope), float(threshold)
+
+    def call(self, inputs):
+        x = inputs
+        if self.threshold == 0.0:
+            y = nn.relu(x) if self.negative_slope == 0.0 else nn.leaky_relu(x, self.negative_slope)
+        else:
+            above = x.data >= self.threshold
+            y = C.where(above, x, self.negative_slope * (x - self.threshold))
+        if self.max_value is not None:
+            y = C.minimum(y, float(self.max_value))
+        return y
+
+    def compute_output_shape(self, input_shape):
+        return tuple(input_shape)
+
+
+class LeakyReLU(Layer):
+    """x if x > 0 else negative_slope * x (Keras' layer default slope is 0.3)."""
+
+    def __init__(self, negative_slope: float = 0.3, alpha: Optional[float] = None, **kwargs):
+        super().__init__(**kwargs)
+        self.negative_slope = float(alpha if alpha is not None else negative_slope)
+
+    def call(self, inputs):
+        return nn.leaky_relu(inputs, self.negative_slope)
+
+    def compute_output_shape(self, input_shape):
+        return tuple(input_shape)
+
+
+class ELU(Layer):
+    def __init__(self, alpha: float = 1.0, **kwargs):
+        super().__init__(**kwargs)
+        self.alpha = float(alpha)
+
+    def call(self, inputs):
+        return nn.elu(inputs, self.alpha)
+
+    def compute_output_shape(self, input_shape):
+        return tuple(input_shape)
+
+
+class Softmax(Layer):
+    """Softmax over ``axis`` (default the last)."""
+
+    def __init__(self, axis: int = -1, **kwargs):
+        super().__init__(**kwargs)
+        self.axis = axis
+
+    def call(self, inputs):
+        return nn.softmax(inputs, self.axis)
+
+    def compute_output_shape(self, input_shape):
+        return tuple(input_shape)
+
+
+class Dropout(Layer):
+    """Inverted dropout: in training, zero each element with probability ``rate`` and scale
+    the rest by 1 / (1 - rate); identity at inference. ``noise_shape`` (None entries take
+    the input's size) shares one mask along axes of size 1. The mask is drawn from ember's
+    seeded generator, or from this layer's own when ``seed`` is given."""
+
+    def __init__(self, rate: float, noise_shape: Optional[Sequence[Optional[int]]] = None, seed: Optional[int] = None,
+                 **kwargs):
+        super().__init__(**kwargs)
+        if not 0.0 <= float(rate) < 1.0:
+            raise ValueError(f"Dropout: rate must be in [0, 1). Received: rate={rate}")
+        self.rate = float(rate)
+        self.noise_shape = None if noise_shape is None else tuple(noise_shape)
+        self.seed = seed
+        self._rng = np.random.default_rng(seed) if seed is not None else None
+
+    def call(self, inputs, training: bool = False):
+        if not training or self.rate == 0.0:
+            return inputs
+        x = inputs
+        shape = x.shape
+        if self.noise_shape is not None:
+            if len(self.noise_shape) != x.ndim:
+                raise ValueError(f"Dropout layer '{self.name}': noise_shape {self.noise_shape} must have one entry "
+                                 f"per input dimension. Received: input shape={x.shape}")
+            shape = tuple(x.shape[i] if s is None else int(s) for i, s in enumerate(self.noise_shape))
+        rng = self._rng if self._rng is not None else erandom.generator()
+        keep = rng.random(shape, dtype=np.float32) >= self.rate
+        mask = keep.astype(x.dtype) * x.dtype.type(1.0 / (1.0 - self.rate))
+        return make_op(x.data * mask, (x,), lambda g: (g * mask,), "dropout")
+
+    def compute_output_shape(self, input_shape):
+        return tuple(input_shape)
+
+    def get_config(self) -> dict:
+        return dict(super().get_config(), rate=self.rate, noise_shape=self.noise_shape, seed=self.seed)
+
+
+class Flatten(Layer):
+    """(batch, d1, d2, ...) -> (batch, d1 * d2 * ...)."""
+
+    def call(self, inputs):
+        if inputs.ndim < 1:
+            raise ValueError(f"Flatten layer '{self.name}' expects an input with a batch dimension. "
+                             f"Received: shape={inputs.shape}")
+        n = inputs.shape[0]
+        return C.reshape(inputs, (n, -1)) if inputs.ndim != 2 else inputs
+
+    def compute_output_shape(self, input_shape):
+        rest = input_shape[1:]
+        size = None if any(s is None for s in rest) else int(np.prod(rest)) if rest else 1
+        return (input_shape[0], size)
+
+
+class InputLayer(Layer):
+    """The entry of a model: holds the input shape (batch dimension excluded) and dtype.
+
+    ``Sequential([InputLayer(shape=(4,)), Dense(1)])``; ``ember.Input`` returns its output.
+    """
+
+    def __init__(self, shape: Optional[Sequence[Optional[int]]] = None, batch_size: Optional[int] = None,
+                 dtype=None, name: Optional[str] = None, input_shape=None, batch_shape=None, **kwargs):
+        if shape is None and input_shape is not None:
+            shape = input_shape
+        if batch_shape is not None:
+            batch_size, shape = batch_shape[0], batch_shape[1:]
+        if shape is None:
+            raise ValueError("InputLayer: shape is required (the input shape without the batch dimension)")
+        if isinstance(shape, (int, np.integer)):
+            shape = (int(shape),)
+        super().__init__(name=name, dtype=dtype if dtype is not None and np.dtype(dtype).kind == "f" else None,
+                         **kwargs)
+        self.input_dtype = np.dtype(dtype) if dtype is not None else np.dtype("float32")
+        self.shape = tuple(None if s is None else int(s) for s in shape)
+        self.batch_size = batch_size
+        self._batch_input_shape = (batch_size,) + self.shape
+        from ..symbolic import SymbolicTensor
+        self.output = SymbolicTensor(self._batch_input_shape, self.input_dtype, layer=self, name=self.name)
+        self.built = True
+
+    def call(self, inputs):
+        return inputs
+
+    def compute_output_shape(self, input_shape):
+        return tuple(input_shape)
+
+    def get_config(self) -> dict:
+        return dict(super().get_config(), shape=self.shape, dtype=str(self.input_dtype))

@@ -1,0 +1,83 @@
+"""Input checking and batching for fit / evaluate / predict."""
+from __future__ import annotations
+
+from typing import List, Optional, Sequence, Union
+
+import numpy as np
+
+from ..tensor import Tensor
+
+Data = Union[np.ndarray, List[np.ndarray]]
+
+
+def to_array(x, who: str, what: str, float_dtype=np.float32) -> np.ndarray:
+    """``x`` as a C-contiguous numeric array (floating data in ``float_dtype``)."""
+    if isinstance(x, Tensor):
+        x = x.data
+    try:
+        a = np.asarray(x)
+    except (ValueError, TypeError) as e:
+        raise TypeError(f"{who}: {what} must be a numeric array (or a list of them). Could not convert "
+                        f"{type(x).__name__}: {e}") from None
+    if a.dtype.kind not in "biuf":
+        raise TypeError(f"{who}: {what} must be numeric (bool, int or float). "
+                        f"Received: dtype={a.dtype}, shape={a.shape}")
+    if a.ndim == 0:
+        raise ValueError(f"{who}: {what} must have a batch dimension. Received: a scalar")
+    if a.dtype.kind == "f" and a.dtype != float_dtype:
+        a = a.astype(float_dtype)
+    return np.ascontiguousarray(a)
+
+
+def to_data(x, n_inputs: int, who: str, what: str = "x", float_dtype=np.float32) -> Data:
+    """One array, or a list of ``n_inputs`` arrays for a multi-input model."""
+    if isinstance(x, dict):
+        x = list(x.values())
+    if n_inputs > 1:
+        if not isinstance(x, (list, tuple)) or len(x) != n_inputs:
+            raise ValueError(f"{who}: the model has {n_inputs} inputs; pass {what} as a list of {n_inputs} arrays. "
+                             f"Received: {type(x).__name__}" + (f" of length {len(x)}" if isinstance(x, (list, tuple)) else ""))
+        return [to_array(a, who, f"{what}[{i}]", float_dtype) for i, a in enumerate(x)]
+    if isinstance(x, (list, tuple)) and len(x) == 1 and hasattr(x[0], "shape"):
+        x = x[0]
+    return to_array(x, who, what, float_dtype)
+
+
+def num_samples(x: Data, who: str) -> int:
+    if isinstance(x, list):
+        ns = {a.shape[0] for a in x}
+        if len(ns) != 1:
+            raise ValueError(f"{who}: all inputs must have the same number of samples. Received: "
+                             f"{[a.shape[0] for a in x]}")
+        return ns.pop()
+    return x.shape[0]
+
+
+def take(x: Optional[Data], idx) -> Optional[Data]:
+    """Rows ``idx`` (a slice or an index array) of ``x``."""
+    if x is None:
+        return None
+    if isinstance(x, list):
+        return [a[idx] for a in x]
+    return x[idx]
+
+
+def check_pair(x: Data, y: Optional[np.ndarray], who: str) -> int:
+    n = num_samples(x, who)
+    if y is not None and y.shape[0] != n:
+        raise ValueError(f"{who}: x and y must have the same number of samples. "
+                         f"Received: x has {n}, y has {y.shape[0]}")
+    return n
+
+
+def split_validation(x: Data, y, sw, split: float, who: str):
+    """Keras' validation_split: the last ``split`` fraction, taken before shuffling."""
+    if not 0.0 <= split < 1.0:
+        raise ValueError(f"{who}: validation_split must be in [0, 1). Received: {split}")
+    n = num_samples(x, who)
+    n_val = int(n * split)
+    if n_val == 0 or n_val == n:
+        raise ValueError(f"{who}: validation_split={split} leaves no training or no validation samples "
+                         f"(of {n})")
+    tr, va = slice(0, n - n_val), slice(n - n_val, n)
+    return (take(x, tr), take(y, tr), take(sw, tr)), (take(x, va), take(y, va), take(sw, va))

@@ -1,0 +1,134 @@
+"""``ember.Model``: functional (``Model(inputs, outputs)``) or subclassed (custom ``call``)."""
+from __future__ import annotations
+
+from typing import List, Optional
+
+import numpy as np
+
+from ..layers.base import Layer
+from ..symbolic import SymbolicTensor, flatten, run_graph, topological_nodes
+from ..tensor import Tensor
+from . import summary as S
+from .training import Trainer
+
+
+class Model(Trainer, Layer):
+    """A trainable graph of layers with ``compile`` / ``fit`` / ``evaluate`` / ``predict``.
+
+    Functional API::
+
+        inputs = ember.Input(shape=(784,))
+        x = Dense(64, activation="relu")(inputs)
+        outputs = Dense(10)(x)
+        model = ember.Model(inputs, outputs)
+
+    Subclassing: define layers in ``__init__`` (after ``super().__init__()``) and the
+    forward pass in ``call(self, inputs, training=False)``.
+    """
+
+    def __init__(self, inputs=None, outputs=None, name: Optional[str] = None, trainable: bool = True, **kwargs):
+        super().__init__(name=name, trainable=trainable, **kwargs)
+        self._graph = None
+        if (inputs is None) != (outputs is None):
+            raise ValueError("Model: pass both inputs and outputs (functional API), or neither (subclassing)")
+        if inputs is not None:
+            self._init_graph(inputs, outputs)
+
+    # -- functional graph ----------------------------------------------------------------
+    def _init_graph(self, inputs, outputs) -> None:
+        ins = flatten(inputs)
+        outs = flatten(outputs)
+        for t in ins + outs:
+            if not isinstance(t, SymbolicTensor):
+                raise TypeError(f"Model: inputs and outputs must be symbolic tensors (from ember.Input and layer "
+                                f"calls). Received: {type(t).__name__}")
+        if not ins or not outs:
+            raise ValueError("Model: needs at least one input and one output")
+        for t in ins:
+            if t.node is not None:
+                raise ValueError(f"Model: input {t!r} is not an ember.Input(...) tensor")
+        nodes = topological_nodes(ins, outs)
+        self._inputs, self._outputs = ins, outs
+        self._outputs_struct = outputs
+        self._single_input = not isinstance(inputs, (list, tuple, dict))
+        self._nodes = nodes
+        layers: List[Layer] = [t.layer for t in ins if t.layer is not None]
+        for node in nodes:
+            if all(node.layer is not l for l in layers):
+                layers.append(node.layer)
+        self._layers = layers
+        self._graph = True
+        self.built = True
+
+    @property
+    def inputs(self) -> List[SymbolicTensor]:
+        return list(getattr(self, "_inputs", []))
+
+    @property
+    def outputs(self) -> List[SymbolicTensor]:
+        return list(getattr(self, "_outputs", []))
+
+    @property
+    def layers(self) -> List[Layer]:
+        """The model's layers (for a functional model, its InputLayers first)."""
+        if hasattr(self, "_layers"):
+            return list(self._layers)
+        return self._sublayers()
+
+    def get_layer(self, name: Optional[str] = None, index: Optional[int] = None) -> Layer:
+        if index is not None:
+            return self.layers[index]
+        for l in self.layers:
+            if l.name == name:
+                return l
+        raise ValueError(f"get_layer: no layer named {name!r}. Layers: {[l.name for l in self.layers]}")
+
+    def _n_inputs(self) -> int:
+        return len(self._inputs) if self._graph else 1
+
+    def build(self, input_shape) -> None:
+        self.built = True
+
+    def call(self, inputs, training: bool = False):
+        if not self._graph:
+            raise NotImplementedError(f"{type(self).__name__}: a subclassed Model must define call(self, inputs, "
+                                      "training=False); or build the model with Model(inputs, outputs)")
+        values = [inputs] if self._single_input or not isinstance(inputs, (list, tuple, dict)) else (
+            list(inputs.values()) if isinstance(inputs, dict) else list(inputs))
+        if len(values) != len(self._inputs):
+            raise ValueError(f"Model '{self.name}' expects {len(self._inputs)} input(s). Received: {len(values)}")
+        for v, s in zip(values, self._inputs):
+            shp = getattr(v, "shape", None)
+            if shp is not None and (len(shp) != len(s.shape) or any(a is not None and a != b for a, b in zip(s.shape, shp))):
+                raise ValueError(f"Model '{self.name}': input {s.name!r} expects shape {s.shape}. "
+                                 f"Received: shape={tuple(shp)}")
+        return run_graph(self._nodes, self._inputs, values, self._outputs_struct, training)
+
+    # -- introspection -------------------------------------------------------------------
+    def summary(self, print_fn=None, line_length: int = 72) -> None:
+        """Print the layers, their output shapes and parameter counts, and the totals."""
+        if self._graph:
+            shapes = {}
+            for node in self._nodes:
+                o = flatten(node.outputs)
+                shapes.setdefault(id(node.layer), [t.shape for t in o] if len(o) > 1 else o[0].shape)
+            rows = [(l, shapes.get(id(l), getattr(l, "_batch_input_shape", None))) for l in self._layers]
+        else:
+            rows = [(l, None) for l in self.layers]
+        S.summary(self, rows, print_fn, line_length)
+
+    def get_config(self) -> dict:
+        return {"name": self.name, "trainable": self.trainable}
+
+    def save(self, filepath: str) -> None:
+        """Save the architecture (JSON) and weights in one .npz file (no pickle), atomically."""
+        from .saving import save_model
+        save_model(self, filepath)
+
+    def save_weights(self, filepath: str) -> None:
+        from .saving import save_weights
+        save_weights(self, filepath)
+
+    def load_weights(self, filepath: str) -> None:
+        from .saving import load_weights
+        load_weights(self, filepath)

@@ -1,0 +1,239 @@
+"""Keras-style optimizers updating variables in place through fused C++ kernels.
+
+>>> opt = ember.optimizers.Adam(learning_rate=1e-3)
+>>> opt.apply_gradients(zip(grads, model.trainable_variables))
+
+State (momenta, second moments) lives in arrays created once per variable, keyed by the
+variable's id, and updated in place: a step allocates nothing. Gradients that are None are
+skipped (like Keras). Non-finite gradients are not an error here: they propagate into the
+weights, and ``fit`` reports the resulting NaN loss.
+"""
+from __future__ import annotations
+
+import math
+from typing import Callable, Dict, Iterable, List, Optional, Tuple, Union
+
+import numpy as np
+
+from . import backend
+from .tensor import Tensor, as_array
+
+LearningRate = Union[float, Callable[[int], float]]
+
+
+class Optimizer:
+    """Base class. Subclasses define ``_slot_names(var)`` and ``_update(p, g, slots, lr)``.
+
+    ``learning_rate`` is a float or a schedule ``f(iterations) -> float``; ``weight_decay``
+    is decoupled (p -= lr * wd * p before the step, Keras 3); ``clipnorm`` clips each
+    gradient's L2 norm, ``global_clipnorm`` the norm of all gradients together,
+    ``clipvalue`` each element.
+    """
+
+    def __init__(self, learning_rate: LearningRate = 0.001, weight_decay: Optional[float] = None,
+                 clipnorm: Optional[float] = None, clipvalue: Optional[float] = None,
+                 global_clipnorm: Optional[float] = None, name: Optional[str] = None, **kwargs):
+        if kwargs:
+            raise TypeError(f"{type(self).__name__}: unexpected keyword argument(s) {sorted(kwargs)}")
+        if not callable(learning_rate):
+            learning_rate = float(learning_rate)
+            if not learning_rate >= 0 and not math.isnan(learning_rate):
+                raise ValueError(f"{type(self).__name__}: learning_rate must be >= 0. Received: {learning_rate}")
+        self._learning_rate = learning_rate
+        self.weight_decay = float(weight_decay) if weight_decay else 0.0
+        self.clipnorm, self.clipvalue, self.global_clipnorm = clipnorm, clipvalue, global_clipnorm
+        self.name = name or type(self).__name__.lower()
+        self.iterations = 0
+        self._state: Dict[int, Tuple[Tensor, Dict[str, np.ndarray]]] = {}
+
+    # -- learning rate ---------------------------------------------------------------
+    @property
+    def learning_rate(self) -> float:
+        """The learning rate for the next step (a schedule is evaluated at ``iterations``)."""
+        lr = self._learning_rate
+        return float(lr(self.iterations)) if callable(lr) else lr
+
+    @learning_rate.setter
+    def learning_rate(self, value: LearningRate) -> None:
+        self._learning_rate = value if callable(value) else float(value)
+
+    lr = learning_rate
+
+    # -- state ---------------------------------------------------------------------
+    def _slot_names(self, var: Tensor) -> List[str]:
+        return []
+
+    def _slots(self, var: Tensor) -> Dict[str, np.ndarray]:
+        entry = self._state.get(id(var))
+        if entry is None or entry[0] is not var:
+            xp = backend.xp(var.data)
+            slots = {n: xp.zeros_like(var.data) for n in self._slot_names(var)}
+            self._state[id(var)] = (var, slots)
+            return slots
+        return entry[1]
+
+    def build(self, var_list: Iterable[Tensor]) -> None:
+        """Create the state of every variable now (otherwise it is made on first use)."""
+        for v in var_list:
+            self._slots(v)
+
+    @property
+    def variables(self) -> List[np.ndarray]:
+        return [a for _, slots in self._state.values() for a in slots.values()]
+
+    # -- stepping ------------------------------------------------------------------
+    def _clip(self, grads: List) -> List:
+        if self.clipvalue is not None:
+            c = float(self.clipvalue)
+            grads = [np.clip(g, -c, c) for g in grads]
+        if self.clipnorm is not None:
+            c = float(self.clipnorm)
+            out = []
+            for g in grads:
+                n = float(np.sqrt(np.sum(np.square(g, dtype=np.float64))))
+                out.append(g * (c / n) if n > c else g)
+            grads = out
+        if self.global_clipnorm is not None:
+            c = float(self.global_clipnorm)
+            n = math.sqrt(sum(float(np.sum(np.square(g, dtype=np.float64))) for g in grads))
+            if n > c:
+                grads = [g * (c / n) for g in grads]
+        return grads
+
+    def apply_gradients(self, grads_and_vars: Iterable[Tuple[Optional[Tensor], Tensor]]) -> int:
+        """Apply one step to each variable with a gradient (None gradients are skipped).
+        Returns ``iterations`` after the step."""
+        pairs = []
+        for g, v in grads_and_vars:
+            if g is None:
+                continue
+            if not isinstance(v, Tensor):
+                raise TypeError(f"{type(self).__name__}.apply_gradients: variables must be ember Tensors. "
+                                f"Received: {type(v).__name__}")
+            ga = as_array(g)
+            if tuple(ga.shape) != v.shape and ga.size != v.size:
+                raise ValueError(f"{type(self).__name__}.apply_gradients: gradient of shape {tuple(ga.shape)} "
+                                 f"for variable {v.name!r} of shape {v.shape}")
+            pairs.append((ga, v))
+        if not pairs:
+            return self.iterations
+        grads = [g for g, _ in pairs]
+        if self.clipvalue is not None or self.clipnorm is not None or self.global_clipnorm is not None:
+            grads = self._clip(grads)
+        lr = self.learning_rate
+        self.iterations += 1
+        with np.errstate(all="ignore"):  # a diverging run shows up as a NaN loss, not warnings here
+            for g, (_, v) in zip(grads, pairs):
+                self._update(v.data, g, self._slots(v), lr)
+        return self.iterations
+
+    def minimize(self, loss_fn: Callable[[], Tensor], var_list: List[Tensor]) -> Tensor:
+        """Compute ``loss_fn()``, its gradients with respect to ``var_list`` and apply them."""
+        from .autograd import grad
+        loss = loss_fn()
+        self.apply_gradients(zip(grad(loss, var_list), var_list))
+        return loss
+
+    def _update(self, p: np.ndarray, g: np.ndarray, slots: Dict[str, np.ndarray], lr: float) -> None:
+        raise NotImplementedError
+
+    def get_config(self) -> dict:
+        lr = self._learning_rate
+        return {"name": self.name, "learning_rate": lr if not callable(lr) else None,
+                "weight_decay": self.weight_decay or None, "clipnorm": self.clipnorm,
+                "clipvalue": self.clipvalue, "global_clipnorm": self.global_clipnorm}
+
+
+class SGD(Optimizer):
+    """Gradient descent with optional (Nesterov) momentum, Keras formulation:
+    m = momentum * m - lr * g; p += m (or p += momentum * m - lr * g with nesterov)."""
+
+    def __init__(self, learning_rate: LearningRate = 0.01, momentum: float = 0.0, nesterov: bool = False,
+                 weight_decay: Optional[float] = None, **kwargs):
+        super().__init__(learning_rate, weight_decay, **kwargs)
+        if not 0.0 <= momentum <= 1.0:
+            raise ValueError(f"SGD: momentum must be in [0, 1]. Received: {momentum}")
+        self.momentum, self.nesterov = float(momentum), bool(nesterov)
+
+    def _slot_names(self, var):
+        return ["momentum"] if self.momentum > 0 else []
+
+    def _update(self, p, g, slots, lr):
+        backend.ops(p).sgd_update(p, g, slots.get("momentum"), lr, self.momentum, self.nesterov, self.weight_decay)
+
+
+class Adam(Optimizer):
+    """Adam (Kingma & Ba) in Keras' form: p -= lr_t * m / (sqrt(v) + epsilon) with
+    lr_t = lr * sqrt(1 - beta_2^t) / (1 - beta_1^t); ``amsgrad`` keeps the max of v."""
+
+    def __init__(self, learning_rate: LearningRate = 0.001, beta_1: float = 0.9, beta_2: float = 0.999,
+                 epsilon: float = 1e-7, amsgrad: bool = False, weight_decay: Optional[float] = None, **kwargs):
+        super().__init__(learning_rate, weight_decay, **kwargs)
+        self.beta_1, self.beta_2, self.epsilon, self.amsgrad = float(beta_1), float(beta_2), float(epsilon), bool(amsgrad)
+
+    def _slot_names(self, var):
+        return ["m", "v", "vhat"] if self.amsgrad else ["m", "v"]
+
+    def _update(self, p, g, slots, lr):
+        t = self.iterations
+        lr_t = lr * math.sqrt(1 - self.beta_2 ** t) / (1 - self.beta_1 ** t)
+        backend.ops(p).adam_update(p, g, slots["m"], slots["v"], slots.get("vhat"), lr, lr_t, self.beta_1,
+                                   self.beta_2, self.epsilon, self.weight_decay)
+
+
+class AdamW(Adam):
+    """Adam with decoupled weight decay (Loshchilov & Hutter): p -= lr * weight_decay * p."""
+
+    def __init__(self, learning_rate: LearningRate = 0.001, weight_decay: float = 0.004, beta_1: float = 0.9,
+                 beta_2: float = 0.999, epsilon: float = 1e-7, amsgrad: bool = False, **kwargs):
+        super().__init__(learning_rate, beta_1, beta_2, epsilon, amsgrad, weight_decay=weight_decay, **kwargs)
+
+
+class RMSprop(Optimizer):
+    """RMSprop, Keras form: v = rho v + (1 - rho) g^2; p -= lr g / sqrt(v + epsilon)
+    (centered: v - mean(g)^2 + epsilon), with optional momentum on the increment."""
+
+    def __init__(self, learning_rate: LearningRate = 0.001, rho: float = 0.9, momentum: float = 0.0,
+                 epsilon: float = 1e-7, centered: bool = False, weight_decay: Optional[float] = None, **kwargs):
+        super().__init__(learning_rate, weight_decay, **kwargs)
+        self.rho, self.momentum, self.epsilon, self.centered = float(rho), float(momentum), float(epsilon), bool(centered)
+
+    def _slot_names(self, var):
+        return ["v"] + (["momentum"] if self.momentum > 0 else []) + (["average_grad"] if self.centered else [])
+
+    def _update(self, p, g, slots, lr):
+        backend.ops(p).rmsprop_update(p, g, slots["v"], slots.get("momentum"), slots.get("average_grad"), lr,
+                                      self.rho, self.momentum, self.epsilon, self.weight_decay)
+
+
+# ---------------------------------------------------------------------------------------
+# schedules and lookup
+# ---------------------------------------------------------------------------------------
+
+class ExponentialDecay:
+    """lr(step) = initial * decay_rate ** (step / decay_steps) (floored with ``staircase``)."""
+
+    def __init__(self, initial_learning_rate: float, decay_steps: int, decay_rate: float, staircase: bool = False):
+        self.initial_learning_rate, self.decay_steps = float(initial_learning_rate), int(decay_steps)
+        self.decay_rate, self.staircase = float(decay_rate), bool(staircase)
+
+    def __call__(self, step: int) -> float:
+        p = step / self.decay_steps
+        return self.initial_learning_rate * self.decay_rate ** (math.floor(p) if self.staircase else p)
+
+
+_BY_NAME = {"sgd": SGD, "adam": Adam, "adamw": AdamW, "rmsprop": RMSprop}
+
+
+def get(identifier: Union[str, Optimizer]) -> Optimizer:
+    """An optimizer from a Keras name ("adam", "sgd", "rmsprop", "adamw") or an instance."""
+    if isinstance(identifier, Optimizer):
+        return identifier
+    if isinstance(identifier, str):
+        cls = _BY_NAME.get(identifier.lower())
+        if cls is None:
+            raise ValueError(f"Unknown optimizer {identifier!r}. Known: {sorted(_BY_NAME)}")
+        return cls()
+    if isinstance(identifier, type) and issubclass(identifier, Optimizer):
+        return identifier()
+    raise TypeError(f"optimizer must be a name or an Optimizer. Received: {identifier!r}")

@@ -1,0 +1,40 @@
+"""Utilities (Keras names): ``to_categorical``, ``set_random_seed``."""
+from __future__ import annotations
+
+from typing import Optional
+
+import numpy as np
+
+from .random import set_seed as set_random_seed  # noqa: F401
+
+
+def to_categorical(y, num_classes: Optional[int] = None, dtype="float32") -> np.ndarray:
+    """Integer class labels (any shape; a trailing axis of size 1 is dropped) to one-hot
+    rows of length ``num_classes`` (default max(y) + 1).
+
+    >>> ember.utils.to_categorical([0, 2, 1], 3)
+    array([[1., 0., 0.], [0., 0., 1.], [0., 1., 0.]], dtype=float32)
+    """
+    a = np.asarray(y)
+    if a.dtype.kind not in "biuf":
+        raise TypeError(f"to_categorical: labels must be integers. Received: dtype={a.dtype}")
+    if a.dtype.kind == "f" and not np.all(np.mod(a, 1) == 0):
+        raise ValueError("to_categorical: labels must be integer class indices")
+    a = a.astype(np.int64)
+    if a.ndim > 1 and a.shape[-1] == 1:
+        a = a[..., 0]
+    if num_classes is None:
+        num_classes = int(a.max()) + 1 if a.size else 0
+    if a.size and (a.min() < 0 or a.max() >= num_classes):
+        raise ValueError(f"to_categorical: labels must be in [0, {num_classes}). "
+                         f"Received: min={a.min()}, max={a.max()}")
+    out = np.zeros(a.shape + (num_classes,), dtype=dtype)
+    np.put_along_axis(out, a[..., None], 1, axis=-1)
+    return out
+
+
+def normalize(x, axis: int = -1, order: int = 2) -> np.ndarray:
+    """Scale ``x`` to unit ``order``-norm along ``axis``."""
+    x = np.asarray(x)
+    n = np.linalg.norm(x, ord=order, axis=axis, keepdims=True)
+    return x / np.where(n == 0, 1, n)
