@@ -228,6 +228,19 @@ void check_act(const std::string& op, int act) {
                  std::to_string(act));
 }
 
+// Optional operands travel as py::object: None -> nullptr. (A default-constructed py::array is
+// an empty array, not a null handle, so it cannot stand for "absent".)
+template <typename T>
+const T* opt_cptr(const py::object& o) {
+  return o.is_none() ? nullptr : static_cast<const T*>(py::reinterpret_borrow<py::array>(o).data());
+}
+template <typename T>
+T* opt_mptr(const py::object& o) {
+  if (o.is_none()) return nullptr;
+  py::array a = py::reinterpret_borrow<py::array>(o);
+  return static_cast<T*>(a.mutable_data());
+}
+
 // x (rows, cols), b (cols,) or None -> y = act(x + b); `out` may be x itself (in place).
 py::array bias_act_forward_py(py::array x, py::object b, int act, double alpha, py::object out, bool naive) {
   const std::string op = std::string("bias_act_forward[") + act_name(act) + "]";
@@ -236,9 +249,8 @@ py::array bias_act_forward_py(py::array x, py::object b, int act, double alpha, 
   check_contiguous(op, "x", x);
   DType d = float_dtype(op, "x", x);
   const int64_t rows = x.shape(0), cols = x.shape(1);
-  py::array bb;
   if (!b.is_none()) {
-    bb = py::reinterpret_borrow<py::array>(b);
+    py::array bb = py::reinterpret_borrow<py::array>(b);
     same_dtype(op, "b", bb, d);
     check_shape(op, "b", bb, {cols});
     check_contiguous(op, "b", bb);
@@ -248,10 +260,10 @@ py::array bias_act_forward_py(py::array x, py::object b, int act, double alpha, 
     py::gil_scoped_release nogil;
     if (d == DType::F32) {
       auto f = naive ? &ember::bias_act_forward_naive<float> : &ember::bias_act_forward<float>;
-      f(mptr<float>(y), cptr<float>(x), b.is_none() ? nullptr : cptr<float>(bb), rows, cols, act, alpha);
+      f(mptr<float>(y), cptr<float>(x), opt_cptr<float>(b), rows, cols, act, alpha);
     } else {
       auto f = naive ? &ember::bias_act_forward_naive<double> : &ember::bias_act_forward<double>;
-      f(mptr<double>(y), cptr<double>(x), b.is_none() ? nullptr : cptr<double>(bb), rows, cols, act, alpha);
+      f(mptr<double>(y), cptr<double>(x), opt_cptr<double>(b), rows, cols, act, alpha);
     }
   }
   return y;
@@ -270,18 +282,17 @@ py::tuple bias_act_backward_py(py::array dy, py::object y, py::object x, py::obj
   auto take = [&](const py::object& o, const char* name, std::vector<int64_t> shape, bool required) {
     if (o.is_none()) {
       if (required) fail(op, std::string("'") + name + "' is required for this activation");
-      return py::array();
+      return;
     }
     py::array a = py::reinterpret_borrow<py::array>(o);
     same_dtype(op, name, a, d);
     check_shape(op, name, a, shape);
     check_contiguous(op, name, a);
-    return a;
   };
   const bool gelu = act == ember::kGelu;
-  py::array ya = take(y, "y", {rows, cols}, !gelu && act != ember::kLinear);
-  py::array xa = take(x, "x", {rows, cols}, gelu);
-  py::array ba = take(b, "b", {cols}, false);
+  take(y, "y", {rows, cols}, !gelu && act != ember::kLinear);
+  take(x, "x", {rows, cols}, gelu);
+  take(b, "b", {cols}, false);
   py::array dx = out_or_new(op, py::none(), d, {rows, cols});
   py::object db = py::none();
   py::array dba;
@@ -293,14 +304,12 @@ py::tuple bias_act_backward_py(py::array dy, py::object y, py::object x, py::obj
     py::gil_scoped_release nogil;
     if (d == DType::F32) {
       auto f = naive ? &ember::bias_act_backward_naive<float> : &ember::bias_act_backward<float>;
-      f(mptr<float>(dx), need_db ? mptr<float>(dba) : nullptr, cptr<float>(dy),
-        ya ? cptr<float>(ya) : nullptr, xa ? cptr<float>(xa) : nullptr, ba ? cptr<float>(ba) : nullptr, rows,
-        cols, act, alpha);
+      f(mptr<float>(dx), need_db ? mptr<float>(dba) : nullptr, cptr<float>(dy), opt_cptr<float>(y),
+        opt_cptr<float>(x), opt_cptr<float>(b), rows, cols, act, alpha);
     } else {
       auto f = naive ? &ember::bias_act_backward_naive<double> : &ember::bias_act_backward<double>;
-      f(mptr<double>(dx), need_db ? mptr<double>(dba) : nullptr, cptr<double>(dy),
-        ya ? cptr<double>(ya) : nullptr, xa ? cptr<double>(xa) : nullptr, ba ? cptr<double>(ba) : nullptr,
-        rows, cols, act, alpha);
+      f(mptr<double>(dx), need_db ? mptr<double>(dba) : nullptr, cptr<double>(dy), opt_cptr<double>(y),
+        opt_cptr<double>(x), opt_cptr<double>(b), rows, cols, act, alpha);
     }
   }
   return py::make_tuple(dx, db);
@@ -323,11 +332,11 @@ UpdateArgs check_update(const std::string& op, py::array& p, const py::array& g)
   return {d, int64_t(p.size())};
 }
 
-py::array slot(const std::string& op, const char* name, const py::object& o, const py::array& p, DType d,
-               bool required) {
+void slot(const std::string& op, const char* name, const py::object& o, const py::array& p, DType d,
+          bool required) {
   if (o.is_none()) {
     if (required) fail(op, std::string("state '") + name + "' is required");
-    return py::array();
+    return;
   }
   py::array a = py::reinterpret_borrow<py::array>(o);
   same_dtype(op, name, a, d);
@@ -335,51 +344,55 @@ py::array slot(const std::string& op, const char* name, const py::object& o, con
   check_writeable(op, name, a);
   if (a.size() != p.size())
     fail(op, std::string("state '") + name + "' has shape " + shape_str(a) + " but 'param' has shape " + shape_str(p));
-  return a;
 }
-
-template <typename T>
-T* opt_ptr(py::array& a) { return a ? mptr<T>(a) : nullptr; }
 
 void sgd_update_py(py::array p, py::array g, py::object m, double lr, double momentum, bool nesterov, double wd) {
   const std::string op = "sgd_update";
   UpdateArgs u = check_update(op, p, g);
-  py::array ma = slot(op, "momentum", m, p, u.d, false);
+  slot(op, "momentum", m, p, u.d, false);
+  float* mf = u.d == DType::F32 ? opt_mptr<float>(m) : nullptr;
+  double* md = u.d == DType::F64 ? opt_mptr<double>(m) : nullptr;
   py::gil_scoped_release nogil;
   if (u.d == DType::F32)
-    ember::sgd_update<float>(mptr<float>(p), opt_ptr<float>(ma), cptr<float>(g), u.n, lr, momentum, nesterov, wd);
+    ember::sgd_update<float>(mptr<float>(p), mf, cptr<float>(g), u.n, lr, momentum, nesterov, wd);
   else
-    ember::sgd_update<double>(mptr<double>(p), opt_ptr<double>(ma), cptr<double>(g), u.n, lr, momentum, nesterov, wd);
+    ember::sgd_update<double>(mptr<double>(p), md, cptr<double>(g), u.n, lr, momentum, nesterov, wd);
 }
 
 void adam_update_py(py::array p, py::array g, py::object m, py::object v, py::object vhat, double lr, double lr_t,
                     double beta1, double beta2, double eps, double wd) {
   const std::string op = "adam_update";
   UpdateArgs u = check_update(op, p, g);
-  py::array ma = slot(op, "m", m, p, u.d, true), va = slot(op, "v", v, p, u.d, true);
-  py::array vh = slot(op, "vhat", vhat, p, u.d, false);
-  py::gil_scoped_release nogil;
-  if (u.d == DType::F32)
-    ember::adam_update<float>(mptr<float>(p), mptr<float>(ma), mptr<float>(va), opt_ptr<float>(vh), cptr<float>(g),
-                              u.n, lr, lr_t, beta1, beta2, eps, wd);
-  else
-    ember::adam_update<double>(mptr<double>(p), mptr<double>(ma), mptr<double>(va), opt_ptr<double>(vh),
-                               cptr<double>(g), u.n, lr, lr_t, beta1, beta2, eps, wd);
+  slot(op, "m", m, p, u.d, true);
+  slot(op, "v", v, p, u.d, true);
+  slot(op, "vhat", vhat, p, u.d, false);
+  if (u.d == DType::F32) {
+    float *mp = opt_mptr<float>(m), *vp = opt_mptr<float>(v), *hp = opt_mptr<float>(vhat);
+    py::gil_scoped_release nogil;
+    ember::adam_update<float>(mptr<float>(p), mp, vp, hp, cptr<float>(g), u.n, lr, lr_t, beta1, beta2, eps, wd);
+  } else {
+    double *mp = opt_mptr<double>(m), *vp = opt_mptr<double>(v), *hp = opt_mptr<double>(vhat);
+    py::gil_scoped_release nogil;
+    ember::adam_update<double>(mptr<double>(p), mp, vp, hp, cptr<double>(g), u.n, lr, lr_t, beta1, beta2, eps, wd);
+  }
 }
 
 void rmsprop_update_py(py::array p, py::array g, py::object v, py::object mom, py::object avg, double lr,
                        double rho, double momentum, double eps, double wd) {
   const std::string op = "rmsprop_update";
   UpdateArgs u = check_update(op, p, g);
-  py::array va = slot(op, "v", v, p, u.d, true);
-  py::array mo = slot(op, "momentum", mom, p, u.d, false), av = slot(op, "average_grad", avg, p, u.d, false);
-  py::gil_scoped_release nogil;
-  if (u.d == DType::F32)
-    ember::rmsprop_update<float>(mptr<float>(p), mptr<float>(va), opt_ptr<float>(mo), opt_ptr<float>(av),
-                                 cptr<float>(g), u.n, lr, rho, momentum, eps, wd);
-  else
-    ember::rmsprop_update<double>(mptr<double>(p), mptr<double>(va), opt_ptr<double>(mo), opt_ptr<double>(av),
-                                  cptr<double>(g), u.n, lr, rho, momentum, eps, wd);
+  slot(op, "v", v, p, u.d, true);
+  slot(op, "momentum", mom, p, u.d, false);
+  slot(op, "average_grad", avg, p, u.d, false);
+  if (u.d == DType::F32) {
+    float *vp = opt_mptr<float>(v), *mp = opt_mptr<float>(mom), *ap = opt_mptr<float>(avg);
+    py::gil_scoped_release nogil;
+    ember::rmsprop_update<float>(mptr<float>(p), vp, mp, ap, cptr<float>(g), u.n, lr, rho, momentum, eps, wd);
+  } else {
+    double *vp = opt_mptr<double>(v), *mp = opt_mptr<double>(mom), *ap = opt_mptr<double>(avg);
+    py::gil_scoped_release nogil;
+    ember::rmsprop_update<double>(mptr<double>(p), vp, mp, ap, cptr<double>(g), u.n, lr, rho, momentum, eps, wd);
+  }
 }
 
 // (end elementwise)

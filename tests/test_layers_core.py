@@ -1,0 +1,145 @@
+"""Dense (fused op), activations, Dropout, Flatten, InputLayer: gradients, shapes, errors."""
+import numpy as np
+import pytest
+
+import ember
+from ember import functional as F
+from ember.layers import Activation, Dense, Dropout, Flatten, InputLayer, LeakyReLU, ReLU, Softmax
+from ember.ops.dense import dense
+from ember.testing import check_op, gradcheck
+
+FUSED = ["linear", "relu", "sigmoid", "tanh", "gelu", "leaky_relu"]
+
+
+def _ref_act(z, act):
+    import math
+    if act in (None, "linear"):
+        return z
+    if act == "relu":
+        return np.maximum(z, 0)
+    if act == "sigmoid":
+        return 1 / (1 + np.exp(-z))
+    if act == "tanh":
+        return np.tanh(z)
+    if act == "gelu":
+        return 0.5 * z * (1 + np.vectorize(math.erf)(z / np.sqrt(2)))
+    if act == "leaky_relu":
+        return np.where(z > 0, z, 0.2 * z)
+    if act == "softmax":
+        e = np.exp(z - z.max(-1, keepdims=True))
+        return e / e.sum(-1, keepdims=True)
+    if act == "elu":
+        return np.where(z > 0, z, np.expm1(z))
+    raise KeyError(act)
+
+
+@pytest.mark.parametrize("act", FUSED + ["softmax", "elu"])
+@pytest.mark.parametrize("xshape", [(5, 3), (1, 1), (2, 3, 7)])
+def test_dense_op_forward_and_gradcheck(act, xshape):
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal(xshape)
+    w = rng.standard_normal((xshape[-1], 4))
+    b = rng.standard_normal(4) * 0.1
+    # keep away from the relu kinks so finite differences are valid
+    z = x @ w + b
+    if act in ("relu", "leaky_relu"):
+        assert np.min(np.abs(z)) > 1e-4
+    check_op(lambda x, w, b: dense(x, w, b, act), lambda x, w, b: _ref_act(x @ w + b, act), [x, w, b])
+
+
+@pytest.mark.parametrize("act", FUSED)
+def test_dense_op_fused_sigmoid_and_no_bias(act):
+    rng = np.random.default_rng(1)
+    x, w = rng.standard_normal((6, 5)), rng.standard_normal((5, 3))
+    gradcheck(lambda x, w: dense(x, w, None, act, fuse_sigmoid=True), [x, w])
+
+
+def test_dense_op_broadcast_gradient_and_noncontiguous_input():
+    rng = np.random.default_rng(2)
+    big = rng.standard_normal((8, 10))
+    x = big[::2, ::2]  # non-contiguous
+    w = rng.standard_normal((5, 3))
+    b = rng.standard_normal(3)
+    gradcheck(lambda x, w, b: dense(x, w, b, "tanh").mean(), [x, w, b])  # mean -> broadcast (zero-stride) grad
+    gradcheck(lambda x, w, b: dense(x.T, w.T, b, "gelu").sum(), [big[:5, :7], rng.standard_normal((3, 5)), b])
+
+
+def test_dense_layer_nd_input_and_shapes():
+    layer = Dense(4, activation="relu")
+    y = layer(np.ones((2, 3, 5), np.float32))
+    assert y.shape == (2, 3, 4) and y.dtype == np.float32
+    assert layer.kernel.shape == (5, 4) and layer.bias.shape == (4,)
+    assert layer.compute_output_shape((None, 3, 5)) == (None, 3, 4)
+    assert len(layer.trainable_variables) == 2
+
+
+def test_dense_wrong_shape_error_names_layer_and_shapes():
+    layer = Dense(3, name="my_dense")
+    layer(np.zeros((2, 4), np.float32))
+    with pytest.raises(ValueError) as e:
+        layer(np.zeros((2, 5), np.float32))
+    msg = str(e.value)
+    assert "my_dense" in msg and "4" in msg and "(2, 5)" in msg
+    with pytest.raises(ValueError, match="units"):
+        Dense(0)
+    with pytest.raises(ValueError, match="Unknown activation"):
+        Dense(3, activation="nope")
+
+
+def test_dense_no_bias_and_regularizer():
+    layer = Dense(2, use_bias=False, kernel_regularizer="l2")
+    layer(np.zeros((1, 3), np.float32))
+    assert layer.bias is None and len(layer.weights) == 1
+    (pen,) = layer.losses
+    np.testing.assert_allclose(pen.item(), 0.01 * np.sum(layer.kernel.numpy() ** 2), rtol=1e-5)
+
+
+def test_activation_layers():
+    x = np.array([[-2.0, -0.5, 0.5, 3.0]], np.float32)
+    np.testing.assert_allclose(Activation("relu")(x).numpy(), np.maximum(x, 0))
+    np.testing.assert_allclose(Activation("linear")(x).numpy(), x)
+    np.testing.assert_allclose(ReLU(max_value=1.0)(x).numpy(), np.clip(x, 0, 1))
+    np.testing.assert_allclose(LeakyReLU(0.1)(x).numpy(), np.where(x > 0, x, 0.1 * x), rtol=1e-6)
+    s = Softmax()(x).numpy()
+    np.testing.assert_allclose(s.sum(-1), 1, rtol=1e-6)
+    for name in ["sigmoid", "tanh", "gelu", "softmax", "elu", "selu", "softplus", "swish"]:
+        assert Activation(name)(x).shape == x.shape
+
+
+def test_dropout_training_and_inference():
+    ember.set_seed(0)
+    x = np.ones((200, 50), np.float32)
+    d = Dropout(0.3)
+    np.testing.assert_array_equal(d(x).numpy(), x)  # inference: identity
+    y = d(x, training=True).numpy()
+    kept = y != 0
+    assert 0.6 < kept.mean() < 0.8
+    np.testing.assert_allclose(y[kept], 1 / 0.7, rtol=1e-6)
+    y2 = Dropout(0.5, noise_shape=(None, 1))(x, training=True).numpy()
+    assert np.all((y2 == 0).all(1) | (y2 != 0).all(1))  # one mask value per row
+    a = Dropout(0.5, seed=3)(x, training=True).numpy()
+    b = Dropout(0.5, seed=3)(x, training=True).numpy()
+    np.testing.assert_array_equal(a, b)
+    with pytest.raises(ValueError, match="rate"):
+        Dropout(1.0)
+    # gradient flows only through kept units
+    t = ember.Tensor(x, requires_grad=True)
+    out = Dropout(0.5, seed=1)(t, training=True)
+    out.sum().backward()
+    np.testing.assert_array_equal(t.grad.numpy(), out.numpy())
+
+
+def test_flatten_and_input_layer():
+    y = Flatten()(np.zeros((3, 2, 4, 5), np.float32))
+    assert y.shape == (3, 40)
+    assert Flatten().compute_output_shape((None, 2, 4)) == (None, 8)
+    il = InputLayer(shape=(4,))
+    assert il.output.shape == (None, 4)
+    inp = ember.layers.Input(shape=(7,))
+    assert inp.shape == (None, 7)
+
+
+def test_dense_accepts_float64_and_lists():
+    layer = Dense(2)
+    assert layer(ember.Tensor([[1.0, 2.0, 3.0]])).shape == (1, 2)
+    assert layer(np.ones((1, 3), np.float64)).dtype == np.float32
