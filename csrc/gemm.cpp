@@ -1,65 +1,343 @@
-// gemm.cpp — first, correct slice: row-parallel blocked GEMM.
-// (Issue "GEMM at the speed of OpenBLAS" replaces the inner kernel with a packed
-// BLIS-style micro-kernel; the interface in gemm.h stays.)
+// gemm.cpp — packed, cache-blocked GEMM in the BLIS style (driver, portable kernels,
+// dispatch, batched). AVX2/FMA micro-kernels: gemm_avx2.cpp; packing: gemm_pack.h.
+//
+// Loop nest (BLIS):
+//   for jc in N step NC:                      B block: KC x NC, packed once, shared (L3)
+//     for pc in K step KC:                    K is split only by this fixed KC
+//       pack op(B)[pc:pc+KC, jc:jc+NC]        threads pack disjoint NR panels
+//       for ic in M step MC:                  A block: MC x KC, packed per thread (L2)
+//         pack op(A)[ic:ic+MC, pc:pc+KC]
+//         for jr in NC step NR:               one B micro-panel (L1)
+//           for ir in MC step MR:             micro-kernel: MR x NR tile of C
+// alpha and beta are applied in the micro-kernel store; the first K block uses beta, later
+// ones accumulate (beta = 1). Threads split the micro-panel rows (M) or columns (N), never
+// K: each element's sum is the same sequence of FMAs whatever the thread count, so results
+// are bit-identical for 1 and 2 threads.
+//
+// Tall-skinny weight gradients (M and N tiny, K huge: e.g. 9 x 86528 @ 86528 x 32) have no
+// parallelism over M or N; they are split into K chunks of a FIXED length (independent of
+// the thread count), each chunk's product computed into a workspace, and the partial sums
+// added in chunk order — still deterministic.
 #include "gemm.h"
 
 #include <algorithm>
-#include <vector>
+#include <cstdlib>
+#include <new>
 
+#include "cpu.h"
+#include "gemm_kernels.h"
+#include "gemm_pack.h"
 #include "parallel.h"
 
 namespace ember {
 
+namespace gemm_detail {
 namespace {
 
+// ---- portable micro-kernels (baseline x86-64: SSE2 auto-vectorisation) -------------
+
+// MR x NR accumulators in a local array the compiler keeps in xmm registers
+// (float 4x8: 8 xmm accumulators + 2 for B + 1 broadcast).
+template <typename T, int MR, int NR>
+void ukr_portable(int64_t kc, const T* a, const T* b, T* c, int64_t ldc, T alpha, T beta,
+                  int64_t m, int64_t n) {
+  T acc[MR][NR] = {};
+  for (int64_t p = 0; p < kc; ++p) {
+    for (int i = 0; i < MR; ++i) {
+      const T ai = a[i];
+      for (int j = 0; j < NR; ++j) acc[i][j] += ai * b[j];
+    }
+    a += MR;
+    b += NR;
+  }
+  if (m == MR && n == NR) {
+    for (int i = 0; i < MR; ++i) {
+      T* cr = c + i * ldc;
+      if (beta == T(0))
+        for (int j = 0; j < NR; ++j) cr[j] = alpha * acc[i][j];
+      else
+        for (int j = 0; j < NR; ++j) cr[j] = alpha * acc[i][j] + beta * cr[j];
+    }
+    return;
+  }
+  for (int64_t i = 0; i < m; ++i) {
+    T* cr = c + i * ldc;
+    if (beta == T(0))
+      for (int64_t j = 0; j < n; ++j) cr[j] = alpha * acc[i][j];
+    else
+      for (int64_t j = 0; j < n; ++j) cr[j] = alpha * acc[i][j] + beta * cr[j];
+  }
+}
+
+// Portable blocking: 4 x 8 float tile; KC x NR B micro-panel = 8 KiB (L1), MC x KC A block
+// = 128 KiB (L2), B block 2 MiB (L3).
+KernelSet<float> portable_float_kernels() {
+  return {4, 8, 128, 256, 2048, &ukr_portable<float, 4, 8>, nullptr, &pack_a_generic<float, 4>,
+          &pack_b_generic<float, 8>};
+}
+KernelSet<double> portable_double_kernels() {
+  return {4, 4, 128, 256, 1024, &ukr_portable<double, 4, 4>, nullptr, &pack_a_generic<double, 4>,
+          &pack_b_generic<double, 4>};
+}
+
 template <typename T>
-void gemm_rows(bool transA, bool transB, int64_t M, int64_t N, int64_t K, T alpha, const T* A,
-               int64_t lda, const T* B, int64_t ldb, T beta, T* C, int64_t ldc) {
-  const double work = double(M) * N * K;
-  parallel_for(M, work > 64.0 * 64 * 64 ? 2 : (int64_t(1) << 62), [&](int64_t i0, int64_t i1) {
-    std::vector<T> acc(N), bcol(transB ? K : 0);
-    for (int64_t i = i0; i < i1; ++i) {
-      std::fill(acc.begin(), acc.end(), T(0));
-      for (int64_t p = 0; p < K; ++p) {
-        const T a = transA ? A[p * lda + i] : A[i * lda + p];
-        if (!transB) {
-          const T* b = B + p * ldb;
-          for (int64_t j = 0; j < N; ++j) acc[j] += a * b[j];
-        } else {
-          for (int64_t j = 0; j < N; ++j) acc[j] += a * B[j * ldb + p];
+KernelSet<T> kernels_for();
+template <>
+KernelSet<float> kernels_for<float>() {
+  return use_avx2() ? avx2_float_kernels() : portable_float_kernels();
+}
+template <>
+KernelSet<double> kernels_for<double>() {
+  return use_avx2() ? avx2_double_kernels() : portable_double_kernels();
+}
+
+// ---- workspaces: 64-byte aligned, grown on demand, kept per thread ------------------
+
+struct AlignedBuf {
+  void* p = nullptr;
+  size_t cap = 0;
+  AlignedBuf() = default;
+  AlignedBuf(const AlignedBuf&) = delete;
+  AlignedBuf& operator=(const AlignedBuf&) = delete;
+  ~AlignedBuf() { std::free(p); }
+  template <typename T>
+  T* get(size_t n) {
+    const size_t bytes = (n * sizeof(T) + 63) / 64 * 64;
+    if (bytes > cap) {
+      std::free(p);
+      p = nullptr;
+      cap = 0;
+      void* q = std::aligned_alloc(64, bytes);
+      if (!q) throw std::bad_alloc();
+      p = q;
+      cap = bytes;
+    }
+    return static_cast<T*>(p);
+  }
+};
+
+thread_local AlignedBuf tl_apack, tl_bpack, tl_work;
+
+// ---- thresholds ---------------------------------------------------------------------
+
+// Below this many multiply-adds a product runs on one thread (waking the pool costs a few
+// microseconds; 64^3 MACs take ~3 us on one core).
+constexpr double kMinParallelMacs = 48.0 * 48 * 48;
+// K-chunked path for tiny M x N with huge K.
+constexpr int64_t kChunkK = 2048;
+constexpr int64_t kChunkMaxMN = 64 * 64;
+// Read A in place (no packing) when N spans at most this many NR-wide panels.
+constexpr int64_t kDirectMaxN = 2;
+
+inline void barrier(int nthr) {
+#ifdef EMBER_OPENMP
+  if (nthr > 1) {
+#pragma omp barrier
+  }
+#else
+  (void)nthr;
+#endif
+}
+
+// The whole blocked product for thread `tid` of `nthr` (all threads run it; the packed B
+// block `bp` is shared). split_m: threads take disjoint runs of MR row panels; otherwise
+// disjoint runs of NR column panels (each thread then packs the A blocks it needs itself).
+template <typename T>
+void gemm_thread(const KernelSet<T>& ks, bool tA, bool tB, int64_t M, int64_t N, int64_t K,
+                 T alpha, const T* A, int64_t lda, const T* B, int64_t ldb, T beta, T* C,
+                 int64_t ldc, T* bp, int tid, int nthr, bool split_m) {
+  const int64_t MR = ks.mr, NR = ks.nr;
+  T* ap = tl_apack.get<T>(size_t(ks.mc) * ks.kc);
+  const int64_t pm = (M + MR - 1) / MR;
+  const int64_t m0 = split_m ? std::min(M, pm * tid / nthr * MR) : 0;
+  const int64_t m1 = split_m ? std::min(M, pm * (tid + 1) / nthr * MR) : M;
+  // Packing A pays off only when each A panel meets several B panels.
+  const bool direct_a = ks.kernel_sa != nullptr && N <= kDirectMaxN * NR;
+  // Equal-sized K and M blocks (a last block of 16 after three of 256 would pay the C
+  // update for almost no work). Both depend only on the shape, not on the thread count.
+  const int64_t nkb = (K + ks.kc - 1) / ks.kc, kcb = (K + nkb - 1) / nkb;
+  const int64_t nmb = std::max<int64_t>(1, (m1 - m0 + ks.mc - 1) / ks.mc);
+  const int64_t mcb = ((m1 - m0 + nmb - 1) / nmb + MR - 1) / MR * MR;
+  for (int64_t jc = 0; jc < N; jc += ks.nc) {
+    const int64_t nc = std::min(ks.nc, N - jc);
+    const int64_t pn = (nc + NR - 1) / NR;
+    const int64_t j0 = split_m ? 0 : pn * tid / nthr, j1 = split_m ? pn : pn * (tid + 1) / nthr;
+    for (int64_t pc = 0; pc < K; pc += kcb) {
+      const int64_t kc = std::min(kcb, K - pc);
+      const T beta_k = pc == 0 ? beta : T(1);
+      {  // cooperative packing of the B block
+        const int64_t q0 = pn * tid / nthr, q1 = pn * (tid + 1) / nthr;
+        if (q1 > q0)
+          ks.pack_b(tB, B, ldb, pc, kc, jc + q0 * NR, std::min(nc, q1 * NR) - q0 * NR,
+                    bp + q0 * NR * kc);
+      }
+      barrier(nthr);
+      if (j1 > j0) {
+        if (direct_a) {  // A read in place: one pass over the rows of this thread
+          const int64_t rs = tA ? 1 : lda, cs = tA ? lda : 1;
+          for (int64_t jr = j0; jr < j1; ++jr) {
+            const int64_t n = std::min(NR, nc - jr * NR);
+            const T* bpanel = bp + jr * NR * kc;
+            for (int64_t i = m0; i < m1; i += MR)
+              ks.kernel_sa(kc, A + i * rs + pc * cs, rs, cs, bpanel, C + i * ldc + jc + jr * NR,
+                           ldc, alpha, beta_k, std::min(MR, m1 - i), n);
+          }
+        }
+        for (int64_t ic = m0; ic < m1 && !direct_a; ic += mcb) {
+          const int64_t mc = std::min(mcb, m1 - ic);
+          ks.pack_a(tA, A, lda, ic, mc, pc, kc, ap);
+          for (int64_t jr = j0; jr < j1; ++jr) {
+            const int64_t n = std::min(NR, nc - jr * NR);
+            const T* bpanel = bp + jr * NR * kc;
+            T* cc = C + ic * ldc + jc + jr * NR;
+            for (int64_t ir = 0; ir < mc; ir += MR)
+              ks.kernel(kc, ap + ir * kc, bpanel, cc + ir * ldc, ldc, alpha, beta_k,
+                        std::min(MR, mc - ir), n);
+          }
         }
       }
-      T* c = C + i * ldc;
-      if (beta == T(0))
-        for (int64_t j = 0; j < N; ++j) c[j] = alpha * acc[j];
-      else
-        for (int64_t j = 0; j < N; ++j) c[j] = alpha * acc[j] + beta * c[j];
+      barrier(nthr);  // the B block is repacked next
     }
-  });
+  }
+}
+
+// Fraction of threads kept busy when `panels` units are dealt out in contiguous runs.
+inline double balance(int64_t panels, int nthr) {
+  const int64_t per = (panels + nthr - 1) / nthr;
+  return double(panels) / double(per * nthr);
+}
+
+template <typename T>
+void scale_c(int64_t M, int64_t N, T beta, T* C, int64_t ldc) {
+  for (int64_t i = 0; i < M; ++i) {
+    T* cr = C + i * ldc;
+    if (beta == T(0))
+      std::fill(cr, cr + N, T(0));
+    else
+      for (int64_t j = 0; j < N; ++j) cr[j] *= beta;
+  }
+}
+
+template <typename T>
+void gemm_blocked(const KernelSet<T>& ks, bool tA, bool tB, int64_t M, int64_t N, int64_t K,
+                  T alpha, const T* A, int64_t lda, const T* B, int64_t ldb, T beta, T* C,
+                  int64_t ldc, int nthr) {
+  T* bp = tl_bpack.get<T>(size_t(ks.kc) * ((std::min(ks.nc, N) + ks.nr - 1) / ks.nr * ks.nr));
+  if (nthr <= 1) {
+    gemm_thread<T>(ks, tA, tB, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, bp, 0, 1, true);
+    return;
+  }
+  const int64_t pm = (M + ks.mr - 1) / ks.mr;
+  const int64_t pn = (std::min(ks.nc, N) + ks.nr - 1) / ks.nr;
+  const bool split_m = balance(pm, nthr) >= balance(pn, nthr);
+#ifdef EMBER_OPENMP
+#pragma omp parallel num_threads(nthr)
+  {
+    gemm_thread<T>(ks, tA, tB, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, bp,
+                   omp_get_thread_num(), omp_get_num_threads(), split_m);
+  }
+#else
+  gemm_thread<T>(ks, tA, tB, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, bp, 0, 1, true);
+#endif
+}
+
+// Requested thread count for one product, or 1 when it is too small / already nested.
+inline int threads_for(double macs) {
+  int nt = get_num_threads();
+#ifdef EMBER_OPENMP
+  if (omp_in_parallel()) nt = 1;
+#endif
+  if (macs < kMinParallelMacs) nt = 1;
+  return std::max(nt, 1);
+}
+
+template <typename T>
+void gemm_impl(bool tA, bool tB, int64_t M, int64_t N, int64_t K, T alpha, const T* A,
+               int64_t lda, const T* B, int64_t ldb, T beta, T* C, int64_t ldc, int nthr) {
+  if (M <= 0 || N <= 0) return;
+  if (K <= 0 || alpha == T(0)) {
+    scale_c(M, N, beta, C, ldc);
+    return;
+  }
+  const KernelSet<T> ks = kernels_for<T>();
+  if (M * N <= kChunkMaxMN && K >= 4 * kChunkK) {
+    // K-chunked: partial products of fixed-length K chunks, summed in chunk order.
+    const int64_t nch = (K + kChunkK - 1) / kChunkK, mn = M * N;
+    T* work = tl_work.get<T>(size_t(nch) * mn);
+    auto run = [&](int64_t c0, int64_t c1) {
+      for (int64_t ch = c0; ch < c1; ++ch) {
+        const int64_t p0 = ch * kChunkK, kk = std::min(kChunkK, K - p0);
+        const T* a = tA ? A + p0 * lda : A + p0;
+        const T* b = tB ? B + p0 : B + p0 * ldb;
+        gemm_blocked<T>(ks, tA, tB, M, N, kk, T(1), a, lda, b, ldb, T(0), work + ch * mn, N, 1);
+      }
+    };
+    if (nthr > 1)
+      parallel_for(nch, 2, run);
+    else
+      run(0, nch);
+    for (int64_t i = 0; i < M; ++i)
+      for (int64_t j = 0; j < N; ++j) {
+        T s = work[i * N + j];
+        for (int64_t ch = 1; ch < nch; ++ch) s += work[ch * mn + i * N + j];
+        T* c = C + i * ldc + j;
+        *c = beta == T(0) ? alpha * s : alpha * s + beta * *c;
+      }
+    return;
+  }
+  gemm_blocked<T>(ks, tA, tB, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, nthr);
+}
+
+template <typename T>
+void gemm_batched_impl(bool tA, bool tB, int64_t batch, int64_t M, int64_t N, int64_t K, T alpha,
+                       const T* A, int64_t lda, int64_t sA, const T* B, int64_t ldb, int64_t sB,
+                       T beta, T* C, int64_t ldc, int64_t sC) {
+  if (batch <= 0) return;
+  const double macs = double(M) * N * K;
+  const int nt = threads_for(macs * batch);
+  // Small matrices: one whole matrix per thread, computed serially (deterministic, no
+  // synchronisation inside). Large ones, or too few to share out evenly: thread inside.
+  const bool across = nt > 1 && batch >= nt && (macs < 256.0 * 256 * 256 || batch % nt == 0 ||
+                                                 batch >= 4 * nt);
+  if (across) {
+    parallel_for(batch, 2, [&](int64_t b0, int64_t b1) {
+      for (int64_t b = b0; b < b1; ++b)
+        gemm_impl<T>(tA, tB, M, N, K, alpha, A + b * sA, lda, B + b * sB, ldb, beta, C + b * sC,
+                     ldc, 1);
+    });
+    return;
+  }
+  const int nt1 = threads_for(macs);
+  for (int64_t b = 0; b < batch; ++b)
+    gemm_impl<T>(tA, tB, M, N, K, alpha, A + b * sA, lda, B + b * sB, ldb, beta, C + b * sC, ldc,
+                 nt1);
 }
 
 }  // namespace
+}  // namespace gemm_detail
 
 void sgemm(bool tA, bool tB, int64_t M, int64_t N, int64_t K, float alpha, const float* A,
            int64_t lda, const float* B, int64_t ldb, float beta, float* C, int64_t ldc) {
-  gemm_rows<float>(tA, tB, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+  gemm_detail::gemm_impl<float>(tA, tB, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc,
+                                gemm_detail::threads_for(double(M) * N * K));
 }
 void dgemm(bool tA, bool tB, int64_t M, int64_t N, int64_t K, double alpha, const double* A,
            int64_t lda, const double* B, int64_t ldb, double beta, double* C, int64_t ldc) {
-  gemm_rows<double>(tA, tB, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+  gemm_detail::gemm_impl<double>(tA, tB, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc,
+                                 gemm_detail::threads_for(double(M) * N * K));
 }
 
 void sgemm_batched(bool tA, bool tB, int64_t batch, int64_t M, int64_t N, int64_t K, float alpha,
                    const float* A, int64_t lda, int64_t sA, const float* B, int64_t ldb,
                    int64_t sB, float beta, float* C, int64_t ldc, int64_t sC) {
-  for (int64_t b = 0; b < batch; ++b)
-    sgemm(tA, tB, M, N, K, alpha, A + b * sA, lda, B + b * sB, ldb, beta, C + b * sC, ldc);
+  gemm_detail::gemm_batched_impl<float>(tA, tB, batch, M, N, K, alpha, A, lda, sA, B, ldb, sB,
+                                        beta, C, ldc, sC);
 }
 void dgemm_batched(bool tA, bool tB, int64_t batch, int64_t M, int64_t N, int64_t K, double alpha,
                    const double* A, int64_t lda, int64_t sA, const double* B, int64_t ldb,
                    int64_t sB, double beta, double* C, int64_t ldc, int64_t sC) {
-  for (int64_t b = 0; b < batch; ++b)
-    dgemm(tA, tB, M, N, K, alpha, A + b * sA, lda, B + b * sB, ldb, beta, C + b * sC, ldc);
+  gemm_detail::gemm_batched_impl<double>(tA, tB, batch, M, N, K, alpha, A, lda, sA, B, ldb, sB,
+                                         beta, C, ldc, sC);
 }
 
 }  // namespace ember

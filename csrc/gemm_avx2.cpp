@@ -1,0 +1,367 @@
+// gemm_avx2.cpp — AVX2/FMA micro-kernels and packing for the packed GEMM (compiled with
+// -mavx2 -mfma; only reached when ember::use_avx2() is true). Driver: gemm.cpp.
+//
+// float: 6 x 16 tile = 12 ymm accumulators (6 rows x 2 vectors of 8), 2 ymm for the B row,
+// 1 for the broadcast A value: 15 of 16 registers. Zen's 2 FMA pipes with 4-cycle latency
+// need >= 8 independent FMA chains in flight; 12 gives slack. Per k step: 2 aligned loads of
+// B, 6 broadcasts of A, 12 FMAs — the loads fit the 2-3 load ports per cycle.
+// double: 6 x 8 tile, the same register shape with 4 lanes.
+#include <immintrin.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+
+#include "gemm_kernels.h"
+#include "gemm_pack.h"
+
+namespace ember {
+namespace gemm_detail {
+
+namespace {
+
+// ---- float 6x16 -------------------------------------------------------------------
+
+#define EMBER_S_ROWP(i, r)                               \
+  {                                                      \
+    const __m256 ai = _mm256_broadcast_ss(r + off);      \
+    c##i##0 = _mm256_fmadd_ps(ai, b0, c##i##0);          \
+    c##i##1 = _mm256_fmadd_ps(ai, b1, c##i##1);          \
+  }
+#define EMBER_S_ROW(i)                                   \
+  {                                                      \
+    const __m256 ai = _mm256_broadcast_ss(a + (i));      \
+    c##i##0 = _mm256_fmadd_ps(ai, b0, c##i##0);          \
+    c##i##1 = _mm256_fmadd_ps(ai, b1, c##i##1);          \
+  }
+
+// Writes one row of a tile (two 8-lane halves, n <= 16 valid columns) into C: alpha * x
+// (beta == 0: C is not read) or fma(alpha, x, beta * C). Partial rows use masked loads and
+// stores, so no lane outside the n columns is touched.
+inline void store_row_f32(float* cr, __m256 x0, __m256 x1, int64_t n, __m256 va, __m256 vb,
+                          bool beta0) {
+  if (n == 16) {
+    if (beta0) {
+      _mm256_storeu_ps(cr, _mm256_mul_ps(va, x0));
+      _mm256_storeu_ps(cr + 8, _mm256_mul_ps(va, x1));
+    } else {
+      _mm256_storeu_ps(cr, _mm256_fmadd_ps(va, x0, _mm256_mul_ps(vb, _mm256_loadu_ps(cr))));
+      _mm256_storeu_ps(cr + 8, _mm256_fmadd_ps(va, x1, _mm256_mul_ps(vb, _mm256_loadu_ps(cr + 8))));
+    }
+    return;
+  }
+  const __m256i lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+  const __m256i k0 = _mm256_cmpgt_epi32(_mm256_set1_epi32(int(n)), lane);
+  const __m256i k1 = _mm256_cmpgt_epi32(_mm256_set1_epi32(int(n) - 8), lane);
+  if (beta0) {
+    _mm256_maskstore_ps(cr, k0, _mm256_mul_ps(va, x0));
+    _mm256_maskstore_ps(cr + 8, k1, _mm256_mul_ps(va, x1));
+  } else {
+    _mm256_maskstore_ps(cr, k0, _mm256_fmadd_ps(va, x0, _mm256_mul_ps(vb, _mm256_maskload_ps(cr, k0))));
+    _mm256_maskstore_ps(cr + 8, k1,
+                        _mm256_fmadd_ps(va, x1, _mm256_mul_ps(vb, _mm256_maskload_ps(cr + 8, k1))));
+  }
+}
+
+// Edge tiles of R <= 4 rows (the last row panel when M % 6 is 1..4): R x 16 with the K
+// loop split S ways into independent accumulators so that 2R*S >= 8 FMA chains are in
+// flight, instead of paying for a full 6-row tile. Element (i, p) of A at a[i*rsa + p*csa].
+template <int R, int S>
+void sgemm_rows(int64_t kc, const float* a, int64_t rsa, int64_t csa, const float* b, float* c,
+                int64_t ldc, float alpha, float beta, int64_t n) {
+  __m256 acc[S][R][2];
+#pragma GCC unroll 4
+  for (int s = 0; s < S; ++s)
+#pragma GCC unroll 4
+    for (int r = 0; r < R; ++r) acc[s][r][0] = acc[s][r][1] = _mm256_setzero_ps();
+  int64_t p = 0;
+  for (; p + S <= kc; p += S) {
+#pragma GCC unroll 4
+    for (int s = 0; s < S; ++s) {
+      const __m256 b0 = _mm256_load_ps(b + (p + s) * 16), b1 = _mm256_load_ps(b + (p + s) * 16 + 8);
+#pragma GCC unroll 4
+      for (int r = 0; r < R; ++r) {
+        const __m256 ai = _mm256_broadcast_ss(a + r * rsa + (p + s) * csa);
+        acc[s][r][0] = _mm256_fmadd_ps(ai, b0, acc[s][r][0]);
+        acc[s][r][1] = _mm256_fmadd_ps(ai, b1, acc[s][r][1]);
+      }
+    }
+  }
+  for (; p < kc; ++p) {
+    const __m256 b0 = _mm256_load_ps(b + p * 16), b1 = _mm256_load_ps(b + p * 16 + 8);
+#pragma GCC unroll 4
+    for (int r = 0; r < R; ++r) {
+      const __m256 ai = _mm256_broadcast_ss(a + r * rsa + p * csa);
+      acc[0][r][0] = _mm256_fmadd_ps(ai, b0, acc[0][r][0]);
+      acc[0][r][1] = _mm256_fmadd_ps(ai, b1, acc[0][r][1]);
+    }
+  }
+  const __m256 va = _mm256_set1_ps(alpha), vb = _mm256_set1_ps(beta);
+#pragma GCC unroll 4
+  for (int r = 0; r < R; ++r) {
+    __m256 x0 = acc[0][r][0], x1 = acc[0][r][1];
+#pragma GCC unroll 4
+    for (int s = 1; s < S; ++s) {
+      x0 = _mm256_add_ps(x0, acc[s][r][0]);
+      x1 = _mm256_add_ps(x1, acc[s][r][1]);
+    }
+    store_row_f32(c + r * ldc, x0, x1, n, va, vb, beta == 0.0f);
+  }
+}
+
+inline void sgemm_edge(int64_t kc, const float* a, int64_t rsa, int64_t csa, const float* b,
+                       float* c, int64_t ldc, float alpha, float beta, int64_t m, int64_t n) {
+  switch (m) {
+    case 1: sgemm_rows<1, 4>(kc, a, rsa, csa, b, c, ldc, alpha, beta, n); break;
+    case 2: sgemm_rows<2, 2>(kc, a, rsa, csa, b, c, ldc, alpha, beta, n); break;
+    case 3: sgemm_rows<3, 2>(kc, a, rsa, csa, b, c, ldc, alpha, beta, n); break;
+    default: sgemm_rows<4, 1>(kc, a, rsa, csa, b, c, ldc, alpha, beta, n); break;
+  }
+}
+
+// STRIDED: A is read in place, element (i, p) at a[i * rsa + p * csa] (rows past m are
+// clamped to row m-1 and their results discarded); otherwise a is a packed panel.
+template <bool STRIDED>
+inline void sgemm_6x16(int64_t kc, const float* a, int64_t rsa, int64_t csa, const float* b,
+                       float* c, int64_t ldc, float alpha, float beta, int64_t m, int64_t n) {
+  if (m <= 4) {
+    if (STRIDED)
+      sgemm_edge(kc, a, rsa, csa, b, c, ldc, alpha, beta, m, n);
+    else
+      sgemm_edge(kc, a, 1, 6, b, c, ldc, alpha, beta, m, n);
+    return;
+  }
+  __m256 c00 = _mm256_setzero_ps(), c01 = _mm256_setzero_ps();
+  __m256 c10 = _mm256_setzero_ps(), c11 = _mm256_setzero_ps();
+  __m256 c20 = _mm256_setzero_ps(), c21 = _mm256_setzero_ps();
+  __m256 c30 = _mm256_setzero_ps(), c31 = _mm256_setzero_ps();
+  __m256 c40 = _mm256_setzero_ps(), c41 = _mm256_setzero_ps();
+  __m256 c50 = _mm256_setzero_ps(), c51 = _mm256_setzero_ps();
+  if (beta != 0.0f)
+    for (int64_t i = 0; i < m; ++i) _mm_prefetch(reinterpret_cast<const char*>(c + i * ldc), _MM_HINT_T0);
+  if (STRIDED) {
+    const float* r0 = a;
+    const float* r1 = a + std::min<int64_t>(1, m - 1) * rsa;
+    const float* r2 = a + std::min<int64_t>(2, m - 1) * rsa;
+    const float* r3 = a + std::min<int64_t>(3, m - 1) * rsa;
+    const float* r4 = a + std::min<int64_t>(4, m - 1) * rsa;
+    const float* r5 = a + std::min<int64_t>(5, m - 1) * rsa;
+#pragma GCC unroll 4
+    for (int64_t p = 0, off = 0; p < kc; ++p, off += csa) {
+      const __m256 b0 = _mm256_load_ps(b), b1 = _mm256_load_ps(b + 8);
+      EMBER_S_ROWP(0, r0) EMBER_S_ROWP(1, r1) EMBER_S_ROWP(2, r2)
+      EMBER_S_ROWP(3, r3) EMBER_S_ROWP(4, r4) EMBER_S_ROWP(5, r5)
+      b += 16;
+    }
+  } else {
+#pragma GCC unroll 4
+    for (int64_t p = 0; p < kc; ++p) {
+      const __m256 b0 = _mm256_load_ps(b), b1 = _mm256_load_ps(b + 8);
+      EMBER_S_ROW(0) EMBER_S_ROW(1) EMBER_S_ROW(2) EMBER_S_ROW(3) EMBER_S_ROW(4) EMBER_S_ROW(5)
+      a += 6;
+      b += 16;
+    }
+  }
+  const __m256 va = _mm256_set1_ps(alpha), vb = _mm256_set1_ps(beta);
+  const bool beta0 = beta == 0.0f;
+  store_row_f32(c, c00, c01, n, va, vb, beta0);
+  store_row_f32(c + ldc, c10, c11, n, va, vb, beta0);
+  store_row_f32(c + 2 * ldc, c20, c21, n, va, vb, beta0);
+  store_row_f32(c + 3 * ldc, c30, c31, n, va, vb, beta0);
+  store_row_f32(c + 4 * ldc, c40, c41, n, va, vb, beta0);
+  if (m == 6) store_row_f32(c + 5 * ldc, c50, c51, n, va, vb, beta0);
+}
+#undef EMBER_S_ROW
+#undef EMBER_S_ROWP
+
+void sgemm_ukr_6x16(int64_t kc, const float* a, const float* b, float* c, int64_t ldc,
+                    float alpha, float beta, int64_t m, int64_t n) {
+  sgemm_6x16<false>(kc, a, 0, 0, b, c, ldc, alpha, beta, m, n);
+}
+void sgemm_ukr_6x16_sa(int64_t kc, const float* a, int64_t rsa, int64_t csa, const float* b,
+                       float* c, int64_t ldc, float alpha, float beta, int64_t m, int64_t n) {
+  sgemm_6x16<true>(kc, a, rsa, csa, b, c, ldc, alpha, beta, m, n);
+}
+
+// ---- AVX2 packing for float (the transposing gathers; plain copies stay generic) ---
+
+inline void transpose8(__m256& r0, __m256& r1, __m256& r2, __m256& r3, __m256& r4, __m256& r5,
+                       __m256& r6, __m256& r7) {
+  const __m256 t0 = _mm256_unpacklo_ps(r0, r1), t1 = _mm256_unpackhi_ps(r0, r1);
+  const __m256 t2 = _mm256_unpacklo_ps(r2, r3), t3 = _mm256_unpackhi_ps(r2, r3);
+  const __m256 t4 = _mm256_unpacklo_ps(r4, r5), t5 = _mm256_unpackhi_ps(r4, r5);
+  const __m256 t6 = _mm256_unpacklo_ps(r6, r7), t7 = _mm256_unpackhi_ps(r6, r7);
+  const __m256 u0 = _mm256_shuffle_ps(t0, t2, 0x44), u1 = _mm256_shuffle_ps(t0, t2, 0xEE);
+  const __m256 u2 = _mm256_shuffle_ps(t1, t3, 0x44), u3 = _mm256_shuffle_ps(t1, t3, 0xEE);
+  const __m256 u4 = _mm256_shuffle_ps(t4, t6, 0x44), u5 = _mm256_shuffle_ps(t4, t6, 0xEE);
+  const __m256 u6 = _mm256_shuffle_ps(t5, t7, 0x44), u7 = _mm256_shuffle_ps(t5, t7, 0xEE);
+  r0 = _mm256_permute2f128_ps(u0, u4, 0x20);
+  r1 = _mm256_permute2f128_ps(u1, u5, 0x20);
+  r2 = _mm256_permute2f128_ps(u2, u6, 0x20);
+  r3 = _mm256_permute2f128_ps(u3, u7, 0x20);
+  r4 = _mm256_permute2f128_ps(u0, u4, 0x31);
+  r5 = _mm256_permute2f128_ps(u1, u5, 0x31);
+  r6 = _mm256_permute2f128_ps(u2, u6, 0x31);
+  r7 = _mm256_permute2f128_ps(u3, u7, 0x31);
+}
+
+// op(A) = A (row-major M x K): 6 rows are read 8 columns at a time and transposed.
+void pack_a_f32x6(bool trans, const float* A, int64_t lda, int64_t i0, int64_t mc, int64_t p0,
+                  int64_t kc, float* dst) {
+  if (trans) {  // op(A)(i, p) = A[p * lda + i]: 6 contiguous floats per p
+    for (int64_t r = 0; r < mc; r += 6, dst += 6 * kc) {
+      if (mc - r < 6) {
+        pack_a_generic<float, 6>(true, A, lda, i0 + r, mc - r, p0, kc, dst);
+        break;
+      }
+      const float* s = A + p0 * lda + i0 + r;
+      for (int64_t p = 0; p < kc; ++p) {
+        _mm_storeu_ps(dst + p * 6, _mm_loadu_ps(s + p * lda));
+        _mm_storel_pi(reinterpret_cast<__m64*>(dst + p * 6 + 4),
+                      _mm_castpd_ps(_mm_load_sd(reinterpret_cast<const double*>(s + p * lda + 4))));
+      }
+    }
+    return;
+  }
+  for (int64_t r = 0; r < mc; r += 6, dst += 6 * kc) {
+    if (mc - r < 6) {
+      pack_a_generic<float, 6>(false, A, lda, i0 + r, mc - r, p0, kc, dst);
+      break;
+    }
+    const float* s = A + (i0 + r) * lda + p0;
+    int64_t p = 0;
+    for (; p + 8 <= kc; p += 8) {
+      __m256 x0 = _mm256_loadu_ps(s + p), x1 = _mm256_loadu_ps(s + lda + p);
+      __m256 x2 = _mm256_loadu_ps(s + 2 * lda + p), x3 = _mm256_loadu_ps(s + 3 * lda + p);
+      __m256 x4 = _mm256_loadu_ps(s + 4 * lda + p), x5 = _mm256_loadu_ps(s + 5 * lda + p);
+      __m256 x6 = _mm256_setzero_ps(), x7 = _mm256_setzero_ps();
+      transpose8(x0, x1, x2, x3, x4, x5, x6, x7);
+      float* d = dst + p * 6;  // each 8-wide store spills 2 lanes into the next column
+      _mm256_storeu_ps(d, x0);
+      _mm256_storeu_ps(d + 6, x1);
+      _mm256_storeu_ps(d + 12, x2);
+      _mm256_storeu_ps(d + 18, x3);
+      _mm256_storeu_ps(d + 24, x4);
+      _mm256_storeu_ps(d + 30, x5);
+      _mm256_storeu_ps(d + 36, x6);
+      _mm_storeu_ps(d + 42, _mm256_castps256_ps128(x7));
+      _mm_storel_pi(reinterpret_cast<__m64*>(d + 46), _mm256_extractf128_ps(x7, 1));
+    }
+    for (; p < kc; ++p)
+      for (int64_t i = 0; i < 6; ++i) dst[p * 6 + i] = s[i * lda + p];
+  }
+}
+
+// op(B) = B^T (B row-major N x K): 16 rows are read 8 columns at a time, two 8x8 transposes.
+void pack_b_f32x16(bool trans, const float* B, int64_t ldb, int64_t p0, int64_t kc, int64_t j0,
+                   int64_t nc, float* dst) {
+  if (!trans) {
+    pack_b_generic<float, 16>(trans, B, ldb, p0, kc, j0, nc, dst);
+    return;
+  }
+  for (int64_t c = 0; c < nc; c += 16, dst += 16 * kc) {
+    if (nc - c < 16) {
+      pack_b_generic<float, 16>(true, B, ldb, p0, kc, j0 + c, nc - c, dst);
+      break;
+    }
+    for (int h = 0; h < 2; ++h) {
+      const float* s = B + (j0 + c + 8 * h) * ldb + p0;
+      float* d = dst + 8 * h;
+      int64_t p = 0;
+      for (; p + 8 <= kc; p += 8) {
+        __m256 x0 = _mm256_loadu_ps(s + p), x1 = _mm256_loadu_ps(s + ldb + p);
+        __m256 x2 = _mm256_loadu_ps(s + 2 * ldb + p), x3 = _mm256_loadu_ps(s + 3 * ldb + p);
+        __m256 x4 = _mm256_loadu_ps(s + 4 * ldb + p), x5 = _mm256_loadu_ps(s + 5 * ldb + p);
+        __m256 x6 = _mm256_loadu_ps(s + 6 * ldb + p), x7 = _mm256_loadu_ps(s + 7 * ldb + p);
+        transpose8(x0, x1, x2, x3, x4, x5, x6, x7);
+        float* q = d + p * 16;
+        _mm256_store_ps(q, x0);
+        _mm256_store_ps(q + 16, x1);
+        _mm256_store_ps(q + 32, x2);
+        _mm256_store_ps(q + 48, x3);
+        _mm256_store_ps(q + 64, x4);
+        _mm256_store_ps(q + 80, x5);
+        _mm256_store_ps(q + 96, x6);
+        _mm256_store_ps(q + 112, x7);
+      }
+      for (; p < kc; ++p)
+        for (int64_t j = 0; j < 8; ++j) d[p * 16 + j] = s[j * ldb + p];
+    }
+  }
+}
+
+// ---- double 6x8 -------------------------------------------------------------------
+
+#define EMBER_D_ROW(i)                                   \
+  {                                                      \
+    const __m256d ai = _mm256_broadcast_sd(a + (i));     \
+    c##i##0 = _mm256_fmadd_pd(ai, b0, c##i##0);          \
+    c##i##1 = _mm256_fmadd_pd(ai, b1, c##i##1);          \
+  }
+
+void dgemm_ukr_6x8(int64_t kc, const double* a, const double* b, double* c, int64_t ldc,
+                   double alpha, double beta, int64_t m, int64_t n) {
+  __m256d c00 = _mm256_setzero_pd(), c01 = _mm256_setzero_pd();
+  __m256d c10 = _mm256_setzero_pd(), c11 = _mm256_setzero_pd();
+  __m256d c20 = _mm256_setzero_pd(), c21 = _mm256_setzero_pd();
+  __m256d c30 = _mm256_setzero_pd(), c31 = _mm256_setzero_pd();
+  __m256d c40 = _mm256_setzero_pd(), c41 = _mm256_setzero_pd();
+  __m256d c50 = _mm256_setzero_pd(), c51 = _mm256_setzero_pd();
+#pragma GCC unroll 4
+  for (int64_t p = 0; p < kc; ++p) {
+    const __m256d b0 = _mm256_load_pd(b), b1 = _mm256_load_pd(b + 4);
+    EMBER_D_ROW(0) EMBER_D_ROW(1) EMBER_D_ROW(2) EMBER_D_ROW(3) EMBER_D_ROW(4) EMBER_D_ROW(5)
+    a += 6;
+    b += 8;
+  }
+  alignas(32) double t[6 * 8];
+  _mm256_store_pd(t + 0, c00); _mm256_store_pd(t + 4, c01);
+  _mm256_store_pd(t + 8, c10); _mm256_store_pd(t + 12, c11);
+  _mm256_store_pd(t + 16, c20); _mm256_store_pd(t + 20, c21);
+  _mm256_store_pd(t + 24, c30); _mm256_store_pd(t + 28, c31);
+  _mm256_store_pd(t + 32, c40); _mm256_store_pd(t + 36, c41);
+  _mm256_store_pd(t + 40, c50); _mm256_store_pd(t + 44, c51);
+  for (int64_t i = 0; i < m; ++i) {
+    double* cr = c + i * ldc;
+    const double* tr = t + i * 8;
+    if (beta == 0.0)
+      for (int64_t j = 0; j < n; ++j) cr[j] = alpha * tr[j];
+    else
+      for (int64_t j = 0; j < n; ++j) cr[j] = std::fma(alpha, tr[j], beta * cr[j]);
+  }
+}
+#undef EMBER_D_ROW
+
+}  // namespace
+
+// Cache blocking (float; double uses the same byte budgets with half the elements).
+// Target: Zen 3 per the issue (32 KiB L1d, 512 KiB L2 per core, 32 MiB shared L3); this
+// machine reports family 26 (Zen 5: 48 KiB L1d, 1 MiB L2), so the choice is conservative.
+//   KC = 256: a B micro-panel (KC x 16 floats = 16 KiB) plus an A micro-panel (KC x 6 =
+//             6 KiB) stay in L1 while one tile is computed; the B micro-panel is reused by
+//             every A micro-panel of the MC block, so it must not be evicted.
+//   MC = 144 (24 micro-panels): the packed A block, MC x KC = 144 KiB, lives in L2 (half
+//             of Zen 3's 512 KiB, leaving room for the streaming B panels and C tiles).
+//   NC = 4080 (255 micro-panels): the packed B block, KC x NC = 4 MiB, lives in the shared
+//             L3 and is read by both cores.
+KernelSet<float> avx2_float_kernels() {
+  static const KernelSet<float> ks = [] {
+    KernelSet<float> k{6, 16, 144, 256, 4080, &sgemm_ukr_6x16, &sgemm_ukr_6x16_sa, &pack_a_f32x6,
+                       &pack_b_f32x16};
+    if (const char* e = std::getenv("EMBER_GEMM_TUNE")) {  // TEMP: tuning only
+      long mc, kc, nc;
+      if (std::sscanf(e, "%ld,%ld,%ld", &mc, &kc, &nc) == 3) { k.mc = mc; k.kc = kc; k.nc = nc; }
+    }
+    return k;
+  }();
+  return ks;
+}
+KernelSet<double> avx2_double_kernels() {
+  return {6, 8, 72, 256, 2040, &dgemm_ukr_6x8, nullptr, &pack_a_generic<double, 6>,
+          &pack_b_generic<double, 8>};
+}
+
+}  // namespace gemm_detail
+}  // namespace ember
