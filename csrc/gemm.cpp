@@ -120,14 +120,17 @@ thread_local AlignedBuf tl_apack, tl_bpack, tl_work;
 
 // ---- thresholds ---------------------------------------------------------------------
 
-// Below this many multiply-adds a product runs on one thread (waking the pool costs a few
-// microseconds; 64^3 MACs take ~3 us on one core).
-constexpr double kMinParallelMacs = 48.0 * 48 * 48;
+// Below this many multiply-adds a product runs on one thread. Measured here (1 vs 2
+// threads, median of 21 x 50 calls): 64^3 5.4 vs 4.7-6.3 us (a wash, and a loss as soon
+// as another process wants a core), 96^3 15.6 vs 10.3 us, 128 x 784 x 10 28 vs 18 us.
+constexpr double kMinParallelMacs = 80.0 * 80 * 80;
 // K-chunked path for tiny M x N with huge K.
 constexpr int64_t kChunkK = 2048;
 constexpr int64_t kChunkMaxMN = 64 * 64;
 // Read A in place (no packing) when N spans at most this many NR-wide panels.
 constexpr int64_t kDirectMaxN = 2;
+// Threads split over M pack B privately up to this many rows each (see gemm_blocked).
+int64_t kPrivateBMaxRows = getenv("EMBER_PB") ? atol(getenv("EMBER_PB")) : 256;
 
 inline void barrier(int nthr) {
 #ifdef EMBER_OPENMP
@@ -145,8 +148,9 @@ inline void barrier(int nthr) {
 template <typename T>
 void gemm_thread(const KernelSet<T>& ks, bool tA, bool tB, int64_t M, int64_t N, int64_t K,
                  T alpha, const T* A, int64_t lda, const T* B, int64_t ldb, T beta, T* C,
-                 int64_t ldc, T* bp, int tid, int nthr, bool split_m) {
+                 int64_t ldc, T* bp, int tid, int nthr, bool split_m, bool shared_b) {
   const int64_t MR = ks.mr, NR = ks.nr;
+  if (!shared_b) bp = tl_bpack.get<T>(size_t(ks.kc) * ((std::min(ks.nc, N) + NR - 1) / NR * NR));
   T* ap = tl_apack.get<T>(size_t(ks.mc) * ks.kc);
   const int64_t pm = (M + MR - 1) / MR;
   const int64_t m0 = split_m ? std::min(M, pm * tid / nthr * MR) : 0;
@@ -165,13 +169,14 @@ void gemm_thread(const KernelSet<T>& ks, bool tA, bool tB, int64_t M, int64_t N,
     for (int64_t pc = 0; pc < K; pc += kcb) {
       const int64_t kc = std::min(kcb, K - pc);
       const T beta_k = pc == 0 ? beta : T(1);
-      {  // cooperative packing of the B block
-        const int64_t q0 = pn * tid / nthr, q1 = pn * (tid + 1) / nthr;
+      {  // shared: threads pack disjoint panels; private: each packs the panels it uses
+        const int64_t q0 = shared_b ? pn * tid / nthr : j0;
+        const int64_t q1 = shared_b ? pn * (tid + 1) / nthr : j1;
         if (q1 > q0)
           ks.pack_b(tB, B, ldb, pc, kc, jc + q0 * NR, std::min(nc, q1 * NR) - q0 * NR,
                     bp + q0 * NR * kc);
       }
-      barrier(nthr);
+      if (shared_b) barrier(nthr);
       if (j1 > j0) {
         if (direct_a) {  // A read in place: one pass over the rows of this thread
           const int64_t rs = tA ? 1 : lda, cs = tA ? lda : 1;
@@ -196,7 +201,7 @@ void gemm_thread(const KernelSet<T>& ks, bool tA, bool tB, int64_t M, int64_t N,
           }
         }
       }
-      barrier(nthr);  // the B block is repacked next
+      if (shared_b) barrier(nthr);  // the B block is repacked next
     }
   }
 }
@@ -224,20 +229,25 @@ void gemm_blocked(const KernelSet<T>& ks, bool tA, bool tB, int64_t M, int64_t N
                   int64_t ldc, int nthr) {
   T* bp = tl_bpack.get<T>(size_t(ks.kc) * ((std::min(ks.nc, N) + ks.nr - 1) / ks.nr * ks.nr));
   if (nthr <= 1) {
-    gemm_thread<T>(ks, tA, tB, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, bp, 0, 1, true);
+    gemm_thread<T>(ks, tA, tB, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, bp, 0, 1, true, true);
     return;
   }
   const int64_t pm = (M + ks.mr - 1) / ks.mr;
   const int64_t pn = (std::min(ks.nc, N) + ks.nr - 1) / ks.nr;
   const bool split_m = balance(pm, nthr) >= balance(pn, nthr);
+  // A shared B block saves packing work but costs two barriers per K block and makes each
+  // core pull the panels the other packed out of its cache. Split over N, every thread
+  // packs exactly the panels it uses anyway; split over M with few rows per thread,
+  // packing all of B privately (no barriers, no cross-core traffic) is cheaper.
+  const bool shared_b = split_m && M > kPrivateBMaxRows * nthr;
 #ifdef EMBER_OPENMP
 #pragma omp parallel num_threads(nthr)
   {
     gemm_thread<T>(ks, tA, tB, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, bp,
-                   omp_get_thread_num(), omp_get_num_threads(), split_m);
+                   omp_get_thread_num(), omp_get_num_threads(), split_m, shared_b);
   }
 #else
-  gemm_thread<T>(ks, tA, tB, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, bp, 0, 1, true);
+  gemm_thread<T>(ks, tA, tB, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, bp, 0, 1, true, true);
 #endif
 }
 
