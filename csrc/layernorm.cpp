@@ -26,10 +26,7 @@ void layernorm_forward(T* y, T* mean, T* rstd, const T* x, const T* gamma, const
       mean[r] = mu;
       rstd[r] = rs;
       T* yr = y + r * n;
-      for (int64_t j = 0; j < n; ++j) {
-        T h = (xr[j] - mu) * rs;
-        yr[j] = (gamma ? h * gamma[j] : h) + (beta ? beta[j] : T(0));
-      }
+      for (int64_t j = 0; j < n; ++j) yr[j] = (xr[j] - mu) * rs * gamma[j] + beta[j];
     }
   });
 }
@@ -41,33 +38,30 @@ void layernorm_backward(T* dx, T* dgamma, T* dbeta, const T* dy, const T* x, con
     for (int64_t r = r0; r < r1; ++r) {
       const T *xr = x + r * n, *g = dy + r * n;
       const T mu = mean[r], rs = rstd[r];
-      T a = 0, b = 0;  // mean(dxhat), mean(dxhat * xhat)
+      T a = 0, b = 0;  // sums of dxhat and dxhat * xhat
       for (int64_t j = 0; j < n; ++j) {
-        const T dh = gamma ? g[j] * gamma[j] : g[j];
+        const T dh = g[j] * gamma[j];
         a += dh;
-        b += dh * (xr[j] - mu) * rs;
+        b += dh * (xr[j] - mu);
       }
       a /= T(n);
-      b /= T(n);
+      b *= rs / T(n);
       T* d = dx + r * n;
-      for (int64_t j = 0; j < n; ++j) {
-        const T dh = gamma ? g[j] * gamma[j] : g[j];
-        d[j] = rs * (dh - a - (xr[j] - mu) * rs * b);
-      }
+      for (int64_t j = 0; j < n; ++j) d[j] = rs * (g[j] * gamma[j] - a - (xr[j] - mu) * rs * b);
     }
   });
-  if (!dgamma && !dbeta) return;
+  // dgamma / dbeta: columns split across threads, rows summed in order (thread-count independent)
   parallel_for(n, rows * n >= 16384 ? 2 : kSerial, [&](int64_t c0, int64_t c1) {
-    for (int64_t c = c0; c < c1; ++c) {
-      if (dgamma) dgamma[c] = 0;
-      if (dbeta) dbeta[c] = 0;
-    }
+    T* dg = dgamma + c0;
+    T* db = dbeta + c0;
+    const int64_t w = c1 - c0;
+    for (int64_t c = 0; c < w; ++c) dg[c] = db[c] = T(0);
     for (int64_t r = 0; r < rows; ++r) {
-      const T *xr = x + r * n, *g = dy + r * n;
+      const T *xr = x + r * n + c0, *g = dy + r * n + c0;
       const T mu = mean[r], rs = rstd[r];
-      for (int64_t c = c0; c < c1; ++c) {
-        if (dgamma) dgamma[c] += g[c] * (xr[c] - mu) * rs;
-        if (dbeta) dbeta[c] += g[c];
+      for (int64_t c = 0; c < w; ++c) {
+        dg[c] += g[c] * (xr[c] - mu) * rs;
+        db[c] += g[c];
       }
     }
   });

@@ -1,8 +1,8 @@
 // layernorm.h — fused layer normalization over the last axis.
 //
-//   x, y (rows, n); gamma, beta (n) (nullptr = 1 / 0); mean, rstd (rows) saved for backward.
+//   x, y (rows, n); gamma, beta (n); mean, rstd (rows) saved for backward.
 //   y = (x - mean) * rstd * gamma + beta,  rstd = 1 / sqrt(var + eps)  (biased variance)
-//   backward: dx (rows, n), dgamma, dbeta (n) (overwritten; may be nullptr when not needed).
+//   backward: dx (rows, n), dgamma, dbeta (n) (overwritten).
 // Rows are split across threads for y / dx; dgamma / dbeta are split across columns, each
 // summed over rows in order, so results do not depend on the thread count.
 #pragma once

@@ -6,6 +6,7 @@ from typing import Optional
 import numpy as np
 
 from ..ops import core, nn
+from ..ops.dense import dense
 from ..ops.layer_norm import layer_norm
 from ..tensor import Tensor
 from .attention import MultiHeadAttention
@@ -91,7 +92,8 @@ class TransformerEncoder(Layer):
         if self.key_dim is None and d % self.num_heads:
             raise ValueError(f"TransformerEncoder: feature size {d} is not divisible by num_heads={self.num_heads}")
         self.attention = MultiHeadAttention(self.num_heads, self.key_dim or d // self.num_heads, dropout=self.dropout,
-                                            kernel_initializer=self.kernel_initializer, name=f"{self.name}/attention")
+                                            kernel_initializer=self.kernel_initializer, name=f"{self.name}/attention",
+                                            dtype=self.dtype)
         ki = self.kernel_initializer
         self.ln1_gamma = self.add_weight("attention_norm/gamma", (d,), "ones")
         self.ln1_beta = self.add_weight("attention_norm/beta", (d,), "zeros")
@@ -105,7 +107,6 @@ class TransformerEncoder(Layer):
 
     def call(self, inputs, padding_mask=None, attention_mask=None, use_causal_mask: bool = False, training=False,
              mask=None):
-        from ..functional import get_activation
         x = inputs
         pm = padding_mask if padding_mask is not None else mask
         am = None if attention_mask is None else np.asarray(getattr(attention_mask, "data", attention_mask), dtype=bool)
@@ -120,10 +121,8 @@ class TransformerEncoder(Layer):
         if not self.normalize_first:
             x = layer_norm(x, self.ln1_gamma, self.ln1_beta, self.epsilon)
         h = layer_norm(x, self.ln2_gamma, self.ln2_beta, self.epsilon) if self.normalize_first else x
-        f = core.matmul(h, self.ff1_kernel) + self.ff1_bias
-        act = get_activation(self.activation)
-        f = act(f) if act is not None else f
-        f = core.matmul(f, self.ff2_kernel) + self.ff2_bias
+        f = dense(h, self.ff1_kernel, self.ff1_bias, activation=self.activation)
+        f = dense(f, self.ff2_kernel, self.ff2_bias)
         f = nn.dropout(f, self.dropout, training=training) if self.dropout else f
         x = x + f
         if not self.normalize_first:
