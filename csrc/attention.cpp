@@ -83,11 +83,12 @@ void attention_forward_naive(T* out, T* lse, const T* q, const T* k, const T* v,
           bool ok = !(s.causal && j > i) &&
                     (!s.mask || s.mask[b * s.ms[0] + h * s.ms[1] + i * s.ms[2] + j * s.ms[3]]);
           T acc = 0;
-          for (int64_t d = 0; d < s.D; ++d) acc += q[(bh * s.Tq + i) * s.D + d] * k[(bh * s.Tk + j) * s.D + d];
+          for (int64_t d = 0; d < s.D; ++d)
+            acc += q[b * s.qs[0] + h * s.qs[1] + i * s.qs[2] + d] * k[b * s.ks[0] + h * s.ks[1] + j * s.ks[2] + d];
           sc[j] = ok ? acc * scale : -std::numeric_limits<T>::infinity();
           mx = std::max(mx, sc[j]);
         }
-        T* o = out + (bh * s.Tq + i) * s.Dv;
+        T* o = out + b * s.os[0] + h * s.os[1] + i * s.os[2];
         std::fill(o, o + s.Dv, T(0));
         if (mx == -std::numeric_limits<T>::infinity()) {
           lse[bh * s.Tq + i] = std::numeric_limits<T>::infinity();
@@ -96,7 +97,7 @@ void attention_forward_naive(T* out, T* lse, const T* q, const T* k, const T* v,
         T sum = 0;
         for (int64_t j = 0; j < s.Tk; ++j) sum += (sc[j] = std::exp(sc[j] - mx));
         for (int64_t j = 0; j < s.Tk; ++j)
-          for (int64_t d = 0; d < s.Dv; ++d) o[d] += sc[j] / sum * v[(bh * s.Tk + j) * s.Dv + d];
+          for (int64_t d = 0; d < s.Dv; ++d) o[d] += sc[j] / sum * v[b * s.vs[0] + h * s.vs[1] + j * s.vs[2] + d];
         lse[bh * s.Tq + i] = mx + std::log(sum);
       }
     }

@@ -1,7 +1,11 @@
 // attention.h — scaled dot-product attention, forward and backward, flash-attention style.
 //
-//   q    (B, H, Tq, D)      k (B, H, Tk, D)      v (B, H, Tk, Dv)      all C-contiguous
-//   out  (B, H, Tq, Dv)     lse (B, H, Tq)   (per-row log-sum-exp of the scaled, masked scores)
+//   q    (B, H, Tq, D)      k (B, H, Tk, D)      v (B, H, Tk, Dv)      out (B, H, Tq, Dv)
+//   each addressed through element strides (batch, head, time) in qs / ks / vs / os with a
+//   unit stride over the feature axis: (B, H, T, D) contiguous, or the (B, T, H, D) layout
+//   that a projection (B, T, H*D) reshapes to without a copy. dq / dk / dv use the layouts of
+//   q / k / v, d_out that of out.  lse (B, H, Tq) contiguous: the per-row log-sum-exp of the
+//   scaled, masked scores.
 //   mask uint8 (nullptr = none): element (b, h, i, j) at mask[b*ms[0] + h*ms[1] + i*ms[2] + j*ms[3]]
 //        (strides in elements, 0 for broadcast axes); nonzero = attend (PyTorch's bool mask).
 //   causal: query i attends key j only when j <= i (top-left aligned, like PyTorch).
@@ -20,6 +24,7 @@ namespace ember {
 
 struct AttnShape {
   int64_t B, H, Tq, Tk, D, Dv;
+  int64_t qs[3], ks[3], vs[3], os[3];  // (batch, head, time) strides in elements
   const uint8_t* mask;
   int64_t ms[4];
   bool causal;

@@ -47,16 +47,17 @@ void apply_mask(T* S, int64_t ld, int64_t i0, int64_t nq, int64_t j0, int64_t nk
 }
 
 template <typename T>
-void transpose_into(T* dst, const T* src, int64_t rows, int64_t cols) {  // dst (cols x rows)
+void transpose_into(T* dst, const T* src, int64_t rows, int64_t cols, int64_t ld) {  // dst (cols x rows)
   for (int64_t i0 = 0; i0 < rows; i0 += 32)
     for (int64_t j = 0; j < cols; ++j)
-      for (int64_t i = i0; i < std::min(rows, i0 + 32); ++i) dst[j * rows + i] = src[i * cols + j];
+      for (int64_t i = i0; i < std::min(rows, i0 + 32); ++i) dst[j * rows + i] = src[i * ld + j];
 }
 
 template <typename T, class P>
 void attn_fwd_head(T* O, T* lse, const T* Q, const T* K, const T* V, const uint8_t* mask, int64_t msq,
                    int64_t msk, const AttnShape& s, T scale) {
   const int64_t Tq = s.Tq, Tk = s.Tk, D = s.D, Dv = s.Dv;
+  const int64_t lq = s.qs[2], lk = s.ks[2], lv = s.vs[2], lo = s.os[2];
   AttnWork<T>& w = attn_work<T>();
   w.grow(w.kt, size_t(D * Tk));
   w.grow(w.s, size_t(kBQ * kBK));
@@ -64,7 +65,7 @@ void attn_fwd_head(T* O, T* lse, const T* Q, const T* K, const T* V, const uint8
   w.grow(w.m, kBQ);
   w.grow(w.l, kBQ);
   T *Kt = w.kt.data(), *S = w.s.data(), *acc = w.acc.data(), *m = w.m.data(), *l = w.l.data();
-  transpose_into(Kt, K, Tk, D);
+  transpose_into(Kt, K, Tk, D, lk);
   const T ninf = -std::numeric_limits<T>::infinity();
   for (int64_t i0 = 0; i0 < Tq; i0 += kBQ) {
     const int64_t nq = std::min(kBQ, Tq - i0);
@@ -74,7 +75,7 @@ void attn_fwd_head(T* O, T* lse, const T* Q, const T* K, const T* V, const uint8
     const int64_t kend = s.causal ? std::min(Tk, i0 + nq) : Tk;
     for (int64_t j0 = 0; j0 < kend; j0 += kBK) {
       const int64_t nk = std::min(kBK, kend - j0);
-      P::mm(nq, nk, D, Q + i0 * D, D, 1, Kt + j0, Tk, S, kBK, false);
+      P::mm(nq, nk, D, Q + i0 * lq, lq, 1, Kt + j0, Tk, S, kBK, false);
       apply_mask(S, kBK, i0, nq, j0, nk, mask, msq, msk, s.causal);
       for (int64_t r = 0; r < nq; ++r) {
         T* row = S + r * kBK;
@@ -91,10 +92,10 @@ void attn_fwd_head(T* O, T* lse, const T* Q, const T* K, const T* V, const uint8
           for (int64_t c = 0; c < Dv; ++c) acc[r * Dv + c] *= alpha;
         m[r] = mnew;
       }
-      P::mm(nq, Dv, nk, S, kBK, 1, V + j0 * Dv, Dv, acc, Dv, true);
+      P::mm(nq, Dv, nk, S, kBK, 1, V + j0 * lv, lv, acc, Dv, true);
     }
     for (int64_t r = 0; r < nq; ++r) {
-      T* o = O + (i0 + r) * Dv;
+      T* o = O + (i0 + r) * lo;
       if (l[r] > T(0)) {
         const T inv = T(1) / l[r];
         for (int64_t c = 0; c < Dv; ++c) o[c] = acc[r * Dv + c] * inv;
@@ -111,6 +112,7 @@ template <typename T, class P>
 void attn_bwd_head(T* dQ, T* dK, T* dV, const T* dO, const T* Q, const T* K, const T* V, const T* O,
                    const T* lse, const uint8_t* mask, int64_t msq, int64_t msk, const AttnShape& s, T scale) {
   const int64_t Tq = s.Tq, Tk = s.Tk, D = s.D, Dv = s.Dv;
+  const int64_t lq = s.qs[2], lk = s.ks[2], lv = s.vs[2], lo = s.os[2];
   AttnWork<T>& w = attn_work<T>();
   w.grow(w.kt, size_t(D * Tk));
   w.grow(w.vt, size_t(Dv * Tk));
@@ -118,33 +120,35 @@ void attn_bwd_head(T* dQ, T* dK, T* dV, const T* dO, const T* Q, const T* K, con
   w.grow(w.dp, size_t(kBQ * kBK));
   w.grow(w.dvec, size_t(Tq));
   T *Kt = w.kt.data(), *Vt = w.vt.data(), *S = w.s.data(), *dP = w.dp.data(), *Dd = w.dvec.data();
-  transpose_into(Kt, K, Tk, D);
-  transpose_into(Vt, V, Tk, Dv);
+  transpose_into(Kt, K, Tk, D, lk);
+  transpose_into(Vt, V, Tk, Dv, lv);
   for (int64_t i = 0; i < Tq; ++i) {
     T acc = 0;
-    for (int64_t c = 0; c < Dv; ++c) acc += dO[i * Dv + c] * O[i * Dv + c];
+    for (int64_t c = 0; c < Dv; ++c) acc += dO[i * lo + c] * O[i * lo + c];
     Dd[i] = acc;
+    std::fill(dQ + i * lq, dQ + i * lq + D, T(0));
   }
-  std::fill(dQ, dQ + Tq * D, T(0));
-  std::fill(dK, dK + Tk * D, T(0));
-  std::fill(dV, dV + Tk * Dv, T(0));
+  for (int64_t j = 0; j < Tk; ++j) {
+    std::fill(dK + j * lk, dK + j * lk + D, T(0));
+    std::fill(dV + j * lv, dV + j * lv + Dv, T(0));
+  }
   for (int64_t j0 = 0; j0 < Tk; j0 += kBK) {
     const int64_t nk = std::min(kBK, Tk - j0);
     const int64_t istart = s.causal ? (j0 / kBQ) * kBQ : 0;
     for (int64_t i0 = istart; i0 < Tq; i0 += kBQ) {
       const int64_t nq = std::min(kBQ, Tq - i0);
-      P::mm(nq, nk, D, Q + i0 * D, D, 1, Kt + j0, Tk, S, kBK, false);
+      P::mm(nq, nk, D, Q + i0 * lq, lq, 1, Kt + j0, Tk, S, kBK, false);
       apply_mask(S, kBK, i0, nq, j0, nk, mask, msq, msk, s.causal);
       for (int64_t r = 0; r < nq; ++r) P::scale_exp(S + r * kBK, nk, scale, lse[i0 + r]);
-      P::mm(nk, Dv, nq, S, 1, kBK, dO + i0 * Dv, Dv, dV + j0 * Dv, Dv, true);       // dV += P^T dO
-      P::mm(nq, nk, Dv, dO + i0 * Dv, Dv, 1, Vt + j0, Tk, dP, kBK, false);          // dP = dO V^T
+      P::mm(nk, Dv, nq, S, 1, kBK, dO + i0 * lo, lo, dV + j0 * lv, lv, true);       // dV += P^T dO
+      P::mm(nq, nk, Dv, dO + i0 * lo, lo, 1, Vt + j0, Tk, dP, kBK, false);          // dP = dO V^T
       for (int64_t r = 0; r < nq; ++r) {
         const T di = Dd[i0 + r];
         T *p = S + r * kBK, *d = dP + r * kBK;
         for (int64_t c = 0; c < nk; ++c) d[c] = p[c] * (d[c] - di) * scale;
       }
-      P::mm(nq, D, nk, dP, kBK, 1, K + j0 * D, D, dQ + i0 * D, D, true);            // dQ += dS K
-      P::mm(nk, D, nq, dP, 1, kBK, Q + i0 * D, D, dK + j0 * D, D, true);            // dK += dS^T Q
+      P::mm(nq, D, nk, dP, kBK, 1, K + j0 * lk, lk, dQ + i0 * lq, lq, true);        // dQ += dS K
+      P::mm(nk, D, nq, dP, 1, kBK, Q + i0 * lq, lq, dK + j0 * lk, lk, true);        // dK += dS^T Q
     }
   }
 }
@@ -156,8 +160,9 @@ void attn_forward_all(T* out, T* lse, const T* q, const T* k, const T* v, const 
     for (int64_t bh = a; bh < e; ++bh) {
       const int64_t b = bh / s.H, h = bh % s.H;
       const uint8_t* mk = s.mask ? s.mask + b * s.ms[0] + h * s.ms[1] : nullptr;
-      attn_fwd_head<T, P>(out + bh * s.Tq * s.Dv, lse + bh * s.Tq, q + bh * s.Tq * s.D, k + bh * s.Tk * s.D,
-                          v + bh * s.Tk * s.Dv, mk, s.ms[2], s.ms[3], s, scale);
+      attn_fwd_head<T, P>(out + b * s.os[0] + h * s.os[1], lse + bh * s.Tq, q + b * s.qs[0] + h * s.qs[1],
+                          k + b * s.ks[0] + h * s.ks[1], v + b * s.vs[0] + h * s.vs[1], mk, s.ms[2], s.ms[3], s,
+                          scale);
     }
   });
 }
@@ -170,7 +175,8 @@ void attn_backward_all(T* dq, T* dk, T* dv, const T* dout, const T* q, const T* 
     for (int64_t bh = a; bh < e; ++bh) {
       const int64_t b = bh / s.H, h = bh % s.H;
       const uint8_t* mk = s.mask ? s.mask + b * s.ms[0] + h * s.ms[1] : nullptr;
-      const int64_t oq = bh * s.Tq * s.D, ok = bh * s.Tk * s.D, ov = bh * s.Tk * s.Dv, oo = bh * s.Tq * s.Dv;
+      const int64_t oq = b * s.qs[0] + h * s.qs[1], ok = b * s.ks[0] + h * s.ks[1];
+      const int64_t ov = b * s.vs[0] + h * s.vs[1], oo = b * s.os[0] + h * s.os[1];
       attn_bwd_head<T, P>(dq + oq, dk + ok, dv + ov, dout + oo, q + oq, k + ok, v + ov, out + oo, lse + bh * s.Tq,
                           mk, s.ms[2], s.ms[3], s, scale);
     }

@@ -539,10 +539,27 @@ py::array xent_bwd_py(py::array dloss, py::array x, py::array labels, py::array 
 // attention
 // ---------------------------------------------------------------------------------
 
-// q (B, H, Tq, D), k (B, H, Tk, D), v (B, H, Tk, Dv) C-contiguous; mask None or a bool
-// array of shape (B, H, Tq, Tk) with any strides (a np.broadcast_to view passes as is).
+// layout "bhtd": q (B, H, Tq, D), k (B, H, Tk, D), v (B, H, Tk, Dv), out (B, H, Tq, Dv);
+// layout "bthd": q (B, Tq, H, D), ... out (B, Tq, H, Dv) (a projection's (B, T, H*D) output
+// reshaped, no transpose copy). All C-contiguous. mask None or a bool array of shape
+// (B, H, Tq, Tk) with any strides (a np.broadcast_to view passes as is).
+bool attn_layout(const std::string& op, const std::string& layout) {
+  if (layout == "bhtd") return false;
+  if (layout == "bthd") return true;
+  fail(op, "layout must be 'bhtd' or 'bthd'. Received: '" + layout + "'");
+}
+
+void attn_strides(int64_t (&st)[3], bool bthd, int64_t H, int64_t T, int64_t D) {
+  if (bthd) { st[0] = T * H * D; st[1] = D; st[2] = H * D; }
+  else { st[0] = H * T * D; st[1] = T * D; st[2] = D; }
+}
+
+std::vector<int64_t> attn_dims(bool bthd, int64_t B, int64_t H, int64_t T, int64_t D) {
+  return bthd ? std::vector<int64_t>{B, T, H, D} : std::vector<int64_t>{B, H, T, D};
+}
+
 ember::AttnShape attn_shape(const std::string& op, const py::array& q, const py::array& k, const py::array& v,
-                            const py::object& mask, bool causal, DType& d) {
+                            const py::object& mask, bool causal, bool bthd, DType& d) {
   check_ndim(op, "query", q, 4);
   check_ndim(op, "key", k, 4);
   check_ndim(op, "value", v, 4);
@@ -550,13 +567,20 @@ ember::AttnShape attn_shape(const std::string& op, const py::array& q, const py:
   same_dtype(op, "key", k, d);
   same_dtype(op, "value", v, d);
   for (auto* a : {&q, &k, &v}) check_contiguous(op, a == &q ? "query" : a == &k ? "key" : "value", *a);
+  const int ih = bthd ? 2 : 1, it = bthd ? 1 : 2;
   ember::AttnShape s{};
-  s.B = q.shape(0); s.H = q.shape(1); s.Tq = q.shape(2); s.D = q.shape(3);
-  s.Tk = k.shape(2); s.Dv = v.shape(3);
-  if (k.shape(0) != s.B || k.shape(1) != s.H || k.shape(3) != s.D || v.shape(0) != s.B || v.shape(1) != s.H ||
-      v.shape(2) != s.Tk)
-    fail(op, "expected query (B, H, Tq, D), key (B, H, Tk, D), value (B, H, Tk, Dv). Received: query.shape=" +
-                 shape_str(q) + ", key.shape=" + shape_str(k) + ", value.shape=" + shape_str(v));
+  s.B = q.shape(0); s.H = q.shape(ih); s.Tq = q.shape(it); s.D = q.shape(3);
+  s.Tk = k.shape(it); s.Dv = v.shape(3);
+  if (k.shape(0) != s.B || k.shape(ih) != s.H || k.shape(3) != s.D || v.shape(0) != s.B || v.shape(ih) != s.H ||
+      v.shape(it) != s.Tk)
+    fail(op, std::string("expected query ") + (bthd ? "(B, Tq, H, D), key (B, Tk, H, D), value (B, Tk, H, Dv)"
+                                                      : "(B, H, Tq, D), key (B, H, Tk, D), value (B, H, Tk, Dv)") +
+                 ". Received: query.shape=" + shape_str(q) + ", key.shape=" + shape_str(k) +
+                 ", value.shape=" + shape_str(v));
+  attn_strides(s.qs, bthd, s.H, s.Tq, s.D);
+  attn_strides(s.ks, bthd, s.H, s.Tk, s.D);
+  attn_strides(s.vs, bthd, s.H, s.Tk, s.Dv);
+  attn_strides(s.os, bthd, s.H, s.Tq, s.Dv);
   s.causal = causal;
   s.mask = nullptr;
   if (!mask.is_none()) {
@@ -573,11 +597,13 @@ ember::AttnShape attn_shape(const std::string& op, const py::array& q, const py:
   return s;
 }
 
-py::tuple attention_fwd_py(py::array q, py::array k, py::array v, py::object mask, bool causal, double scale) {
+py::tuple attention_fwd_py(py::array q, py::array k, py::array v, py::object mask, bool causal, double scale,
+                           const std::string& layout) {
   const std::string op = "scaled_dot_product_attention";
   DType d;
-  ember::AttnShape s = attn_shape(op, q, k, v, mask, causal, d);
-  py::array out = out_or_new(op, py::none(), d, {s.B, s.H, s.Tq, s.Dv});
+  const bool bthd = attn_layout(op, layout);
+  ember::AttnShape s = attn_shape(op, q, k, v, mask, causal, bthd, d);
+  py::array out = out_or_new(op, py::none(), d, attn_dims(bthd, s.B, s.H, s.Tq, s.Dv));
   py::array lse = out_or_new(op, py::none(), d, {s.B, s.H, s.Tq});
   {
     py::gil_scoped_release nogil;
@@ -592,7 +618,7 @@ py::tuple attention_fwd_py(py::array q, py::array k, py::array v, py::object mas
 py::tuple attention_naive_py(py::array q, py::array k, py::array v, py::object mask, bool causal, double scale) {
   const std::string op = "attention_forward_naive";
   DType d;
-  ember::AttnShape s = attn_shape(op, q, k, v, mask, causal, d);
+  ember::AttnShape s = attn_shape(op, q, k, v, mask, causal, false, d);
   py::array out = out_or_new(op, py::none(), d, {s.B, s.H, s.Tq, s.Dv});
   py::array lse = out_or_new(op, py::none(), d, {s.B, s.H, s.Tq});
   {
@@ -606,22 +632,23 @@ py::tuple attention_naive_py(py::array q, py::array k, py::array v, py::object m
 }
 
 py::tuple attention_bwd_py(py::array dout, py::array q, py::array k, py::array v, py::array out, py::array lse,
-                           py::object mask, bool causal, double scale) {
+                           py::object mask, bool causal, double scale, const std::string& layout) {
   const std::string op = "scaled_dot_product_attention_backward";
   DType d;
-  ember::AttnShape s = attn_shape(op, q, k, v, mask, causal, d);
+  const bool bthd = attn_layout(op, layout);
+  ember::AttnShape s = attn_shape(op, q, k, v, mask, causal, bthd, d);
   for (auto* a : {&dout, &out}) {
     const char* nm = a == &dout ? "grad_out" : "out";
     same_dtype(op, nm, *a, d);
-    check_shape(op, nm, *a, {s.B, s.H, s.Tq, s.Dv});
+    check_shape(op, nm, *a, attn_dims(bthd, s.B, s.H, s.Tq, s.Dv));
     check_contiguous(op, nm, *a);
   }
   same_dtype(op, "lse", lse, d);
   check_shape(op, "lse", lse, {s.B, s.H, s.Tq});
   check_contiguous(op, "lse", lse);
-  py::array dq = out_or_new(op, py::none(), d, {s.B, s.H, s.Tq, s.D});
-  py::array dk = out_or_new(op, py::none(), d, {s.B, s.H, s.Tk, s.D});
-  py::array dv = out_or_new(op, py::none(), d, {s.B, s.H, s.Tk, s.Dv});
+  py::array dq = out_or_new(op, py::none(), d, attn_dims(bthd, s.B, s.H, s.Tq, s.D));
+  py::array dk = out_or_new(op, py::none(), d, attn_dims(bthd, s.B, s.H, s.Tk, s.D));
+  py::array dv = out_or_new(op, py::none(), d, attn_dims(bthd, s.B, s.H, s.Tk, s.Dv));
   {
     py::gil_scoped_release nogil;
     if (d == DType::F32)
@@ -936,13 +963,13 @@ PYBIND11_MODULE(_C, m) {
   // attention defs
   m.def("attention_forward", &attention_fwd_py, py::arg("q"), py::arg("k"), py::arg("v"),
         py::arg("mask") = py::none(), py::arg("causal") = false, py::arg("scale") = 1.0,
-        "tiled scaled dot-product attention: (out (B,H,Tq,Dv), lse (B,H,Tq))");
+        py::arg("layout") = "bhtd", "tiled scaled dot-product attention: (out, lse (B,H,Tq))");
   m.def("attention_forward_naive", &attention_naive_py, py::arg("q"), py::arg("k"), py::arg("v"),
         py::arg("mask") = py::none(), py::arg("causal") = false, py::arg("scale") = 1.0,
         "reference (untiled) attention, the test oracle");
   m.def("attention_backward", &attention_bwd_py, py::arg("grad_out"), py::arg("q"), py::arg("k"), py::arg("v"),
         py::arg("out"), py::arg("lse"), py::arg("mask") = py::none(), py::arg("causal") = false,
-        py::arg("scale") = 1.0, "gradients (dq, dk, dv) of the tiled attention");
+        py::arg("scale") = 1.0, py::arg("layout") = "bhtd", "gradients (dq, dk, dv) of the tiled attention");
   // (end attention defs)
 
   // rnn defs

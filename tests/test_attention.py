@@ -171,3 +171,21 @@ def test_matches_torch():
         np.testing.assert_allclose(e.grad.numpy(), t.grad.numpy(), atol=2e-4)
     tc = torch.nn.functional.scaled_dot_product_attention(*[torch.from_numpy(a) for a in (q, k, v)], is_causal=True)
     np.testing.assert_allclose(F.scaled_dot_product_attention(q, k, v, is_causal=True).numpy(), tc.numpy(), atol=2e-5)
+
+
+def test_bthd_layout_matches_bhtd():
+    rng = np.random.default_rng(9)
+    q, k, v = qkv(rng, 2, 3, 70, 66, 8, 5, np.float32)
+    m = np.broadcast_to(rng.random((2, 1, 70, 66)) > 0.3, (2, 3, 70, 66))
+    o, lse = _C.attention_forward(q, k, v, m, True, 0.3)
+    t = lambda a: np.ascontiguousarray(a.transpose(0, 2, 1, 3))  # noqa: E731
+    o2, lse2 = _C.attention_forward(t(q), t(k), t(v), m, True, 0.3, "bthd")
+    np.testing.assert_array_equal(t(o), o2)
+    np.testing.assert_array_equal(lse, lse2)
+    g = rng.standard_normal(o.shape).astype(np.float32)
+    d1 = _C.attention_backward(g, q, k, v, o, lse, m, True, 0.3)
+    d2 = _C.attention_backward(t(g), t(q), t(k), t(v), o2, lse2, m, True, 0.3, "bthd")
+    for a, b in zip(d1, d2):
+        np.testing.assert_array_equal(t(a), b)
+    with pytest.raises(ValueError, match="layout"):
+        _C.attention_forward(q, k, v, None, False, 1.0, "bhdt")

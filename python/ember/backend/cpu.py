@@ -149,20 +149,27 @@ def xent_backward(dloss: np.ndarray, logits: np.ndarray, labels: np.ndarray, lse
     return _C.xent_backward(dl, _c2(logits), lab, lse, sparse).reshape(logits.shape)
 
 
-def attention_forward(q, k, v, mask, causal: bool, scale: float):
-    """Tiled attention on (B, H, T, D) arrays; ``mask`` a bool array broadcastable to
-    (B, H, Tq, Tk) or None. Returns (out, lse)."""
-    if mask is not None:
-        mask = np.broadcast_to(mask, q.shape[:2] + (q.shape[2], k.shape[2]))
+def attention_forward(q, k, v, mask, causal: bool, scale: float, layout: str = "bhtd"):
+    """Tiled attention on (B, H, T, D) arrays (or (B, T, H, D) with layout="bthd");
+    ``mask`` a bool array broadcastable to (B, H, Tq, Tk) or None. Returns (out, lse)."""
+    mask = _attn_mask(mask, q, k, layout)
     return _C.attention_forward(np.ascontiguousarray(q), np.ascontiguousarray(k), np.ascontiguousarray(v),
-                                mask, causal, scale)
+                                mask, causal, scale, layout)
 
 
-def attention_backward(g, q, k, v, out, lse, mask, causal: bool, scale: float):
-    if mask is not None:
-        mask = np.broadcast_to(mask, q.shape[:2] + (q.shape[2], k.shape[2]))
+def attention_backward(g, q, k, v, out, lse, mask, causal: bool, scale: float, layout: str = "bhtd"):
+    mask = _attn_mask(mask, q, k, layout)
     return _C.attention_backward(np.ascontiguousarray(g, dtype=q.dtype), np.ascontiguousarray(q),
-                                 np.ascontiguousarray(k), np.ascontiguousarray(v), out, lse, mask, causal, scale)
+                                 np.ascontiguousarray(k), np.ascontiguousarray(v), out, lse, mask, causal, scale,
+                                 layout)
+
+
+def _attn_mask(mask, q, k, layout):
+    if mask is None:
+        return None
+    B, H, Tq, Tk = (q.shape[0], q.shape[1], q.shape[2], k.shape[2]) if layout == "bhtd" else \
+        (q.shape[0], q.shape[2], q.shape[1], k.shape[1])
+    return np.broadcast_to(mask, (B, H, Tq, Tk))
 
 
 def _rnn_args(*arrays):

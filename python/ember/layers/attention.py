@@ -6,7 +6,8 @@ from typing import Optional
 import numpy as np
 
 from ..ops import core
-from ..ops.attention import attention_weights, scaled_dot_product_attention
+from ..ops.attention import attention_bthd, attention_weights, scaled_dot_product_attention
+from ..ops.dense import dense
 from ..tensor import Tensor, as_tensor
 from .base import Layer
 
@@ -60,12 +61,10 @@ class MultiHeadAttention(Layer):
         self._mha_built = True
 
     def _project(self, x: Tensor, kernel: Tensor, bias) -> Tensor:
-        """(B, T, d) -> (B, H, T, k)."""
+        """(B, T, d) -> (B, T, H, k) (no copy: the fused attention reads this layout)."""
         d, H, k = kernel.shape
-        y = core.matmul(x, core.reshape(kernel, (d, H * k)))
-        if bias is not None:
-            y = y + core.reshape(bias, (H * k,))
-        return core.transpose(core.reshape(y, (x.shape[0], x.shape[1], H, k)), (0, 2, 1, 3))
+        y = dense(x, core.reshape(kernel, (d, H * k)), None if bias is None else core.reshape(bias, (H * k,)))
+        return core.reshape(y, (x.shape[0], x.shape[1], H, k))
 
     def __call__(self, query, value=None, key=None, attention_mask=None, use_causal_mask: bool = False,
                  return_attention_scores: bool = False, training=None, **kwargs):
@@ -112,18 +111,24 @@ class MultiHeadAttention(Layer):
             cm = np.tril(np.ones((Tq, Tv), dtype=bool), Tv - Tq)
             mask4 = cm[None, None] if mask4 is None else (mask4 & cm)
             use_causal_mask = False
-        o = scaled_dot_product_attention(qh, kh, vh, attn_mask=mask4, dropout_p=self.dropout,
-                                         is_causal=use_causal_mask, scale=1.0 / np.sqrt(self.key_dim),
-                                         training=training)
+        scale = 1.0 / np.sqrt(self.key_dim)
+        if self.dropout and training:  # attention dropout needs the materialised probabilities
+            def bhtd(t):
+                return core.transpose(t, (0, 2, 1, 3))
+            o = scaled_dot_product_attention(bhtd(qh), bhtd(kh), bhtd(vh), attn_mask=mask4, dropout_p=self.dropout,
+                                             is_causal=use_causal_mask, scale=scale, training=True)
+            o = core.transpose(o, (0, 2, 1, 3))
+        else:
+            o = attention_bthd(qh, kh, vh, mask4, use_causal_mask, scale)
         H, V = self.num_heads, self.value_dim
-        o = core.reshape(core.transpose(o, (0, 2, 1, 3)), (B, Tq, H * V))
-        out = core.matmul(o, core.reshape(self.output_kernel, (H * V, self._out_dim)))
-        if self.use_bias:
-            out = out + self.output_bias
+        o = core.reshape(o, (B, Tq, H * V))
+        out = dense(o, core.reshape(self.output_kernel, (H * V, self._out_dim)),
+                    self.output_bias if self.use_bias else None)
         if q_mask is not None:
             out._mask = q_mask
         if return_attention_scores:
-            scores = attention_weights(qh, kh, mask4, use_causal_mask, 1.0 / np.sqrt(self.key_dim))
+            scores = attention_weights(core.transpose(qh, (0, 2, 1, 3)), core.transpose(kh, (0, 2, 1, 3)), mask4,
+                                       use_causal_mask, scale)
             return out, scores
         return out
 

@@ -64,6 +64,23 @@ def scaled_dot_product_attention(query, key, value, attn_mask=None, dropout_p: f
     return make_op(out, (q, k, v), backward, "scaled_dot_product_attention")
 
 
+def attention_bthd(q, k, v, attn_mask=None, is_causal: bool = False, scale: Optional[float] = None) -> Tensor:
+    """The fused attention on the (B, T, H, D) layout that a (B, T, H*D) projection reshapes
+    to without a copy (MultiHeadAttention uses it). Returns (B, Tq, H, Dv). ``attn_mask``:
+    bool, broadcastable to (B, H, Tq, Tk), True = attend."""
+    q, k, v = as_tensor(q), as_tensor(k), as_tensor(v)
+    dt = np.promote_types(np.promote_types(q.dtype, k.dtype), v.dtype)
+    q, k, v = as_tensor(q, dt), as_tensor(k, dt), as_tensor(v, dt)
+    sc = float(scale) if scale is not None else 1.0 / math.sqrt(q.shape[-1])
+    mask = None if attn_mask is None else np.asarray(getattr(attn_mask, "data", attn_mask), dtype=bool)
+    kern = backend.ops(q.data)
+    out, lse = kern.attention_forward(q.data, k.data, v.data, mask, is_causal, sc, layout="bthd")
+
+    def backward(g):
+        return kern.attention_backward(g, q.data, k.data, v.data, out, lse, mask, is_causal, sc, layout="bthd")
+    return make_op(out, (q, k, v), backward, "scaled_dot_product_attention")
+
+
 def _composed(q, k, v, mask, dropout_p, is_causal, sc):
     """The unfused path (float masks, attention dropout) built from differentiable ops."""
     s = core.matmul(q, core.swapaxes(k, -1, -2)) * sc
