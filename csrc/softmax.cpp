@@ -33,7 +33,20 @@ template <typename T> void p_exp_sub(T* dx, const T* x, T s, T a, const T* p, T 
     for (int64_t j = 0; j < n; ++j) dx[j] = a * std::exp(x[j] - s);
 }
 
+template <typename T> T p_dot(const T* a, const T* b, int64_t n) {
+  T s = 0;
+  for (int64_t j = 0; j < n; ++j) s += a[j] * b[j];
+  return s;
+}
+template <typename T> T p_sum(const T* a, int64_t n) {
+  T s = 0;
+  for (int64_t j = 0; j < n; ++j) s += a[j];
+  return s;
+}
+
 // ---- dispatch: float32 goes to AVX2 when available ----
+template <typename T> T r_dot(const T* a, const T* b, int64_t n) { return p_dot(a, b, n); }
+template <typename T> T r_sum(const T* a, int64_t n) { return p_sum(a, n); }
 template <typename T> T r_max(const T* x, int64_t n) { return p_max(x, n); }
 template <typename T> T r_sumexp(const T* x, T s, int64_t n) { return p_sumexp(x, s, n); }
 template <typename T> void r_exp(T* y, const T* x, T s, T c, int64_t n) { p_exp(y, x, s, c, n); }
@@ -41,6 +54,12 @@ template <typename T> void r_exp_sub(T* d, const T* x, T s, T a, const T* p, T b
   p_exp_sub(d, x, s, a, p, b, n);
 }
 #if defined(EMBER_X86)
+template <> float r_dot<float>(const float* a, const float* b, int64_t n) {
+  return use_avx2() ? avx2::row_dot(a, b, n) : p_dot(a, b, n);
+}
+template <> float r_sum<float>(const float* a, int64_t n) {
+  return use_avx2() ? avx2::row_sum(a, n) : p_sum(a, n);
+}
 template <> float r_max<float>(const float* x, int64_t n) {
   return use_avx2() ? avx2::row_max(x, n) : p_max(x, n);
 }
@@ -82,8 +101,10 @@ template <typename T> void softmax_forward(T* y, const T* x, int64_t rows, int64
       for (int64_t j = 0; j < n; ++j) y[r * n + j] = T(0);
       return;
     }
-    T s = r_sumexp(xr, m, n);
-    r_exp(y + r * n, xr, m, T(1) / s, n);
+    T* yr = y + r * n;
+    r_exp(yr, xr, m, T(1), n);  // one exp per element, then normalise in place (row is in L1)
+    const T inv = T(1) / r_sum(yr, n);
+    for (int64_t j = 0; j < n; ++j) yr[j] *= inv;
   });
 }
 
@@ -91,8 +112,7 @@ template <typename T> void softmax_backward(T* dx, const T* y, const T* dy, int6
   rows_for(rows, n, [&](int64_t r) {
     const T *yr = y + r * n, *gr = dy + r * n;
     T* d = dx + r * n;
-    T dot = 0;
-    for (int64_t j = 0; j < n; ++j) dot += yr[j] * gr[j];
+    const T dot = r_dot(yr, gr, n);
     for (int64_t j = 0; j < n; ++j) d[j] = yr[j] * (gr[j] - dot);
   });
 }
@@ -109,8 +129,7 @@ template <typename T> void log_softmax_forward(T* y, const T* x, int64_t rows, i
 template <typename T> void log_softmax_backward(T* dx, const T* y, const T* dy, int64_t rows, int64_t n) {
   rows_for(rows, n, [&](int64_t r) {
     const T* gr = dy + r * n;
-    T s = 0;
-    for (int64_t j = 0; j < n; ++j) s += gr[j];
+    const T s = r_sum(gr, n);
     // dx = dy - exp(y) * s   (computed as -(s*exp(y - 0)) + dy)
     r_exp_sub(dx + r * n, y + r * n, T(0), -s, gr, T(-1), n);
   });
@@ -135,8 +154,7 @@ template <typename T>
 void xent_backward(T* dx, const T* dloss, const T* x, const T* p, const T* lse, int64_t rows, int64_t n) {
   rows_for(rows, n, [&](int64_t r) {
     const T* pr = p + r * n;
-    T sp = 0;
-    for (int64_t j = 0; j < n; ++j) sp += pr[j];
+    const T sp = r_sum(pr, n);
     r_exp_sub(dx + r * n, x + r * n, lse[r], dloss[r] * sp, pr, dloss[r], n);
   });
 }

@@ -41,6 +41,8 @@ float row_sumexp(const float* x, float shift, int64_t n);                 // sum
 void row_exp(float* y, const float* x, float shift, float scale, int64_t n);  // y = scale*exp(x-shift)
 void row_exp_sub(float* dx, const float* x, float shift, float a, const float* p, float b,
                  int64_t n);  // dx = a*exp(x-shift) - b*p   (p may be null: no subtraction)
+float row_dot(const float* a, const float* b, int64_t n);
+float row_sum(const float* a, int64_t n);
 }  // namespace avx2
 
 }  // namespace ember

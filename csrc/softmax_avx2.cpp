@@ -68,5 +68,29 @@ void row_exp_sub(float* dx, const float* x, float shift, float a, const float* p
   }
 }
 
+float row_dot(const float* a, const float* b, int64_t n) {
+  __m256 a0 = _mm256_setzero_ps(), a1 = a0;
+  int64_t j = 0;
+  for (; j + 16 <= n; j += 16) {
+    a0 = _mm256_fmadd_ps(_mm256_loadu_ps(a + j), _mm256_loadu_ps(b + j), a0);
+    a1 = _mm256_fmadd_ps(_mm256_loadu_ps(a + j + 8), _mm256_loadu_ps(b + j + 8), a1);
+  }
+  float s = hsum(_mm256_add_ps(a0, a1));
+  for (; j < n; ++j) s += a[j] * b[j];
+  return s;
+}
+
+float row_sum(const float* a, int64_t n) {
+  __m256 a0 = _mm256_setzero_ps(), a1 = a0;
+  int64_t j = 0;
+  for (; j + 16 <= n; j += 16) {
+    a0 = _mm256_add_ps(_mm256_loadu_ps(a + j), a0);
+    a1 = _mm256_add_ps(_mm256_loadu_ps(a + j + 8), a1);
+  }
+  float s = hsum(_mm256_add_ps(a0, a1));
+  for (; j < n; ++j) s += a[j];
+  return s;
+}
+
 }  // namespace avx2
 }  // namespace ember
