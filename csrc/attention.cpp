@@ -23,6 +23,10 @@ template <typename T> struct PortableOps {
       }
     }
   }
+  static void mm_fwd(int64_t M, int64_t N, int64_t K, const T* A, int64_t sam, int64_t sak, const T* B,
+                     int64_t ldb, T* C, int64_t ldc, bool accumulate) {
+    mm(M, N, K, A, sam, sak, B, ldb, C, ldc, accumulate);
+  }
   static T scale_max(T* row, int64_t n, T scale) {
     T mx = -std::numeric_limits<T>::infinity();
     for (int64_t c = 0; c < n; ++c) {

@@ -46,12 +46,20 @@ void apply_mask(T* S, int64_t ld, int64_t i0, int64_t nq, int64_t j0, int64_t nk
     }
 }
 
+// Transposes src (rows x cols, row stride ld) block by block: block b holds rows
+// [b*kBK, b*kBK + kBK) as a (cols x kBK) matrix at dst + b*cols*kBK, so the block products
+// read B with a short, cache-friendly row stride of kBK.
 template <typename T>
-void transpose_into(T* dst, const T* src, int64_t rows, int64_t cols, int64_t ld) {  // dst (cols x rows)
-  for (int64_t i0 = 0; i0 < rows; i0 += 32)
+void transpose_blocked(T* dst, const T* src, int64_t rows, int64_t cols, int64_t ld) {
+  for (int64_t i0 = 0; i0 < rows; i0 += kBK) {
+    T* blk = dst + (i0 / kBK) * cols * kBK;
+    const int64_t ni = std::min(kBK, rows - i0);
     for (int64_t j = 0; j < cols; ++j)
-      for (int64_t i = i0; i < std::min(rows, i0 + 32); ++i) dst[j * rows + i] = src[i * ld + j];
+      for (int64_t i = 0; i < ni; ++i) blk[j * kBK + i] = src[(i0 + i) * ld + j];
+  }
 }
+
+inline int64_t padded(int64_t t) { return (t + kBK - 1) / kBK * kBK; }
 
 template <typename T, class P>
 void attn_fwd_head(T* O, T* lse, const T* Q, const T* K, const T* V, const uint8_t* mask, int64_t msq,
@@ -59,13 +67,13 @@ void attn_fwd_head(T* O, T* lse, const T* Q, const T* K, const T* V, const uint8
   const int64_t Tq = s.Tq, Tk = s.Tk, D = s.D, Dv = s.Dv;
   const int64_t lq = s.qs[2], lk = s.ks[2], lv = s.vs[2], lo = s.os[2];
   AttnWork<T>& w = attn_work<T>();
-  w.grow(w.kt, size_t(D * Tk));
+  w.grow(w.kt, size_t(D * padded(Tk)));
   w.grow(w.s, size_t(kBQ * kBK));
   w.grow(w.acc, size_t(kBQ * Dv));
   w.grow(w.m, kBQ);
   w.grow(w.l, kBQ);
   T *Kt = w.kt.data(), *S = w.s.data(), *acc = w.acc.data(), *m = w.m.data(), *l = w.l.data();
-  transpose_into(Kt, K, Tk, D, lk);
+  transpose_blocked(Kt, K, Tk, D, lk);
   const T ninf = -std::numeric_limits<T>::infinity();
   for (int64_t i0 = 0; i0 < Tq; i0 += kBQ) {
     const int64_t nq = std::min(kBQ, Tq - i0);
@@ -75,7 +83,7 @@ void attn_fwd_head(T* O, T* lse, const T* Q, const T* K, const T* V, const uint8
     const int64_t kend = s.causal ? std::min(Tk, i0 + nq) : Tk;
     for (int64_t j0 = 0; j0 < kend; j0 += kBK) {
       const int64_t nk = std::min(kBK, kend - j0);
-      P::mm(nq, nk, D, Q + i0 * lq, lq, 1, Kt + j0, Tk, S, kBK, false);
+      P::mm_fwd(nq, nk, D, Q + i0 * lq, lq, 1, Kt + j0 * D, kBK, S, kBK, false);
       apply_mask(S, kBK, i0, nq, j0, nk, mask, msq, msk, s.causal);
       for (int64_t r = 0; r < nq; ++r) {
         T* row = S + r * kBK;
@@ -92,7 +100,7 @@ void attn_fwd_head(T* O, T* lse, const T* Q, const T* K, const T* V, const uint8
           for (int64_t c = 0; c < Dv; ++c) acc[r * Dv + c] *= alpha;
         m[r] = mnew;
       }
-      P::mm(nq, Dv, nk, S, kBK, 1, V + j0 * lv, lv, acc, Dv, true);
+      P::mm_fwd(nq, Dv, nk, S, kBK, 1, V + j0 * lv, lv, acc, Dv, true);
     }
     for (int64_t r = 0; r < nq; ++r) {
       T* o = O + (i0 + r) * lo;
@@ -114,14 +122,14 @@ void attn_bwd_head(T* dQ, T* dK, T* dV, const T* dO, const T* Q, const T* K, con
   const int64_t Tq = s.Tq, Tk = s.Tk, D = s.D, Dv = s.Dv;
   const int64_t lq = s.qs[2], lk = s.ks[2], lv = s.vs[2], lo = s.os[2];
   AttnWork<T>& w = attn_work<T>();
-  w.grow(w.kt, size_t(D * Tk));
-  w.grow(w.vt, size_t(Dv * Tk));
+  w.grow(w.kt, size_t(D * padded(Tk)));
+  w.grow(w.vt, size_t(Dv * padded(Tk)));
   w.grow(w.s, size_t(kBQ * kBK));
   w.grow(w.dp, size_t(kBQ * kBK));
   w.grow(w.dvec, size_t(Tq));
   T *Kt = w.kt.data(), *Vt = w.vt.data(), *S = w.s.data(), *dP = w.dp.data(), *Dd = w.dvec.data();
-  transpose_into(Kt, K, Tk, D, lk);
-  transpose_into(Vt, V, Tk, Dv, lv);
+  transpose_blocked(Kt, K, Tk, D, lk);
+  transpose_blocked(Vt, V, Tk, Dv, lv);
   for (int64_t i = 0; i < Tq; ++i) {
     T acc = 0;
     for (int64_t c = 0; c < Dv; ++c) acc += dO[i * lo + c] * O[i * lo + c];
@@ -137,11 +145,11 @@ void attn_bwd_head(T* dQ, T* dK, T* dV, const T* dO, const T* Q, const T* K, con
     const int64_t istart = s.causal ? (j0 / kBQ) * kBQ : 0;
     for (int64_t i0 = istart; i0 < Tq; i0 += kBQ) {
       const int64_t nq = std::min(kBQ, Tq - i0);
-      P::mm(nq, nk, D, Q + i0 * lq, lq, 1, Kt + j0, Tk, S, kBK, false);
+      P::mm(nq, nk, D, Q + i0 * lq, lq, 1, Kt + j0 * D, kBK, S, kBK, false);
       apply_mask(S, kBK, i0, nq, j0, nk, mask, msq, msk, s.causal);
       for (int64_t r = 0; r < nq; ++r) P::scale_exp(S + r * kBK, nk, scale, lse[i0 + r]);
       P::mm(nk, Dv, nq, S, 1, kBK, dO + i0 * lo, lo, dV + j0 * lv, lv, true);       // dV += P^T dO
-      P::mm(nq, nk, Dv, dO + i0 * lo, lo, 1, Vt + j0, Tk, dP, kBK, false);          // dP = dO V^T
+      P::mm(nq, nk, Dv, dO + i0 * lo, lo, 1, Vt + j0 * Dv, kBK, dP, kBK, false);          // dP = dO V^T
       for (int64_t r = 0; r < nq; ++r) {
         const T di = Dd[i0 + r];
         T *p = S + r * kBK, *d = dP + r * kBK;
