@@ -230,3 +230,12 @@ def test_keras_tutorial_model_compiles_and_fits():
                                layers.Dense(2, activation="softmax")])
     model2.compile(optimizer="adam", loss="sparse_categorical_crossentropy")
     model2.fit(rng.integers(0, 100, (32, 9)), rng.integers(0, 2, 32), epochs=1, verbose=0)
+
+
+def test_time_distributed():
+    td = layers.TimeDistributed(layers.Dense(3))
+    x = np.random.default_rng(7).standard_normal((2, 5, 4)).astype(np.float32)
+    y = td(x)
+    assert y.shape == (2, 5, 3)
+    w, b = td.layer.get_weights()
+    np.testing.assert_allclose(y.numpy(), x @ w + b, atol=1e-5)

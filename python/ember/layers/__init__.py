@@ -6,7 +6,7 @@ from .core import (  # noqa: F401
 from .merge import Add, Average, Concatenate, Maximum, Multiply, Subtract, add, concatenate, multiply  # noqa: F401
 from ..symbolic import Input  # noqa: F401
 from .embedding import Embedding  # noqa: F401
-from .recurrent import GRU, LSTM, Bidirectional, SimpleRNN  # noqa: F401
+from .recurrent import GRU, LSTM, Bidirectional, SimpleRNN, TimeDistributed  # noqa: F401
 from .layer_norm import LayerNormalization  # noqa: F401
 from .attention import MultiHeadAttention  # noqa: F401
 from .transformer import PositionalEncoding, PositionEmbedding, TransformerEncoder  # noqa: F401

@@ -223,3 +223,28 @@ class Bidirectional(Layer):
 
     def compute_mask(self, inputs, mask=None):
         return mask if (mask is not None and self.return_sequences) else None
+
+
+class TimeDistributed(Layer):
+    """Applies ``layer`` to every time step of a (batch, time, ...) input by folding time
+    into the batch (Keras). Dense already acts on the last axis, so this is mostly for
+    layers that expect a plain batch."""
+
+    supports_masking = True
+
+    def __init__(self, layer: Layer, **kwargs):
+        super().__init__(**kwargs)
+        if not isinstance(layer, Layer):
+            raise TypeError(f"TimeDistributed expects a Layer. Received: {type(layer).__name__}")
+        self.layer = layer
+
+    def build(self, input_shape) -> None:
+        self.built = True
+
+    def call(self, inputs, training=False):
+        if inputs.ndim < 3:
+            raise ValueError(f"TimeDistributed expects an input of at least 3 dimensions (batch, time, ...). "
+                             f"Received: shape={inputs.shape}")
+        B, T = inputs.shape[:2]
+        y = self.layer(core.reshape(inputs, (B * T,) + tuple(inputs.shape[2:])), training=training)
+        return core.reshape(y, (B, T) + tuple(y.shape[1:]))
