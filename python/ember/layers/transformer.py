@@ -65,6 +65,8 @@ class TransformerEncoder(Layer):
     """One Transformer encoder block (keras_hub): self-attention and a feed-forward network
     (``intermediate_dim``, alias ``ff_dim``), each with dropout, a residual connection and
     layer normalisation (after, or before with ``normalize_first`` / ``norm_first``).
+    ``attention_dropout`` (default ``dropout``) drops attention probabilities; 0 keeps the
+    fused attention kernel in training too.
 
     Call: ``block(x, padding_mask=None, attention_mask=None, use_causal_mask=False)``.
     """
@@ -74,13 +76,14 @@ class TransformerEncoder(Layer):
     def __init__(self, intermediate_dim: Optional[int] = None, num_heads: int = 1, dropout: float = 0.0,
                  activation="relu", layer_norm_epsilon: float = 1e-5, normalize_first: bool = False,
                  ff_dim: Optional[int] = None, norm_first: Optional[bool] = None, key_dim: Optional[int] = None,
-                 kernel_initializer="glorot_uniform", **kwargs):
+                 kernel_initializer="glorot_uniform", attention_dropout: Optional[float] = None, **kwargs):
         super().__init__(**kwargs)
         self.intermediate_dim = int(intermediate_dim or ff_dim or 0)
         if self.intermediate_dim <= 0:
             raise ValueError("TransformerEncoder: intermediate_dim (or ff_dim) must be a positive int")
         self.num_heads = int(num_heads)
         self.dropout = float(dropout)
+        self.attention_dropout = self.dropout if attention_dropout is None else float(attention_dropout)
         self.activation = activation
         self.epsilon = float(layer_norm_epsilon)
         self.normalize_first = bool(norm_first if norm_first is not None else normalize_first)
@@ -91,7 +94,8 @@ class TransformerEncoder(Layer):
         d = int(input_shape[-1])
         if self.key_dim is None and d % self.num_heads:
             raise ValueError(f"TransformerEncoder: feature size {d} is not divisible by num_heads={self.num_heads}")
-        self.attention = MultiHeadAttention(self.num_heads, self.key_dim or d // self.num_heads, dropout=self.dropout,
+        self.attention = MultiHeadAttention(self.num_heads, self.key_dim or d // self.num_heads,
+                                            dropout=self.attention_dropout,
                                             kernel_initializer=self.kernel_initializer, name=f"{self.name}/attention",
                                             dtype=self.dtype)
         ki = self.kernel_initializer
