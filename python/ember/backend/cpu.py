@@ -171,4 +171,93 @@ def batch_norm_backward(dy2, x2, gamma, mean, invstd, need_dx: bool = True):
 # softmax / attention / rnn / layernorm
 # ---------------------------------------------------------------------------------------
 
+def _c2(x: np.ndarray) -> np.ndarray:
+    """``x`` as a C-contiguous (rows, last) array (a view when it already is contiguous)."""
+    x = np.ascontiguousarray(x)
+    return x.reshape(-1, x.shape[-1]) if x.ndim != 2 else x
+
+
+def softmax_lastaxis(x: np.ndarray, log: bool = False) -> np.ndarray:
+    """softmax / log-softmax over the last axis (float32/float64 through the fused kernel)."""
+    return _C.softmax_forward(_c2(x), log).reshape(x.shape)
+
+
+def softmax_lastaxis_backward(y: np.ndarray, dy: np.ndarray, log: bool = False) -> np.ndarray:
+    return _C.softmax_backward(_c2(y), _c2(dy.astype(y.dtype, copy=False)), log).reshape(y.shape)
+
+
+def xent_forward(logits: np.ndarray, labels: np.ndarray, sparse: bool):
+    """Fused softmax cross-entropy over the last axis: (per-row loss, per-row lse)."""
+    lab = np.ascontiguousarray(labels.reshape(-1), dtype=np.int64) if sparse else _c2(labels.astype(logits.dtype, copy=False))
+    loss, lse = _C.xent_forward(_c2(logits), lab, sparse)
+    return loss.reshape(logits.shape[:-1]), lse
+
+
+def xent_backward(dloss: np.ndarray, logits: np.ndarray, labels: np.ndarray, lse: np.ndarray, sparse: bool):
+    lab = np.ascontiguousarray(labels.reshape(-1), dtype=np.int64) if sparse else _c2(labels.astype(logits.dtype, copy=False))
+    dl = np.ascontiguousarray(np.broadcast_to(dloss, logits.shape[:-1]), dtype=logits.dtype).reshape(-1)
+    return _C.xent_backward(dl, _c2(logits), lab, lse, sparse).reshape(logits.shape)
+
+
+def attention_forward(q, k, v, mask, causal: bool, scale: float, layout: str = "bhtd"):
+    """Tiled attention on (B, H, T, D) arrays (or (B, T, H, D) with layout="bthd");
+    ``mask`` a bool array broadcastable to (B, H, Tq, Tk) or None. Returns (out, lse)."""
+    mask = _attn_mask(mask, q, k, layout)
+    return _C.attention_forward(np.ascontiguousarray(q), np.ascontiguousarray(k), np.ascontiguousarray(v),
+                                mask, causal, scale, layout)
+
+
+def attention_backward(g, q, k, v, out, lse, mask, causal: bool, scale: float, layout: str = "bhtd"):
+    mask = _attn_mask(mask, q, k, layout)
+    return _C.attention_backward(np.ascontiguousarray(g, dtype=q.dtype), np.ascontiguousarray(q),
+                                 np.ascontiguousarray(k), np.ascontiguousarray(v), out, lse, mask, causal, scale,
+                                 layout)
+
+
+def _attn_mask(mask, q, k, layout):
+    if mask is None:
+        return None
+    B, H, Tq, Tk = (q.shape[0], q.shape[1], q.shape[2], k.shape[2]) if layout == "bhtd" else \
+        (q.shape[0], q.shape[2], q.shape[1], k.shape[1])
+    return np.broadcast_to(mask, (B, H, Tq, Tk))
+
+
+def _rnn_args(*arrays):
+    return [np.ascontiguousarray(a) for a in arrays]
+
+
+def lstm_forward(x, W, R, b, h0, c0, mask=None):
+    return _C.lstm_forward(*_rnn_args(x, W, R, b, h0, c0), mask)
+
+
+def lstm_backward(dy, dh, dc, x, W, R, h0, c0, y, cs, gates, mask=None):
+    return _C.lstm_backward(*_rnn_args(dy, dh, dc, x, W, R, h0, c0), y, cs, gates, mask)
+
+
+def gru_forward(x, W, R, b, h0, mask=None):
+    return _C.gru_forward(*_rnn_args(x, W, R, b, h0), mask)
+
+
+def gru_backward(dy, dh, x, W, R, h0, y, gates, hrec, mask=None):
+    return _C.gru_backward(*_rnn_args(dy, dh, x, W, R, h0), y, gates, hrec, mask)
+
+
+def simple_rnn_forward(x, W, R, b, h0, mask=None, relu: bool = False):
+    return _C.simple_rnn_forward(*_rnn_args(x, W, R, b, h0), mask, relu)
+
+
+def simple_rnn_backward(dy, dh, x, W, R, h0, y, mask=None, relu: bool = False):
+    return _C.simple_rnn_backward(*_rnn_args(dy, dh, x, W, R, h0), y, mask, relu)
+
+
+def layernorm_forward(x, gamma, beta, eps: float):
+    y, mu, rs = _C.layernorm_forward(_c2(x), *_rnn_args(gamma, beta), eps)
+    return y.reshape(x.shape), mu, rs
+
+
+def layernorm_backward(dy, x, gamma, mu, rs):
+    dx, dg, db = _C.layernorm_backward(_c2(dy.astype(x.dtype, copy=False)), _c2(x), np.ascontiguousarray(gamma), mu, rs)
+    return dx.reshape(x.shape), dg, db
+
+
 # (end softmax / attention / rnn / layernorm)

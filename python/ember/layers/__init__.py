@@ -12,3 +12,8 @@ from .pooling import (  # noqa: F401
 )
 from .normalization import BatchNormalization  # noqa: F401
 from .reshaping import Reshape, ZeroPadding2D  # noqa: F401
+from .embedding import Embedding  # noqa: F401
+from .recurrent import GRU, LSTM, Bidirectional, SimpleRNN, TimeDistributed  # noqa: F401
+from .layer_norm import LayerNormalization  # noqa: F401
+from .attention import MultiHeadAttention  # noqa: F401
+from .transformer import PositionalEncoding, PositionEmbedding, TransformerEncoder  # noqa: F401

@@ -9,8 +9,14 @@ from __future__ import annotations
 import numpy as np
 
 from ..tensor import Tensor, as_tensor, make_op
+from . import xent as _xent
 
 EPSILON = 1e-7  # Keras' backend epsilon: probabilities are clipped to [eps, 1 - eps]
+
+
+def _xent_ok(logits: Tensor) -> bool:
+    d = logits.data
+    return isinstance(d, np.ndarray) and d.dtype in (np.float32, np.float64) and d.ndim >= 1 and d.size > 0
 
 
 def _log_softmax(z: np.ndarray) -> np.ndarray:
@@ -27,6 +33,8 @@ def softmax_cross_entropy(logits, onehot) -> Tensor:
     t = as_tensor(onehot, logits.dtype)
     if t.shape != logits.shape:
         raise ValueError(f"softmax_cross_entropy: targets of shape {t.shape} do not match logits of shape {logits.shape}")
+    if _xent_ok(logits):  # the fused C++ kernel (one pass forward, one backward)
+        return _xent.softmax_cross_entropy(logits, t)
     logp = _log_softmax(logits.data)
     td = t.data
     out = -(td * logp).sum(axis=-1)
@@ -58,6 +66,8 @@ def sparse_softmax_cross_entropy(logits, int_labels) -> Tensor:
     if lab.size and (lab.min() < 0 or lab.max() >= C):
         raise ValueError(f"sparse_softmax_cross_entropy: labels must be in [0, {C}). "
                          f"Received: min={lab.min()}, max={lab.max()}")
+    if _xent_ok(logits):
+        return _xent.sparse_softmax_cross_entropy(logits, lab)
     logp = _log_softmax(logits.data)
     picked = np.take_along_axis(logp, lab[..., None], axis=-1)[..., 0]
     out = -picked

@@ -5,6 +5,7 @@ import math
 
 import numpy as np
 
+from .. import backend
 from .. import random as erandom
 from ..tensor import Tensor, as_tensor, make_op
 from .core import _sigmoid_array, relu, sigmoid, tanh  # noqa: F401  (re-exported)
@@ -88,10 +89,20 @@ def gelu(x, approximate: bool = False) -> Tensor:
     return make_op((xd * cdf).astype(xd.dtype), (x,), lambda g: ((g * (cdf + xd * pdf)).astype(xd.dtype),), "gelu")
 
 
+def _fused_lastaxis(xd, axis: int) -> bool:
+    return xd.ndim >= 1 and axis in (-1, xd.ndim - 1) and xd.dtype in (np.float32, np.float64) \
+        and isinstance(xd, np.ndarray) and xd.shape[-1] > 0
+
+
 def softmax(x, axis: int = -1) -> Tensor:
-    """exp(x) / sum(exp(x)) along ``axis``, stable for large logits."""
+    """exp(x) / sum(exp(x)) along ``axis``, stable for large logits (fused C++ kernel over
+    the last axis; NumPy otherwise). A row that is all -inf gives zeros."""
     x = as_tensor(x)
     xd = x.data
+    if _fused_lastaxis(xd, axis):
+        kern = backend.ops(xd)
+        out = kern.softmax_lastaxis(xd)
+        return make_op(out, (x,), lambda g: (kern.softmax_lastaxis_backward(out, g),), "softmax")
     e = np.exp(xd - xd.max(axis=axis, keepdims=True))
     out = e / e.sum(axis=axis, keepdims=True)
 
@@ -103,9 +114,14 @@ def softmax(x, axis: int = -1) -> Tensor:
 
 
 def log_softmax(x, axis: int = -1) -> Tensor:
-    """x - logsumexp(x) along ``axis``, stable for large logits."""
+    """x - logsumexp(x) along ``axis``, stable for large logits (fused C++ kernel over the
+    last axis; NumPy otherwise)."""
     x = as_tensor(x)
     xd = x.data
+    if _fused_lastaxis(xd, axis):
+        kern = backend.ops(xd)
+        out = kern.softmax_lastaxis(xd, log=True)
+        return make_op(out, (x,), lambda g: (kern.softmax_lastaxis_backward(out, g, log=True),), "log_softmax")
     sh = xd - xd.max(axis=axis, keepdims=True)
     out = sh - np.log(np.exp(sh).sum(axis=axis, keepdims=True))
 

@@ -1,0 +1,52 @@
+"""Embedding: integer ids -> dense vectors (gradient scatter-adds into the table)."""
+from __future__ import annotations
+
+import numpy as np
+
+from .. import initializers
+from ..ops.layer_norm import embedding_lookup
+from ..tensor import Tensor
+from .base import Layer
+
+
+class Embedding(Layer):
+    """Turns integer ids (batch, ...) into vectors (batch, ..., output_dim) (Keras).
+
+    ``mask_zero=True`` treats id 0 as padding: the output carries a mask (ids != 0) that
+    recurrent and attention layers downstream honour.
+
+    >>> Embedding(10000, 64, mask_zero=True)
+    """
+
+    supports_masking = True
+
+    def __init__(self, input_dim: int, output_dim: int, embeddings_initializer="uniform",
+                 mask_zero: bool = False, input_length=None, **kwargs):
+        super().__init__(**kwargs)
+        if int(input_dim) <= 0 or int(output_dim) <= 0:
+            raise ValueError(f"Embedding: input_dim and output_dim must be positive. Received: {input_dim}, {output_dim}")
+        self.input_dim, self.output_dim = int(input_dim), int(output_dim)
+        self.embeddings_initializer = (initializers.RandomUniform(-0.05, 0.05)
+                                       if embeddings_initializer == "uniform" else embeddings_initializer)
+        self.mask_zero = bool(mask_zero)
+        self.input_length = input_length
+
+    def build(self, input_shape) -> None:
+        self.embeddings = self.add_weight("embeddings", (self.input_dim, self.output_dim), self.embeddings_initializer)
+        self.built = True
+
+    def call(self, inputs):
+        return embedding_lookup(self.embeddings, inputs)
+
+    def compute_mask(self, inputs, mask=None):
+        if not self.mask_zero:
+            return None
+        ids = inputs.data if isinstance(inputs, Tensor) else np.asarray(inputs)
+        return ids != 0
+
+    def compute_output_shape(self, input_shape):
+        return tuple(input_shape) + (self.output_dim,)
+
+    def get_config(self) -> dict:
+        return dict(super().get_config(), input_dim=self.input_dim, output_dim=self.output_dim,
+                    mask_zero=self.mask_zero)

@@ -1,0 +1,104 @@
+"""Fused recurrent ops: a whole sequence of LSTM / GRU / SimpleRNN steps is one graph node.
+
+Each op returns ``(y, *final_states)`` where ``y`` (B, T, U) holds the state after every
+step. The final hidden state is ``y[:, -1]`` (a differentiable slice); the LSTM's final cell
+state is a second node whose backward runs the same kernel with only d c_T (the gradient
+is linear in the upstream gradients, so the two contributions add up exactly).
+"""
+from __future__ import annotations
+
+from typing import Optional, Tuple
+
+import numpy as np
+
+from .. import backend
+from ..tensor import Tensor, as_tensor, make_op
+from . import core
+
+
+def _prep(name, x, kernel, recurrent_kernel, bias, states, gates):
+    x = as_tensor(x)
+    dt = x.dtype
+    kernel, recurrent_kernel, bias = (as_tensor(t, dt) for t in (kernel, recurrent_kernel, bias))
+    if x.ndim != 3:
+        raise ValueError(f"{name} expects a 3-D input (batch, timesteps, features). Received: shape={x.shape}")
+    B = x.shape[0]
+    U = recurrent_kernel.shape[0]
+    if kernel.shape != (x.shape[2], gates * U):
+        raise ValueError(f"{name}: kernel must have shape {(x.shape[2], gates * U)} for an input of shape {x.shape}. "
+                         f"Received: shape={kernel.shape}")
+    out = []
+    for s in states:
+        s = Tensor(np.zeros((B, U), dt)) if s is None else as_tensor(s, dt)
+        if s.shape != (B, U):
+            raise ValueError(f"{name}: initial state must have shape {(B, U)}. Received: shape={s.shape}")
+        out.append(s)
+    return x, kernel, recurrent_kernel, bias, out
+
+
+def _mask(mask, x):
+    if mask is None:
+        return None
+    m = np.ascontiguousarray(np.asarray(mask.data if isinstance(mask, Tensor) else mask).astype(bool))
+    if m.shape != x.shape[:2]:
+        raise ValueError(f"recurrent mask must have shape (batch, timesteps) = {x.shape[:2]}. Received: shape={m.shape}")
+    return m
+
+
+def _last(y: Tensor, h0: Tensor) -> Tensor:
+    return core.getitem(y, (slice(None), -1)) if y.shape[1] else h0
+
+
+def lstm(x, kernel, recurrent_kernel, bias, h0=None, c0=None, mask=None) -> Tuple[Tensor, Tensor, Tensor]:
+    """Keras-layout LSTM over a sequence. x (B, T, I), kernel (I, 4U), recurrent_kernel
+    (U, 4U), bias (4U,), gates i, f, c, o. Returns (y (B, T, U), h_T, c_T)."""
+    x, W, R, b, (h0, c0) = _prep("LSTM", x, kernel, recurrent_kernel, bias, (h0, c0), 4)
+    m = _mask(mask, x)
+    kern = backend.ops(x.data)
+    y, cs, gates = kern.lstm_forward(x.data, W.data, R.data, b.data, h0.data, c0.data, m)
+    parents = (x, W, R, b, h0, c0)
+    zeros_s = np.zeros_like(h0.data)
+
+    def run_bwd(dy, dh, dc):
+        return kern.lstm_backward(dy, dh, dc, x.data, W.data, R.data, h0.data, c0.data, y, cs, gates, m)
+
+    def backward_y(g):
+        return run_bwd(g, zeros_s, zeros_s)
+
+    yt = make_op(y, parents, backward_y, "lstm")
+    if y.shape[1] == 0:
+        return yt, h0, c0
+    cT = np.ascontiguousarray(cs[:, -1])
+    ct = make_op(cT, parents, lambda g: run_bwd(np.zeros_like(y), zeros_s, g), "lstm_cell_state")
+    return yt, _last(yt, h0), ct
+
+
+def gru(x, kernel, recurrent_kernel, bias, h0=None, mask=None) -> Tuple[Tensor, Tensor]:
+    """Keras-layout GRU (reset_after=True) over a sequence. kernel (I, 3U), recurrent_kernel
+    (U, 3U), bias (2, 3U), gates z, r, h. Returns (y (B, T, U), h_T)."""
+    x, W, R, b, (h0,) = _prep("GRU", x, kernel, recurrent_kernel, bias, (h0,), 3)
+    m = _mask(mask, x)
+    kern = backend.ops(x.data)
+    y, gates, hrec = kern.gru_forward(x.data, W.data, R.data, b.data, h0.data, m)
+
+    def backward(g):
+        return kern.gru_backward(g, np.zeros_like(h0.data), x.data, W.data, R.data, h0.data, y, gates, hrec, m)
+    yt = make_op(y, (x, W, R, b, h0), backward, "gru")
+    return yt, _last(yt, h0)
+
+
+def simple_rnn(x, kernel, recurrent_kernel, bias, h0=None, mask=None, activation: str = "tanh") -> Tuple[Tensor, Tensor]:
+    """h_t = activation(x_t kernel + h_{t-1} recurrent_kernel + bias), activation "tanh" or
+    "relu". Returns (y (B, T, U), h_T)."""
+    if activation not in ("tanh", "relu"):
+        raise ValueError(f"SimpleRNN: activation must be 'tanh' or 'relu'. Received: {activation!r}")
+    relu = activation == "relu"
+    x, W, R, b, (h0,) = _prep("SimpleRNN", x, kernel, recurrent_kernel, bias, (h0,), 1)
+    m = _mask(mask, x)
+    kern = backend.ops(x.data)
+    y = kern.simple_rnn_forward(x.data, W.data, R.data, b.data, h0.data, m, relu)
+
+    def backward(g):
+        return kern.simple_rnn_backward(g, np.zeros_like(h0.data), x.data, W.data, R.data, h0.data, y, m, relu)
+    yt = make_op(y, (x, W, R, b, h0), backward, "simple_rnn")
+    return yt, _last(yt, h0)

@@ -1,0 +1,241 @@
+"""Fused LSTM / GRU / SimpleRNN kernels, ops and layers."""
+import numpy as np
+import pytest
+
+import ember
+import ember.functional as F
+from ember import layers
+from ember.testing import gradcheck
+
+
+def sig(x):
+    return 1 / (1 + np.exp(-x))
+
+
+def ref_lstm(x, W, R, b, h, c, mask=None):
+    U = R.shape[0]
+    ys = []
+    for t in range(x.shape[1]):
+        z = x[:, t] @ W + h @ R + b
+        i, f, g, o = sig(z[:, :U]), sig(z[:, U:2 * U]), np.tanh(z[:, 2 * U:3 * U]), sig(z[:, 3 * U:])
+        c2 = f * c + i * g
+        h2 = o * np.tanh(c2)
+        if mask is not None:
+            m = mask[:, t:t + 1]
+            c2, h2 = np.where(m, c2, c), np.where(m, h2, h)
+        h, c = h2, c2
+        ys.append(h)
+    return np.stack(ys, 1), h, c
+
+
+def ref_gru(x, W, R, b, h, mask=None):
+    U = R.shape[0]
+    ys = []
+    for t in range(x.shape[1]):
+        xz = x[:, t] @ W + b[0]
+        hz = h @ R + b[1]
+        z = sig(xz[:, :U] + hz[:, :U])
+        r = sig(xz[:, U:2 * U] + hz[:, U:2 * U])
+        hh = np.tanh(xz[:, 2 * U:] + r * hz[:, 2 * U:])
+        h2 = z * h + (1 - z) * hh
+        if mask is not None:
+            h2 = np.where(mask[:, t:t + 1], h2, h)
+        h = h2
+        ys.append(h)
+    return np.stack(ys, 1), h
+
+
+def ref_srnn(x, W, R, b, h, mask=None, act=np.tanh):
+    ys = []
+    for t in range(x.shape[1]):
+        h2 = act(x[:, t] @ W + h @ R + b)
+        if mask is not None:
+            h2 = np.where(mask[:, t:t + 1], h2, h)
+        h = h2
+        ys.append(h)
+    return np.stack(ys, 1), h
+
+
+def weights(rng, B, T, I, U, G, bias_shape=None):
+    return (rng.standard_normal((B, T, I)) * 0.5, rng.standard_normal((I, G * U)) * 0.4,
+            rng.standard_normal((U, G * U)) * 0.4, rng.standard_normal(bias_shape or (G * U,)) * 0.3,
+            rng.standard_normal((B, U)) * 0.5)
+
+
+def make_mask(B, T):
+    m = np.ones((B, T), bool)
+    if B > 1 and T > 2:
+        m[1, 2:] = False
+    if B > 2:
+        m[2, 0] = False
+    return m
+
+
+SHAPES = [(1, 1, 1, 1), (3, 7, 5, 4), (4, 13, 17, 33)]
+
+
+@pytest.mark.parametrize("shape", SHAPES)
+@pytest.mark.parametrize("masked", [False, True])
+def test_forward_matches_reference(shape, masked):
+    rng = np.random.default_rng(0)
+    B, T, I, U = shape
+    m = make_mask(B, T) if masked else None
+    x, W, R, b, h0 = weights(rng, B, T, I, U, 4)
+    c0 = rng.standard_normal((B, U))
+    for dt, tol in ((np.float32, 1e-5), (np.float64, 1e-12)):
+        y, h, c = F.lstm(*(a.astype(dt) for a in (x, W, R, b, h0, c0)), mask=m)
+        ry, rh, rc = ref_lstm(x, W, R, b, h0, c0, m)
+        for got, want in ((y, ry), (h, rh), (c, rc)):
+            np.testing.assert_allclose(got.numpy(), want, atol=tol * 10, rtol=tol)
+    x, W, R, b, h0 = weights(rng, B, T, I, U, 3, (2, 3 * U))
+    for dt, tol in ((np.float32, 1e-5), (np.float64, 1e-12)):
+        y, h = F.gru(*(a.astype(dt) for a in (x, W, R, b, h0)), mask=m)
+        ry, rh = ref_gru(x, W, R, b, h0, m)
+        np.testing.assert_allclose(y.numpy(), ry, atol=tol * 10, rtol=tol)
+        np.testing.assert_allclose(h.numpy(), rh, atol=tol * 10, rtol=tol)
+    x, W, R, b, h0 = weights(rng, B, T, I, U, 1)
+    for act, fn in (("tanh", np.tanh), ("relu", lambda z: np.maximum(z, 0))):
+        y, h = F.simple_rnn(x, W, R, b, h0, mask=m, activation=act)
+        np.testing.assert_allclose(y.numpy(), ref_srnn(x, W, R, b, h0, m, fn)[0], atol=1e-5)
+
+
+@pytest.mark.parametrize("masked", [False, True])
+def test_gradcheck(masked):
+    rng = np.random.default_rng(1)
+    B, T, I, U = 3, 4, 5, 3
+    m = make_mask(B, T) if masked else None
+    x, W, R, b, h0 = weights(rng, B, T, I, U, 4)
+    c0 = rng.standard_normal((B, U))
+    gradcheck(lambda *a: F.lstm(*a, mask=m)[0], [x, W, R, b, h0, c0])
+    gradcheck(lambda *a: F.lstm(*a, mask=m)[2], [x, W, R, b, h0, c0])
+    gradcheck(lambda *a: F.lstm(*a, mask=m)[1] * F.lstm(*a, mask=m)[2], [x, W, R, b, h0, c0])
+    x, W, R, b, h0 = weights(rng, B, T, I, U, 3, (2, 3 * U))
+    gradcheck(lambda *a: F.gru(*a, mask=m)[0], [x, W, R, b, h0])
+    x, W, R, b, h0 = weights(rng, B, T, I, U, 1)
+    gradcheck(lambda *a: F.simple_rnn(*a, mask=m)[0], [x, W, R, b, h0])
+    gradcheck(lambda *a: F.simple_rnn(*a, mask=m, activation="relu")[1], [x, W, R, b + 0.5, h0])
+
+
+def test_empty_sequences():
+    rng = np.random.default_rng(2)
+    for B, T in ((0, 4), (3, 0)):
+        x, W, R, b, h0 = (ember.Tensor(a, requires_grad=True) for a in weights(rng, B, T, 5, 3, 4))
+        y, h, c = F.lstm(x, W, R, b, h0)
+        assert y.shape == (B, T, 3) and h.shape == (B, 3)
+        (y.sum() + h.sum() + c.sum()).backward()
+        assert np.all(np.isfinite(W.grad.numpy()))
+        layer = layers.GRU(3, return_sequences=True)
+        assert layer(np.zeros((B, T, 5), np.float32)).shape == (B, T, 3)
+
+
+def test_thread_count_does_not_change_results():
+    rng = np.random.default_rng(3)
+    x, W, R, b, h0 = (a.astype(np.float32) for a in weights(rng, 16, 9, 40, 64, 4))
+    n = ember.get_num_threads()
+    res = []
+    for t in (1, 2):
+        ember.set_num_threads(t)
+        ts = [ember.Tensor(a, requires_grad=True) for a in (x, W, R, b, h0)]
+        y, h, c = F.lstm(*ts)
+        (y.sum() + (c * c).sum()).backward()
+        res.append([y.numpy()] + [t_.grad.numpy() for t_ in ts])
+    ember.set_num_threads(n)
+    for a, b_ in zip(*res):
+        assert np.array_equal(a, b_)
+
+
+def test_lstm_and_gru_match_torch():
+    torch = pytest.importorskip("torch")
+    rng = np.random.default_rng(4)
+    B, T, I, U = 3, 6, 5, 4
+    x, W, R, b, h0 = (a.astype(np.float32) for a in weights(rng, B, T, I, U, 4))
+    c0 = rng.standard_normal((B, U)).astype(np.float32)
+    lstm = torch.nn.LSTM(I, U, batch_first=True)
+    with torch.no_grad():
+        lstm.weight_ih_l0.copy_(torch.from_numpy(W.T.copy()))
+        lstm.weight_hh_l0.copy_(torch.from_numpy(R.T.copy()))
+        lstm.bias_ih_l0.copy_(torch.from_numpy(b))
+        lstm.bias_hh_l0.zero_()
+    ty, (th, tc) = lstm(torch.from_numpy(x), (torch.from_numpy(h0)[None], torch.from_numpy(c0)[None]))
+    y, h, c = F.lstm(x, W, R, b, h0, c0)
+    np.testing.assert_allclose(y.numpy(), ty.detach().numpy(), atol=1e-5)
+    np.testing.assert_allclose(c.numpy(), tc[0].detach().numpy(), atol=1e-5)
+    # GRU: Keras gates (z, r, h) vs torch (r, z, n)
+    x, W, R, b, h0 = (a.astype(np.float32) for a in weights(rng, B, T, I, U, 3, (2, 3 * U)))
+    perm = np.r_[np.arange(U, 2 * U), np.arange(U), np.arange(2 * U, 3 * U)]
+    gru = torch.nn.GRU(I, U, batch_first=True)
+    with torch.no_grad():
+        gru.weight_ih_l0.copy_(torch.from_numpy(W[:, perm].T.copy()))
+        gru.weight_hh_l0.copy_(torch.from_numpy(R[:, perm].T.copy()))
+        gru.bias_ih_l0.copy_(torch.from_numpy(b[0, perm].copy()))
+        gru.bias_hh_l0.copy_(torch.from_numpy(b[1, perm].copy()))
+    ty, _ = gru(torch.from_numpy(x), torch.from_numpy(h0)[None])
+    np.testing.assert_allclose(F.gru(x, W, R, b, h0)[0].numpy(), ty.detach().numpy(), atol=1e-5)
+
+
+def test_layers_options_and_masking():
+    rng = np.random.default_rng(5)
+    ids = rng.integers(1, 50, (3, 7))
+    ids[1, 4:] = 0  # padding at the end of sequence 1
+    emb = layers.Embedding(50, 6, mask_zero=True)
+    lstm = layers.LSTM(5, return_sequences=True)
+    y = lstm(emb(ids))
+    assert y.shape == (3, 7, 5) and y._mask is not None
+    # the padded sequence's final state equals the state after its last real token
+    y_last = layers.LSTM(5)
+    y_last.build((None, 7, 6))
+    y_last.set_weights(lstm.get_weights())
+    h = y_last(emb(ids)).numpy()
+    np.testing.assert_allclose(h[1], y.numpy()[1, 3], atol=1e-6)
+    out, hs, cs = layers.LSTM(4, return_state=True)(emb(ids))
+    assert out.shape == hs.shape == cs.shape == (3, 4)
+    assert np.allclose(out.numpy(), hs.numpy())
+    bi = layers.Bidirectional(layers.GRU(4, return_sequences=True))
+    assert bi(emb(ids)).shape == (3, 7, 8)
+    assert layers.Bidirectional(layers.SimpleRNN(4), merge_mode="sum")(emb(ids)).shape == (3, 4)
+    back = layers.SimpleRNN(3, go_backwards=True, return_sequences=True)
+    assert back(emb(ids)).shape == (3, 7, 3)
+    lstm2 = layers.LSTM(8)
+    lstm2(np.zeros((1, 2, 3), np.float32))
+    b = lstm2.bias.numpy()
+    assert np.all(b[8:16] == 1) and np.all(b[:8] == 0)  # unit_forget_bias
+    assert lstm2.kernel.shape == (3, 32) and lstm2.recurrent_kernel.shape == (8, 32)
+    gru = layers.GRU(8)
+    gru(np.zeros((1, 2, 3), np.float32))
+    assert gru.bias.shape == (2, 24)
+
+
+def test_layer_errors():
+    with pytest.raises(ValueError, match="3-D input"):
+        layers.LSTM(4)(np.zeros((2, 3), np.float32))
+    with pytest.raises(ValueError, match="ids must be in"):
+        layers.Embedding(5, 2)(np.array([[1, 7]]))
+
+
+def test_keras_tutorial_model_compiles_and_fits():
+    rng = np.random.default_rng(6)
+    x = rng.integers(0, 10000, (96, 12))
+    y = x[:, 0] % 10
+    model = ember.Sequential([
+        layers.Embedding(10000, 64),
+        layers.LSTM(64),
+        layers.Dense(64, activation="relu"),
+        layers.Dense(10, activation="softmax"),
+    ])
+    model.compile(optimizer="adam", loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    hist = model.fit(x, y, epochs=2, batch_size=32, verbose=0)
+    assert len(hist.history["loss"]) == 2 and np.all(np.isfinite(hist.history["loss"]))
+    assert model.predict(x[:5], verbose=0).shape == (5, 10)
+    model2 = ember.Sequential([layers.Embedding(100, 8, mask_zero=True), layers.Bidirectional(layers.GRU(8)),
+                               layers.Dense(2, activation="softmax")])
+    model2.compile(optimizer="adam", loss="sparse_categorical_crossentropy")
+    model2.fit(rng.integers(0, 100, (32, 9)), rng.integers(0, 2, 32), epochs=1, verbose=0)
+
+
+def test_time_distributed():
+    td = layers.TimeDistributed(layers.Dense(3))
+    x = np.random.default_rng(7).standard_normal((2, 5, 4)).astype(np.float32)
+    y = td(x)
+    assert y.shape == (2, 5, 3)
+    w, b = td.layer.get_weights()
+    np.testing.assert_allclose(y.numpy(), x @ w + b, atol=1e-5)
