@@ -180,21 +180,34 @@ void sgd_update(T* p, T* m, const T* g, int64_t n, double lr_, double momentum, 
 template <typename T>
 void adam_update(T* p, T* m, T* v, T* vhat, const T* g, int64_t n, double lr, double lr_t, double beta1,
                  double beta2, double eps, double wd) {
-  const T c1 = T(1.0 - beta1), c2 = T(1.0 - beta2), step = T(lr_t), e = T(eps), decay = T(lr * wd);
+  const T c1 = T(1.0 - beta1), c2 = T(1.0 - beta2), step = T(lr_t), e = T(eps);
+  const T keep = T(1.0 - lr * wd);  // decoupled weight decay: p *= 1 - lr * wd
   run(n, n, [&](int64_t i0, int64_t i1) {
-    for (int64_t i = i0; i < i1; ++i) {
-      const T gi = g[i];
-      T pi = p[i];
-      if (wd != 0.0) pi -= decay * pi;
-      T mi = m[i] + (gi - m[i]) * c1;
-      T vi = v[i] + (gi * gi - v[i]) * c2;
-      m[i] = mi;
-      v[i] = vi;
-      if (vhat) {
-        vi = std::max(vhat[i], vi);
-        vhat[i] = vi;
+    T* __restrict pp = p;
+    T* __restrict mp = m;
+    T* __restrict vp = v;
+    const T* __restrict gp = g;
+    if (vhat) {
+      T* __restrict hp = vhat;
+      for (int64_t i = i0; i < i1; ++i) {
+        const T gi = gp[i];
+        const T mi = mp[i] + (gi - mp[i]) * c1;
+        const T vi = vp[i] + (gi * gi - vp[i]) * c2;
+        mp[i] = mi;
+        vp[i] = vi;
+        const T hi = std::max(hp[i], vi);
+        hp[i] = hi;
+        pp[i] = pp[i] * keep - step * mi / (std::sqrt(hi) + e);
       }
-      p[i] = pi - step * mi / (std::sqrt(vi) + e);
+      return;
+    }
+    for (int64_t i = i0; i < i1; ++i) {  // the hot loop: branch-free so it vectorises
+      const T gi = gp[i];
+      const T mi = mp[i] + (gi - mp[i]) * c1;
+      const T vi = vp[i] + (gi * gi - vp[i]) * c2;
+      mp[i] = mi;
+      vp[i] = vi;
+      pp[i] = pp[i] * keep - step * mi / (std::sqrt(vi) + e);
     }
   });
 }

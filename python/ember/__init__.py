@@ -6,6 +6,7 @@
 """
 from . import _C
 from . import backend, functional, random, testing  # noqa: F401
+from . import datasets  # noqa: F401
 from .autograd import GradientTape, grad
 from .ops.core import concatenate, stack
 from .random import set_seed

@@ -115,6 +115,56 @@ def rmsprop_update(p: np.ndarray, g, v, mom, avg, lr: float, rho: float, momentu
 # conv / pool / batchnorm
 # ---------------------------------------------------------------------------------------
 
+def _c(a: np.ndarray) -> np.ndarray:
+    return a if a.flags.c_contiguous else np.ascontiguousarray(a)
+
+
+def conv2d(x: np.ndarray, w: np.ndarray, b, strides, pads, dilation, groups: int, act: int = 0) -> np.ndarray:
+    """NHWC conv2d: x (N, H, W, C), w (KH, KW, C/G, OC), b (OC,) or None; pads =
+    (top, bottom, left, right); act 1 fuses a ReLU. Returns (N, OH, OW, OC)."""
+    return _C.conv2d_forward(_c(x), _c(w), None if b is None else _c(b), tuple(strides), tuple(pads),
+                             tuple(dilation), int(groups), int(act))
+
+
+def conv2d_backward(x, w, dy, y, strides, pads, dilation, groups: int, act: int,
+                    need_dx: bool, need_dw: bool, need_db: bool):
+    """(dx, dw, db) of :func:`conv2d` (None where not needed); ``y`` is the forward output
+    when ``act`` is 1 (the ReLU mask)."""
+    return _C.conv2d_backward(_c(x), _c(w), _c(dy), None if y is None else _c(y), tuple(strides), tuple(pads),
+                              tuple(dilation), int(groups), int(act), need_dx, need_dw, need_db)
+
+
+def max_pool2d(x: np.ndarray, pool, strides, pads):
+    """NHWC max pooling: (y, argmax) with argmax the int32 index ih * W + iw of each maximum."""
+    return _C.max_pool2d_forward(_c(x), tuple(pool), tuple(strides), tuple(pads))
+
+
+def max_pool2d_backward(dy, idx, x_shape, pool, strides, pads) -> np.ndarray:
+    return _C.max_pool2d_backward(_c(dy), idx, tuple(x_shape), tuple(pool), tuple(strides), tuple(pads))
+
+
+def avg_pool2d(x: np.ndarray, pool, strides, pads, count_pad: bool = False) -> np.ndarray:
+    return _C.avg_pool2d_forward(_c(x), tuple(pool), tuple(strides), tuple(pads), bool(count_pad))
+
+
+def avg_pool2d_backward(dy, x_shape, pool, strides, pads, count_pad: bool = False) -> np.ndarray:
+    return _C.avg_pool2d_backward(_c(dy), tuple(x_shape), tuple(pool), tuple(strides), tuple(pads), bool(count_pad))
+
+
+def batch_norm_train(x2: np.ndarray, gamma, beta, running_mean, running_var, eps: float, momentum: float):
+    """x2 (M, C): (y, mean, invstd); the running statistics are updated in place."""
+    return _C.batch_norm_forward_train(_c(x2), gamma, beta, running_mean, running_var, float(eps), float(momentum))
+
+
+def batch_norm_infer(x2: np.ndarray, gamma, beta, running_mean, running_var, eps: float) -> np.ndarray:
+    return _C.batch_norm_forward_infer(_c(x2), gamma, beta, running_mean, running_var, float(eps))
+
+
+def batch_norm_backward(dy2, x2, gamma, mean, invstd, need_dx: bool = True):
+    """(dx or None, dgamma, dbeta) of the training-mode batch norm."""
+    return _C.batch_norm_backward_train(_c(dy2), _c(x2), gamma, mean, invstd, bool(need_dx))
+
+
 # (end conv / pool / batchnorm)
 
 # ---------------------------------------------------------------------------------------

@@ -1,0 +1,179 @@
+// conv_avx2.cpp — register-blocked kernels for convolutions with a tiny reduction
+// (K = KH*KW*Cin <= 32, e.g. the 3x3 one-channel MNIST layer, K = 9), where a packed GEMM
+// would spend its time packing. Compiled with -mavx2 -mfma; reached only when use_avx2().
+//
+// smallk_forward: C (M, N) = act(bias + A (M, K) @ B (K, N)); 2 rows x up to 4 vectors of 8
+//   outputs per step (8 accumulators), B rows re-read from L1, bias and ReLU fused.
+// smallk_wgrad:   P (K, N) (+)= A^T (K, M) @ G (M, N); 3 taps x up to 4 vectors (12
+//   accumulators) stay in registers over all M rows. Each P element is summed over m in
+//   order 0..M-1 by one thread: deterministic.
+#include "conv.h"
+
+#if defined(EMBER_X86)
+#include <immintrin.h>
+
+namespace ember {
+
+namespace {
+
+inline __m256i tail_mask(int64_t rem) {  // lanes < rem set
+  const __m256i idx = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+  return _mm256_cmpgt_epi32(_mm256_set1_epi32(int(rem)), idx);
+}
+
+template <int NV, bool PART>
+inline __m256 ld(const float* p, int v, __m256i m) {
+  return (PART && v == NV - 1) ? _mm256_maskload_ps(p + 8 * v, m) : _mm256_loadu_ps(p + 8 * v);
+}
+template <int NV, bool PART>
+inline void st(float* p, int v, __m256 x, __m256i m) {
+  if (PART && v == NV - 1) _mm256_maskstore_ps(p + 8 * v, m, x);
+  else _mm256_storeu_ps(p + 8 * v, x);
+}
+
+template <int NV, bool PART>
+void fwd_cols(float* C, const float* A, const float* B, const float* bias, int64_t M, int64_t N,
+              int64_t K, int act, __m256i m) {
+  __m256 bv[NV];
+  for (int v = 0; v < NV; ++v) bv[v] = bias ? ld<NV, PART>(bias, v, m) : _mm256_setzero_ps();
+  const __m256 zero = _mm256_setzero_ps();
+  int64_t i = 0;
+  for (; i + 2 <= M; i += 2) {
+    __m256 a0[NV], a1[NV];
+    for (int v = 0; v < NV; ++v) a0[v] = a1[v] = bv[v];
+    const float* x0 = A + i * K;
+    const float* x1 = x0 + K;
+    for (int64_t k = 0; k < K; ++k) {
+      const __m256 p0 = _mm256_broadcast_ss(x0 + k), p1 = _mm256_broadcast_ss(x1 + k);
+      const float* bk = B + k * N;
+      for (int v = 0; v < NV; ++v) {
+        const __m256 wv = ld<NV, PART>(bk, v, m);
+        a0[v] = _mm256_fmadd_ps(p0, wv, a0[v]);
+        a1[v] = _mm256_fmadd_ps(p1, wv, a1[v]);
+      }
+    }
+    for (int v = 0; v < NV; ++v) {
+      if (act == 1) {
+        a0[v] = _mm256_max_ps(a0[v], zero);
+        a1[v] = _mm256_max_ps(a1[v], zero);
+      }
+      st<NV, PART>(C + i * N, v, a0[v], m);
+      st<NV, PART>(C + (i + 1) * N, v, a1[v], m);
+    }
+  }
+  if (i < M) {
+    __m256 a0[NV];
+    for (int v = 0; v < NV; ++v) a0[v] = bv[v];
+    const float* x0 = A + i * K;
+    for (int64_t k = 0; k < K; ++k) {
+      const __m256 p0 = _mm256_broadcast_ss(x0 + k);
+      for (int v = 0; v < NV; ++v) a0[v] = _mm256_fmadd_ps(p0, ld<NV, PART>(B + k * N, v, m), a0[v]);
+    }
+    for (int v = 0; v < NV; ++v) st<NV, PART>(C + i * N, v, act == 1 ? _mm256_max_ps(a0[v], zero) : a0[v], m);
+  }
+}
+
+template <int NV, int KB, bool PART>
+void wgrad_cols(float* P, const float* A, const float* G, int64_t M, int64_t N, int64_t K,
+                bool accumulate, __m256i m) {
+  // Scalar accumulators (not an array): GCC otherwise stores the array back every row.
+  const __m256 z = _mm256_setzero_ps();
+  __m256 c00 = z, c01 = z, c02 = z, c03 = z, c10 = z, c11 = z, c12 = z, c13 = z, c20 = z, c21 = z, c22 = z, c23 = z;
+  for (int64_t i = 0; i < M; ++i) {
+    const float* gi = G + i * N;
+    const float* ai = A + i * K;
+    const __m256 g0 = ld<NV, PART>(gi, 0, m);
+    const __m256 g1 = NV > 1 ? ld<NV, PART>(gi, 1, m) : z;
+    const __m256 g2 = NV > 2 ? ld<NV, PART>(gi, 2, m) : z;
+    const __m256 g3 = NV > 3 ? ld<NV, PART>(gi, 3, m) : z;
+#define EMBER_ROW(t)                                                        \
+  {                                                                         \
+    const __m256 a = _mm256_broadcast_ss(ai + t);                           \
+    c##t##0 = _mm256_fmadd_ps(a, g0, c##t##0);                              \
+    if (NV > 1) c##t##1 = _mm256_fmadd_ps(a, g1, c##t##1);                  \
+    if (NV > 2) c##t##2 = _mm256_fmadd_ps(a, g2, c##t##2);                  \
+    if (NV > 3) c##t##3 = _mm256_fmadd_ps(a, g3, c##t##3);                  \
+  }
+    EMBER_ROW(0)
+    if (KB > 1) EMBER_ROW(1)
+    if (KB > 2) EMBER_ROW(2)
+#undef EMBER_ROW
+  }
+  const __m256 acc[3][4] = {{c00, c01, c02, c03}, {c10, c11, c12, c13}, {c20, c21, c22, c23}};
+  for (int t = 0; t < KB; ++t)
+    for (int v = 0; v < NV; ++v) {
+      float* p = P + t * N;
+      __m256 r = acc[t][v];
+      if (accumulate) r = _mm256_add_ps(r, ld<NV, PART>(p, v, m));
+      st<NV, PART>(p, v, r, m);
+    }
+}
+
+template <int NV, bool PART>
+void wgrad_block(float* P, const float* A, const float* G, int64_t M, int64_t N, int64_t K,
+                 bool accumulate, __m256i m) {
+  int64_t k0 = 0;
+  for (; k0 + 3 <= K; k0 += 3) wgrad_cols<NV, 3, PART>(P + k0 * N, A + k0, G, M, N, K, accumulate, m);
+  if (K - k0 == 2) wgrad_cols<NV, 2, PART>(P + k0 * N, A + k0, G, M, N, K, accumulate, m);
+  if (K - k0 == 1) wgrad_cols<NV, 1, PART>(P + k0 * N, A + k0, G, M, N, K, accumulate, m);
+}
+
+// Column blocks of 32 outputs; the last block may be narrower and end in a partial vector.
+template <typename Full, typename Tail>
+void by_columns(int64_t N, Full&& full, Tail&& tail) {
+  int64_t j = 0;
+  for (; j + 32 <= N; j += 32) full(j);
+  if (j < N) tail(j, N - j);
+}
+
+}  // namespace
+
+void smallk_forward_avx2(float* C, const float* A, const float* B, const float* bias, int64_t M,
+                         int64_t N, int64_t K, int act) {
+  const __m256i all = _mm256_set1_epi32(-1);
+  by_columns(
+      N, [&](int64_t j) { fwd_cols<4, false>(C + j, A, B + j, bias ? bias + j : nullptr, M, N, K, act, all); },
+      [&](int64_t j, int64_t rem) {
+        const float* bj = bias ? bias + j : nullptr;
+        const __m256i m = (rem % 8) ? tail_mask(rem % 8) : all;
+        const int nv = int((rem + 7) / 8);
+        const bool part = rem % 8 != 0;
+#define EMBER_FWD(NV) \
+  (part ? fwd_cols<NV, true>(C + j, A, B + j, bj, M, N, K, act, m) : fwd_cols<NV, false>(C + j, A, B + j, bj, M, N, K, act, m))
+        if (nv == 1) EMBER_FWD(1);
+        else if (nv == 2) EMBER_FWD(2);
+        else if (nv == 3) EMBER_FWD(3);
+        else EMBER_FWD(4);
+#undef EMBER_FWD
+      });
+}
+
+void smallk_wgrad_avx2(float* P, const float* A, const float* G, int64_t M, int64_t N, int64_t K,
+                       bool accumulate) {
+  const __m256i all = _mm256_set1_epi32(-1);
+  by_columns(
+      N, [&](int64_t j) { wgrad_block<4, false>(P + j, A, G + j, M, N, K, accumulate, all); },
+      [&](int64_t j, int64_t rem) {
+        const __m256i m = (rem % 8) ? tail_mask(rem % 8) : all;
+        const int nv = int((rem + 7) / 8);
+        const bool part = rem % 8 != 0;
+#define EMBER_WG(NV) \
+  (part ? wgrad_block<NV, true>(P + j, A, G + j, M, N, K, accumulate, m) : wgrad_block<NV, false>(P + j, A, G + j, M, N, K, accumulate, m))
+        if (nv == 1) EMBER_WG(1);
+        else if (nv == 2) EMBER_WG(2);
+        else if (nv == 3) EMBER_WG(3);
+        else EMBER_WG(4);
+#undef EMBER_WG
+      });
+}
+
+}  // namespace ember
+
+#else  // not x86: use_avx2() is always false, these are never reached
+
+namespace ember {
+void smallk_forward_avx2(float*, const float*, const float*, const float*, int64_t, int64_t, int64_t, int) {}
+void smallk_wgrad_avx2(float*, const float*, const float*, int64_t, int64_t, int64_t, bool) {}
+}  // namespace ember
+
+#endif

@@ -1,0 +1,159 @@
+// pool.cpp — max / average pooling forward and backward (NHWC); see pool.h for shapes.
+//
+// The channel loop is innermost and contiguous, so the compiler vectorises it; the naive
+// oracle lives in tests/test_pool.py (NumPy) and is the definition in pool.h.
+#include "pool.h"
+
+#include <algorithm>
+#include <limits>
+
+#include "parallel.h"
+
+namespace ember {
+
+namespace {
+
+// Waking a second thread costs microseconds (milliseconds on a loaded machine): only go
+// parallel when there are enough output cells times window cells.
+inline int64_t min_par(const PoolShape& s) {
+  return s.N * s.OH * s.OW * s.C * s.PH * s.PW >= (int64_t(1) << 16) ? 2 : (int64_t(1) << 62);
+}
+
+// The window rows [h0, h1) and columns [w0, w1) inside x for output (oh, ow).
+struct Win {
+  int64_t h0, h1, w0, w1;
+};
+inline Win window(const PoolShape& s, int64_t oh, int64_t ow) {
+  const int64_t hs = oh * s.sh - s.ph, ws = ow * s.sw - s.pw;
+  return {std::max<int64_t>(hs, 0), std::min<int64_t>(hs + s.PH, s.H), std::max<int64_t>(ws, 0),
+          std::min<int64_t>(ws + s.PW, s.W)};
+}
+
+// Max and first argmax of one window, all channels. __restrict and unconditional loads let
+// the channel loop vectorise into compare + blend (no data-dependent branches).
+template <typename T>
+inline void max_window(T* __restrict yo, int32_t* __restrict io, const T* __restrict xn, const PoolShape& s,
+                       const Win& w) {
+  const int64_t C = s.C;
+  {  // the first cell initialises: ties keep the earliest cell
+    const int32_t p = int32_t(w.h0 * s.W + w.w0);
+    const T* __restrict xp = xn + p * C;
+    for (int64_t c = 0; c < C; ++c) {
+      yo[c] = xp[c];
+      io[c] = p;
+    }
+  }
+  for (int64_t ih = w.h0; ih < w.h1; ++ih)
+    for (int64_t iw = (ih == w.h0 ? w.w0 + 1 : w.w0); iw < w.w1; ++iw) {
+      const int32_t p = int32_t(ih * s.W + iw);
+      const T* __restrict xp = xn + p * C;
+      for (int64_t c = 0; c < C; ++c) {
+        const T v = xp[c], b = yo[c];
+        const int32_t i = io[c];
+        const int32_t m = -int32_t(v > b);  // all ones where v wins
+        yo[c] = b < v ? v : b;
+        io[c] = (p & m) | (i & ~m);
+      }
+    }
+}
+
+}  // namespace
+
+template <typename T>
+void maxpool2d_forward(T* y, int32_t* idx, const T* x, const PoolShape& s) {
+  const int64_t C = s.C;
+  parallel_for(s.N * s.OH, min_par(s), [&](int64_t b, int64_t e) {
+    for (int64_t nr = b; nr < e; ++nr) {
+      const int64_t n = nr / s.OH, oh = nr % s.OH;
+      const T* xn = x + n * s.H * s.W * C;
+      for (int64_t ow = 0; ow < s.OW; ++ow) {
+        T* yo = y + ((n * s.OH + oh) * s.OW + ow) * C;
+        int32_t* io = idx + ((n * s.OH + oh) * s.OW + ow) * C;
+        const Win w = window(s, oh, ow);
+        if (w.h0 >= w.h1 || w.w0 >= w.w1) {
+          std::fill(yo, yo + C, T(0));
+          std::fill(io, io + C, int32_t(-1));
+          continue;
+        }
+        max_window(yo, io, xn, s, w);
+      }
+    }
+  });
+}
+
+template <typename T>
+void maxpool2d_backward(T* dx, const T* dy, const int32_t* idx, const PoolShape& s) {
+  const int64_t C = s.C, img = s.H * s.W * C, oimg = s.OH * s.OW * C;
+  parallel_for(s.N, min_par(s), [&](int64_t b, int64_t e) {
+    for (int64_t n = b; n < e; ++n) {
+      T* dxn = dx + n * img;
+      std::fill(dxn, dxn + img, T(0));
+      const T* g = dy + n * oimg;
+      const int32_t* id = idx + n * oimg;
+      for (int64_t o = 0; o < s.OH * s.OW; ++o)
+        for (int64_t c = 0; c < C; ++c) {
+          const int32_t p = id[o * C + c];
+          if (p >= 0) dxn[int64_t(p) * C + c] += g[o * C + c];
+        }
+    }
+  });
+}
+
+template <typename T>
+void avgpool2d_forward(T* y, const T* x, const PoolShape& s, bool count_pad) {
+  const int64_t C = s.C;
+  parallel_for(s.N * s.OH, min_par(s), [&](int64_t b, int64_t e) {
+    for (int64_t nr = b; nr < e; ++nr) {
+      const int64_t n = nr / s.OH, oh = nr % s.OH;
+      const T* xn = x + n * s.H * s.W * C;
+      for (int64_t ow = 0; ow < s.OW; ++ow) {
+        T* yo = y + ((n * s.OH + oh) * s.OW + ow) * C;
+        const Win w = window(s, oh, ow);
+        std::fill(yo, yo + C, T(0));
+        for (int64_t ih = w.h0; ih < w.h1; ++ih)
+          for (int64_t iw = w.w0; iw < w.w1; ++iw) {
+            const T* xp = xn + (ih * s.W + iw) * C;
+            for (int64_t c = 0; c < C; ++c) yo[c] += xp[c];
+          }
+        const int64_t cnt = count_pad ? s.PH * s.PW : (w.h1 - w.h0) * (w.w1 - w.w0);
+        const T inv = cnt > 0 ? T(1) / T(cnt) : T(0);
+        for (int64_t c = 0; c < C; ++c) yo[c] *= inv;
+      }
+    }
+  });
+}
+
+template <typename T>
+void avgpool2d_backward(T* dx, const T* dy, const PoolShape& s, bool count_pad) {
+  const int64_t C = s.C, img = s.H * s.W * C;
+  parallel_for(s.N, min_par(s), [&](int64_t b, int64_t e) {
+    for (int64_t n = b; n < e; ++n) {
+      T* dxn = dx + n * img;
+      std::fill(dxn, dxn + img, T(0));
+      for (int64_t oh = 0; oh < s.OH; ++oh)
+        for (int64_t ow = 0; ow < s.OW; ++ow) {
+          const T* g = dy + ((n * s.OH + oh) * s.OW + ow) * C;
+          const Win w = window(s, oh, ow);
+          const int64_t cnt = count_pad ? s.PH * s.PW : (w.h1 - w.h0) * (w.w1 - w.w0);
+          if (cnt <= 0) continue;
+          const T inv = T(1) / T(cnt);
+          for (int64_t ih = w.h0; ih < w.h1; ++ih)
+            for (int64_t iw = w.w0; iw < w.w1; ++iw) {
+              T* dp = dxn + (ih * s.W + iw) * C;
+              for (int64_t c = 0; c < C; ++c) dp[c] += g[c] * inv;
+            }
+        }
+    }
+  });
+}
+
+#define EMBER_POOL_INST(T)                                                          \
+  template void maxpool2d_forward<T>(T*, int32_t*, const T*, const PoolShape&);     \
+  template void maxpool2d_backward<T>(T*, const T*, const int32_t*, const PoolShape&); \
+  template void avgpool2d_forward<T>(T*, const T*, const PoolShape&, bool);         \
+  template void avgpool2d_backward<T>(T*, const T*, const PoolShape&, bool);
+EMBER_POOL_INST(float)
+EMBER_POOL_INST(double)
+#undef EMBER_POOL_INST
+
+}  // namespace ember

@@ -1,0 +1,37 @@
+// pool.h — 2-D max and average pooling, channels_last (NHWC).
+//
+//   x  : (N, H, W, C)      y, dy : (N, OH, OW, C)      idx : (N, OH, OW, C) int32
+//
+//   window (oh, ow) covers rows oh*sh - ph .. + PH - 1 and columns ow*sw - pw .. + PW - 1 of
+//   x; cells outside x (the padding) are ignored by max pooling and, unless count_pad, not
+//   counted by average pooling (Keras / TF "same" semantics). Only the top/left padding is
+//   passed: the bottom/right padding is implied by OH/OW.
+//   Max pooling keeps, per output, ih * W + iw of the first maximum (for the backward);
+//   a window with no cell inside x gives y = 0 and idx = -1.
+//   Global pooling is the window (H, W) with stride 1 and no padding.
+//
+// Forward: each output written by one thread. Backward overwrites dx; one image per
+// thread, windows visited in a fixed order (overlapping windows add up deterministically).
+#pragma once
+#include <cstdint>
+
+namespace ember {
+
+struct PoolShape {
+  int64_t N, H, W, C;
+  int64_t PH, PW;   // window
+  int64_t OH, OW;
+  int64_t sh, sw;   // strides
+  int64_t ph, pw;   // top / left padding
+};
+
+template <typename T>
+void maxpool2d_forward(T* y, int32_t* idx, const T* x, const PoolShape& s);
+template <typename T>
+void maxpool2d_backward(T* dx, const T* dy, const int32_t* idx, const PoolShape& s);
+template <typename T>
+void avgpool2d_forward(T* y, const T* x, const PoolShape& s, bool count_pad);
+template <typename T>
+void avgpool2d_backward(T* dx, const T* dy, const PoolShape& s, bool count_pad);
+
+}  // namespace ember

@@ -1,0 +1,146 @@
+"""Pooling layers (Keras names and defaults): MaxPooling1D/2D, AveragePooling1D/2D,
+GlobalAveragePooling1D/2D, GlobalMaxPooling1D/2D."""
+from __future__ import annotations
+
+from typing import Optional
+
+from .. import functional as F
+from ..ops.conv import padding_amounts
+from .base import Layer
+from .conv import _check_padding, _tuple, conv_output_length
+
+
+class _Pooling2D(Layer):
+    _op = None
+
+    def __init__(self, pool_size=(2, 2), strides=None, padding="valid", data_format: Optional[str] = None, **kwargs):
+        super().__init__(**kwargs)
+        cls = f"{type(self).__name__} layer '{self.name}'"
+        self.pool_size = _tuple(pool_size, 2, "pool_size", cls)
+        self.strides = self.pool_size if strides is None else _tuple(strides, 2, "strides", cls)
+        self.padding = _check_padding(padding, cls)
+        self.data_format = (data_format or "channels_last").lower()
+        if self.data_format not in ("channels_last", "channels_first"):
+            raise ValueError(f"{cls}: data_format must be 'channels_last' or 'channels_first'. Received: {data_format!r}")
+
+    def _check(self, shape):
+        if len(shape) != 4:
+            raise ValueError(f"{type(self).__name__} layer '{self.name}' expects a 4-D input "
+                             f"(batch, height, width, channels). Received: shape={tuple(shape)}")
+
+    def call(self, inputs):
+        self._check(inputs.shape)
+        return type(self)._op(inputs, self.pool_size, self.strides, self.padding, self.data_format,
+                              name=f"{type(self).__name__} layer '{self.name}'")
+
+    def compute_output_shape(self, input_shape):
+        self._check(input_shape)
+        cl = self.data_format == "channels_last"
+        h, w = (input_shape[1], input_shape[2]) if cl else (input_shape[2], input_shape[3])
+        if h is None or w is None:
+            oh = ow = None
+        else:
+            t, b, l, r = padding_amounts(self.padding, (h, w), self.pool_size, self.strides)
+            oh = conv_output_length(h, self.pool_size[0], self.strides[0], 1, t, b)
+            ow = conv_output_length(w, self.pool_size[1], self.strides[1], 1, l, r)
+        c = input_shape[3] if cl else input_shape[1]
+        return (input_shape[0], oh, ow, c) if cl else (input_shape[0], c, oh, ow)
+
+    def get_config(self) -> dict:
+        cfg = super().get_config()
+        cfg.update(pool_size=self.pool_size, strides=self.strides, padding=self.padding, data_format=self.data_format)
+        return cfg
+
+
+class MaxPooling2D(_Pooling2D):
+    """Max over ``pool_size`` windows: ``MaxPooling2D((2, 2))`` halves height and width."""
+    _op = staticmethod(F.max_pool2d)
+
+
+class AveragePooling2D(_Pooling2D):
+    """Mean over ``pool_size`` windows (with "same" padding, of the cells inside the input)."""
+    _op = staticmethod(F.avg_pool2d)
+
+
+class _Pooling1D(Layer):
+    _op = None
+
+    def __init__(self, pool_size=2, strides=None, padding="valid", data_format: Optional[str] = None, **kwargs):
+        super().__init__(**kwargs)
+        cls = f"{type(self).__name__} layer '{self.name}'"
+        self.pool_size = _tuple(pool_size, 1, "pool_size", cls)[0]
+        self.strides = self.pool_size if strides is None else _tuple(strides, 1, "strides", cls)[0]
+        self.padding = _check_padding(padding, cls)
+        self.data_format = (data_format or "channels_last").lower()
+
+    def call(self, inputs):
+        return type(self)._op(inputs, self.pool_size, self.strides, self.padding, self.data_format,
+                              name=f"{type(self).__name__} layer '{self.name}'")
+
+
+class MaxPooling1D(_Pooling1D):
+    """Max pooling over the steps of (batch, steps, channels)."""
+    _op = staticmethod(F.max_pool1d)
+
+
+class AveragePooling1D(_Pooling1D):
+    """Average pooling over the steps of (batch, steps, channels)."""
+    _op = staticmethod(F.avg_pool1d)
+
+
+class _GlobalPooling2D(Layer):
+    _op = None
+
+    def __init__(self, data_format: Optional[str] = None, keepdims: bool = False, **kwargs):
+        super().__init__(**kwargs)
+        self.data_format = (data_format or "channels_last").lower()
+        self.keepdims = bool(keepdims)
+
+    def call(self, inputs):
+        if inputs.ndim != 4:
+            raise ValueError(f"{type(self).__name__} layer '{self.name}' expects a 4-D input. "
+                             f"Received: shape={inputs.shape}")
+        return type(self)._op(inputs, self.data_format, self.keepdims, name=f"{type(self).__name__} layer '{self.name}'")
+
+    def compute_output_shape(self, input_shape):
+        cl = self.data_format == "channels_last"
+        c = input_shape[3] if cl else input_shape[1]
+        if not self.keepdims:
+            return (input_shape[0], c)
+        return (input_shape[0], 1, 1, c) if cl else (input_shape[0], c, 1, 1)
+
+
+class GlobalAveragePooling2D(_GlobalPooling2D):
+    """Mean over height and width: (batch, h, w, c) -> (batch, c)."""
+    _op = staticmethod(F.global_avg_pool2d)
+
+
+class GlobalMaxPooling2D(_GlobalPooling2D):
+    """Max over height and width: (batch, h, w, c) -> (batch, c)."""
+    _op = staticmethod(F.global_max_pool2d)
+
+
+class _GlobalPooling1D(Layer):
+    _reduce = "mean"
+
+    def __init__(self, data_format: Optional[str] = None, keepdims: bool = False, **kwargs):
+        super().__init__(**kwargs)
+        self.data_format = (data_format or "channels_last").lower()
+        self.keepdims = bool(keepdims)
+
+    def call(self, inputs):
+        if inputs.ndim != 3:
+            raise ValueError(f"{type(self).__name__} layer '{self.name}' expects a 3-D input "
+                             f"(batch, steps, channels). Received: shape={inputs.shape}")
+        axis = 1 if self.data_format == "channels_last" else 2
+        return inputs.mean(axis, self.keepdims) if self._reduce == "mean" else inputs.max(axis, self.keepdims)
+
+
+class GlobalAveragePooling1D(_GlobalPooling1D):
+    """Mean over the steps: (batch, steps, channels) -> (batch, channels)."""
+    _reduce = "mean"
+
+
+class GlobalMaxPooling1D(_GlobalPooling1D):
+    """Max over the steps: (batch, steps, channels) -> (batch, channels)."""
+    _reduce = "max"
