@@ -6,9 +6,7 @@ project checkout) and reports accuracy on the official 10,000 test images.
     python examples/lstm_digits_rows.py [--data DIR] [--epochs N]
 """
 import argparse
-import gzip
 import os
-import struct
 import time
 
 import numpy as np
@@ -22,28 +20,11 @@ _CANDIDATES = [os.path.join(REPO, *([".."] * k), "shared", "data", "mnist") for 
 DEFAULT_DATA = next((os.path.normpath(p) for p in _CANDIDATES if os.path.isdir(p)), os.path.normpath(_CANDIDATES[0]))
 
 
-def read_idx(path: str) -> np.ndarray:
-    """Read an IDX (optionally gzip) file into a uint8 array."""
-    opener = gzip.open if path.endswith(".gz") else open
-    with opener(path, "rb") as f:
-        _, dtype, ndim = struct.unpack(">HBB", f.read(4))
-        shape = struct.unpack(">" + "I" * ndim, f.read(4 * ndim))
-        return np.frombuffer(f.read(), dtype=np.uint8).reshape(shape)
-
-
 def load(data_dir: str):
-    def pick(stem):
-        for name in (stem + ".gz", stem):
-            p = os.path.join(data_dir, name)
-            if os.path.exists(p):
-                return p
-        raise FileNotFoundError(f"{stem}(.gz) not found in {data_dir}; pass --data DIR")
-    x_tr = read_idx(pick("train-images-idx3-ubyte")).astype(np.float32) / 255.0
-    y_tr = read_idx(pick("train-labels-idx1-ubyte")).astype(np.int64)
-    x_te = read_idx(pick("t10k-images-idx3-ubyte")).astype(np.float32) / 255.0
-    y_te = read_idx(pick("t10k-labels-idx1-ubyte")).astype(np.int64)
-    n = min(len(x_tr), len(y_tr))
-    return x_tr[:n], y_tr[:n], x_te, y_te
+    """Real MNIST from its IDX files via ember's loader; pixels scaled to [0, 1]."""
+    (x_tr, y_tr), (x_te, y_te) = ember.datasets.mnist.load_data(data_dir)
+    return (x_tr.astype(np.float32) / 255.0, y_tr.astype(np.int64),
+            x_te.astype(np.float32) / 255.0, y_te.astype(np.int64))
 
 
 def main() -> None:
