@@ -60,6 +60,7 @@ import numpy as np
 import ember
 from ember import layers
 
+ember.utils.set_random_seed(0)  # keras.utils.set_random_seed(0)
 inputs = ember.Input(shape=(10,))
 x = layers.Dense(32, activation="relu")(inputs)
 x = layers.Dropout(0.2)(x)
