@@ -1,0 +1,367 @@
+// bind_conv.cpp — Python bindings for convolution, pooling and batch normalisation.
+#include "bind_common.h"
+#include "batchnorm.h"
+#include "conv.h"
+#include "pool.h"
+
+namespace ember_py {
+
+namespace {
+
+// ---------------------------------------------------------------------------------
+// conv
+// ---------------------------------------------------------------------------------
+
+// A float array argument that may be None; checked against dtype d and shape `want`.
+py::array opt_array(const std::string& op, const char* name, const py::object& o, DType d,
+                    const std::vector<int64_t>& want) {
+  if (o.is_none()) return py::array();
+  py::array a = py::reinterpret_borrow<py::array>(o);
+  same_dtype(op, name, a, d);
+  check_shape(op, name, a, want);
+  check_contiguous(op, name, a);
+  return a;
+}
+
+template <typename V>
+std::string vec_str(const V& v) {
+  std::ostringstream s;
+  s << "(";
+  for (size_t i = 0; i < v.size(); ++i) s << (i ? ", " : "") << v[i];
+  s << ")";
+  return s.str();
+}
+
+void check_pairs(const std::string& op, const std::vector<int64_t>& strides,
+                 const std::vector<int64_t>& pads, const std::vector<int64_t>& dil) {
+  if (strides.size() != 2 || strides[0] < 1 || strides[1] < 1)
+    fail(op, "strides must be two integers >= 1. Received: strides=" + vec_str(strides));
+  if (pads.size() != 4 || *std::min_element(pads.begin(), pads.end()) < 0)
+    fail(op, "padding must be four integers >= 0 (top, bottom, left, right). Received: padding=" + vec_str(pads));
+  if (dil.size() != 2 || dil[0] < 1 || dil[1] < 1)
+    fail(op, "dilation must be two integers >= 1. Received: dilation=" + vec_str(dil));
+}
+
+// Validates x (N, H, W, C) and w (KH, KW, C/G, OC) and works out the output size.
+ember::ConvShape conv_shape(const std::string& op, const py::array& x, const py::array& w,
+                            const std::vector<int64_t>& strides, const std::vector<int64_t>& pads,
+                            const std::vector<int64_t>& dil, int64_t groups) {
+  check_ndim(op, "x", x, 4);
+  check_ndim(op, "w", w, 4);
+  check_pairs(op, strides, pads, dil);
+  ember::ConvShape s{};
+  s.N = x.shape(0); s.H = x.shape(1); s.W = x.shape(2); s.C = x.shape(3);
+  s.KH = w.shape(0); s.KW = w.shape(1); s.OC = w.shape(3);
+  s.sh = strides[0]; s.sw = strides[1]; s.ph = pads[0]; s.pw = pads[2];
+  s.dh = dil[0]; s.dw = dil[1]; s.G = groups;
+  if (groups < 1 || s.C % groups != 0 || s.OC % groups != 0)
+    fail(op, "groups must divide the input channels and the filters. Received: groups=" + std::to_string(groups) +
+                 ", x.shape=" + shape_str(x) + ", w.shape=" + shape_str(w));
+  if (w.shape(2) != s.C / groups)
+    fail(op, "the kernel expects " + std::to_string(w.shape(2) * groups) + " input channels but x has " +
+                 std::to_string(s.C) + ". Received: x.shape=" + shape_str(x) + ", w.shape=" + shape_str(w) +
+                 ", groups=" + std::to_string(groups));
+  const int64_t eh = s.dh * (s.KH - 1) + 1, ew = s.dw * (s.KW - 1) + 1;
+  const int64_t hp = s.H + pads[0] + pads[1], wp = s.W + pads[2] + pads[3];
+  if (s.KH < 1 || s.KW < 1 || eh > hp || ew > wp)
+    fail(op, "the (dilated) kernel " + std::to_string(eh) + "x" + std::to_string(ew) +
+                 " is larger than the padded input " + std::to_string(hp) + "x" + std::to_string(wp) +
+                 ". Received: x.shape=" + shape_str(x) + ", w.shape=" + shape_str(w));
+  s.OH = (hp - eh) / s.sh + 1;
+  s.OW = (wp - ew) / s.sw + 1;
+  return s;
+}
+
+py::array conv2d_forward_py(py::array x, py::array w, py::object b, std::vector<int64_t> strides,
+                            std::vector<int64_t> pads, std::vector<int64_t> dil, int64_t groups, int act,
+                            py::object out) {
+  const std::string op = "conv2d";
+  DType d = float_dtype(op, "x", x);
+  same_dtype(op, "w", w, d);
+  check_contiguous(op, "x", x);
+  check_contiguous(op, "w", w);
+  const ember::ConvShape s = conv_shape(op, x, w, strides, pads, dil, groups);
+  py::array bias = opt_array(op, "b", b, d, {s.OC});
+  if (act != 0 && act != 1) fail(op, "act must be 0 (none) or 1 (relu)");
+  py::array y = out_or_new(op, out, d, {s.N, s.OH, s.OW, s.OC});
+  {
+    py::gil_scoped_release nogil;
+    if (d == DType::F32)
+      ember::conv2d_forward<float>(mptr<float>(y), cptr<float>(x), cptr<float>(w),
+                                   b.is_none() ? nullptr : cptr<float>(bias), s, act);
+    else
+      ember::conv2d_forward<double>(mptr<double>(y), cptr<double>(x), cptr<double>(w),
+                                    b.is_none() ? nullptr : cptr<double>(bias), s, act);
+  }
+  return y;
+}
+
+py::tuple conv2d_backward_py(py::array x, py::array w, py::array dy, py::object y, std::vector<int64_t> strides,
+                             std::vector<int64_t> pads, std::vector<int64_t> dil, int64_t groups, int act,
+                             bool need_dx, bool need_dw, bool need_db) {
+  const std::string op = "conv2d_backward";
+  DType d = float_dtype(op, "x", x);
+  same_dtype(op, "w", w, d);
+  same_dtype(op, "dy", dy, d);
+  check_contiguous(op, "x", x);
+  check_contiguous(op, "w", w);
+  check_contiguous(op, "dy", dy);
+  const ember::ConvShape s = conv_shape(op, x, w, strides, pads, dil, groups);
+  check_shape(op, "dy", dy, {s.N, s.OH, s.OW, s.OC});
+  py::array ya = opt_array(op, "y", y, d, {s.N, s.OH, s.OW, s.OC});
+  if (act == 1 && y.is_none()) fail(op, "act=1 (relu) needs the forward output y");
+  py::object dx = py::none(), dw = py::none(), db = py::none();
+  if (need_dx) dx = out_or_new(op, py::none(), d, {s.N, s.H, s.W, s.C});
+  if (need_dw) dw = out_or_new(op, py::none(), d, {s.KH, s.KW, s.C / s.G, s.OC});
+  if (need_db) db = out_or_new(op, py::none(), d, {s.OC});
+  auto ptr = [](py::object& o) -> void* { return o.is_none() ? nullptr : py::reinterpret_borrow<py::array>(o).mutable_data(); };
+  void *pdx = ptr(dx), *pdw = ptr(dw), *pdb = ptr(db);
+  const void* py_ = y.is_none() ? nullptr : ya.data();
+  {
+    py::gil_scoped_release nogil;
+    if (d == DType::F32)
+      ember::conv2d_backward<float>(static_cast<float*>(pdx), static_cast<float*>(pdw), static_cast<float*>(pdb),
+                                    cptr<float>(x), cptr<float>(w), cptr<float>(dy),
+                                    static_cast<const float*>(py_), s, act);
+    else
+      ember::conv2d_backward<double>(static_cast<double*>(pdx), static_cast<double*>(pdw), static_cast<double*>(pdb),
+                                     cptr<double>(x), cptr<double>(w), cptr<double>(dy),
+                                     static_cast<const double*>(py_), s, act);
+  }
+  return py::make_tuple(dx, dw, db);
+}
+
+py::array conv2d_naive_py(py::array x, py::array w, py::object b, std::vector<int64_t> strides,
+                          std::vector<int64_t> pads, std::vector<int64_t> dil, int64_t groups) {
+  const std::string op = "conv2d_naive";
+  DType d = float_dtype(op, "x", x);
+  same_dtype(op, "w", w, d);
+  check_contiguous(op, "x", x);
+  check_contiguous(op, "w", w);
+  const ember::ConvShape s = conv_shape(op, x, w, strides, pads, dil, groups);
+  py::array bias = opt_array(op, "b", b, d, {s.OC});
+  py::array y = out_or_new(op, py::none(), d, {s.N, s.OH, s.OW, s.OC});
+  if (d == DType::F32)
+    ember::conv2d_forward_naive<float>(mptr<float>(y), cptr<float>(x), cptr<float>(w),
+                                       b.is_none() ? nullptr : cptr<float>(bias), s);
+  else
+    ember::conv2d_forward_naive<double>(mptr<double>(y), cptr<double>(x), cptr<double>(w),
+                                        b.is_none() ? nullptr : cptr<double>(bias), s);
+  return y;
+}
+
+// (end conv)
+
+// ---------------------------------------------------------------------------------
+// pool
+// ---------------------------------------------------------------------------------
+
+ember::PoolShape pool_shape(const std::string& op, int64_t N, int64_t H, int64_t W, int64_t C,
+                            const std::vector<int64_t>& pool, const std::vector<int64_t>& strides,
+                            const std::vector<int64_t>& pads, const std::string& xs) {
+  if (pool.size() != 2 || pool[0] < 1 || pool[1] < 1)
+    fail(op, "pool_size must be two integers >= 1. Received: pool_size=" + vec_str(pool));
+  check_pairs(op, strides, pads, {1, 1});
+  if (pads[0] >= pool[0] || pads[1] >= pool[0] || pads[2] >= pool[1] || pads[3] >= pool[1])
+    fail(op, "padding must be smaller than the pool window. Received: padding=" + vec_str(pads) +
+                 ", pool_size=" + vec_str(pool));
+  const int64_t hp = H + pads[0] + pads[1], wp = W + pads[2] + pads[3];
+  if (pool[0] > hp || pool[1] > wp)
+    fail(op, "the pool window " + vec_str(pool) + " is larger than the padded input " + std::to_string(hp) +
+                 "x" + std::to_string(wp) + ". Received: x.shape=" + xs);
+  ember::PoolShape s{};
+  s.N = N; s.H = H; s.W = W; s.C = C; s.PH = pool[0]; s.PW = pool[1];
+  s.sh = strides[0]; s.sw = strides[1]; s.ph = pads[0]; s.pw = pads[2];
+  s.OH = (hp - s.PH) / s.sh + 1;
+  s.OW = (wp - s.PW) / s.sw + 1;
+  return s;
+}
+
+
+py::tuple maxpool2d_forward_py(py::array x, std::vector<int64_t> pool, std::vector<int64_t> strides,
+                               std::vector<int64_t> pads) {
+  const std::string op = "max_pool2d";
+  DType d = float_dtype(op, "x", x);
+  check_ndim(op, "x", x, 4);
+  check_contiguous(op, "x", x);
+  const ember::PoolShape s = pool_shape(op, x.shape(0), x.shape(1), x.shape(2), x.shape(3), pool, strides, pads, shape_str(x));
+  py::array y = out_or_new(op, py::none(), d, {s.N, s.OH, s.OW, s.C});
+  py::array_t<int32_t> idx(std::vector<py::ssize_t>{s.N, s.OH, s.OW, s.C});
+  if (s.H * s.W >= (int64_t(1) << 31)) fail(op, "the image is too large for int32 indices");
+  {
+    py::gil_scoped_release nogil;
+    if (d == DType::F32) ember::maxpool2d_forward<float>(mptr<float>(y), idx.mutable_data(), cptr<float>(x), s);
+    else ember::maxpool2d_forward<double>(mptr<double>(y), idx.mutable_data(), cptr<double>(x), s);
+  }
+  return py::make_tuple(y, idx);
+}
+
+py::array maxpool2d_backward_py(py::array dy, py::array idx, std::vector<int64_t> xshape, std::vector<int64_t> pool,
+                                std::vector<int64_t> strides, std::vector<int64_t> pads) {
+  const std::string op = "max_pool2d_backward";
+  DType d = float_dtype(op, "dy", dy);
+  if (xshape.size() != 4) fail(op, "x_shape must have 4 entries. Received: " + vec_str(xshape));
+  const ember::PoolShape s = pool_shape(op, xshape[0], xshape[1], xshape[2], xshape[3], pool, strides, pads, vec_str(xshape));
+  check_shape(op, "dy", dy, {s.N, s.OH, s.OW, s.C});
+  check_contiguous(op, "dy", dy);
+  if (!idx.dtype().is(py::dtype::of<int32_t>())) throw py::type_error(op + ": 'idx' must be int32");
+  check_shape(op, "idx", idx, {s.N, s.OH, s.OW, s.C});
+  check_contiguous(op, "idx", idx);
+  py::array dx = out_or_new(op, py::none(), d, {s.N, s.H, s.W, s.C});
+  {
+    py::gil_scoped_release nogil;
+    const int32_t* id = static_cast<const int32_t*>(idx.data());
+    if (d == DType::F32) ember::maxpool2d_backward<float>(mptr<float>(dx), cptr<float>(dy), id, s);
+    else ember::maxpool2d_backward<double>(mptr<double>(dx), cptr<double>(dy), id, s);
+  }
+  return dx;
+}
+
+py::array avgpool2d_forward_py(py::array x, std::vector<int64_t> pool, std::vector<int64_t> strides,
+                               std::vector<int64_t> pads, bool count_pad) {
+  const std::string op = "avg_pool2d";
+  DType d = float_dtype(op, "x", x);
+  check_ndim(op, "x", x, 4);
+  check_contiguous(op, "x", x);
+  const ember::PoolShape s = pool_shape(op, x.shape(0), x.shape(1), x.shape(2), x.shape(3), pool, strides, pads, shape_str(x));
+  py::array y = out_or_new(op, py::none(), d, {s.N, s.OH, s.OW, s.C});
+  {
+    py::gil_scoped_release nogil;
+    if (d == DType::F32) ember::avgpool2d_forward<float>(mptr<float>(y), cptr<float>(x), s, count_pad);
+    else ember::avgpool2d_forward<double>(mptr<double>(y), cptr<double>(x), s, count_pad);
+  }
+  return y;
+}
+
+py::array avgpool2d_backward_py(py::array dy, std::vector<int64_t> xshape, std::vector<int64_t> pool,
+                                std::vector<int64_t> strides, std::vector<int64_t> pads, bool count_pad) {
+  const std::string op = "avg_pool2d_backward";
+  DType d = float_dtype(op, "dy", dy);
+  if (xshape.size() != 4) fail(op, "x_shape must have 4 entries. Received: " + vec_str(xshape));
+  const ember::PoolShape s = pool_shape(op, xshape[0], xshape[1], xshape[2], xshape[3], pool, strides, pads, vec_str(xshape));
+  check_shape(op, "dy", dy, {s.N, s.OH, s.OW, s.C});
+  check_contiguous(op, "dy", dy);
+  py::array dx = out_or_new(op, py::none(), d, {s.N, s.H, s.W, s.C});
+  {
+    py::gil_scoped_release nogil;
+    if (d == DType::F32) ember::avgpool2d_backward<float>(mptr<float>(dx), cptr<float>(dy), s, count_pad);
+    else ember::avgpool2d_backward<double>(mptr<double>(dx), cptr<double>(dy), s, count_pad);
+  }
+  return dx;
+}
+
+// (end pool)
+
+// ---------------------------------------------------------------------------------
+// batchnorm
+// ---------------------------------------------------------------------------------
+
+py::tuple batchnorm_forward_train_py(py::array x, py::object gamma, py::object beta, py::object rmean,
+                                     py::object rvar, double eps, double momentum) {
+  const std::string op = "batch_norm";
+  DType d = float_dtype(op, "x", x);
+  check_ndim(op, "x", x, 2);
+  check_contiguous(op, "x", x);
+  const int64_t M = x.shape(0), C = x.shape(1);
+  py::array g = opt_array(op, "gamma", gamma, d, {C}), b = opt_array(op, "beta", beta, d, {C});
+  py::array rm = opt_array(op, "running_mean", rmean, d, {C}), rv = opt_array(op, "running_var", rvar, d, {C});
+  if (!rmean.is_none()) check_writeable(op, "running_mean", rm);
+  if (!rvar.is_none()) check_writeable(op, "running_var", rv);
+  py::array y = out_or_new(op, py::none(), d, {M, C});
+  py::array mean = out_or_new(op, py::none(), d, {C}), inv = out_or_new(op, py::none(), d, {C});
+  auto run = [&](auto tag) {
+    using T = decltype(tag);
+    auto o = [](const py::object& ob, py::array& a) -> const T* { return ob.is_none() ? nullptr : cptr<T>(a); };
+    auto om = [](const py::object& ob, py::array& a) -> T* { return ob.is_none() ? nullptr : mptr<T>(a); };
+    const T *pg = o(gamma, g), *pb = o(beta, b);
+    T *prm = om(rmean, rm), *prv = om(rvar, rv);
+    py::gil_scoped_release nogil;
+    ember::batchnorm_forward_train<T>(mptr<T>(y), mptr<T>(mean), mptr<T>(inv), prm, prv, cptr<T>(x), pg, pb, M, C,
+                                      eps, momentum);
+  };
+  if (d == DType::F32) run(float());
+  else run(double());
+  return py::make_tuple(y, mean, inv);
+}
+
+py::array batchnorm_forward_infer_py(py::array x, py::object gamma, py::object beta, py::array rmean,
+                                     py::array rvar, double eps) {
+  const std::string op = "batch_norm";
+  DType d = float_dtype(op, "x", x);
+  check_ndim(op, "x", x, 2);
+  check_contiguous(op, "x", x);
+  const int64_t M = x.shape(0), C = x.shape(1);
+  py::array g = opt_array(op, "gamma", gamma, d, {C}), b = opt_array(op, "beta", beta, d, {C});
+  py::array rm = opt_array(op, "running_mean", rmean, d, {C}), rv = opt_array(op, "running_var", rvar, d, {C});
+  py::array y = out_or_new(op, py::none(), d, {M, C});
+  auto run = [&](auto tag) {
+    using T = decltype(tag);
+    const T* pg = gamma.is_none() ? nullptr : cptr<T>(g);
+    const T* pb = beta.is_none() ? nullptr : cptr<T>(b);
+    py::gil_scoped_release nogil;
+    ember::batchnorm_forward_infer<T>(mptr<T>(y), cptr<T>(x), pg, pb, cptr<T>(rm), cptr<T>(rv), M, C, eps);
+  };
+  if (d == DType::F32) run(float());
+  else run(double());
+  return y;
+}
+
+py::tuple batchnorm_backward_train_py(py::array dy, py::array x, py::object gamma, py::array mean, py::array invstd,
+                                      bool need_dx) {
+  const std::string op = "batch_norm_backward";
+  DType d = float_dtype(op, "x", x);
+  check_ndim(op, "x", x, 2);
+  check_contiguous(op, "x", x);
+  const int64_t M = x.shape(0), C = x.shape(1);
+  same_dtype(op, "dy", dy, d);
+  check_shape(op, "dy", dy, {M, C});
+  check_contiguous(op, "dy", dy);
+  py::array g = opt_array(op, "gamma", gamma, d, {C});
+  py::array mu = opt_array(op, "mean", mean, d, {C}), is = opt_array(op, "invstd", invstd, d, {C});
+  py::object dx = need_dx ? py::object(out_or_new(op, py::none(), d, {M, C})) : py::none();
+  py::array dg = out_or_new(op, py::none(), d, {C}), db = out_or_new(op, py::none(), d, {C});
+  auto run = [&](auto tag) {
+    using T = decltype(tag);
+    const T* pg = gamma.is_none() ? nullptr : cptr<T>(g);
+    T* pdx = dx.is_none() ? nullptr : static_cast<T*>(py::reinterpret_borrow<py::array>(dx).mutable_data());
+    py::gil_scoped_release nogil;
+    ember::batchnorm_backward_train<T>(pdx, mptr<T>(dg), mptr<T>(db), cptr<T>(dy), cptr<T>(x), pg, cptr<T>(mu),
+                                       cptr<T>(is), M, C);
+  };
+  if (d == DType::F32) run(float());
+  else run(double());
+  return py::make_tuple(dx, dg, db);
+}
+
+// (end batchnorm)
+
+}  // namespace
+
+void bind_conv(py::module_& m) {
+  m.def("conv2d_forward", &conv2d_forward_py, py::arg("x"), py::arg("w"), py::arg("b"), py::arg("strides"),
+        py::arg("pads"), py::arg("dilation"), py::arg("groups"), py::arg("act") = 0, py::arg("out") = py::none(),
+        "NHWC conv2d: x (N,H,W,C), w (KH,KW,C/G,OC), b (OC,) or None, pads (top,bottom,left,right); act 1 = relu");
+  m.def("conv2d_backward", &conv2d_backward_py, py::arg("x"), py::arg("w"), py::arg("dy"), py::arg("y"),
+        py::arg("strides"), py::arg("pads"), py::arg("dilation"), py::arg("groups"), py::arg("act"),
+        py::arg("need_dx"), py::arg("need_dw"), py::arg("need_db"),
+        "(dx, dw, db) of conv2d_forward (None where not needed); y: the forward output when act=1");
+  m.def("conv2d_naive", &conv2d_naive_py, py::arg("x"), py::arg("w"), py::arg("b"), py::arg("strides"),
+        py::arg("pads"), py::arg("dilation"), py::arg("groups"), "the direct seven-loop conv2d (test oracle)");
+  m.def("max_pool2d_forward", &maxpool2d_forward_py, py::arg("x"), py::arg("pool"), py::arg("strides"), py::arg("pads"),
+        "NHWC max pooling: (y, argmax int32 ih*W+iw)");
+  m.def("max_pool2d_backward", &maxpool2d_backward_py, py::arg("dy"), py::arg("idx"), py::arg("x_shape"),
+        py::arg("pool"), py::arg("strides"), py::arg("pads"));
+  m.def("avg_pool2d_forward", &avgpool2d_forward_py, py::arg("x"), py::arg("pool"), py::arg("strides"), py::arg("pads"),
+        py::arg("count_pad") = false);
+  m.def("avg_pool2d_backward", &avgpool2d_backward_py, py::arg("dy"), py::arg("x_shape"), py::arg("pool"),
+        py::arg("strides"), py::arg("pads"), py::arg("count_pad") = false);
+  m.def("batch_norm_forward_train", &batchnorm_forward_train_py, py::arg("x"), py::arg("gamma"), py::arg("beta"),
+        py::arg("running_mean"), py::arg("running_var"), py::arg("eps"), py::arg("momentum"),
+        "x (M, C): (y, mean, invstd); running stats updated in place");
+  m.def("batch_norm_forward_infer", &batchnorm_forward_infer_py, py::arg("x"), py::arg("gamma"), py::arg("beta"),
+        py::arg("running_mean"), py::arg("running_var"), py::arg("eps"));
+  m.def("batch_norm_backward_train", &batchnorm_backward_train_py, py::arg("dy"), py::arg("x"), py::arg("gamma"),
+        py::arg("mean"), py::arg("invstd"), py::arg("need_dx") = true, "(dx or None, dgamma, dbeta)");
+}
+
+}  // namespace ember_py

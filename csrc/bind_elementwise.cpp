@@ -1,0 +1,214 @@
+// bind_elementwise.cpp — Python bindings for fused bias + activation and the optimizer update steps.
+#include "bind_common.h"
+#include "elementwise.h"
+
+namespace ember_py {
+
+namespace {
+
+// ---------------------------------------------------------------------------------
+// elementwise (fused activations, optimizer updates)
+// ---------------------------------------------------------------------------------
+
+const char* act_name(int act) {
+  static const char* names[] = {"linear", "relu", "sigmoid", "tanh", "gelu", "leaky_relu"};
+  return act >= 0 && act <= 5 ? names[act] : "?";
+}
+
+void check_act(const std::string& op, int act) {
+  if (act < 0 || act > 5)
+    fail(op, "activation code must be 0..5 (linear, relu, sigmoid, tanh, gelu, leaky_relu). Received: " +
+                 std::to_string(act));
+}
+
+// Optional operands travel as py::object: None -> nullptr. (A default-constructed py::array is
+// an empty array, not a null handle, so it cannot stand for "absent".)
+template <typename T>
+const T* opt_cptr(const py::object& o) {
+  return o.is_none() ? nullptr : static_cast<const T*>(py::reinterpret_borrow<py::array>(o).data());
+}
+template <typename T>
+T* opt_mptr(const py::object& o) {
+  if (o.is_none()) return nullptr;
+  py::array a = py::reinterpret_borrow<py::array>(o);
+  return static_cast<T*>(a.mutable_data());
+}
+
+// x (rows, cols), b (cols,) or None -> y = act(x + b); `out` may be x itself (in place).
+py::array bias_act_forward_py(py::array x, py::object b, int act, double alpha, py::object out, bool naive) {
+  const std::string op = std::string("bias_act_forward[") + act_name(act) + "]";
+  check_act(op, act);
+  check_ndim(op, "x", x, 2);
+  check_contiguous(op, "x", x);
+  DType d = float_dtype(op, "x", x);
+  const int64_t rows = x.shape(0), cols = x.shape(1);
+  if (!b.is_none()) {
+    py::array bb = py::reinterpret_borrow<py::array>(b);
+    same_dtype(op, "b", bb, d);
+    check_shape(op, "b", bb, {cols});
+    check_contiguous(op, "b", bb);
+  }
+  py::array y = out_or_new(op, out, d, {rows, cols});
+  {
+    py::gil_scoped_release nogil;
+    if (d == DType::F32) {
+      auto f = naive ? &ember::bias_act_forward_naive<float> : &ember::bias_act_forward<float>;
+      f(mptr<float>(y), cptr<float>(x), opt_cptr<float>(b), rows, cols, act, alpha);
+    } else {
+      auto f = naive ? &ember::bias_act_forward_naive<double> : &ember::bias_act_forward<double>;
+      f(mptr<double>(y), cptr<double>(x), opt_cptr<double>(b), rows, cols, act, alpha);
+    }
+  }
+  return y;
+}
+
+// dy, y (rows, cols); x (rows, cols) and b (cols,) are read only for gelu (x needed then).
+// Returns (dx, db) with db None unless need_db.
+py::tuple bias_act_backward_py(py::array dy, py::object y, py::object x, py::object b, int act, double alpha,
+                               bool need_db, bool naive) {
+  const std::string op = std::string("bias_act_backward[") + act_name(act) + "]";
+  check_act(op, act);
+  check_ndim(op, "dy", dy, 2);
+  check_contiguous(op, "dy", dy);
+  DType d = float_dtype(op, "dy", dy);
+  const int64_t rows = dy.shape(0), cols = dy.shape(1);
+  auto take = [&](const py::object& o, const char* name, std::vector<int64_t> shape, bool required) {
+    if (o.is_none()) {
+      if (required) fail(op, std::string("'") + name + "' is required for this activation");
+      return;
+    }
+    py::array a = py::reinterpret_borrow<py::array>(o);
+    same_dtype(op, name, a, d);
+    check_shape(op, name, a, shape);
+    check_contiguous(op, name, a);
+  };
+  const bool gelu = act == ember::kGelu;
+  take(y, "y", {rows, cols}, !gelu && act != ember::kLinear);
+  take(x, "x", {rows, cols}, gelu);
+  take(b, "b", {cols}, false);
+  py::array dx = out_or_new(op, py::none(), d, {rows, cols});
+  py::object db = py::none();
+  py::array dba;
+  if (need_db) {
+    dba = out_or_new(op, py::none(), d, {cols});
+    db = dba;
+  }
+  {
+    py::gil_scoped_release nogil;
+    if (d == DType::F32) {
+      auto f = naive ? &ember::bias_act_backward_naive<float> : &ember::bias_act_backward<float>;
+      f(mptr<float>(dx), need_db ? mptr<float>(dba) : nullptr, cptr<float>(dy), opt_cptr<float>(y),
+        opt_cptr<float>(x), opt_cptr<float>(b), rows, cols, act, alpha);
+    } else {
+      auto f = naive ? &ember::bias_act_backward_naive<double> : &ember::bias_act_backward<double>;
+      f(mptr<double>(dx), need_db ? mptr<double>(dba) : nullptr, cptr<double>(dy), opt_cptr<double>(y),
+        opt_cptr<double>(x), opt_cptr<double>(b), rows, cols, act, alpha);
+    }
+  }
+  return py::make_tuple(dx, db);
+}
+
+// Optimizer state arrays: same dtype, same size as the parameter, C-contiguous, writeable.
+struct UpdateArgs {
+  DType d;
+  int64_t n;
+};
+
+UpdateArgs check_update(const std::string& op, py::array& p, const py::array& g) {
+  DType d = float_dtype(op, "param", p);
+  check_contiguous(op, "param", p);
+  check_writeable(op, "param", p);
+  same_dtype(op, "grad", g, d);
+  check_contiguous(op, "grad", g);
+  if (g.size() != p.size())
+    fail(op, "'grad' has shape " + shape_str(g) + " but 'param' has shape " + shape_str(p));
+  return {d, int64_t(p.size())};
+}
+
+void slot(const std::string& op, const char* name, const py::object& o, const py::array& p, DType d,
+          bool required) {
+  if (o.is_none()) {
+    if (required) fail(op, std::string("state '") + name + "' is required");
+    return;
+  }
+  py::array a = py::reinterpret_borrow<py::array>(o);
+  same_dtype(op, name, a, d);
+  check_contiguous(op, name, a);
+  check_writeable(op, name, a);
+  if (a.size() != p.size())
+    fail(op, std::string("state '") + name + "' has shape " + shape_str(a) + " but 'param' has shape " + shape_str(p));
+}
+
+void sgd_update_py(py::array p, py::array g, py::object m, double lr, double momentum, bool nesterov, double wd) {
+  const std::string op = "sgd_update";
+  UpdateArgs u = check_update(op, p, g);
+  slot(op, "momentum", m, p, u.d, false);
+  float* mf = u.d == DType::F32 ? opt_mptr<float>(m) : nullptr;
+  double* md = u.d == DType::F64 ? opt_mptr<double>(m) : nullptr;
+  py::gil_scoped_release nogil;
+  if (u.d == DType::F32)
+    ember::sgd_update<float>(mptr<float>(p), mf, cptr<float>(g), u.n, lr, momentum, nesterov, wd);
+  else
+    ember::sgd_update<double>(mptr<double>(p), md, cptr<double>(g), u.n, lr, momentum, nesterov, wd);
+}
+
+void adam_update_py(py::array p, py::array g, py::object m, py::object v, py::object vhat, double lr, double lr_t,
+                    double beta1, double beta2, double eps, double wd) {
+  const std::string op = "adam_update";
+  UpdateArgs u = check_update(op, p, g);
+  slot(op, "m", m, p, u.d, true);
+  slot(op, "v", v, p, u.d, true);
+  slot(op, "vhat", vhat, p, u.d, false);
+  if (u.d == DType::F32) {
+    float *mp = opt_mptr<float>(m), *vp = opt_mptr<float>(v), *hp = opt_mptr<float>(vhat);
+    py::gil_scoped_release nogil;
+    ember::adam_update<float>(mptr<float>(p), mp, vp, hp, cptr<float>(g), u.n, lr, lr_t, beta1, beta2, eps, wd);
+  } else {
+    double *mp = opt_mptr<double>(m), *vp = opt_mptr<double>(v), *hp = opt_mptr<double>(vhat);
+    py::gil_scoped_release nogil;
+    ember::adam_update<double>(mptr<double>(p), mp, vp, hp, cptr<double>(g), u.n, lr, lr_t, beta1, beta2, eps, wd);
+  }
+}
+
+void rmsprop_update_py(py::array p, py::array g, py::object v, py::object mom, py::object avg, double lr,
+                       double rho, double momentum, double eps, double wd) {
+  const std::string op = "rmsprop_update";
+  UpdateArgs u = check_update(op, p, g);
+  slot(op, "v", v, p, u.d, true);
+  slot(op, "momentum", mom, p, u.d, false);
+  slot(op, "average_grad", avg, p, u.d, false);
+  if (u.d == DType::F32) {
+    float *vp = opt_mptr<float>(v), *mp = opt_mptr<float>(mom), *ap = opt_mptr<float>(avg);
+    py::gil_scoped_release nogil;
+    ember::rmsprop_update<float>(mptr<float>(p), vp, mp, ap, cptr<float>(g), u.n, lr, rho, momentum, eps, wd);
+  } else {
+    double *vp = opt_mptr<double>(v), *mp = opt_mptr<double>(mom), *ap = opt_mptr<double>(avg);
+    py::gil_scoped_release nogil;
+    ember::rmsprop_update<double>(mptr<double>(p), vp, mp, ap, cptr<double>(g), u.n, lr, rho, momentum, eps, wd);
+  }
+}
+
+// (end elementwise)
+
+}  // namespace
+
+void bind_elementwise(py::module_& m) {
+  m.def("bias_act_forward", &bias_act_forward_py, py::arg("x"), py::arg("b"), py::arg("act"),
+        py::arg("alpha") = 0.0, py::arg("out") = py::none(), py::arg("naive") = false,
+        "y = act(x + b) for x (rows, cols), b (cols,) or None; act codes 0..5 = linear, relu, "
+        "sigmoid, tanh, gelu, leaky_relu (alpha = slope)");
+  m.def("bias_act_backward", &bias_act_backward_py, py::arg("dy"), py::arg("y"), py::arg("x"), py::arg("b"),
+        py::arg("act"), py::arg("alpha") = 0.0, py::arg("need_db") = true, py::arg("naive") = false,
+        "(dx, db) = (dy * act'(x + b), column sums of dx); y is the saved output, x is needed for gelu");
+  m.def("sgd_update", &sgd_update_py, py::arg("param"), py::arg("grad"), py::arg("momentum_buf"),
+        py::arg("lr"), py::arg("momentum"), py::arg("nesterov"), py::arg("weight_decay"),
+        "in-place Keras SGD step (decoupled weight decay)");
+  m.def("adam_update", &adam_update_py, py::arg("param"), py::arg("grad"), py::arg("m"), py::arg("v"),
+        py::arg("vhat"), py::arg("lr"), py::arg("lr_t"), py::arg("beta_1"), py::arg("beta_2"),
+        py::arg("epsilon"), py::arg("weight_decay"), "in-place Keras Adam / AdamW step");
+  m.def("rmsprop_update", &rmsprop_update_py, py::arg("param"), py::arg("grad"), py::arg("v"),
+        py::arg("momentum_buf"), py::arg("average_grad"), py::arg("lr"), py::arg("rho"), py::arg("momentum"),
+        py::arg("epsilon"), py::arg("weight_decay"), "in-place Keras RMSprop step");
+}
+
+}  // namespace ember_py
