@@ -211,7 +211,7 @@ void gemm_thread(const KernelSet<T>& ks, bool tA, bool tB, int64_t M, int64_t N,
 // 128 x 5408 x 128 at 2 threads fell to 22 GFLOP/s, 5x below one thread, while OpenBLAS
 // degraded to one core's speed). So every parallel product is timed; one that took longer
 // than a single thread would have (at a conservative rate) switches ember's GEMM to one
-// thread for the next 100 ms, after which threads are tried again. Results do not depend
+// thread for the next 50 ms, after which threads are tried again. Results do not depend
 // on the thread count, so this changes timing only, never values.
 std::atomic<int64_t> g_serial_until_ns{0};
 
@@ -226,7 +226,7 @@ void note_parallel_time(double macs, int64_t t0) {
   const double rate = use_avx2() ? (sizeof(T) == 4 ? 60e9 : 30e9) : (sizeof(T) == 4 ? 15e9 : 10e9);
   const int64_t t1 = now_ns(), dt = t1 - t0;
   if (dt > 100000 && double(dt) > 1e9 * 2.0 * macs / rate)
-    g_serial_until_ns.store(t1 + 100000000, std::memory_order_relaxed);
+    g_serial_until_ns.store(t1 + 50000000, std::memory_order_relaxed);
 }
 
 // Fraction of threads kept busy when `panels` units are dealt out in contiguous runs.
