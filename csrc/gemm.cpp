@@ -21,6 +21,8 @@
 #include "gemm.h"
 
 #include <algorithm>
+#include <atomic>
+#include <chrono>
 #include <cstdlib>
 #include <new>
 
@@ -203,6 +205,30 @@ void gemm_thread(const KernelSet<T>& ks, bool tA, bool tB, int64_t M, int64_t N,
   }
 }
 
+// ---- oversubscription guard -----------------------------------------------------------
+// When other processes keep the cores busy, an OpenMP team whose second thread is not
+// running makes the first wait for a scheduler tick at every fork/join (measured here:
+// 128 x 5408 x 128 at 2 threads fell to 22 GFLOP/s, 5x below one thread, while OpenBLAS
+// degraded to one core's speed). So every parallel product is timed; one that took longer
+// than a single thread would have (at a conservative rate) switches ember's GEMM to one
+// thread for the next 50 ms, after which threads are tried again. Results do not depend
+// on the thread count, so this changes timing only, never values.
+std::atomic<int64_t> g_serial_until_ns{0};
+
+inline int64_t now_ns() {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(
+             std::chrono::steady_clock::now().time_since_epoch())
+      .count();
+}
+
+template <typename T>
+void note_parallel_time(double macs, int64_t t0) {
+  const double rate = use_avx2() ? (sizeof(T) == 4 ? 60e9 : 30e9) : (sizeof(T) == 4 ? 15e9 : 10e9);
+  const int64_t t1 = now_ns(), dt = t1 - t0;
+  if (dt > 100000 && double(dt) > 1e9 * 2.0 * macs / rate)
+    g_serial_until_ns.store(t1 + 50000000, std::memory_order_relaxed);
+}
+
 // Fraction of threads kept busy when `panels` units are dealt out in contiguous runs.
 inline double balance(int64_t panels, int nthr) {
   const int64_t per = (panels + nthr - 1) / nthr;
@@ -238,11 +264,13 @@ void gemm_blocked(const KernelSet<T>& ks, bool tA, bool tB, int64_t M, int64_t N
   const double t_n = f / balance(pn, nthr) + kPackFlops * (double(M) * K + double(K) * N / nthr);
   const bool split_m = t_m <= t_n;
 #ifdef EMBER_OPENMP
+  const int64_t t0 = now_ns();
 #pragma omp parallel num_threads(nthr)
   {
     gemm_thread<T>(ks, tA, tB, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, omp_get_thread_num(),
                    omp_get_num_threads(), split_m);
   }
+  note_parallel_time<T>(double(M) * N * K, t0);
 #else
   gemm_thread<T>(ks, tA, tB, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, 0, 1, true);
 #endif
@@ -255,6 +283,7 @@ inline int threads_for(double macs) {
   if (omp_in_parallel()) nt = 1;
 #endif
   if (macs < kMinParallelMacs) nt = 1;
+  if (nt > 1 && now_ns() < g_serial_until_ns.load(std::memory_order_relaxed)) nt = 1;
   return std::max(nt, 1);
 }
 
@@ -279,9 +308,11 @@ void gemm_impl(bool tA, bool tB, int64_t M, int64_t N, int64_t K, T alpha, const
         gemm_blocked<T>(ks, tA, tB, M, N, kk, T(1), a, lda, b, ldb, T(0), work + ch * mn, N, 1);
       }
     };
-    if (nthr > 1)
+    if (nthr > 1) {
+      const int64_t t0 = now_ns();
       parallel_for(nch, 2, run);
-    else
+      note_parallel_time<T>(double(M) * N * K, t0);
+    } else
       run(0, nch);
     for (int64_t i = 0; i < M; ++i)
       for (int64_t j = 0; j < N; ++j) {
@@ -307,11 +338,13 @@ void gemm_batched_impl(bool tA, bool tB, int64_t batch, int64_t M, int64_t N, in
   const bool across = nt > 1 && batch >= nt && (macs < 256.0 * 256 * 256 || batch % nt == 0 ||
                                                  batch >= 4 * nt);
   if (across) {
+    const int64_t t0 = now_ns();
     parallel_for(batch, 2, [&](int64_t b0, int64_t b1) {
       for (int64_t b = b0; b < b1; ++b)
         gemm_impl<T>(tA, tB, M, N, K, alpha, A + b * sA, lda, B + b * sB, ldb, beta, C + b * sC,
                      ldc, 1);
     });
+    note_parallel_time<T>(macs * batch, t0);
     return;
   }
   const int nt1 = threads_for(macs);
