@@ -1,4 +1,5 @@
 """Keras scripts that run on ember with only the imports changed."""
+import os
 import subprocess
 import sys
 import textwrap
@@ -79,9 +80,14 @@ print("ok")
 """
 
 
+# A clean environment, but for the sanitizer settings (tools/asan_tests.sh runs this too).
+_ENV = {"OMP_NUM_THREADS": "1", "PATH": "/usr/bin:/bin",
+        **{k: os.environ[k] for k in ("LD_PRELOAD", "ASAN_OPTIONS") if k in os.environ}}
+
+
 @pytest.mark.parametrize("script", [SEQUENTIAL, TAPE, FUNCTIONAL], ids=["sequential", "gradient_tape", "functional"])
 def test_keras_script_runs(script):
     r = subprocess.run([sys.executable, "-c", textwrap.dedent(script)], capture_output=True, text=True, timeout=120,
-                       env={"OMP_NUM_THREADS": "1", "PATH": "/usr/bin:/bin"})
+                       env=_ENV)
     assert r.returncode == 0, r.stdout + r.stderr
     assert r.stdout.strip().endswith("ok")

@@ -9,6 +9,9 @@ VENV=${ASAN_VENV:-/tmp/ember-asan-venv}
 "$VENV/bin/pip" install -q --no-build-isolation \
   -Ccmake.define.EMBER_ASAN=ON -Cbuild-dir=build/asan .
 LIBASAN=$(g++ -print-file-name=libasan.so)
+# libstdc++ preloaded too: python does not link it, and ASan's __cxa_throw interceptor
+# must find the real one at start-up or every C++ exception (our ValueErrors) aborts.
+LIBSTDCXX=$(g++ -print-file-name=libstdc++.so)
 # Python itself leaks by design at exit; we look for memory errors, not leaks.
-ASAN_OPTIONS=detect_leaks=0:abort_on_error=1 LD_PRELOAD="$LIBASAN" \
+ASAN_OPTIONS=detect_leaks=0:abort_on_error=1 LD_PRELOAD="$LIBASAN $LIBSTDCXX" \
   "$VENV/bin/python" -m pytest tests -q -x "$@"
