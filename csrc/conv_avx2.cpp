@@ -268,6 +268,25 @@ void c1_wgrad_block(float* P, const float* xn, const int64_t* xoff, const int64_
   if (K - k0 == 1) c1_wgrad_cols<NV, 1>(P + k0 * N, xn, xoff, toff + k0, G, M, N);
 }
 
+// gbuf[i, :] = Yf ? G[i, :] * (Yf[i, :] > 0) : -, pb[:] += sum_i of that; rows in order.
+template <int NV>
+void c1_mask_cols(float* gbuf, float* pb, const float* G, const float* Yf, int64_t M, int64_t N) {
+  const __m256 zero = _mm256_setzero_ps();
+  __m256 s[NV];
+  for (int v = 0; v < NV; ++v) s[v] = zero;
+  for (int64_t i = 0; i < M; ++i)
+    for (int v = 0; v < NV; ++v) {
+      __m256 a = _mm256_loadu_ps(G + i * N + 8 * v);
+      if (Yf) {
+        a = _mm256_and_ps(a, _mm256_cmp_ps(_mm256_loadu_ps(Yf + i * N + 8 * v), zero, _CMP_GT_OQ));
+        _mm256_storeu_ps(gbuf + i * N + 8 * v, a);
+      }
+      s[v] = _mm256_add_ps(s[v], a);
+    }
+  if (pb)
+    for (int v = 0; v < NV; ++v) _mm256_storeu_ps(pb + 8 * v, _mm256_add_ps(_mm256_loadu_ps(pb + 8 * v), s[v]));
+}
+
 template <typename F>
 void by_vectors(int64_t N, F&& f) {  // N % 8 == 0: blocks of 4 vectors, then the rest
   int64_t j = 0;
@@ -294,31 +313,12 @@ void c1_wgrad_avx2(float* P, float* pb, float* gbuf, const float* xn, const int6
   if (Yf || pb) {
     // One pass over dy (and y): the masked gradient of these M rows into gbuf (L1-sized),
     // the bias gradient summed on the way.
-    const __m256 zero = _mm256_setzero_ps();
-    for (int64_t j = 0; j < N; j += 8) {
-      __m256 s0 = zero, s1 = zero;
-      int64_t i = 0;
-      for (; i + 2 <= M; i += 2) {
-        __m256 a = _mm256_loadu_ps(G + i * N + j), b = _mm256_loadu_ps(G + (i + 1) * N + j);
-        if (Yf) {
-          a = _mm256_and_ps(a, _mm256_cmp_ps(_mm256_loadu_ps(Yf + i * N + j), zero, _CMP_GT_OQ));
-          b = _mm256_and_ps(b, _mm256_cmp_ps(_mm256_loadu_ps(Yf + (i + 1) * N + j), zero, _CMP_GT_OQ));
-          _mm256_storeu_ps(gbuf + i * N + j, a);
-          _mm256_storeu_ps(gbuf + (i + 1) * N + j, b);
-        }
-        s0 = _mm256_add_ps(s0, a);
-        s1 = _mm256_add_ps(s1, b);
-      }
-      if (i < M) {
-        __m256 a = _mm256_loadu_ps(G + i * N + j);
-        if (Yf) {
-          a = _mm256_and_ps(a, _mm256_cmp_ps(_mm256_loadu_ps(Yf + i * N + j), zero, _CMP_GT_OQ));
-          _mm256_storeu_ps(gbuf + i * N + j, a);
-        }
-        s0 = _mm256_add_ps(s0, a);
-      }
-      if (pb) _mm256_storeu_ps(pb + j, _mm256_add_ps(_mm256_loadu_ps(pb + j), _mm256_add_ps(s0, s1)));
-    }
+    by_vectors(N, [&](int64_t j, int nv) {
+      if (nv == 4) c1_mask_cols<4>(gbuf + j, pb ? pb + j : nullptr, G + j, Yf ? Yf + j : nullptr, M, N);
+      else if (nv == 3) c1_mask_cols<3>(gbuf + j, pb ? pb + j : nullptr, G + j, Yf ? Yf + j : nullptr, M, N);
+      else if (nv == 2) c1_mask_cols<2>(gbuf + j, pb ? pb + j : nullptr, G + j, Yf ? Yf + j : nullptr, M, N);
+      else c1_mask_cols<1>(gbuf + j, pb ? pb + j : nullptr, G + j, Yf ? Yf + j : nullptr, M, N);
+    });
     if (Yf) g = gbuf;
   }
   if (!P) return;
