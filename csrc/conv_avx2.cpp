@@ -227,13 +227,18 @@ void c1_fwd_cols(float* Y, const float* xn, const int64_t* xoff, const int64_t* 
 // P[k0 + t, :NV*8] += sum_i x(i, k0 + t) * G[i, :], t < KB; 3 x 4 accumulators in registers.
 template <int NV, int KB>
 void c1_wgrad_cols(float* P, const float* xn, const int64_t* xoff, const int64_t* toff, const float* G,
-                   int64_t M, int64_t N) {
+                   int64_t M, int64_t N, const float* pf0, const float* pf1) {
   const __m256 z = _mm256_setzero_ps();
   __m256 c00 = z, c01 = z, c02 = z, c03 = z, c10 = z, c11 = z, c12 = z, c13 = z, c20 = z, c21 = z, c22 = z, c23 = z;
   const int64_t o0 = toff[0], o1 = KB > 1 ? toff[1] : 0, o2 = KB > 2 ? toff[2] : 0;
   for (int64_t i = 0; i < M; ++i) {
     const float* gi = G + i * N;
     const float* xi = xn + xoff[i];
+    if (pf0)  // overlap the next block's dy / y fetch with this arithmetic (prefetch never faults)
+      for (int64_t q = 0; q < N; q += 16) {
+        _mm_prefetch(reinterpret_cast<const char*>(pf0 + i * N + q), _MM_HINT_T0);
+        if (pf1) _mm_prefetch(reinterpret_cast<const char*>(pf1 + i * N + q), _MM_HINT_T0);
+      }
     const __m256 g0 = _mm256_loadu_ps(gi);
     const __m256 g1 = NV > 1 ? _mm256_loadu_ps(gi + 8) : z;
     const __m256 g2 = NV > 2 ? _mm256_loadu_ps(gi + 16) : z;
@@ -261,11 +266,12 @@ void c1_wgrad_cols(float* P, const float* xn, const int64_t* xoff, const int64_t
 
 template <int NV>
 void c1_wgrad_block(float* P, const float* xn, const int64_t* xoff, const int64_t* toff, const float* G,
-                    int64_t M, int64_t N, int64_t K) {
+                    int64_t M, int64_t N, int64_t K, const float* pf0, const float* pf1) {
   int64_t k0 = 0;
-  for (; k0 + 3 <= K; k0 += 3) c1_wgrad_cols<NV, 3>(P + k0 * N, xn, xoff, toff + k0, G, M, N);
-  if (K - k0 == 2) c1_wgrad_cols<NV, 2>(P + k0 * N, xn, xoff, toff + k0, G, M, N);
-  if (K - k0 == 1) c1_wgrad_cols<NV, 1>(P + k0 * N, xn, xoff, toff + k0, G, M, N);
+  for (; k0 + 3 <= K; k0 += 3, pf0 = pf1 = nullptr)
+    c1_wgrad_cols<NV, 3>(P + k0 * N, xn, xoff, toff + k0, G, M, N, pf0, pf1);
+  if (K - k0 == 2) c1_wgrad_cols<NV, 2>(P + k0 * N, xn, xoff, toff + k0, G, M, N, pf0, pf1);
+  if (K - k0 == 1) c1_wgrad_cols<NV, 1>(P + k0 * N, xn, xoff, toff + k0, G, M, N, pf0, pf1);
 }
 
 // gbuf[i, :] = Yf ? G[i, :] * (Yf[i, :] > 0) : -, pb[:] += sum_i of that; rows in order.
@@ -322,11 +328,16 @@ void c1_wgrad_avx2(float* P, float* pb, float* gbuf, const float* xn, const int6
     if (Yf) g = gbuf;
   }
   if (!P) return;
+  // the next block of rows follows in dy and y: prefetch it during the first tap pass
+  const float* pf0 = G + M * N;
+  const float* pf1 = Yf ? Yf + M * N : nullptr;
   by_vectors(N, [&](int64_t j, int nv) {
-    if (nv == 4) c1_wgrad_block<4>(P + j, xn, xoff, toff, g + j, M, N, K);
-    else if (nv == 3) c1_wgrad_block<3>(P + j, xn, xoff, toff, g + j, M, N, K);
-    else if (nv == 2) c1_wgrad_block<2>(P + j, xn, xoff, toff, g + j, M, N, K);
-    else c1_wgrad_block<1>(P + j, xn, xoff, toff, g + j, M, N, K);
+    const float* p0 = j == 0 ? pf0 : nullptr;
+    const float* p1 = j == 0 ? pf1 : nullptr;
+    if (nv == 4) c1_wgrad_block<4>(P + j, xn, xoff, toff, g + j, M, N, K, p0, p1);
+    else if (nv == 3) c1_wgrad_block<3>(P + j, xn, xoff, toff, g + j, M, N, K, p0, p1);
+    else if (nv == 2) c1_wgrad_block<2>(P + j, xn, xoff, toff, g + j, M, N, K, p0, p1);
+    else c1_wgrad_block<1>(P + j, xn, xoff, toff, g + j, M, N, K, p0, p1);
   });
 }
 
