@@ -218,6 +218,13 @@ def test_matches_torch():
     np.testing.assert_allclose(y, t, atol=1e-10)
 
 
+@pytest.fixture(params=["auto", "portable"])
+def kernel_path(request):
+    """Run on the AVX2 kernels (where the CPU has them) and on the portable path."""
+    _C.set_kernel_path(request.param)
+    yield request.param
+    _C.set_kernel_path("auto")
+
 C1_CASES = [
     # N, H, W, KH, KW, OC, strides, dilation, act, bias  (one input channel, no padding, OC % 8 == 0:
     # the AVX2 direct kernels, no im2col; elsewhere the generic path)
@@ -230,7 +237,7 @@ C1_CASES = [
 
 
 @pytest.mark.parametrize("case", C1_CASES)
-def test_one_channel_direct_forward_and_weight_grad(case):
+def test_one_channel_direct_forward_and_weight_grad(case, kernel_path):
     N, H, W, KH, KW, OC, st, dil, act, use_b = case
     rng = np.random.default_rng(11)
     x = rng.standard_normal((N, H, W, 1))
@@ -265,7 +272,7 @@ def test_one_channel_direct_forward_and_weight_grad(case):
     np.testing.assert_allclose(db_only, db_want, rtol=1e-4, atol=1e-3)
 
 
-def test_one_channel_direct_deterministic_across_thread_counts():
+def test_one_channel_direct_deterministic_across_thread_counts(kernel_path):
     rng = np.random.default_rng(12)
     x = rng.standard_normal((31, 28, 28, 1)).astype(np.float32)   # several chunks of images
     w = rng.standard_normal((3, 3, 1, 32)).astype(np.float32)

@@ -101,9 +101,16 @@ def test_errors():
         MaxPooling2D((5, 5))(np.zeros((1, 3, 3, 1), np.float32))
 
 
+@pytest.fixture(params=["auto", "portable"])
+def kernel_path(request):
+    """Run on the AVX2 kernels (where the CPU has them) and on the portable path."""
+    _C.set_kernel_path(request.param)
+    yield request.param
+    _C.set_kernel_path("auto")
+
 @pytest.mark.parametrize("pool", [(2, 2), (3, 2), (1, 3)])
 @pytest.mark.parametrize("C", [8, 32, 40])
-def test_max_pool_tiled_float32_matches_float64(pool, C):
+def test_max_pool_tiled_float32_matches_float64(pool, C, kernel_path):
     # non-overlapping windows, float32, C % 8 == 0: the AVX2 kernels (elsewhere the generic
     # path); odd H / W leave cells outside every window; small integers make many ties
     rng = np.random.default_rng(21)
