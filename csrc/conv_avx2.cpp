@@ -7,6 +7,11 @@
 // smallk_wgrad:   P (K, N) (+)= A^T (K, M) @ G (M, N); 3 taps x up to 4 vectors (12
 //   accumulators) stay in registers over all M rows. Each P element is summed over m in
 //   order 0..M-1 by one thread: deterministic.
+// c1_forward / c1_wgrad: one input channel, no padding (the MNIST first layer): x is read
+//   in place through row / tap offsets, no im2col. The forward is FMA-bound (3 rows x 4
+//   vectors); the weight gradient masks dy with (y > 0) and sums db in one sweep into an
+//   L1-sized buffer per block of rows, then 3 taps x 4 vectors per pass, prefetching the
+//   next block of dy / y during the first pass (dy and y come from memory once).
 #include "conv.h"
 
 #if defined(EMBER_X86)
