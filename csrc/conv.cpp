@@ -37,6 +37,8 @@ struct Plan {
   int64_t rows_img, Cg, OCg, Kg, sub, imgs, nchunks;
   bool direct;   // 1x1, stride 1, no padding, one group: x itself is the im2col matrix
   bool smallk;   // float + AVX2 + one group + tiny K: the register-blocked kernels
+  bool c1;       // float + AVX2 + one input channel, no padding, OC % 8 == 0: no im2col at all
+  int64_t c1rows;  // rows per c1 block (the masked-gradient buffer stays in L1)
 };
 
 template <typename T>
@@ -53,6 +55,9 @@ Plan make_plan(const ConvShape& s) {
   p.direct = s.KH == 1 && s.KW == 1 && s.sh == 1 && s.sw == 1 && s.ph == 0 && s.pw == 0 &&
              s.G == 1 && s.OH == s.H && s.OW == s.W;
   p.smallk = std::is_same<T, float>::value && s.G == 1 && p.Kg <= 32 && use_avx2();
+  p.c1 = p.smallk && s.C == 1 && s.ph == 0 && s.pw == 0 && s.OC % 8 == 0 &&
+         (s.OH - 1) * s.sh + (s.KH - 1) * s.dh < s.H && (s.OW - 1) * s.sw + (s.KW - 1) * s.dw < s.W;
+  p.c1rows = std::max<int64_t>(8, std::min<int64_t>(128, 4096 / std::max<int64_t>(s.OC, 1)));
   return p;
 }
 
@@ -108,6 +113,25 @@ void col2im(T* dx, const T* col, const ConvShape& s, const Plan& p, int64_t g, i
   }
 }
 
+// The c1 kernels' row / tap offsets: body(n, q0, mc, xoff, toff) for every block of at most
+// p.c1rows output rows q0.. of each image n in [n0, n1) (a fixed blocking).
+template <typename F>
+void c1_blocks(const ConvShape& s, const Plan& p, int64_t n0, int64_t n1, F&& body) {
+  int64_t toff[32];
+  for (int64_t kh = 0; kh < s.KH; ++kh)
+    for (int64_t kw = 0; kw < s.KW; ++kw) toff[kh * s.KW + kw] = kh * s.dh * s.W + kw * s.dw;
+  int64_t xoff[128];
+  for (int64_t n = n0; n < n1; ++n)
+    for (int64_t q0 = 0; q0 < p.rows_img; q0 += p.c1rows) {
+      const int64_t mc = std::min(p.c1rows, p.rows_img - q0);
+      for (int64_t i = 0; i < mc; ++i) {
+        const int64_t q = q0 + i;
+        xoff[i] = (q / s.OW) * s.sh * s.W + (q % s.OW) * s.sw;
+      }
+      body(n, q0, mc, xoff, toff);
+    }
+}
+
 // Run body(chunk) over all chunks: in parallel when there are enough of them, otherwise
 // serially so the GEMM inside can use the threads. Either way each chunk is done by one
 // thread, so the results do not depend on the thread count.
@@ -130,6 +154,16 @@ void conv2d_forward(T* y, const T* x, const T* w, const T* b, const ConvShape& s
   over_chunks(p.nchunks, s.N * p.rows_img * p.Kg * s.OC, [&](int64_t chunk) {
     const int64_t R0 = chunk * p.imgs * p.rows_img;
     const int64_t R1 = std::min(s.N, (chunk + 1) * p.imgs) * p.rows_img;
+    if constexpr (std::is_same<T, float>::value) {
+      if (p.c1) {
+        c1_blocks(s, p, chunk * p.imgs, std::min(s.N, (chunk + 1) * p.imgs),
+                  [&](int64_t n, int64_t q0, int64_t mc, const int64_t* xoff, const int64_t* toff) {
+                    c1_forward_avx2(y + (n * p.rows_img + q0) * s.OC, x + n * s.H * s.W, xoff, toff, w, b, mc,
+                                    s.OC, p.Kg, act);
+                  });
+        return;
+      }
+    }
     for (int64_t r0 = R0; r0 < R1; r0 += p.sub) {
       const int64_t r1 = std::min(R1, r0 + p.sub), mc = r1 - r0;
       T* yc = y + r0 * s.OC;
@@ -191,6 +225,18 @@ void conv2d_backward(T* dx, T* dw, T* db, const T* x, const T* w, const T* dy, c
     T* pw = dw ? part_w + chunk * wsize : nullptr;
     T* pb = db ? part_b + chunk * s.OC : nullptr;
     if (pb) std::fill(pb, pb + s.OC, T(0));
+    if constexpr (std::is_same<T, float>::value) {
+      if (p.c1 && !dx) {
+        if (pw) std::fill(pw, pw + wsize, T(0));
+        T* gbuf = workspace<T, 3>(p.c1rows * s.OC);
+        c1_blocks(s, p, n0, n1, [&](int64_t n, int64_t q0, int64_t mc, const int64_t* xoff, const int64_t* toff) {
+          const int64_t r = n * p.rows_img + q0;
+          c1_wgrad_avx2(pw, pb, gbuf, x + n * s.H * s.W, xoff, toff, dy + r * s.OC, mask ? y + r * s.OC : nullptr,
+                        mc, s.OC, p.Kg);
+        });
+        return;
+      }
+    }
     for (int64_t r0 = R0; r0 < R1; r0 += p.sub) {
       const int64_t r1 = std::min(R1, r0 + p.sub), mc = r1 - r0;
       const bool first = r0 == R0;

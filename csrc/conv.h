@@ -74,4 +74,14 @@ void smallk_forward_avx2(float* C, const float* A, const float* B, const float* 
 void smallk_wgrad_avx2(float* P, const float* A, const float* G, int64_t M, int64_t N, int64_t K,
                        bool accumulate);
 
+// AVX2 direct kernels for one input channel and no padding (conv_avx2.cpp; no im2col):
+// rows i < M of one image, whose top-left tap is xn[xoff[i]] and tap k at + toff[k]; N % 8 == 0.
+//   c1_forward: Y[i, :] = act(bias + sum_k x(i, k) * W[k, :])
+//   c1_wgrad:   g = Yf ? G * (Yf > 0) : G (into gbuf, M x N); pb[:] += sum_i g[i, :] if pb;
+//               P[k, :] += sum_i x(i, k) * g[i, :] if P. Sums in a fixed order.
+void c1_forward_avx2(float* Y, const float* xn, const int64_t* xoff, const int64_t* toff, const float* W,
+                     const float* bias, int64_t M, int64_t N, int64_t K, int act);
+void c1_wgrad_avx2(float* P, float* pb, float* gbuf, const float* xn, const int64_t* xoff, const int64_t* toff,
+                   const float* G, const float* Yf, int64_t M, int64_t N, int64_t K);
+
 }  // namespace ember

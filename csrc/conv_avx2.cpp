@@ -7,6 +7,11 @@
 // smallk_wgrad:   P (K, N) (+)= A^T (K, M) @ G (M, N); 3 taps x up to 4 vectors (12
 //   accumulators) stay in registers over all M rows. Each P element is summed over m in
 //   order 0..M-1 by one thread: deterministic.
+// c1_forward / c1_wgrad: one input channel, no padding (the MNIST first layer): x is read
+//   in place through row / tap offsets, no im2col. The forward is FMA-bound (3 rows x 4
+//   vectors); the weight gradient masks dy with (y > 0) and sums db in one sweep into an
+//   L1-sized buffer per block of rows, then 3 taps x 4 vectors per pass, prefetching the
+//   next block of dy / y during the first pass (dy and y come from memory once).
 #include "conv.h"
 
 #if defined(EMBER_X86)
@@ -167,6 +172,180 @@ void smallk_wgrad_avx2(float* P, const float* A, const float* G, int64_t M, int6
       });
 }
 
+
+// ---- one input channel, no padding: no im2col at all --------------------------------
+// Rows i < M of one image: the top-left tap of row i is xn[xoff[i]], tap k adds toff[k].
+// N % 8 == 0 (the caller checks); columns in blocks of up to 4 vectors.
+
+namespace {
+
+template <int NV>
+void c1_fwd_cols(float* Y, const float* xn, const int64_t* xoff, const int64_t* toff, const float* W,
+                 const float* bias, int64_t M, int64_t N, int64_t K, int act) {
+  __m256 bv[NV];
+  for (int v = 0; v < NV; ++v) bv[v] = bias ? _mm256_loadu_ps(bias + 8 * v) : _mm256_setzero_ps();
+  const __m256 zero = _mm256_setzero_ps();
+  int64_t i = 0;
+  for (; i + 3 <= M; i += 3) {
+    __m256 a0[NV], a1[NV], a2[NV];
+    for (int v = 0; v < NV; ++v) a0[v] = a1[v] = a2[v] = bv[v];
+    const float* x0 = xn + xoff[i];
+    const float* x1 = xn + xoff[i + 1];
+    const float* x2 = xn + xoff[i + 2];
+    for (int64_t k = 0; k < K; ++k) {
+      const int64_t t = toff[k];
+      const __m256 p0 = _mm256_broadcast_ss(x0 + t), p1 = _mm256_broadcast_ss(x1 + t),
+                   p2 = _mm256_broadcast_ss(x2 + t);
+      const float* wk = W + k * N;
+      for (int v = 0; v < NV; ++v) {
+        const __m256 wv = _mm256_loadu_ps(wk + 8 * v);
+        a0[v] = _mm256_fmadd_ps(p0, wv, a0[v]);
+        a1[v] = _mm256_fmadd_ps(p1, wv, a1[v]);
+        a2[v] = _mm256_fmadd_ps(p2, wv, a2[v]);
+      }
+    }
+    float* y0 = Y + i * N;
+    for (int v = 0; v < NV; ++v) {
+      if (act == 1) {
+        a0[v] = _mm256_max_ps(a0[v], zero);
+        a1[v] = _mm256_max_ps(a1[v], zero);
+        a2[v] = _mm256_max_ps(a2[v], zero);
+      }
+      _mm256_storeu_ps(y0 + 8 * v, a0[v]);
+      _mm256_storeu_ps(y0 + N + 8 * v, a1[v]);
+      _mm256_storeu_ps(y0 + 2 * N + 8 * v, a2[v]);
+    }
+  }
+  for (; i < M; ++i) {
+    __m256 a0[NV];
+    for (int v = 0; v < NV; ++v) a0[v] = bv[v];
+    const float* x0 = xn + xoff[i];
+    for (int64_t k = 0; k < K; ++k) {
+      const __m256 p0 = _mm256_broadcast_ss(x0 + toff[k]);
+      for (int v = 0; v < NV; ++v) a0[v] = _mm256_fmadd_ps(p0, _mm256_loadu_ps(W + k * N + 8 * v), a0[v]);
+    }
+    for (int v = 0; v < NV; ++v)
+      _mm256_storeu_ps(Y + i * N + 8 * v, act == 1 ? _mm256_max_ps(a0[v], zero) : a0[v]);
+  }
+}
+
+// P[k0 + t, :NV*8] += sum_i x(i, k0 + t) * G[i, :], t < KB; 3 x 4 accumulators in registers.
+template <int NV, int KB>
+void c1_wgrad_cols(float* P, const float* xn, const int64_t* xoff, const int64_t* toff, const float* G,
+                   int64_t M, int64_t N, const float* pf0, const float* pf1) {
+  const __m256 z = _mm256_setzero_ps();
+  __m256 c00 = z, c01 = z, c02 = z, c03 = z, c10 = z, c11 = z, c12 = z, c13 = z, c20 = z, c21 = z, c22 = z, c23 = z;
+  const int64_t o0 = toff[0], o1 = KB > 1 ? toff[1] : 0, o2 = KB > 2 ? toff[2] : 0;
+  for (int64_t i = 0; i < M; ++i) {
+    const float* gi = G + i * N;
+    const float* xi = xn + xoff[i];
+    if (pf0)  // overlap the next block's dy / y fetch with this arithmetic (prefetch never faults)
+      for (int64_t q = 0; q < N; q += 16) {
+        _mm_prefetch(reinterpret_cast<const char*>(pf0 + i * N + q), _MM_HINT_T0);
+        if (pf1) _mm_prefetch(reinterpret_cast<const char*>(pf1 + i * N + q), _MM_HINT_T0);
+      }
+    const __m256 g0 = _mm256_loadu_ps(gi);
+    const __m256 g1 = NV > 1 ? _mm256_loadu_ps(gi + 8) : z;
+    const __m256 g2 = NV > 2 ? _mm256_loadu_ps(gi + 16) : z;
+    const __m256 g3 = NV > 3 ? _mm256_loadu_ps(gi + 24) : z;
+#define EMBER_ROW(t)                                                        \
+  {                                                                         \
+    const __m256 a = _mm256_broadcast_ss(xi + o##t);                        \
+    c##t##0 = _mm256_fmadd_ps(a, g0, c##t##0);                              \
+    if (NV > 1) c##t##1 = _mm256_fmadd_ps(a, g1, c##t##1);                  \
+    if (NV > 2) c##t##2 = _mm256_fmadd_ps(a, g2, c##t##2);                  \
+    if (NV > 3) c##t##3 = _mm256_fmadd_ps(a, g3, c##t##3);                  \
+  }
+    EMBER_ROW(0)
+    if (KB > 1) EMBER_ROW(1)
+    if (KB > 2) EMBER_ROW(2)
+#undef EMBER_ROW
+  }
+  const __m256 acc[3][4] = {{c00, c01, c02, c03}, {c10, c11, c12, c13}, {c20, c21, c22, c23}};
+  for (int t = 0; t < KB; ++t)
+    for (int v = 0; v < NV; ++v) {
+      float* p = P + t * N + 8 * v;
+      _mm256_storeu_ps(p, _mm256_add_ps(_mm256_loadu_ps(p), acc[t][v]));
+    }
+}
+
+template <int NV>
+void c1_wgrad_block(float* P, const float* xn, const int64_t* xoff, const int64_t* toff, const float* G,
+                    int64_t M, int64_t N, int64_t K, const float* pf0, const float* pf1) {
+  int64_t k0 = 0;
+  for (; k0 + 3 <= K; k0 += 3, pf0 = pf1 = nullptr)
+    c1_wgrad_cols<NV, 3>(P + k0 * N, xn, xoff, toff + k0, G, M, N, pf0, pf1);
+  if (K - k0 == 2) c1_wgrad_cols<NV, 2>(P + k0 * N, xn, xoff, toff + k0, G, M, N, pf0, pf1);
+  if (K - k0 == 1) c1_wgrad_cols<NV, 1>(P + k0 * N, xn, xoff, toff + k0, G, M, N, pf0, pf1);
+}
+
+// gbuf[i, :] = Yf ? G[i, :] * (Yf[i, :] > 0) : -, pb[:] += sum_i of that; rows in order.
+template <int NV>
+void c1_mask_cols(float* gbuf, float* pb, const float* G, const float* Yf, int64_t M, int64_t N) {
+  const __m256 zero = _mm256_setzero_ps();
+  __m256 s[NV];
+  for (int v = 0; v < NV; ++v) s[v] = zero;
+  for (int64_t i = 0; i < M; ++i)
+    for (int v = 0; v < NV; ++v) {
+      __m256 a = _mm256_loadu_ps(G + i * N + 8 * v);
+      if (Yf) {
+        a = _mm256_and_ps(a, _mm256_cmp_ps(_mm256_loadu_ps(Yf + i * N + 8 * v), zero, _CMP_GT_OQ));
+        _mm256_storeu_ps(gbuf + i * N + 8 * v, a);
+      }
+      s[v] = _mm256_add_ps(s[v], a);
+    }
+  if (pb)
+    for (int v = 0; v < NV; ++v) _mm256_storeu_ps(pb + 8 * v, _mm256_add_ps(_mm256_loadu_ps(pb + 8 * v), s[v]));
+}
+
+template <typename F>
+void by_vectors(int64_t N, F&& f) {  // N % 8 == 0: blocks of 4 vectors, then the rest
+  int64_t j = 0;
+  for (; j + 32 <= N; j += 32) f(j, 4);
+  if (j < N) f(j, int((N - j) / 8));
+}
+
+}  // namespace
+
+void c1_forward_avx2(float* Y, const float* xn, const int64_t* xoff, const int64_t* toff, const float* W,
+                     const float* bias, int64_t M, int64_t N, int64_t K, int act) {
+  by_vectors(N, [&](int64_t j, int nv) {
+    const float* bj = bias ? bias + j : nullptr;
+    if (nv == 4) c1_fwd_cols<4>(Y + j, xn, xoff, toff, W + j, bj, M, N, K, act);
+    else if (nv == 3) c1_fwd_cols<3>(Y + j, xn, xoff, toff, W + j, bj, M, N, K, act);
+    else if (nv == 2) c1_fwd_cols<2>(Y + j, xn, xoff, toff, W + j, bj, M, N, K, act);
+    else c1_fwd_cols<1>(Y + j, xn, xoff, toff, W + j, bj, M, N, K, act);
+  });
+}
+
+void c1_wgrad_avx2(float* P, float* pb, float* gbuf, const float* xn, const int64_t* xoff, const int64_t* toff,
+                   const float* G, const float* Yf, int64_t M, int64_t N, int64_t K) {
+  const float* g = G;
+  if (Yf || pb) {
+    // One pass over dy (and y): the masked gradient of these M rows into gbuf (L1-sized),
+    // the bias gradient summed on the way.
+    by_vectors(N, [&](int64_t j, int nv) {
+      if (nv == 4) c1_mask_cols<4>(gbuf + j, pb ? pb + j : nullptr, G + j, Yf ? Yf + j : nullptr, M, N);
+      else if (nv == 3) c1_mask_cols<3>(gbuf + j, pb ? pb + j : nullptr, G + j, Yf ? Yf + j : nullptr, M, N);
+      else if (nv == 2) c1_mask_cols<2>(gbuf + j, pb ? pb + j : nullptr, G + j, Yf ? Yf + j : nullptr, M, N);
+      else c1_mask_cols<1>(gbuf + j, pb ? pb + j : nullptr, G + j, Yf ? Yf + j : nullptr, M, N);
+    });
+    if (Yf) g = gbuf;
+  }
+  if (!P) return;
+  // the next block of rows follows in dy and y: prefetch it during the first tap pass
+  const float* pf0 = G + M * N;
+  const float* pf1 = Yf ? Yf + M * N : nullptr;
+  by_vectors(N, [&](int64_t j, int nv) {
+    const float* p0 = j == 0 ? pf0 : nullptr;
+    const float* p1 = j == 0 ? pf1 : nullptr;
+    if (nv == 4) c1_wgrad_block<4>(P + j, xn, xoff, toff, g + j, M, N, K, p0, p1);
+    else if (nv == 3) c1_wgrad_block<3>(P + j, xn, xoff, toff, g + j, M, N, K, p0, p1);
+    else if (nv == 2) c1_wgrad_block<2>(P + j, xn, xoff, toff, g + j, M, N, K, p0, p1);
+    else c1_wgrad_block<1>(P + j, xn, xoff, toff, g + j, M, N, K, p0, p1);
+  });
+}
+
 }  // namespace ember
 
 #else  // not x86: use_avx2() is always false, these are never reached
@@ -174,6 +353,10 @@ void smallk_wgrad_avx2(float* P, const float* A, const float* G, int64_t M, int6
 namespace ember {
 void smallk_forward_avx2(float*, const float*, const float*, const float*, int64_t, int64_t, int64_t, int) {}
 void smallk_wgrad_avx2(float*, const float*, const float*, int64_t, int64_t, int64_t, bool) {}
+void c1_forward_avx2(float*, const float*, const int64_t*, const int64_t*, const float*, const float*, int64_t,
+                     int64_t, int64_t, int) {}
+void c1_wgrad_avx2(float*, float*, float*, const float*, const int64_t*, const int64_t*, const float*,
+                   const float*, int64_t, int64_t, int64_t) {}
 }  // namespace ember
 
 #endif

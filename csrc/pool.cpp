@@ -6,7 +6,9 @@
 
 #include <algorithm>
 #include <limits>
+#include <type_traits>
 
+#include "cpu.h"
 #include "parallel.h"
 
 namespace ember {
@@ -57,15 +59,28 @@ inline void max_window(T* __restrict yo, int32_t* __restrict io, const T* __rest
     }
 }
 
+// Windows that tile x without overlap or padding (2x2 stride 2 and the like): every x cell
+// lies in at most one window, so the backward writes each dx cell exactly once.
+inline bool tiled(const PoolShape& s) {
+  return s.sh == s.PH && s.sw == s.PW && s.ph == 0 && s.pw == 0 && s.OH * s.PH <= s.H && s.OW * s.PW <= s.W;
+}
+
 }  // namespace
 
 template <typename T>
 void maxpool2d_forward(T* y, int32_t* idx, const T* x, const PoolShape& s) {
   const int64_t C = s.C;
+  const bool vec = std::is_same<T, float>::value && tiled(s) && C % 8 == 0 && use_avx2();
   parallel_for(s.N * s.OH, min_par(s), [&](int64_t b, int64_t e) {
     for (int64_t nr = b; nr < e; ++nr) {
       const int64_t n = nr / s.OH, oh = nr % s.OH;
       const T* xn = x + n * s.H * s.W * C;
+      if constexpr (std::is_same<T, float>::value) {
+        if (vec) {
+          maxpool_tiled_row_avx2(y + nr * s.OW * C, idx + nr * s.OW * C, xn, s, oh);
+          continue;
+        }
+      }
       for (int64_t ow = 0; ow < s.OW; ++ow) {
         T* yo = y + ((n * s.OH + oh) * s.OW + ow) * C;
         int32_t* io = idx + ((n * s.OH + oh) * s.OW + ow) * C;
@@ -84,12 +99,19 @@ void maxpool2d_forward(T* y, int32_t* idx, const T* x, const PoolShape& s) {
 template <typename T>
 void maxpool2d_backward(T* dx, const T* dy, const int32_t* idx, const PoolShape& s) {
   const int64_t C = s.C, img = s.H * s.W * C, oimg = s.OH * s.OW * C;
+  const bool vec = std::is_same<T, float>::value && tiled(s) && C % 8 == 0 && use_avx2();
   parallel_for(s.N, min_par(s), [&](int64_t b, int64_t e) {
     for (int64_t n = b; n < e; ++n) {
       T* dxn = dx + n * img;
-      std::fill(dxn, dxn + img, T(0));
       const T* g = dy + n * oimg;
       const int32_t* id = idx + n * oimg;
+      if constexpr (std::is_same<T, float>::value) {
+        if (vec) {
+          maxpool_tiled_backward_avx2(dxn, g, id, s);
+          continue;
+        }
+      }
+      std::fill(dxn, dxn + img, T(0));
       for (int64_t o = 0; o < s.OH * s.OW; ++o)
         for (int64_t c = 0; c < C; ++c) {
           const int32_t p = id[o * C + c];

@@ -29,6 +29,12 @@ template <typename T>
 void maxpool2d_forward(T* y, int32_t* idx, const T* x, const PoolShape& s);
 template <typename T>
 void maxpool2d_backward(T* dx, const T* dy, const int32_t* idx, const PoolShape& s);
+// AVX2 (pool_avx2.cpp): output row oh of one image for non-overlapping windows (s == window,
+// no padding), float, C % 8 == 0; y, idx point at that row, xn at the image.
+void maxpool_tiled_row_avx2(float* y, int32_t* idx, const float* xn, const PoolShape& s, int64_t oh);
+// ... and its backward for one image: dxn[cell] = dy of its window where cell was the argmax, else 0.
+void maxpool_tiled_backward_avx2(float* dxn, const float* g, const int32_t* id, const PoolShape& s);
+
 template <typename T>
 void avgpool2d_forward(T* y, const T* x, const PoolShape& s, bool count_pad);
 template <typename T>

@@ -216,3 +216,78 @@ def test_matches_torch():
     t = torch.nn.functional.conv2d(torch.tensor(x).permute(0, 3, 1, 2), torch.tensor(w).permute(3, 2, 0, 1),
                                    stride=2, padding=1, groups=2).permute(0, 2, 3, 1).numpy()
     np.testing.assert_allclose(y, t, atol=1e-10)
+
+
+@pytest.fixture(params=["auto", "portable"])
+def kernel_path(request):
+    """Run on the AVX2 kernels (where the CPU has them) and on the portable path."""
+    _C.set_kernel_path(request.param)
+    yield request.param
+    _C.set_kernel_path("auto")
+
+C1_CASES = [
+    # N, H, W, KH, KW, OC, strides, dilation, act, bias  (one input channel, no padding, OC % 8 == 0:
+    # the AVX2 direct kernels, no im2col; elsewhere the generic path)
+    (3, 28, 28, 3, 3, 32, (1, 1), (1, 1), 1, True),     # the MNIST layer
+    (2, 13, 11, 3, 3, 8, (1, 1), (1, 1), 0, False),
+    (5, 17, 19, 5, 2, 40, (2, 1), (1, 2), 1, True),     # 4 + 1 vectors, strided, dilated
+    (1, 9, 7, 1, 1, 24, (1, 2), (1, 1), 1, False),
+    (2, 30, 29, 4, 4, 16, (3, 2), (1, 1), 0, True),     # bottom / right rows unused
+]
+
+
+@pytest.mark.parametrize("case", C1_CASES)
+def test_one_channel_direct_forward_and_weight_grad(case, kernel_path):
+    N, H, W, KH, KW, OC, st, dil, act, use_b = case
+    rng = np.random.default_rng(11)
+    x = rng.standard_normal((N, H, W, 1))
+    w = rng.standard_normal((KH, KW, 1, OC))
+    b = rng.standard_normal(OC) if use_b else None
+    want = ref_conv2d(x, w, b, st, (0, 0, 0, 0), dil)
+    if act:
+        want = np.maximum(want, 0)
+    f32 = lambda a: None if a is None else a.astype(np.float32)  # noqa: E731
+    y = _C.conv2d_forward(f32(x), f32(w), f32(b), st, (0, 0, 0, 0), dil, 1, act)
+    np.testing.assert_allclose(y, want, rtol=1e-4, atol=1e-4)
+    dy = rng.standard_normal(y.shape)
+    g = dy * (want > 0) if act else dy
+    eh, ew = dil[0] * (KH - 1) + 1, dil[1] * (KW - 1) + 1
+    win = np.lib.stride_tricks.sliding_window_view(x[..., 0], (eh, ew), axis=(1, 2))
+    win = win[:, ::st[0], ::st[1], ::dil[0], ::dil[1]][:, :y.shape[1], :y.shape[2]]
+    dw_want = np.einsum("nhwij,nhwo->ijo", win, g)[:, :, None, :]
+    db_want = g.sum(axis=(0, 1, 2))
+    for need_dx in (False, True):  # with dx the generic small-K path computes dw, db
+        dx, dw, db = _C.conv2d_backward(f32(x), f32(w), f32(dy), y if act else None, st, (0, 0, 0, 0), dil, 1,
+                                        act, need_dx, True, True)
+        assert (dx is None) == (not need_dx)
+        np.testing.assert_allclose(dw, dw_want, rtol=1e-4, atol=1e-3)
+        np.testing.assert_allclose(db, db_want, rtol=1e-4, atol=1e-3)
+    _, dw_only, db_none = _C.conv2d_backward(f32(x), f32(w), f32(dy), y if act else None, st, (0, 0, 0, 0), dil,
+                                             1, act, False, True, False)
+    assert db_none is None
+    np.testing.assert_allclose(dw_only, dw_want, rtol=1e-4, atol=1e-3)
+    _, dw_none, db_only = _C.conv2d_backward(f32(x), f32(w), f32(dy), y if act else None, st, (0, 0, 0, 0), dil,
+                                             1, act, False, False, True)
+    assert dw_none is None
+    np.testing.assert_allclose(db_only, db_want, rtol=1e-4, atol=1e-3)
+
+
+def test_one_channel_direct_deterministic_across_thread_counts(kernel_path):
+    rng = np.random.default_rng(12)
+    x = rng.standard_normal((31, 28, 28, 1)).astype(np.float32)   # several chunks of images
+    w = rng.standard_normal((3, 3, 1, 32)).astype(np.float32)
+    b = rng.standard_normal(32).astype(np.float32)
+    dy = rng.standard_normal((31, 26, 26, 32)).astype(np.float32)
+    prev = ember.get_num_threads()
+    res = []
+    try:
+        for n in (1, 2, 3):
+            ember.set_num_threads(n)
+            y = _C.conv2d_forward(x, w, b, (1, 1), (0, 0, 0, 0), (1, 1), 1, 1)
+            res.append((y,) + tuple(_C.conv2d_backward(x, w, dy, y, (1, 1), (0, 0, 0, 0), (1, 1), 1, 1,
+                                                       False, True, True))[1:])
+    finally:
+        ember.set_num_threads(prev)
+    for r in res[1:]:
+        for a, b_ in zip(res[0], r):
+            np.testing.assert_array_equal(a, b_)

@@ -3,6 +3,7 @@ import numpy as np
 import pytest
 
 import ember
+from ember import _C
 from ember import functional as F
 from ember.layers import (AveragePooling1D, AveragePooling2D, GlobalAveragePooling1D, GlobalAveragePooling2D,
                           GlobalMaxPooling1D, GlobalMaxPooling2D, MaxPooling1D, MaxPooling2D)
@@ -98,3 +99,30 @@ def test_errors():
         AveragePooling2D(2, strides=-1)
     with pytest.raises(ValueError, match=r"larger than the padded input"):
         MaxPooling2D((5, 5))(np.zeros((1, 3, 3, 1), np.float32))
+
+
+@pytest.fixture(params=["auto", "portable"])
+def kernel_path(request):
+    """Run on the AVX2 kernels (where the CPU has them) and on the portable path."""
+    _C.set_kernel_path(request.param)
+    yield request.param
+    _C.set_kernel_path("auto")
+
+@pytest.mark.parametrize("pool", [(2, 2), (3, 2), (1, 3)])
+@pytest.mark.parametrize("C", [8, 32, 40])
+def test_max_pool_tiled_float32_matches_float64(pool, C, kernel_path):
+    # non-overlapping windows, float32, C % 8 == 0: the AVX2 kernels (elsewhere the generic
+    # path); odd H / W leave cells outside every window; small integers make many ties
+    rng = np.random.default_rng(21)
+    x = rng.integers(-2, 3, size=(3, 11, 9, C)).astype(np.float64)
+    x[0, 0, 0, :3] = [np.nan, -np.inf, np.inf]
+    Z = (0, 0, 0, 0)
+    y64, i64 = _C.max_pool2d_forward(x, pool, pool, Z)
+    y32, i32 = _C.max_pool2d_forward(x.astype(np.float32), pool, pool, Z)
+    np.testing.assert_array_equal(y32, y64.astype(np.float32))
+    np.testing.assert_array_equal(i32, i64)
+    g = rng.standard_normal(y64.shape)
+    d64 = _C.max_pool2d_backward(g, i64, x.shape, pool, pool, Z)
+    d32 = _C.max_pool2d_backward(g.astype(np.float32), i32, x.shape, pool, pool, Z)
+    np.testing.assert_array_equal(d32, d64.astype(np.float32))
+    np.testing.assert_allclose(y64[1:], ref_pool(x[1:], pool, pool, Z, "max"))

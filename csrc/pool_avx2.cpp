@@ -1,0 +1,74 @@
+// pool_avx2.cpp — max pooling with non-overlapping windows (stride == window, no padding),
+// float, C % 8 == 0: one output row per call, the running max and argmax of 8 channels in
+// registers, x read once; the backward writes each dx cell once (no zero fill + scatter). Same results as the portable path in pool.cpp (first maximum wins;
+// a NaN never replaces the running max). Compiled with -mavx2 -mfma; reached only when use_avx2().
+#include "pool.h"
+
+#if defined(EMBER_X86)
+#include <immintrin.h>
+
+namespace ember {
+
+void maxpool_tiled_row_avx2(float* y, int32_t* idx, const float* xn, const PoolShape& s, int64_t oh) {
+  const int64_t C = s.C;
+  for (int64_t ow = 0; ow < s.OW; ++ow) {
+    float* yo = y + ow * C;
+    int32_t* io = idx + ow * C;
+    const int64_t h0 = oh * s.PH, w0 = ow * s.PW;
+    if (h0 + 2 * s.PH <= s.H) {  // the same window one output row further down
+      const char* nx = reinterpret_cast<const char*>(xn + ((h0 + s.PH) * s.W + w0) * C);
+      for (int64_t r = 0; r < s.PH; ++r)
+        for (int64_t b = 0; b < s.PW * C * 4; b += 64) _mm_prefetch(nx + r * s.W * C * 4 + b, _MM_HINT_T0);
+    }
+    for (int64_t c = 0; c < C; c += 8) {
+      const int32_t p0 = int32_t(h0 * s.W + w0);
+      __m256 m = _mm256_loadu_ps(xn + p0 * C + c);
+      __m256 i = _mm256_castsi256_ps(_mm256_set1_epi32(p0));
+      for (int64_t ih = h0; ih < h0 + s.PH; ++ih)
+        for (int64_t iw = (ih == h0 ? w0 + 1 : w0); iw < w0 + s.PW; ++iw) {
+          const int32_t p = int32_t(ih * s.W + iw);
+          const __m256 v = _mm256_loadu_ps(xn + p * C + c);
+          const __m256 gt = _mm256_cmp_ps(v, m, _CMP_GT_OQ);
+          m = _mm256_blendv_ps(m, v, gt);
+          i = _mm256_blendv_ps(i, _mm256_castsi256_ps(_mm256_set1_epi32(p)), gt);
+        }
+      _mm256_storeu_ps(yo + c, m);
+      _mm256_storeu_si256(reinterpret_cast<__m256i*>(io + c), _mm256_castps_si256(i));
+    }
+  }
+}
+
+void maxpool_tiled_backward_avx2(float* dxn, const float* g, const int32_t* id, const PoolShape& s) {
+  const int64_t C = s.C;
+  for (int64_t oh = 0; oh < s.OH; ++oh)
+    for (int64_t ow = 0; ow < s.OW; ++ow) {
+      const float* go = g + (oh * s.OW + ow) * C;
+      const int32_t* io = id + (oh * s.OW + ow) * C;
+      for (int64_t c = 0; c < C; c += 8) {
+        const __m256 gv = _mm256_loadu_ps(go + c);
+        const __m256i iv = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(io + c));
+        for (int64_t ih = oh * s.PH; ih < (oh + 1) * s.PH; ++ih)
+          for (int64_t iw = ow * s.PW; iw < (ow + 1) * s.PW; ++iw) {
+            const int32_t p = int32_t(ih * s.W + iw);
+            const __m256 hit = _mm256_castsi256_ps(_mm256_cmpeq_epi32(iv, _mm256_set1_epi32(p)));
+            _mm256_storeu_ps(dxn + p * C + c, _mm256_and_ps(gv, hit));
+          }
+      }
+    }
+  // cells below / right of the last window get no gradient
+  for (int64_t ih = 0; ih < s.H; ++ih) {
+    const int64_t w0 = ih < s.OH * s.PH ? s.OW * s.PW : 0;
+    for (int64_t i = (ih * s.W + w0) * C; i < (ih + 1) * s.W * C; ++i) dxn[i] = 0.0f;
+  }
+}
+
+}  // namespace ember
+
+#else
+
+namespace ember {
+void maxpool_tiled_row_avx2(float*, int32_t*, const float*, const PoolShape&, int64_t) {}
+void maxpool_tiled_backward_avx2(float*, const float*, const int32_t*, const PoolShape&) {}
+}  // namespace ember
+
+#endif
