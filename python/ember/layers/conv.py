@@ -33,27 +33,21 @@ def conv_output_length(n: Optional[int], k: int, s: int, d: int, lo: int, hi: in
     return (n + lo + hi - d * (k - 1) - 1) // s + 1
 
 
-class Conv2D(Layer):
-    """2-D convolution layer: ``Conv2D(32, (3, 3), activation="relu", input_shape=(28, 28, 1))``.
+class _Conv(Layer):
+    """What Conv1D and Conv2D share: argument checks and the Keras attributes."""
 
-    Input (batch, height, width, channels) (``data_format="channels_last"``, the default) or
-    (batch, channels, height, width). Kernel shape (kh, kw, channels // groups, filters),
-    as Keras. ``activation="relu"`` is fused into the convolution kernel.
-    """
-
-    def __init__(self, filters: int, kernel_size: IntOrPair, strides: IntOrPair = (1, 1), padding="valid",
-                 data_format: Optional[str] = None, dilation_rate: IntOrPair = (1, 1), groups: int = 1,
-                 activation=None, use_bias: bool = True, kernel_initializer="glorot_uniform",
-                 bias_initializer="zeros", **kwargs):
+    def __init__(self, rank: int, filters: int, kernel_size: IntOrPair, strides: IntOrPair, padding,
+                 data_format: Optional[str], dilation_rate: IntOrPair, groups: int, activation, use_bias: bool,
+                 kernel_initializer, bias_initializer, extra_padding=(), **kwargs):
         super().__init__(**kwargs)
         cls = f"{type(self).__name__} layer '{self.name}'"
         if int(filters) < 1:
             raise ValueError(f"{cls}: filters must be a positive integer. Received: filters={filters!r}")
         self.filters = int(filters)
-        self.kernel_size = _tuple(kernel_size, 2, "kernel_size", cls)
-        self.strides = _tuple(strides, 2, "strides", cls)
-        self.dilation_rate = _tuple(dilation_rate, 2, "dilation_rate", cls)
-        self.padding = _check_padding(padding, cls)
+        self.kernel_size = _tuple(kernel_size, rank, "kernel_size", cls)
+        self.strides = _tuple(strides, rank, "strides", cls)
+        self.dilation_rate = _tuple(dilation_rate, rank, "dilation_rate", cls)
+        self.padding = _check_padding(padding, cls, extra_padding)
         self.data_format = (data_format or "channels_last").lower()
         if self.data_format not in ("channels_last", "channels_first"):
             raise ValueError(f"{cls}: data_format must be 'channels_last' or 'channels_first'. "
@@ -68,6 +62,22 @@ class Conv2D(Layer):
         self.use_bias = bool(use_bias)
         self.kernel_initializer = kernel_initializer
         self.bias_initializer = bias_initializer
+
+
+class Conv2D(_Conv):
+    """2-D convolution layer: ``Conv2D(32, (3, 3), activation="relu", input_shape=(28, 28, 1))``.
+
+    Input (batch, height, width, channels) (``data_format="channels_last"``, the default) or
+    (batch, channels, height, width). Kernel shape (kh, kw, channels // groups, filters),
+    as Keras. ``activation="relu"`` is fused into the convolution kernel.
+    """
+
+    def __init__(self, filters: int, kernel_size: IntOrPair, strides: IntOrPair = (1, 1), padding="valid",
+                 data_format: Optional[str] = None, dilation_rate: IntOrPair = (1, 1), groups: int = 1,
+                 activation=None, use_bias: bool = True, kernel_initializer="glorot_uniform",
+                 bias_initializer="zeros", **kwargs):
+        super().__init__(2, filters, kernel_size, strides, padding, data_format, dilation_rate, groups,
+                         activation, use_bias, kernel_initializer, bias_initializer, **kwargs)
 
     def _channels(self, input_shape) -> int:
         return input_shape[-1] if self.data_format == "channels_last" else input_shape[1]
@@ -129,7 +139,7 @@ class Conv2D(Layer):
         return cfg
 
 
-class Conv1D(Layer):
+class Conv1D(_Conv):
     """1-D convolution layer over (batch, steps, channels): ``Conv1D(64, 3, activation="relu")``.
 
     Kernel shape (kernel_size, channels // groups, filters). ``padding`` may be "valid",
@@ -140,29 +150,8 @@ class Conv1D(Layer):
                  data_format: Optional[str] = None, dilation_rate: IntOrPair = 1, groups: int = 1,
                  activation=None, use_bias: bool = True, kernel_initializer="glorot_uniform",
                  bias_initializer="zeros", **kwargs):
-        super().__init__(**kwargs)
-        cls = f"{type(self).__name__} layer '{self.name}'"
-        if int(filters) < 1:
-            raise ValueError(f"{cls}: filters must be a positive integer. Received: filters={filters!r}")
-        self.filters = int(filters)
-        self.kernel_size = _tuple(kernel_size, 1, "kernel_size", cls)
-        self.strides = _tuple(strides, 1, "strides", cls)
-        self.dilation_rate = _tuple(dilation_rate, 1, "dilation_rate", cls)
-        self.padding = _check_padding(padding, cls, ("causal",))
-        self.data_format = (data_format or "channels_last").lower()
-        if self.data_format not in ("channels_last", "channels_first"):
-            raise ValueError(f"{cls}: data_format must be 'channels_last' or 'channels_first'. "
-                             f"Received: {data_format!r}")
-        self.groups = int(groups)
-        if self.groups < 1 or self.filters % self.groups:
-            raise ValueError(f"{cls}: groups must be a positive divisor of filters ({self.filters}). "
-                             f"Received: groups={groups!r}")
-        self.activation_name = activation if isinstance(activation, str) or activation is None else None
-        self.activation = F.get_activation(activation)
-        self._fused = isinstance(activation, str) and activation.lower() == "relu"
-        self.use_bias = bool(use_bias)
-        self.kernel_initializer = kernel_initializer
-        self.bias_initializer = bias_initializer
+        super().__init__(1, filters, kernel_size, strides, padding, data_format, dilation_rate, groups,
+                         activation, use_bias, kernel_initializer, bias_initializer, ("causal",), **kwargs)
 
     def _check_input(self, shape) -> None:
         if len(shape) != 3:
