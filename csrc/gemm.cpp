@@ -134,6 +134,29 @@ constexpr int64_t kChunkMaxMN = 64 * 64;
 // Read A in place (no packing) when N spans at most this many NR-wide panels.
 constexpr int64_t kDirectMaxN = 2;
 
+// Equal-sized K blocks of at most ks.kc.
+template <typename T>
+int64_t k_block(const KernelSet<T>& ks, int64_t K) {
+  const int64_t nkb = (K + ks.kc - 1) / ks.kc;
+  return (K + nkb - 1) / nkb;
+}
+
+// Read A in place (no packing) for a thread that computes `rows` rows of C: when N spans at
+// most kDirectMaxN micro-panels (each A panel meets at most two B panels), or when A is not
+// transposed and the thread's rows x KC slice of A stays in L2 while the thread's B panels
+// sweep over it (then packing A only copies what the kernel could read in place; measured
+// best-of-21 single thread: 128x5408x128 107 -> 109, 128x784x128 112 -> 115, 256^3
+// 106 -> 111, 64 x 256x256x64 batched 99 -> 113 GFLOP/s). Direct and packed A give the same
+// sums; only the narrow-tile kernel differs, and gemm_thread uses it only where the choice
+// depends on N alone.
+constexpr int64_t kDirectMaxABytes = 320 * 1024;
+template <typename T>
+bool use_direct_a(const KernelSet<T>& ks, bool tA, int64_t N, int64_t rows, int64_t kcb) {
+  if (ks.kernel_sa == nullptr) return false;
+  if (N <= kDirectMaxN * ks.nr) return true;
+  return !tA && rows * kcb * int64_t(sizeof(T)) <= kDirectMaxABytes;
+}
+
 // The whole blocked product for thread `tid` of `nthr`. split_m: threads take disjoint
 // runs of MR row panels; otherwise disjoint runs of NR column panels. Each thread packs,
 // into its own buffers, every B panel and A block it uses: no barriers inside the region,
@@ -152,11 +175,10 @@ void gemm_thread(const KernelSet<T>& ks, bool tA, bool tB, int64_t M, int64_t N,
   const int64_t pm = (M + MR - 1) / MR;
   const int64_t m0 = split_m ? std::min(M, pm * tid / nthr * MR) : 0;
   const int64_t m1 = split_m ? std::min(M, pm * (tid + 1) / nthr * MR) : M;
-  // Packing A pays off only when each A panel meets several B panels.
-  const bool direct_a = ks.kernel_sa != nullptr && N <= kDirectMaxN * NR;
   // Equal-sized K and M blocks (a last block of 16 after three of 256 would pay the C
   // update for almost no work). Both depend only on the shape, not on the thread count.
-  const int64_t nkb = (K + ks.kc - 1) / ks.kc, kcb = (K + nkb - 1) / nkb;
+  const int64_t kcb = k_block(ks, K);
+  const bool direct_a = use_direct_a(ks, tA, N, m1 - m0, kcb);
   const int64_t nmb = std::max<int64_t>(1, (m1 - m0 + ks.mc - 1) / ks.mc);
   const int64_t mcb = ((m1 - m0 + nmb - 1) / nmb + MR - 1) / MR * MR;
   for (int64_t jc = 0; jc < N; jc += ks.nc) {
@@ -174,7 +196,9 @@ void gemm_thread(const KernelSet<T>& ks, bool tA, bool tB, int64_t M, int64_t N,
           for (int64_t jr = j0; jr < j1; ++jr) {
             const int64_t n = std::min(NR, nc - jr * NR);
             const T* bpanel = bp + jr * NR * kc;
-            if (ks.kernel_narrow && !tA && NR == 16 && n > 8 && n <= 11) {
+            // (Narrow tiles sum in another order: only where direct_a depends on N alone,
+            // so that the same tile never goes both ways for different thread counts.)
+            if (ks.kernel_narrow && !tA && NR == 16 && n > 8 && n <= 11 && N <= kDirectMaxN * NR) {
               T* bt = tl_narrow.get<T>(size_t(3) * kc);
               for (int64_t x = 0; x < n - 8; ++x)
                 for (int64_t p = 0; p < kc; ++p) bt[x * kc + p] = bpanel[p * NR + 8 + x];
@@ -260,8 +284,14 @@ void gemm_blocked(const KernelSet<T>& ks, bool tA, bool tB, int64_t M, int64_t N
   // A (M x K). Compare time per thread in flop units, one packed element costing about
   // kPackFlops flops, with the load balance of each split.
   const double f = 2.0 * double(M) * N * K / nthr, kPackFlops = 16.0;
-  const double t_m = f / balance(pm, nthr) + kPackFlops * (double(K) * N + double(M) * K / nthr);
-  const double t_n = f / balance(pn, nthr) + kPackFlops * (double(M) * K + double(K) * N / nthr);
+  // A read in place (use_direct_a) costs no packing: then splitting N packs only 1/nthr of B
+  // per thread and no A (128x5408x128 at 2 threads, best-of-21: 185 -> 204 GFLOP/s; was
+  // split M, every thread packing all of B).
+  const int64_t kcb = k_block(ks, K), mt = (pm + nthr - 1) / nthr * ks.mr;
+  const double pa_m = use_direct_a(ks, tA, N, mt, kcb) ? 0.0 : double(M) * K / nthr;
+  const double pa_n = use_direct_a(ks, tA, N, M, kcb) ? 0.0 : double(M) * K;
+  const double t_m = f / balance(pm, nthr) + kPackFlops * (double(K) * N + pa_m);
+  const double t_n = f / balance(pn, nthr) + kPackFlops * (pa_n + double(K) * N / nthr);
   const bool split_m = t_m <= t_n;
 #ifdef EMBER_OPENMP
   const int64_t t0 = now_ns();
