@@ -157,6 +157,23 @@ bool use_direct_a(const KernelSet<T>& ks, bool tA, int64_t N, int64_t rows, int6
   return !tA && rows * kcb * int64_t(sizeof(T)) <= kDirectMaxABytes;
 }
 
+// op(A) = A^T with a short K block (a dense layer's weight gradient X^T dY over a batch of
+// <= 128): the micro-kernel reads the MR contiguous values of each of the kc rows of A in
+// place, inside the MC loop, instead of packing them (the MC x kc block stays in L1/L2 for
+// all the B panels). Only when the kc rows, lda apart, spread over at least half of the 64
+// L1 sets: with lda a multiple of 1024 floats they all land in one set (measured best-of-9,
+// one thread: 1024^3 A^T 119 -> 68 GFLOP/s in place; 5408x128x128 121 -> 125, 784x128x128
+// 119 -> 124; two threads 238 -> 245, 234 -> 245).
+template <typename T>
+bool use_inplace_ta(const KernelSet<T>& ks, bool tA, int64_t lda, int64_t kcb) {
+  if (!tA || ks.kernel_sa == nullptr || kcb > 128) return false;
+  uint64_t sets = 0;
+  for (int64_t p = 0; p < kcb; ++p) sets |= uint64_t(1) << ((uint64_t(p * lda) * sizeof(T) >> 6) & 63);
+  int n = 0;
+  for (; sets; sets &= sets - 1) ++n;
+  return n >= 32;
+}
+
 // The whole blocked product for thread `tid` of `nthr`. split_m: threads take disjoint
 // runs of MR row panels; otherwise disjoint runs of NR column panels. Each thread packs,
 // into its own buffers, every B panel and A block it uses: no barriers inside the region,
@@ -179,6 +196,7 @@ void gemm_thread(const KernelSet<T>& ks, bool tA, bool tB, int64_t M, int64_t N,
   // update for almost no work). Both depend only on the shape, not on the thread count.
   const int64_t kcb = k_block(ks, K);
   const bool direct_a = use_direct_a(ks, tA, N, m1 - m0, kcb);
+  const bool inplace_ta = !direct_a && use_inplace_ta(ks, tA, lda, kcb);
   const int64_t nmb = std::max<int64_t>(1, (m1 - m0 + ks.mc - 1) / ks.mc);
   const int64_t mcb = ((m1 - m0 + nmb - 1) / nmb + MR - 1) / MR * MR;
   for (int64_t jc = 0; jc < N; jc += ks.nc) {
@@ -214,14 +232,19 @@ void gemm_thread(const KernelSet<T>& ks, bool tA, bool tB, int64_t M, int64_t N,
         }
         for (int64_t ic = m0; ic < m1 && !direct_a; ic += mcb) {
           const int64_t mc = std::min(mcb, m1 - ic);
-          ks.pack_a(tA, A, lda, ic, mc, pc, kc, ap);
+          if (!inplace_ta) ks.pack_a(tA, A, lda, ic, mc, pc, kc, ap);
           for (int64_t jr = j0; jr < j1; ++jr) {
             const int64_t n = std::min(NR, nc - jr * NR);
             const T* bpanel = bp + jr * NR * kc;
             T* cc = C + ic * ldc + jc + jr * NR;
-            for (int64_t ir = 0; ir < mc; ir += MR)
-              ks.kernel(kc, ap + ir * kc, bpanel, cc + ir * ldc, ldc, alpha, beta_k,
-                        std::min(MR, mc - ir), n);
+            if (inplace_ta)
+              for (int64_t ir = 0; ir < mc; ir += MR)
+                ks.kernel_sa(kc, A + pc * lda + ic + ir, 1, lda, bpanel, cc + ir * ldc, ldc, alpha,
+                             beta_k, std::min(MR, mc - ir), n);
+            else
+              for (int64_t ir = 0; ir < mc; ir += MR)
+                ks.kernel(kc, ap + ir * kc, bpanel, cc + ir * ldc, ldc, alpha, beta_k,
+                          std::min(MR, mc - ir), n);
           }
         }
       }
@@ -300,8 +323,14 @@ void gemm_blocked(const KernelSet<T>& ks, bool tA, bool tB, int64_t M, int64_t N
   // per thread and no A (128x5408x128 at 2 threads, best-of-21: 185 -> 204 GFLOP/s; was
   // split M, every thread packing all of B).
   const int64_t kcb = k_block(ks, K), mt = (pm + nthr - 1) / nthr * ks.mr;
-  const double pa_m = use_direct_a(ks, tA, N, mt, kcb) ? 0.0 : double(M) * K / nthr;
-  const double pa_n = use_direct_a(ks, tA, N, M, kcb) ? 0.0 : double(M) * K;
+  // Reading A in place still costs its cache misses: kReadFlops per element a thread reads
+  // (a split over N reads all of A in every thread).
+  const double kReadFlops = 4.0;
+  const bool ta_in = use_inplace_ta(ks, tA, lda, kcb);
+  const double pa_m = (use_direct_a(ks, tA, N, mt, kcb) || ta_in ? kReadFlops / kPackFlops : 1.0) *
+                      double(M) * K / nthr;
+  const double pa_n = (use_direct_a(ks, tA, N, M, kcb) || ta_in ? kReadFlops / kPackFlops : 1.0) *
+                      double(M) * K;
   const double t_m = f / balance(pm, nthr) + kPackFlops * (double(K) * N + pa_m);
   const double t_n = f / balance(pn, nthr) + kPackFlops * (pa_n + double(K) * N / nthr);
   const bool split_m = t_m <= t_n;
