@@ -323,14 +323,12 @@ void gemm_blocked(const KernelSet<T>& ks, bool tA, bool tB, int64_t M, int64_t N
   // per thread and no A (128x5408x128 at 2 threads, best-of-21: 185 -> 204 GFLOP/s; was
   // split M, every thread packing all of B).
   const int64_t kcb = k_block(ks, K), mt = (pm + nthr - 1) / nthr * ks.mr;
-  // Reading A in place still costs its cache misses: kReadFlops per element a thread reads
-  // (a split over N reads all of A in every thread).
+  // A^T read in place (use_inplace_ta) still costs its scattered cache misses, counted as
+  // kReadFlops per element a thread reads (a split over N reads all of A in every thread).
   const double kReadFlops = 4.0;
-  const bool ta_in = use_inplace_ta(ks, tA, lda, kcb);
-  const double pa_m = (use_direct_a(ks, tA, N, mt, kcb) || ta_in ? kReadFlops / kPackFlops : 1.0) *
-                      double(M) * K / nthr;
-  const double pa_n = (use_direct_a(ks, tA, N, M, kcb) || ta_in ? kReadFlops / kPackFlops : 1.0) *
-                      double(M) * K;
+  const double ta_in = use_inplace_ta(ks, tA, lda, kcb) ? kReadFlops / kPackFlops : 1.0;
+  const double pa_m = use_direct_a(ks, tA, N, mt, kcb) ? 0.0 : ta_in * double(M) * K / nthr;
+  const double pa_n = use_direct_a(ks, tA, N, M, kcb) ? 0.0 : ta_in * double(M) * K;
   const double t_m = f / balance(pm, nthr) + kPackFlops * (double(K) * N + pa_m);
   const double t_n = f / balance(pn, nthr) + kPackFlops * (pa_n + double(K) * N / nthr);
   const bool split_m = t_m <= t_n;
