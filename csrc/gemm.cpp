@@ -134,6 +134,46 @@ constexpr int64_t kChunkMaxMN = 64 * 64;
 // Read A in place (no packing) when N spans at most this many NR-wide panels.
 constexpr int64_t kDirectMaxN = 2;
 
+// Equal-sized K blocks of at most ks.kc.
+template <typename T>
+int64_t k_block(const KernelSet<T>& ks, int64_t K) {
+  const int64_t nkb = (K + ks.kc - 1) / ks.kc;
+  return (K + nkb - 1) / nkb;
+}
+
+// Read A in place (no packing) for a thread that computes `rows` rows of C: when N spans at
+// most kDirectMaxN micro-panels (each A panel meets at most two B panels), or when A is not
+// transposed and the thread's rows x KC slice of A stays in L2 while the thread's B panels
+// sweep over it (then packing A only copies what the kernel could read in place; measured
+// best-of-21 single thread: 128x5408x128 107 -> 109, 128x784x128 112 -> 115, 256^3
+// 106 -> 111, 64 x 256x256x64 batched 99 -> 113 GFLOP/s). Direct and packed A give the same
+// sums; only the narrow-tile kernel differs, and gemm_thread uses it only where the choice
+// depends on N alone.
+constexpr int64_t kDirectMaxABytes = 320 * 1024;
+template <typename T>
+bool use_direct_a(const KernelSet<T>& ks, bool tA, int64_t N, int64_t rows, int64_t kcb) {
+  if (ks.kernel_sa == nullptr) return false;
+  if (N <= kDirectMaxN * ks.nr) return true;
+  return !tA && rows * kcb * int64_t(sizeof(T)) <= kDirectMaxABytes;
+}
+
+// op(A) = A^T with a short K block (a dense layer's weight gradient X^T dY over a batch of
+// <= 128): the micro-kernel reads the MR contiguous values of each of the kc rows of A in
+// place, inside the MC loop, instead of packing them (the MC x kc block stays in L1/L2 for
+// all the B panels). Only when the kc rows, lda apart, spread over at least half of the 64
+// L1 sets: with lda a multiple of 1024 floats they all land in one set (measured best-of-9,
+// one thread: 1024^3 A^T 119 -> 68 GFLOP/s in place; 5408x128x128 121 -> 125, 784x128x128
+// 119 -> 124; two threads 238 -> 245, 234 -> 245).
+template <typename T>
+bool use_inplace_ta(const KernelSet<T>& ks, bool tA, int64_t lda, int64_t kcb) {
+  if (!tA || ks.kernel_sa == nullptr || kcb > 128) return false;
+  uint64_t sets = 0;
+  for (int64_t p = 0; p < kcb; ++p) sets |= uint64_t(1) << ((uint64_t(p * lda) * sizeof(T) >> 6) & 63);
+  int n = 0;
+  for (; sets; sets &= sets - 1) ++n;
+  return n >= 32;
+}
+
 // The whole blocked product for thread `tid` of `nthr`. split_m: threads take disjoint
 // runs of MR row panels; otherwise disjoint runs of NR column panels. Each thread packs,
 // into its own buffers, every B panel and A block it uses: no barriers inside the region,
@@ -152,11 +192,11 @@ void gemm_thread(const KernelSet<T>& ks, bool tA, bool tB, int64_t M, int64_t N,
   const int64_t pm = (M + MR - 1) / MR;
   const int64_t m0 = split_m ? std::min(M, pm * tid / nthr * MR) : 0;
   const int64_t m1 = split_m ? std::min(M, pm * (tid + 1) / nthr * MR) : M;
-  // Packing A pays off only when each A panel meets several B panels.
-  const bool direct_a = ks.kernel_sa != nullptr && N <= kDirectMaxN * NR;
   // Equal-sized K and M blocks (a last block of 16 after three of 256 would pay the C
   // update for almost no work). Both depend only on the shape, not on the thread count.
-  const int64_t nkb = (K + ks.kc - 1) / ks.kc, kcb = (K + nkb - 1) / nkb;
+  const int64_t kcb = k_block(ks, K);
+  const bool direct_a = use_direct_a(ks, tA, N, m1 - m0, kcb);
+  const bool inplace_ta = !direct_a && use_inplace_ta(ks, tA, lda, kcb);
   const int64_t nmb = std::max<int64_t>(1, (m1 - m0 + ks.mc - 1) / ks.mc);
   const int64_t mcb = ((m1 - m0 + nmb - 1) / nmb + MR - 1) / MR * MR;
   for (int64_t jc = 0; jc < N; jc += ks.nc) {
@@ -174,7 +214,9 @@ void gemm_thread(const KernelSet<T>& ks, bool tA, bool tB, int64_t M, int64_t N,
           for (int64_t jr = j0; jr < j1; ++jr) {
             const int64_t n = std::min(NR, nc - jr * NR);
             const T* bpanel = bp + jr * NR * kc;
-            if (ks.kernel_narrow && !tA && NR == 16 && n > 8 && n <= 11) {
+            // (Narrow tiles sum in another order: only where direct_a depends on N alone,
+            // so that the same tile never goes both ways for different thread counts.)
+            if (ks.kernel_narrow && !tA && NR == 16 && n > 8 && n <= 11 && N <= kDirectMaxN * NR) {
               T* bt = tl_narrow.get<T>(size_t(3) * kc);
               for (int64_t x = 0; x < n - 8; ++x)
                 for (int64_t p = 0; p < kc; ++p) bt[x * kc + p] = bpanel[p * NR + 8 + x];
@@ -190,14 +232,19 @@ void gemm_thread(const KernelSet<T>& ks, bool tA, bool tB, int64_t M, int64_t N,
         }
         for (int64_t ic = m0; ic < m1 && !direct_a; ic += mcb) {
           const int64_t mc = std::min(mcb, m1 - ic);
-          ks.pack_a(tA, A, lda, ic, mc, pc, kc, ap);
+          if (!inplace_ta) ks.pack_a(tA, A, lda, ic, mc, pc, kc, ap);
           for (int64_t jr = j0; jr < j1; ++jr) {
             const int64_t n = std::min(NR, nc - jr * NR);
             const T* bpanel = bp + jr * NR * kc;
             T* cc = C + ic * ldc + jc + jr * NR;
-            for (int64_t ir = 0; ir < mc; ir += MR)
-              ks.kernel(kc, ap + ir * kc, bpanel, cc + ir * ldc, ldc, alpha, beta_k,
-                        std::min(MR, mc - ir), n);
+            if (inplace_ta)
+              for (int64_t ir = 0; ir < mc; ir += MR)
+                ks.kernel_sa(kc, A + pc * lda + ic + ir, 1, lda, bpanel, cc + ir * ldc, ldc, alpha,
+                             beta_k, std::min(MR, mc - ir), n);
+            else
+              for (int64_t ir = 0; ir < mc; ir += MR)
+                ks.kernel(kc, ap + ir * kc, bpanel, cc + ir * ldc, ldc, alpha, beta_k,
+                          std::min(MR, mc - ir), n);
           }
         }
       }
@@ -213,7 +260,13 @@ void gemm_thread(const KernelSet<T>& ks, bool tA, bool tB, int64_t M, int64_t N,
 // than a single thread would have (at a conservative rate) switches ember's GEMM to one
 // thread for the next 50 ms, after which threads are tried again. Results do not depend
 // on the thread count, so this changes timing only, never values.
+// It takes two slow products in a row: a single one is usually the team waking up after
+// idling (libgomp threads sleep after a short spin; waking them costs tens of us, more
+// than a whole 128^3 product), not oversubscription. Tripping on that one call kept
+// 96^3 .. 128^3 on one thread for 50 ms after every pause: measured here, 300 calls right
+// after a pause, 2 threads, best of 5: 96^3 106 -> 184, 128^3 110 -> 212 GFLOP/s.
 std::atomic<int64_t> g_serial_until_ns{0};
+std::atomic<int> g_slow_in_row{0};
 
 inline int64_t now_ns() {
   return std::chrono::duration_cast<std::chrono::nanoseconds>(
@@ -225,8 +278,14 @@ template <typename T>
 void note_parallel_time(double macs, int64_t t0) {
   const double rate = use_avx2() ? (sizeof(T) == 4 ? 60e9 : 30e9) : (sizeof(T) == 4 ? 15e9 : 10e9);
   const int64_t t1 = now_ns(), dt = t1 - t0;
-  if (dt > 100000 && double(dt) > 1e9 * 2.0 * macs / rate)
-    g_serial_until_ns.store(t1 + 50000000, std::memory_order_relaxed);
+  if (dt > 100000 && double(dt) > 1e9 * 2.0 * macs / rate) {
+    if (g_slow_in_row.fetch_add(1, std::memory_order_relaxed) >= 1) {
+      g_slow_in_row.store(0, std::memory_order_relaxed);
+      g_serial_until_ns.store(t1 + 50000000, std::memory_order_relaxed);
+    }
+  } else {
+    g_slow_in_row.store(0, std::memory_order_relaxed);
+  }
 }
 
 // Fraction of threads kept busy when `panels` units are dealt out in contiguous runs.
@@ -260,8 +319,18 @@ void gemm_blocked(const KernelSet<T>& ks, bool tA, bool tB, int64_t M, int64_t N
   // A (M x K). Compare time per thread in flop units, one packed element costing about
   // kPackFlops flops, with the load balance of each split.
   const double f = 2.0 * double(M) * N * K / nthr, kPackFlops = 16.0;
-  const double t_m = f / balance(pm, nthr) + kPackFlops * (double(K) * N + double(M) * K / nthr);
-  const double t_n = f / balance(pn, nthr) + kPackFlops * (double(M) * K + double(K) * N / nthr);
+  // A read in place (use_direct_a) costs no packing: then splitting N packs only 1/nthr of B
+  // per thread and no A (128x5408x128 at 2 threads, best-of-21: 185 -> 204 GFLOP/s; was
+  // split M, every thread packing all of B).
+  const int64_t kcb = k_block(ks, K), mt = (pm + nthr - 1) / nthr * ks.mr;
+  // A^T read in place (use_inplace_ta) still costs its scattered cache misses, counted as
+  // kReadFlops per element a thread reads (a split over N reads all of A in every thread).
+  const double kReadFlops = 4.0;
+  const double ta_in = use_inplace_ta(ks, tA, lda, kcb) ? kReadFlops / kPackFlops : 1.0;
+  const double pa_m = use_direct_a(ks, tA, N, mt, kcb) ? 0.0 : ta_in * double(M) * K / nthr;
+  const double pa_n = use_direct_a(ks, tA, N, M, kcb) ? 0.0 : ta_in * double(M) * K;
+  const double t_m = f / balance(pm, nthr) + kPackFlops * (double(K) * N + pa_m);
+  const double t_n = f / balance(pn, nthr) + kPackFlops * (pa_n + double(K) * N / nthr);
   const bool split_m = t_m <= t_n;
 #ifdef EMBER_OPENMP
   const int64_t t0 = now_ns();

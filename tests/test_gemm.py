@@ -220,7 +220,12 @@ def test_bit_identical_across_thread_counts(dtype, threads):
     rng = np.random.default_rng(9)
     cases = [((700, 900), (900, 650), False, False), ((1000, 333), (1000, 517), True, False),
              ((257, 3000), (401, 3000), False, True), ((40000, 9), (40000, 32), True, False),
-             ((86528 // 8, 32), (9, 32), False, True), ((130, 9), (9, 700), False, False)]
+             ((86528 // 8, 32), (9, 32), False, True), ((130, 9), (9, 700), False, False),
+             # A read in place or packed depending on the rows per thread; narrow last panel
+             ((300, 200), (200, 43), False, False), ((128, 2100), (130, 2100), False, True),
+             ((131, 128), (128, 128), False, False),
+             # A^T read in place (short K, lda spreading over the cache sets)
+             ((100, 701), (100, 41), True, False), ((128, 5408), (128, 130), True, False)]
     for sa, sb, ta, tb in cases:
         a, b = _rand(rng, sa, dtype), _rand(rng, sb, dtype)
         out = []
