@@ -8,18 +8,8 @@ import os
 import statistics
 import subprocess
 import sys
-import time
 
-
-def med(f, reps: int) -> float:
-    """Median wall time of f() in ms (after one warm-up call)."""
-    f()
-    ts = []
-    for _ in range(reps):
-        t = time.perf_counter()
-        f()
-        ts.append(time.perf_counter() - t)
-    return statistics.median(ts) * 1e3
+from _timing import med  # noqa: F401  (re-exported to the benchmarks)
 
 
 def have_torch() -> bool:

@@ -7,27 +7,17 @@ process (two OpenMP runtimes in one process disturb each other). Medians of seve
 import argparse
 import json
 import os
-import statistics
 import subprocess
 import sys
-import time
 
 import numpy as np
+
+from _timing import med
 
 LAYERS = {  # name: (N, H, W, C, OC, padding)
     "mnist 128x28x28x1->32": (128, 28, 28, 1, 32, "valid"),
     "mid 32x56x56x64->64": (32, 56, 56, 64, 64, "same"),
 }
-
-
-def med(f, reps):
-    f()
-    ts = []
-    for _ in range(reps):
-        t = time.perf_counter()
-        f()
-        ts.append(time.perf_counter() - t)
-    return statistics.median(ts) * 1e3
 
 
 def numpy_suite(N, H, W, C, OC, pad, reps):

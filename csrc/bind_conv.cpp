@@ -72,15 +72,24 @@ ember::ConvShape conv_shape(const std::string& op, const py::array& x, const py:
   return s;
 }
 
+// The checks every conv binding starts with: x and w of one float dtype (returned in d),
+// C-contiguous, and shapes that make a convolution.
+ember::ConvShape conv_inputs(const std::string& op, const py::array& x, const py::array& w,
+                             const std::vector<int64_t>& strides, const std::vector<int64_t>& pads,
+                             const std::vector<int64_t>& dil, int64_t groups, DType& d) {
+  d = float_dtype(op, "x", x);
+  same_dtype(op, "w", w, d);
+  check_contiguous(op, "x", x);
+  check_contiguous(op, "w", w);
+  return conv_shape(op, x, w, strides, pads, dil, groups);
+}
+
 py::array conv2d_forward_py(py::array x, py::array w, py::object b, std::vector<int64_t> strides,
                             std::vector<int64_t> pads, std::vector<int64_t> dil, int64_t groups, int act,
                             py::object out) {
   const std::string op = "conv2d";
-  DType d = float_dtype(op, "x", x);
-  same_dtype(op, "w", w, d);
-  check_contiguous(op, "x", x);
-  check_contiguous(op, "w", w);
-  const ember::ConvShape s = conv_shape(op, x, w, strides, pads, dil, groups);
+  DType d;
+  const ember::ConvShape s = conv_inputs(op, x, w, strides, pads, dil, groups, d);
   py::array bias = opt_array(op, "b", b, d, {s.OC});
   if (act != 0 && act != 1) fail(op, "act must be 0 (none) or 1 (relu)");
   py::array y = out_or_new(op, out, d, {s.N, s.OH, s.OW, s.OC});
@@ -100,13 +109,10 @@ py::tuple conv2d_backward_py(py::array x, py::array w, py::array dy, py::object 
                              std::vector<int64_t> pads, std::vector<int64_t> dil, int64_t groups, int act,
                              bool need_dx, bool need_dw, bool need_db) {
   const std::string op = "conv2d_backward";
-  DType d = float_dtype(op, "x", x);
-  same_dtype(op, "w", w, d);
+  DType d;
+  const ember::ConvShape s = conv_inputs(op, x, w, strides, pads, dil, groups, d);
   same_dtype(op, "dy", dy, d);
-  check_contiguous(op, "x", x);
-  check_contiguous(op, "w", w);
   check_contiguous(op, "dy", dy);
-  const ember::ConvShape s = conv_shape(op, x, w, strides, pads, dil, groups);
   check_shape(op, "dy", dy, {s.N, s.OH, s.OW, s.OC});
   py::array ya = opt_array(op, "y", y, d, {s.N, s.OH, s.OW, s.OC});
   if (act == 1 && y.is_none()) fail(op, "act=1 (relu) needs the forward output y");
@@ -134,11 +140,8 @@ py::tuple conv2d_backward_py(py::array x, py::array w, py::array dy, py::object 
 py::array conv2d_naive_py(py::array x, py::array w, py::object b, std::vector<int64_t> strides,
                           std::vector<int64_t> pads, std::vector<int64_t> dil, int64_t groups) {
   const std::string op = "conv2d_naive";
-  DType d = float_dtype(op, "x", x);
-  same_dtype(op, "w", w, d);
-  check_contiguous(op, "x", x);
-  check_contiguous(op, "w", w);
-  const ember::ConvShape s = conv_shape(op, x, w, strides, pads, dil, groups);
+  DType d;
+  const ember::ConvShape s = conv_inputs(op, x, w, strides, pads, dil, groups, d);
   py::array bias = opt_array(op, "b", b, d, {s.OC});
   py::array y = out_or_new(op, py::none(), d, {s.N, s.OH, s.OW, s.OC});
   if (d == DType::F32)
