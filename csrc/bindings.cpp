@@ -7,6 +7,7 @@
 
 #include <cstdlib>
 #include <string>
+#include <vector>
 #if defined(__GLIBC__)
 #include <malloc.h>
 #endif
@@ -35,11 +36,25 @@ PYBIND11_MODULE(_C, m) {
   m.def("set_num_threads", &ember::set_num_threads, py::arg("n"));
   m.def("get_num_threads", &ember::get_num_threads);
   m.def("cpu_has_avx2_fma", &ember::cpu_has_avx2_fma);
-  m.def("kernel_path", []() { return std::string(ember::use_avx2() ? "avx2" : "portable"); });
+  m.def("cpu_has_avx512", &ember::cpu_has_avx512);
+  // The paths this CPU can run, slowest first; kernel_path() is the one in use now.
+  m.def("kernel_paths", []() {
+    std::vector<std::string> p{"portable"};
+    if (ember::cpu_has_avx2_fma()) p.push_back("avx2");
+    if (ember::cpu_has_avx512()) p.push_back("avx512");
+    return p;
+  });
+  m.def("kernel_path", []() {
+    const int l = ember::kernel_level();
+    return std::string(l >= ember::kAvx512 ? "avx512" : l >= ember::kAvx2 ? "avx2" : "portable");
+  });
+  // A cap, not a demand: "avx512" on a CPU without it runs the best path the CPU has.
+  // Only the GEMM has AVX-512 kernels; the other kernels run their AVX2 path under it.
   m.def("set_kernel_path", [](const std::string& p) {
-    if (p == "portable") ember::set_force_portable(true);
-    else if (p == "avx2" || p == "auto") ember::set_force_portable(false);
-    else throw py::value_error("set_kernel_path: expected 'portable', 'avx2' or 'auto'. Received: '" + p + "'");
+    if (p == "portable") ember::set_kernel_level(ember::kPortable);
+    else if (p == "avx2") ember::set_kernel_level(ember::kAvx2);
+    else if (p == "avx512" || p == "auto") ember::set_kernel_level(ember::kAvx512);
+    else throw py::value_error("set_kernel_path: expected 'portable', 'avx2', 'avx512' or 'auto'. Received: '" + p + "'");
   }, py::arg("path"));
 
   ember_py::bind_gemm(m);

@@ -1,5 +1,6 @@
 #include "cpu.h"
 
+#include <algorithm>
 #include <atomic>
 #include <cstdlib>
 #include <cstring>
@@ -8,7 +9,9 @@ namespace ember {
 
 namespace {
 
-bool detect() {
+// __builtin_cpu_supports reports AVX/AVX-512 only when the OS saves their register state
+// (libgcc checks XCR0), so a kernel that passes these checks can run.
+bool detect_avx2() {
 #if defined(EMBER_X86) && (defined(__GNUC__) || defined(__clang__))
   __builtin_cpu_init();
   return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
@@ -17,22 +20,49 @@ bool detect() {
 #endif
 }
 
-bool env_disabled() {
-  const char* v = std::getenv("EMBER_DISABLE_AVX2");
+bool detect_avx512() {
+#if defined(EMBER_X86) && (defined(__GNUC__) || defined(__clang__))
+  __builtin_cpu_init();
+  return detect_avx2() && __builtin_cpu_supports("avx512f");
+#else
+  return false;
+#endif
+}
+
+bool env_set(const char* name) {
+  const char* v = std::getenv(name);
   return v && *v && std::strcmp(v, "0") != 0;
 }
 
-std::atomic<bool> g_force_portable{env_disabled()};
+int env_cap() {
+  if (env_set("EMBER_DISABLE_AVX2")) return kPortable;
+  if (env_set("EMBER_DISABLE_AVX512")) return kAvx2;
+  return kAvx512;
+}
+
+int hw_level() {
+  static const int lvl = cpu_has_avx512() ? kAvx512 : cpu_has_avx2_fma() ? kAvx2 : kPortable;
+  return lvl;
+}
+
+std::atomic<int> g_cap{env_cap()};
 
 }  // namespace
 
 bool cpu_has_avx2_fma() {
-  static const bool has = detect();
+  static const bool has = detect_avx2();
   return has;
 }
 
-bool use_avx2() { return cpu_has_avx2_fma() && !g_force_portable.load(std::memory_order_relaxed); }
+bool cpu_has_avx512() {
+  static const bool has = detect_avx512();
+  return has;
+}
 
-void set_force_portable(bool on) { g_force_portable.store(on); }
+int kernel_level() { return std::min(hw_level(), g_cap.load(std::memory_order_relaxed)); }
+
+void set_kernel_level(int max_level) {
+  g_cap.store(std::max<int>(kPortable, std::min<int>(kAvx512, max_level)));
+}
 
 }  // namespace ember

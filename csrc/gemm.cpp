@@ -1,5 +1,6 @@
 // gemm.cpp — packed, cache-blocked GEMM in the BLIS style (driver, portable kernels,
-// dispatch, batched). AVX2/FMA micro-kernels: gemm_avx2.cpp; packing: gemm_pack.h.
+// dispatch, batched). AVX2/FMA micro-kernels: gemm_avx2.cpp; AVX-512: gemm_avx512.cpp;
+// packing: gemm_pack.h.
 //
 // Loop nest (BLIS):
 //   for jc in N step NC:                      B block: KC x NC (L3)
@@ -84,14 +85,20 @@ KernelSet<double> portable_double_kernels() {
           &pack_b_generic<double, 4>};
 }
 
+// The kernel set for a product with N columns. The AVX-512 tile is 32 floats (16 doubles)
+// wide; for N of at most half that, its vectors would be mostly padding and the AVX2 tile
+// (with its narrow-column kernel) does the same work with fewer wasted lanes. The choice
+// depends on N only, never on the thread count (bit-identical results, see above).
 template <typename T>
-KernelSet<T> kernels_for();
+KernelSet<T> kernels_for(int64_t N);
 template <>
-KernelSet<float> kernels_for<float>() {
+KernelSet<float> kernels_for<float>(int64_t N) {
+  if (use_avx512() && N > 16) return avx512_float_kernels();
   return use_avx2() ? avx2_float_kernels() : portable_float_kernels();
 }
 template <>
-KernelSet<double> kernels_for<double>() {
+KernelSet<double> kernels_for<double>(int64_t N) {
+  if (use_avx512() && N > 8) return avx512_double_kernels();
   return use_avx2() ? avx2_double_kernels() : portable_double_kernels();
 }
 
@@ -369,7 +376,7 @@ void gemm_impl(bool tA, bool tB, int64_t M, int64_t N, int64_t K, T alpha, const
     scale_c(M, N, beta, C, ldc);
     return;
   }
-  const KernelSet<T> ks = kernels_for<T>();
+  const KernelSet<T> ks = kernels_for<T>(N);
   if (M * N <= kChunkMaxMN && K >= 4 * kChunkK) {
     // K-chunked: partial products of fixed-length K chunks, summed in chunk order.
     const int64_t nch = (K + kChunkK - 1) / kChunkK, mn = M * N;

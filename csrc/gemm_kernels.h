@@ -1,4 +1,5 @@
-// gemm_kernels.h — internal to the GEMM family (gemm.cpp, gemm_avx2.cpp). Not a public API.
+// gemm_kernels.h — internal to the GEMM family (gemm.cpp, gemm_avx2.cpp, gemm_avx512.cpp).
+// Not a public API.
 //
 // A micro-kernel computes one MR x NR tile of C from packed panels:
 //   a: kc x MR panel of op(A), element (i, p) at a[p * MR + i]   (zero padded past m)
@@ -53,6 +54,9 @@ struct KernelSet {
 // AVX2/FMA kernels (gemm_avx2.cpp): float 6x16, double 6x8. Only call when use_avx2().
 KernelSet<float> avx2_float_kernels();
 KernelSet<double> avx2_double_kernels();
+// AVX-512F kernels (gemm_avx512.cpp): float 8x32, double 8x16. Only call when use_avx512().
+KernelSet<float> avx512_float_kernels();
+KernelSet<double> avx512_double_kernels();
 
 }  // namespace gemm_detail
 }  // namespace ember

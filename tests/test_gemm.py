@@ -16,6 +16,10 @@ import ember
 from ember import _C
 
 DTYPES = [np.float32, np.float64]
+# Every kernel path this CPU can run: "auto" is the best one (AVX-512 where the CPU has it);
+# "avx2" is tested on its own where AVX-512 would otherwise hide it.
+PATHS = ["auto", "portable"] + (["avx2"] if "avx512" in _C.kernel_paths() else [])
+SIMD_PATHS = [p for p in PATHS if p != "portable"]
 
 
 @pytest.fixture(autouse=True, scope="module")
@@ -82,9 +86,54 @@ def _all_small(dtype, sizes):
             _check(_C.gemm(a, b, ta, tb), a, b, ta, tb)
 
 
+@pytest.fixture
+def kernel_path(request):
+    _C.set_kernel_path(request.param)
+    try:
+        yield request.param
+    finally:
+        _C.set_kernel_path("auto")
+
+
+@pytest.mark.parametrize("kernel_path", SIMD_PATHS, indirect=True)
 @pytest.mark.parametrize("dtype", DTYPES)
-def test_small_shapes_all_transposes(dtype):
+def test_small_shapes_all_transposes(dtype, kernel_path):
     _all_small(dtype, [1, 2, 3, 5, 6, 7, 8, 9, 11, 13, 16, 17])
+
+
+@pytest.mark.parametrize("kernel_path", SIMD_PATHS, indirect=True)
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_every_edge_tile(dtype, kernel_path):
+    """Every row count of a tile (1..8 for the AVX-512 8 x 32 tile, 1..6 for AVX2's 6 x 16)
+    against column counts on both sides of the one- and two-vector tile widths, with short,
+    odd and KC-crossing K, alpha and beta."""
+    rng = np.random.default_rng(2)
+    for m in list(range(1, 18)) + [23, 24, 25]:
+        for n in [17, 24, 31, 32, 33, 40, 48, 63, 65, 97]:
+            for k in [1, 7, 64, 300]:
+                for ta, tb in itertools.product([False, True], repeat=2):
+                    a = _rand(rng, (k, m) if ta else (m, k), dtype)
+                    b = _rand(rng, (n, k) if tb else (k, n), dtype)
+                    _check(_C.gemm(a, b, ta, tb), a, b, ta, tb)
+                c0 = _rand(rng, (m, n), dtype)
+                a, b = _rand(rng, (m, k), dtype), _rand(rng, (k, n), dtype)
+                c = c0.copy()
+                _C.gemm(a, b, alpha=-1.5, beta=0.75, out=c)
+                _check(c, a, b, alpha=-1.5, beta=0.75, c0=c0)
+
+
+def test_kernel_paths_listed_and_selectable():
+    paths = _C.kernel_paths()
+    assert paths[0] == "portable"
+    assert _C.kernel_path() == paths[-1]
+    try:
+        for p in paths:
+            _C.set_kernel_path(p)
+            assert _C.kernel_path() == p
+    finally:
+        _C.set_kernel_path("auto")
+    with pytest.raises(ValueError, match="set_kernel_path"):
+        _C.set_kernel_path("sse9")
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
@@ -97,8 +146,8 @@ _LARGE = [(97, 101, 103), (1009, 37, 263), (31, 1013, 257), (300, 1031, 1000), (
           (20011, 9, 32), (5000, 32, 9), (129, 10, 128), (1001, 9, 700), (2003, 11, 33)]
 # The portable path runs the same shapes but the biggest ones (they cost seconds there and
 # exercise nothing the smaller ones do not).
-_CASES = [("auto", s) for s in _LARGE] + [("portable", s) for s in _LARGE
-                                          if s[0] * s[1] * s[2] <= 5e7 and s[2] <= 10000]
+_CASES = [(p, s) for p in SIMD_PATHS for s in _LARGE] + [
+    ("portable", s) for s in _LARGE if s[0] * s[1] * s[2] <= 5e7 and s[2] <= 10000]
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
@@ -117,7 +166,7 @@ def test_larger_and_primes(dtype, path, mnk):
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
-@pytest.mark.parametrize("path", ["auto", "portable"])
+@pytest.mark.parametrize("path", PATHS)
 @pytest.mark.parametrize("alpha,beta", [(1.0, 0.0), (-2.5, 0.0), (1.0, 1.0), (0.5, -1.5),
                                         (0.0, 2.0), (3.0, 1e-3)])
 def test_alpha_beta(dtype, path, alpha, beta):
@@ -139,7 +188,7 @@ def test_alpha_beta(dtype, path, alpha, beta):
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
-@pytest.mark.parametrize("path", ["auto", "portable"])
+@pytest.mark.parametrize("path", PATHS)
 def test_beta_zero_ignores_nan_in_c(dtype, path):
     rng = np.random.default_rng(3)
     _C.set_kernel_path(path)
@@ -167,7 +216,7 @@ def test_k_zero_scales_c(dtype):
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
-@pytest.mark.parametrize("path", ["auto", "portable"])
+@pytest.mark.parametrize("path", PATHS)
 def test_non_contiguous_inputs(dtype, path):
     rng = np.random.default_rng(11)
     big = _rand(rng, (300, 260), dtype)
@@ -189,7 +238,7 @@ def test_non_contiguous_inputs(dtype, path):
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
-@pytest.mark.parametrize("path", ["auto", "portable"])
+@pytest.mark.parametrize("path", PATHS)
 def test_batched(dtype, path):
     rng = np.random.default_rng(5)
     _C.set_kernel_path(path)
@@ -215,8 +264,9 @@ def test_batched(dtype, path):
         _C.set_kernel_path("auto")
 
 
+@pytest.mark.parametrize("kernel_path", SIMD_PATHS, indirect=True)
 @pytest.mark.parametrize("dtype", DTYPES)
-def test_bit_identical_across_thread_counts(dtype, threads):
+def test_bit_identical_across_thread_counts(dtype, threads, kernel_path):
     rng = np.random.default_rng(9)
     cases = [((700, 900), (900, 650), False, False), ((1000, 333), (1000, 517), True, False),
              ((257, 3000), (401, 3000), False, True), ((40000, 9), (40000, 32), True, False),
@@ -225,7 +275,10 @@ def test_bit_identical_across_thread_counts(dtype, threads):
              ((300, 200), (200, 43), False, False), ((128, 2100), (130, 2100), False, True),
              ((131, 128), (128, 128), False, False),
              # A^T read in place (short K, lda spreading over the cache sets)
-             ((100, 701), (100, 41), True, False), ((128, 5408), (128, 130), True, False)]
+             ((100, 701), (100, 41), True, False), ((128, 5408), (128, 130), True, False),
+             # row and column counts that leave edge tiles of every width at thread borders
+             ((203, 300), (300, 20), False, False), ((77, 1200), (1200, 45), False, False),
+             ((1003, 64), (64, 97), False, False)]
     for sa, sb, ta, tb in cases:
         a, b = _rand(rng, sa, dtype), _rand(rng, sb, dtype)
         out = []
@@ -242,12 +295,14 @@ def test_bit_identical_across_thread_counts(dtype, threads):
     assert np.array_equal(out[0], out[1])
 
 
-def test_env_var_forces_portable_path():
-    code = ("import numpy as np; from ember import _C; assert _C.kernel_path() == 'portable', "
+@pytest.mark.parametrize("var", ["EMBER_DISABLE_AVX2", "EMBER_DISABLE_AVX512"])
+def test_env_var_caps_kernel_path(var):
+    expect = "portable" if var == "EMBER_DISABLE_AVX2" or not _C.cpu_has_avx2_fma() else "avx2"
+    code = (f"import numpy as np; from ember import _C; assert _C.kernel_path() == '{expect}', "
             "_C.kernel_path(); a = np.random.rand(37, 53).astype(np.float32); "
             "b = np.random.rand(53, 29).astype(np.float32); "
             "assert np.allclose(_C.gemm(a, b), a.astype(np.float64) @ b, rtol=1e-5, atol=1e-5)")
-    env = dict(os.environ, EMBER_DISABLE_AVX2="1")
+    env = dict(os.environ, **{var: "1"})
     subprocess.run([sys.executable, "-c", code], env=env, check=True)
 
 
