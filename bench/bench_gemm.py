@@ -12,6 +12,11 @@ rows with n >= 512, and the machine's nominal AVX2 peak.
     python bench/bench_gemm.py            # full run (~2-3 minutes)
     python bench/bench_gemm.py --quick    # fewer repetitions and shapes
     python bench/bench_gemm.py --rounds 3 # more process pairs (default 2), medians across them
+    python bench/bench_gemm.py --path avx2  # cap ember's kernels (portable / avx2 / avx512)
+
+ember picks its best kernel path at run time: AVX-512 where the CPU has it, else AVX2/FMA,
+else portable. NumPy's OpenBLAS reports the kernel family it chose (threadpoolctl's
+"architecture"; on this machine "Haswell", i.e. AVX2); both are printed.
 
 On a shared machine, 2-thread numbers are only meaningful when nothing else is running:
 an OpenMP or OpenBLAS team whose second thread is descheduled waits for a scheduler tick.
@@ -81,13 +86,14 @@ def time_call(fn, flops: float, quick: bool) -> float:
     return flops / statistics.median(times) / 1e9
 
 
-def worker(lib: str, threads: int, quick: bool) -> None:
+def worker(lib: str, threads: int, quick: bool, path: str) -> None:
     rng = np.random.default_rng(0)
     if lib == "ember":
         import ember
         from ember import _C
 
         ember.set_num_threads(threads)
+        _C.set_kernel_path(path)
     res = {}
     for group, label, spec in cases(quick):
         a, b, c, flops = operands(spec, rng)
@@ -101,17 +107,36 @@ def worker(lib: str, threads: int, quick: bool) -> None:
     print(json.dumps(res))
 
 
-def run_worker(lib: str, threads: int, quick: bool) -> dict:
+def run_worker(lib: str, threads: int, quick: bool, path: str) -> dict:
     # The ember process keeps OpenBLAS (loaded by numpy) at 1 thread: its idle pthreads
     # would otherwise spin on the cores ember's OpenMP team needs.
     blas = str(threads) if lib == "numpy" else "1"
     env = dict(os.environ, OMP_NUM_THREADS=str(threads), OPENBLAS_NUM_THREADS=blas,
                MKL_NUM_THREADS=blas)
-    cmd = [sys.executable, os.path.abspath(__file__), "--worker", lib, "--threads", str(threads)]
+    cmd = [sys.executable, os.path.abspath(__file__), "--worker", lib, "--threads", str(threads),
+           "--path", path]
     if quick:
         cmd.append("--quick")
     out = subprocess.run(cmd, env=env, check=True, capture_output=True, text=True).stdout
     return json.loads(out.strip().splitlines()[-1])
+
+
+def kernel_path(cap: str) -> str:
+    code = (f"from ember import _C; _C.set_kernel_path({cap!r}); "
+            "print(_C.kernel_path(), '(available:', ', '.join(_C.kernel_paths()) + ')')")
+    return subprocess.run([sys.executable, "-c", code], check=True, capture_output=True,
+                          text=True).stdout.strip()
+
+
+def blas_info() -> str:
+    try:
+        from threadpoolctl import threadpool_info
+    except ImportError:
+        return "unknown (threadpoolctl not installed)"
+    for d in threadpool_info():
+        if d.get("user_api") == "blas":
+            return f"{d.get('internal_api')} {d.get('version')}, kernels: {d.get('architecture')}"
+    return "unknown"
 
 
 def nominal_peak() -> tuple[float, int]:
@@ -132,12 +157,14 @@ def main() -> None:
     ap.add_argument("--rounds", type=int, default=None,
                     help="process pairs per thread count (default 2; 1 with --quick)")
     ap.add_argument("--threads", type=int, nargs="*", default=[1, 2])
+    ap.add_argument("--path", default="auto", choices=["auto", "avx512", "avx2", "portable"],
+                    help="cap ember's kernel path (default: the best this CPU has)")
     ap.add_argument("--worker", choices=["ember", "numpy"], help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.rounds is None:
         args.rounds = 1 if args.quick else 2
     if args.worker:
-        worker(args.worker, args.threads[0], args.quick)
+        worker(args.worker, args.threads[0], args.quick, args.path)
         return
 
     mhz, cores = nominal_peak()
@@ -150,6 +177,9 @@ def main() -> None:
     print(f"theoretical AVX2 float32 peak: 2 FMA x 8 lanes x 2 = 32 flop/cycle/core -> "
           f"{32 * mhz / 1e3:.1f} GFLOP/s per core at the nominal clock "
           f"({32 * mhz / 1e3 * cores:.1f} for {cores} cores; boost clocks are higher)")
+    print(f"theoretical AVX-512 float32 peak (2 x 512-bit FMA pipes, as on Zen 5): 64 flop/cycle/core"
+          f" -> {64 * mhz / 1e3:.1f} GFLOP/s per core at the nominal clock")
+    print(f"ember kernel path: {kernel_path(args.path)}; numpy BLAS: {blas_info()}")
     labels = [(g, l) for g, l, _ in cases(args.quick)]
     square_big = {l for _, l, s in cases(args.quick) if s[0] == "mm" and s[1] == s[2] == s[3] >= 512}
     summary = {}
@@ -157,7 +187,7 @@ def main() -> None:
         runs = {"ember": [], "numpy": []}
         for _ in range(args.rounds):
             for lib in ("numpy", "ember"):
-                runs[lib].append(run_worker(lib, nt, args.quick))
+                runs[lib].append(run_worker(lib, nt, args.quick, args.path))
         med = {lib: {l: statistics.median(r[l] for r in runs[lib]) for _, l in labels}
                for lib in runs}
         print(f"\n== {nt} thread{'s' if nt > 1 else ''} (GFLOP/s, median) ==")
