@@ -133,8 +133,10 @@ thread_local AlignedBuf tl_apack, tl_bpack, tl_work, tl_narrow;
 // ---- thresholds ---------------------------------------------------------------------
 
 // Below this many multiply-adds a product runs on one thread. Measured here (1 vs 2
-// threads, median of 21 x 50 calls): 64^3 5.4 vs 4.7-6.3 us (a wash, and a loss as soon
-// as another process wants a core), 96^3 15.6 vs 10.3 us, 128 x 784 x 10 28 vs 18 us.
+// threads, median of 21 x 50 calls), AVX2 kernels: 64^3 5.4 vs 4.7-6.3 us (a wash, and a
+// loss as soon as another process wants a core), 96^3 15.6 vs 10.3 us, 128 x 784 x 10 28
+// vs 18 us. AVX-512 kernels, the same crossover: 48^3 1.8 vs 2.2 us, 64^3 3.0 vs 2.9,
+// 80^3 5.4 vs 4.4, 96^3 8.3 vs 6.2, 128 x 784 x 32 28 vs 17.
 constexpr double kMinParallelMacs = 80.0 * 80 * 80;
 // K-chunked path for tiny M x N with huge K.
 constexpr int64_t kChunkK = 2048;
