@@ -30,6 +30,7 @@
 #include "cpu.h"
 #include "gemm_kernels.h"
 #include "gemm_pack.h"
+#include "gemv_impl.h"
 #include "parallel.h"
 
 namespace ember {
@@ -101,6 +102,37 @@ template <>
 KernelSet<double> kernels_for<double>(int64_t N) {
   if (use_avx512() && N > 4) return avx512_double_kernels();
   return use_avx2() ? avx2_double_kernels() : portable_double_kernels();
+}
+
+// Matrix-vector kernels: the best instruction set the CPU has, except that a running sum
+// over fewer columns than an AVX-512 vector has (axpy, n < 16 floats / 8 doubles) takes
+// the AVX2 kernels, whose vectors it fills.
+template <typename T0>
+struct GemvScalar {
+  using T = T0;
+  using V = T0;
+  static constexpr int L = 1;
+  static V zero() { return T(0); }
+  static V loadu(const T* p) { return *p; }
+  static V set1(T x) { return x; }
+  static V add(V a, V b) { return a + b; }
+  static V fmadd(V a, V b, V c) { return a * b + c; }
+  static T fma(T a, T b, T c) { return a * b + c; }
+  static void lanes(T* p, V x) { *p = x; }
+};
+template <typename T>
+GemvSet<T> gemv_for(bool narrow_axpy);
+template <>
+GemvSet<float> gemv_for<float>(bool narrow_axpy) {
+  if (use_avx512() && !narrow_axpy) return avx512_float_gemv();
+  if (use_avx2()) return avx2_float_gemv();
+  return {&gemv_dot<GemvScalar<float>>, &gemv_axpy<GemvScalar<float>>};
+}
+template <>
+GemvSet<double> gemv_for<double>(bool narrow_axpy) {
+  if (use_avx512() && !narrow_axpy) return avx512_double_gemv();
+  if (use_avx2()) return avx2_double_gemv();
+  return {&gemv_dot<GemvScalar<double>>, &gemv_axpy<GemvScalar<double>>};
 }
 
 // ---- workspaces: 64-byte aligned, grown on demand, kept per thread ------------------
@@ -371,12 +403,64 @@ inline int threads_for(double macs) {
   return std::max(nt, 1);
 }
 
+// C = alpha op(A) op(B) + beta C when C is a single row (M == 1) or column (N == 1): a
+// matrix-vector product. The vector operand is made contiguous (K values); the matrix is
+// read in place, by rows (dot products) when its K direction is contiguous, else by
+// columns (a running sum over the rows, K strided). Threads take disjoint runs of outputs.
+// Memory-bound for large sizes, so it stays out of the oversubscription guard's timing.
+template <typename T>
+void gemv_impl(bool tA, bool tB, int64_t M, int64_t N, int64_t K, T alpha, const T* A,
+               int64_t lda, const T* B, int64_t ldb, T beta, T* C, int64_t ldc, int nthr) {
+  const bool col = N == 1;  // C is M x 1: x = op(B)[:, 0]; else C is 1 x N: x = op(A)[0, :]
+  const int64_t len = col ? M : N;
+  const bool dot = col ? !tA : tB;
+  const GemvSet<T> gs = gemv_for<T>(!dot && len * int64_t(sizeof(T)) < 64);
+  const T* xs = col ? B : A;
+  const int64_t xstride = col ? (tB ? 1 : ldb) : (tA ? lda : 1);
+  const T* R = col ? A : B;  // the matrix: output i's K values at R[i*ldr + p] (dot) or R[p*ldr + i]
+  const int64_t ldr = col ? lda : ldb;
+  const T* x = xs;
+  if (xstride != 1) {
+    T* xb = tl_narrow.get<T>(size_t(K));
+    for (int64_t p = 0; p < K; ++p) xb[p] = xs[p * xstride];
+    x = xb;
+  }
+  T* out = tl_work.get<T>(size_t(len));
+  auto run = [&](int64_t b, int64_t e) {
+    if (e <= b) return;
+    if (dot)
+      gs.dot(e - b, K, R + b * ldr, ldr, x, out + b);
+    else
+      gs.axpy(K, e - b, R + b, ldr, x, out + b);
+  };
+#ifdef EMBER_OPENMP
+  if (nthr > 1 && len >= 64) {
+#pragma omp parallel num_threads(nthr)
+    {
+      const int t = omp_get_thread_num(), nt = omp_get_num_threads();
+      const int64_t units = (len + 31) / 32;  // runs of 32 outputs: whole vectors for axpy
+      run(std::min(len, units * t / nt * 32), std::min(len, units * (t + 1) / nt * 32));
+    }
+  } else
+#endif
+    run(0, len);
+  const int64_t cs = col ? ldc : 1;
+  for (int64_t i = 0; i < len; ++i) {
+    T* c = C + i * cs;
+    *c = beta == T(0) ? alpha * out[i] : alpha * out[i] + beta * *c;
+  }
+}
+
 template <typename T>
 void gemm_impl(bool tA, bool tB, int64_t M, int64_t N, int64_t K, T alpha, const T* A,
                int64_t lda, const T* B, int64_t ldb, T beta, T* C, int64_t ldc, int nthr) {
   if (M <= 0 || N <= 0) return;
   if (K <= 0 || alpha == T(0)) {
     scale_c(M, N, beta, C, ldc);
+    return;
+  }
+  if (M == 1 || N == 1) {
+    gemv_impl<T>(tA, tB, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, nthr);
     return;
   }
   const KernelSet<T> ks = kernels_for<T>(N);

@@ -15,6 +15,7 @@
 
 #include "gemm_kernels.h"
 #include "gemm_pack.h"
+#include "gemv_impl.h"
 #include "simd_transpose.h"
 
 namespace ember {
@@ -364,6 +365,32 @@ void dgemm_ukr_6x8(int64_t kc, const double* a, const double* b, double* c, int6
 }
 #undef EMBER_D_ROW
 
+// Vector traits for gemv_impl.h.
+struct GemvF8 {
+  using T = float;
+  using V = __m256;
+  static constexpr int L = 8;
+  static V zero() { return _mm256_setzero_ps(); }
+  static V loadu(const float* p) { return _mm256_loadu_ps(p); }
+  static V set1(float x) { return _mm256_set1_ps(x); }
+  static V add(V a, V b) { return _mm256_add_ps(a, b); }
+  static V fmadd(V a, V b, V c) { return _mm256_fmadd_ps(a, b, c); }
+  static float fma(float a, float b, float c) { return std::fma(a, b, c); }
+  static void lanes(float* p, V x) { _mm256_storeu_ps(p, x); }
+};
+struct GemvD4 {
+  using T = double;
+  using V = __m256d;
+  static constexpr int L = 4;
+  static V zero() { return _mm256_setzero_pd(); }
+  static V loadu(const double* p) { return _mm256_loadu_pd(p); }
+  static V set1(double x) { return _mm256_set1_pd(x); }
+  static V add(V a, V b) { return _mm256_add_pd(a, b); }
+  static V fmadd(V a, V b, V c) { return _mm256_fmadd_pd(a, b, c); }
+  static double fma(double a, double b, double c) { return std::fma(a, b, c); }
+  static void lanes(double* p, V x) { _mm256_storeu_pd(p, x); }
+};
+
 }  // namespace
 
 // Cache blocking (double uses the same byte budgets with half the elements per line).
@@ -406,6 +433,9 @@ KernelSet<double> avx2_double_kernels() {
   return {6, 8, big ? 48 : 72, big ? 512 : 256, 2040, &dgemm_ukr_6x8, nullptr, nullptr,
           &pack_a_generic<double, 6>, &pack_b_generic<double, 8>};
 }
+
+GemvSet<float> avx2_float_gemv() { return {&gemv_dot<GemvF8>, &gemv_axpy<GemvF8>}; }
+GemvSet<double> avx2_double_gemv() { return {&gemv_dot<GemvD4>, &gemv_axpy<GemvD4>}; }
 
 }  // namespace gemm_detail
 }  // namespace ember

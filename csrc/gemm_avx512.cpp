@@ -24,10 +24,12 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cmath>
 #include <cstdint>
 
 #include "gemm_kernels.h"
 #include "gemm_pack.h"
+#include "gemv_impl.h"
 #include "simd_transpose.h"
 
 namespace ember {
@@ -294,6 +296,15 @@ bool big_l1() {
   return big;
 }
 
+// Vector traits for gemv_impl.h.
+template <typename T0>
+struct GemvZ : Z<T0> {
+  using T = T0;
+  using V = typename Z<T0>::V;
+  static T fma(T a, T b, T c) { return std::fma(a, b, c); }
+  static void lanes(T* p, V x) { Z<T0>::storeu(p, x); }
+};
+
 }  // namespace
 
 KernelSet<float> avx512_float_kernels() {
@@ -306,6 +317,9 @@ KernelSet<double> avx512_double_kernels() {
   return {kMR, 16, 144, big ? 256 : 128, 2048, &ukr_packed<double>, &ukr_strided<double>, nullptr,
           &pack_a_generic<double, kMR>, &pack_b_generic<double, 16>};
 }
+
+GemvSet<float> avx512_float_gemv() { return {&gemv_dot<GemvZ<float>>, &gemv_axpy<GemvZ<float>>}; }
+GemvSet<double> avx512_double_gemv() { return {&gemv_dot<GemvZ<double>>, &gemv_axpy<GemvZ<double>>}; }
 
 }  // namespace gemm_detail
 }  // namespace ember

@@ -51,12 +51,24 @@ struct KernelSet {
   PackB<T> pack_b;
 };
 
+// Matrix-vector kernels (gemv_impl.h): dot(rows, K, R, ldr, x, out) gives
+// out[i] = sum_p R[i*ldr + p] x[p]; axpy(K, n, R, ldr, x, out) gives out[j] = sum_p x[p] R[p*ldr + j].
+template <typename T>
+struct GemvSet {
+  void (*dot)(int64_t rows, int64_t K, const T* R, int64_t ldr, const T* x, T* out);
+  void (*axpy)(int64_t K, int64_t n, const T* R, int64_t ldr, const T* x, T* out);
+};
+
 // AVX2/FMA kernels (gemm_avx2.cpp): float 6x16, double 6x8. Only call when use_avx2().
 KernelSet<float> avx2_float_kernels();
 KernelSet<double> avx2_double_kernels();
 // AVX-512F kernels (gemm_avx512.cpp): float 8x32, double 8x16. Only call when use_avx512().
 KernelSet<float> avx512_float_kernels();
 KernelSet<double> avx512_double_kernels();
+GemvSet<float> avx2_float_gemv();
+GemvSet<double> avx2_double_gemv();
+GemvSet<float> avx512_float_gemv();
+GemvSet<double> avx512_double_gemv();
 
 }  // namespace gemm_detail
 }  // namespace ember

@@ -122,6 +122,43 @@ def test_every_edge_tile(dtype, kernel_path):
                 _check(c, a, b, alpha=-1.5, beta=0.75, c0=c0)
 
 
+@pytest.mark.parametrize("kernel_path", PATHS, indirect=True)
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_matrix_vector_products(dtype, kernel_path, threads):
+    """M == 1 or N == 1 (a batch of one, a Dense(1) head and its gradients) take the
+    matrix-vector kernels: every transpose, vector lengths on both sides of the vector
+    widths, strided (non-contiguous) operands, alpha/beta, and the same bits with 1 and 2
+    threads."""
+    rng = np.random.default_rng(4)
+    for other in [1, 2, 7, 8, 9, 15, 16, 17, 31, 33, 100, 129, 1031, 3000]:
+        for k in [1, 3, 15, 16, 17, 31, 32, 33, 48, 100, 784, 1001, 20011]:
+            if other * k > 4_000_000:
+                continue
+            for (m, n), ta, tb in itertools.product([(1, other), (other, 1)], [False, True],
+                                                    [False, True]):
+                a = _rand(rng, (k, m) if ta else (m, k), dtype)
+                b = _rand(rng, (n, k) if tb else (k, n), dtype)
+                out = []
+                for nt in (1, 2):
+                    ember.set_num_threads(nt)
+                    out.append(_C.gemm(a, b, ta, tb))
+                assert np.array_equal(out[0], out[1]), (m, n, k, ta, tb)
+                _check(out[0], a, b, ta, tb)
+    big = _rand(rng, (400, 300), dtype)
+    for a, b in [(big[3:4, ::2], big[:300:2, 5:6]),     # row x column, both strided
+                 (big[::3, 7:8].T, big[:134, ::2]),      # strided row vector
+                 (big[::2, ::3], big[10:110, 9:10]),     # strided matrix, column vector
+                 (big[:1, :150], big[:300:2, :150].T)]:  # B^T read by rows
+        _check(_C.gemm(a, b), a, b)
+        c0 = _rand(rng, (a.shape[0], b.shape[1]), dtype)
+        c = c0.copy()
+        _C.gemm(a, b, alpha=-0.5, beta=2.0, out=c)
+        _check(c, a, b, alpha=-0.5, beta=2.0, c0=c0)
+        c[:] = np.nan
+        _C.gemm(a, b, alpha=3.0, beta=0.0, out=c)
+        _check(c, a, b, alpha=3.0)
+
+
 def test_kernel_paths_listed_and_selectable():
     paths = _C.kernel_paths()
     assert paths[0] == "portable"

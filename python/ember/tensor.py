@@ -203,6 +203,13 @@ def run_backward(roots: Sequence["Tensor"], root_grads: Sequence[object], *, inp
     (and of tensors marked with ``retain_grad``). With ``inputs`` given, nothing is written;
     the gradients of those tensors are returned (None where unconnected).
     """
+    # Overflowing gradients become inf/nan without a NumPy RuntimeWarning per op (as in
+    # PyTorch); training reports a non-finite loss itself (Model.fit, TerminateOnNaN).
+    with np.errstate(over="ignore", invalid="ignore"):
+        return _run_backward(roots, root_grads, inputs, retain_graph)
+
+
+def _run_backward(roots, root_grads, inputs, retain_graph):
     order = _topo_order(roots)
     grads = {}
     for r, g in zip(roots, root_grads):
