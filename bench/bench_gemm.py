@@ -47,6 +47,10 @@ def cases(quick: bool) -> list[tuple[str, str, tuple]]:
     out.append(("im2col", f"cols{p}x{k} @ W{k}x{c}", ("mm", p, k, c, False, False)))
     out.append(("im2col", f"dcols: dY{p}x{c} @ W^T", ("mm", p, c, k, False, True)))
     out.append(("im2col", f"dW: cols^T @ dY{p}x{c}", ("mm", k, p, c, True, False)))
+    # matrix-vector shapes (not in the list): a batch of one, a Dense(1) head
+    out.append(("gemv", "x1x784 @ W784x128", ("mm", 1, 784, 128, False, False)))
+    out.append(("gemv", "X128x128 @ W128x1", ("mm", 128, 128, 1, False, False)))
+    out.append(("gemv", "x1x4096 @ W4096x4096", ("mm", 1, 4096, 4096, False, False)))
     out.append(("attn", "64 x Q256x64 @ K^T", ("bmm", 64, 256, 64, 256, True)))
     out.append(("attn", "64 x P256x256 @ V256x64", ("bmm", 64, 256, 256, 64, False)))
     return out
@@ -94,6 +98,16 @@ def worker(lib: str, threads: int, quick: bool, path: str) -> None:
 
         ember.set_num_threads(threads)
         _C.set_kernel_path(path)
+    # Keep every core busy for 0.3 s first: here the first ~30 ms of 2-thread work after an
+    # idle spell run at half speed (the cores clock up; NumPy and ember alike).
+    w = rng.standard_normal((512, 512), dtype=np.float32)
+    wo = np.empty_like(w)
+    t0 = time.perf_counter()
+    while time.perf_counter() - t0 < 0.3:
+        if lib == "numpy":
+            np.matmul(w, w, out=wo)
+        else:
+            _C.gemm(w, w, out=wo)
     res = {}
     for group, label, spec in cases(quick):
         a, b, c, flops = operands(spec, rng)

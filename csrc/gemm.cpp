@@ -119,6 +119,7 @@ struct GemvScalar {
   static V fmadd(V a, V b, V c) { return a * b + c; }
   static T fma(T a, T b, T c) { return a * b + c; }
   static void lanes(T* p, V x) { *p = x; }
+  static T hsum(V x) { return x; }
 };
 template <typename T>
 GemvSet<T> gemv_for(bool narrow_axpy);

@@ -377,6 +377,11 @@ struct GemvF8 {
   static V fmadd(V a, V b, V c) { return _mm256_fmadd_ps(a, b, c); }
   static float fma(float a, float b, float c) { return std::fma(a, b, c); }
   static void lanes(float* p, V x) { _mm256_storeu_ps(p, x); }
+  static float hsum(V x) {
+    __m128 h = _mm_add_ps(_mm256_castps256_ps128(x), _mm256_extractf128_ps(x, 1));
+    h = _mm_add_ps(h, _mm_movehl_ps(h, h));
+    return _mm_cvtss_f32(_mm_add_ss(h, _mm_movehdup_ps(h)));
+  }
 };
 struct GemvD4 {
   using T = double;
@@ -389,6 +394,10 @@ struct GemvD4 {
   static V fmadd(V a, V b, V c) { return _mm256_fmadd_pd(a, b, c); }
   static double fma(double a, double b, double c) { return std::fma(a, b, c); }
   static void lanes(double* p, V x) { _mm256_storeu_pd(p, x); }
+  static double hsum(V x) {
+    const __m128d h = _mm_add_pd(_mm256_castpd256_pd128(x), _mm256_extractf128_pd(x, 1));
+    return _mm_cvtsd_f64(_mm_add_sd(h, _mm_unpackhi_pd(h, h)));
+  }
 };
 
 }  // namespace

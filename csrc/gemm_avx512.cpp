@@ -54,6 +54,7 @@ struct Z<float> {
   static V fmadd(V a, V b, V c) { return _mm512_fmadd_ps(a, b, c); }
   static V mul(V a, V b) { return _mm512_mul_ps(a, b); }
   static V add(V a, V b) { return _mm512_add_ps(a, b); }
+  static float hsum(V x) { return _mm512_reduce_add_ps(x); }  // a fixed shuffle tree
 };
 template <>
 struct Z<double> {
@@ -70,6 +71,7 @@ struct Z<double> {
   static V fmadd(V a, V b, V c) { return _mm512_fmadd_pd(a, b, c); }
   static V mul(V a, V b) { return _mm512_mul_pd(a, b); }
   static V add(V a, V b) { return _mm512_add_pd(a, b); }
+  static double hsum(V x) { return _mm512_reduce_add_pd(x); }
 };
 
 constexpr int kMR = 8;
@@ -303,6 +305,7 @@ struct GemvZ : Z<T0> {
   using V = typename Z<T0>::V;
   static T fma(T a, T b, T c) { return std::fma(a, b, c); }
   static void lanes(T* p, V x) { Z<T0>::storeu(p, x); }
+  static T hsum(V x) { return Z<T0>::hsum(x); }
 };
 
 }  // namespace

@@ -5,7 +5,8 @@
 // Written once over a vector-traits type VT and compiled per instruction set: gemm.cpp
 // (portable, one lane), gemm_avx2.cpp (8 floats / 4 doubles), gemm_avx512.cpp (16 / 8).
 // Internal linkage on purpose (see gemm_pack.h). VT provides: T, V, L, zero, loadu, set1,
-// add, fmadd (vector), fma (scalar, fused where the ISA fuses the vector one), lanes (store).
+// add, fmadd (vector), fma (scalar, fused where the ISA fuses the vector one), lanes (store),
+// hsum (the lanes' sum, in a fixed order).
 //
 // Summation order, fixed by the shape alone (so results do not depend on the thread count
 // or on how rows and columns are grouped):
@@ -21,17 +22,11 @@ namespace ember {
 namespace gemm_detail {
 namespace {
 
-// Sum of the lanes of acc0 + acc1: the two vectors added lane by lane, then the lanes
-// folded in halves (lane l += lane l + w for w = L/2, L/4, ..., 1): a fixed order with
-// log2(L) dependent steps instead of L.
+// Sum of the lanes of acc0 + acc1: the two vectors added lane by lane, then VT::hsum's
+// fixed shuffle tree.
 template <class VT>
 inline typename VT::T reduce2(typename VT::V a0, typename VT::V a1) {
-  using T = typename VT::T;
-  T t[VT::L];
-  VT::lanes(t, VT::add(a0, a1));
-  for (int w = VT::L / 2; w >= 1; w /= 2)
-    for (int l = 0; l < w; ++l) t[l] += t[l + w];
-  return t[0];
+  return VT::hsum(VT::add(a0, a1));
 }
 
 // out[i] = sum_p R[i * ldr + p] * x[p] for i < rows (R rows contiguous in p).
