@@ -102,7 +102,7 @@ inline void axpy_block(int64_t K, const typename VT::T* R, int64_t ldr, const ty
 // of kAxpyBlock columns accumulated in `out` itself (L1), four rows of R at a time, so R is
 // read row after row, in address order. Either way each column is one chain of fused
 // multiply-adds over p ascending: the same bits.
-constexpr int64_t kAxpyBlock = 1024;
+constexpr int64_t kAxpyBlock = 4096;
 template <class VT>
 void gemv_axpy(int64_t K, int64_t n, const typename VT::T* R, int64_t ldr,
                const typename VT::T* x, typename VT::T* out) {
