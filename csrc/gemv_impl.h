@@ -97,8 +97,8 @@ inline void axpy_block(int64_t K, const typename VT::T* R, int64_t ldr, const ty
   for (int v = 0; v < NB; ++v) VT::lanes(out + v * L, acc[v]);
 }
 
-// out[j] = sum_p x[p] * R[p * ldr + j] for j < n (R rows contiguous in j). Up to 8
-// vectors of columns: one block held in registers while the rows of R pass. Wider: blocks
+// out[j] = sum_p x[p] * R[p * ldr + j] for j < n (R rows contiguous in j). Up to 16
+// vectors of columns: blocks of up to 8 held in registers while the rows of R pass. Wider: blocks
 // of kAxpyBlock columns accumulated in `out` itself (L1), four rows of R at a time, so R is
 // read row after row, in address order. Either way each column is one chain of fused
 // multiply-adds over p ascending: the same bits.
@@ -110,16 +110,17 @@ void gemv_axpy(int64_t K, int64_t n, const typename VT::T* R, int64_t ldr,
   using V = typename VT::V;
   constexpr int L = VT::L;
   const int64_t nv = n / L * L;
-  if (n <= 8 * L) {
-    switch (nv / L) {
-      case 8: axpy_block<VT, 8>(K, R, ldr, x, out); break;
-      case 7: axpy_block<VT, 7>(K, R, ldr, x, out); break;
-      case 6: axpy_block<VT, 6>(K, R, ldr, x, out); break;
-      case 5: axpy_block<VT, 5>(K, R, ldr, x, out); break;
-      case 4: axpy_block<VT, 4>(K, R, ldr, x, out); break;
-      case 3: axpy_block<VT, 3>(K, R, ldr, x, out); break;
-      case 2: axpy_block<VT, 2>(K, R, ldr, x, out); break;
-      case 1: axpy_block<VT, 1>(K, R, ldr, x, out); break;
+  if (n <= 16 * L) {
+    int64_t j = 0;
+    for (; j + 8 * L <= nv; j += 8 * L) axpy_block<VT, 8>(K, R + j, ldr, x, out + j);
+    switch ((nv - j) / L) {
+      case 7: axpy_block<VT, 7>(K, R + j, ldr, x, out + j); break;
+      case 6: axpy_block<VT, 6>(K, R + j, ldr, x, out + j); break;
+      case 5: axpy_block<VT, 5>(K, R + j, ldr, x, out + j); break;
+      case 4: axpy_block<VT, 4>(K, R + j, ldr, x, out + j); break;
+      case 3: axpy_block<VT, 3>(K, R + j, ldr, x, out + j); break;
+      case 2: axpy_block<VT, 2>(K, R + j, ldr, x, out + j); break;
+      case 1: axpy_block<VT, 1>(K, R + j, ldr, x, out + j); break;
       default: break;
     }
   } else {
