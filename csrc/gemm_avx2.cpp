@@ -297,29 +297,7 @@ void pack_b_f32x16(bool trans, const float* B, int64_t ldb, int64_t p0, int64_t 
       pack_b_generic<float, 16>(true, B, ldb, p0, kc, j0 + c, nc - c, dst);
       break;
     }
-    for (int h = 0; h < 2; ++h) {
-      const float* s = B + (j0 + c + 8 * h) * ldb + p0;
-      float* d = dst + 8 * h;
-      int64_t p = 0;
-      for (; p + 8 <= kc; p += 8) {
-        __m256 x0 = _mm256_loadu_ps(s + p), x1 = _mm256_loadu_ps(s + ldb + p);
-        __m256 x2 = _mm256_loadu_ps(s + 2 * ldb + p), x3 = _mm256_loadu_ps(s + 3 * ldb + p);
-        __m256 x4 = _mm256_loadu_ps(s + 4 * ldb + p), x5 = _mm256_loadu_ps(s + 5 * ldb + p);
-        __m256 x6 = _mm256_loadu_ps(s + 6 * ldb + p), x7 = _mm256_loadu_ps(s + 7 * ldb + p);
-        transpose8(x0, x1, x2, x3, x4, x5, x6, x7);
-        float* q = d + p * 16;
-        _mm256_store_ps(q, x0);
-        _mm256_store_ps(q + 16, x1);
-        _mm256_store_ps(q + 32, x2);
-        _mm256_store_ps(q + 48, x3);
-        _mm256_store_ps(q + 64, x4);
-        _mm256_store_ps(q + 80, x5);
-        _mm256_store_ps(q + 96, x6);
-        _mm256_store_ps(q + 112, x7);
-      }
-      for (; p < kc; ++p)
-        for (int64_t j = 0; j < 8; ++j) d[p * 16 + j] = s[j * ldb + p];
-    }
+    for (int h = 0; h < 2; ++h) pack_rows8(B + (j0 + c + 8 * h) * ldb + p0, ldb, kc, dst + 8 * h, 16);
   }
 }
 

@@ -211,26 +211,7 @@ void pack_a_f32x8(bool trans, const float* A, int64_t lda, int64_t i0, int64_t m
       for (int64_t p = 0; p < kc; ++p) _mm256_storeu_ps(dst + p * kMR, _mm256_loadu_ps(s + p * lda));
       continue;
     }
-    const float* s = A + (i0 + r) * lda + p0;
-    int64_t p = 0;
-    for (; p + 8 <= kc; p += 8) {
-      __m256 x0 = _mm256_loadu_ps(s + p), x1 = _mm256_loadu_ps(s + lda + p);
-      __m256 x2 = _mm256_loadu_ps(s + 2 * lda + p), x3 = _mm256_loadu_ps(s + 3 * lda + p);
-      __m256 x4 = _mm256_loadu_ps(s + 4 * lda + p), x5 = _mm256_loadu_ps(s + 5 * lda + p);
-      __m256 x6 = _mm256_loadu_ps(s + 6 * lda + p), x7 = _mm256_loadu_ps(s + 7 * lda + p);
-      transpose8(x0, x1, x2, x3, x4, x5, x6, x7);
-      float* d = dst + p * kMR;
-      _mm256_storeu_ps(d, x0);
-      _mm256_storeu_ps(d + 8, x1);
-      _mm256_storeu_ps(d + 16, x2);
-      _mm256_storeu_ps(d + 24, x3);
-      _mm256_storeu_ps(d + 32, x4);
-      _mm256_storeu_ps(d + 40, x5);
-      _mm256_storeu_ps(d + 48, x6);
-      _mm256_storeu_ps(d + 56, x7);
-    }
-    for (; p < kc; ++p)
-      for (int64_t i = 0; i < kMR; ++i) dst[p * kMR + i] = s[i * lda + p];
+    pack_rows8(A + (i0 + r) * lda + p0, lda, kc, dst, kMR);
   }
 }
 
@@ -248,29 +229,7 @@ void pack_b_f32x32(bool trans, const float* B, int64_t ldb, int64_t p0, int64_t 
       pack_b_generic<float, NR>(true, B, ldb, p0, kc, j0 + c, nc - c, dst);
       break;
     }
-    for (int q = 0; q < NR / 8; ++q) {
-      const float* s = B + (j0 + c + 8 * q) * ldb + p0;
-      float* d = dst + 8 * q;
-      int64_t p = 0;
-      for (; p + 8 <= kc; p += 8) {
-        __m256 x0 = _mm256_loadu_ps(s + p), x1 = _mm256_loadu_ps(s + ldb + p);
-        __m256 x2 = _mm256_loadu_ps(s + 2 * ldb + p), x3 = _mm256_loadu_ps(s + 3 * ldb + p);
-        __m256 x4 = _mm256_loadu_ps(s + 4 * ldb + p), x5 = _mm256_loadu_ps(s + 5 * ldb + p);
-        __m256 x6 = _mm256_loadu_ps(s + 6 * ldb + p), x7 = _mm256_loadu_ps(s + 7 * ldb + p);
-        transpose8(x0, x1, x2, x3, x4, x5, x6, x7);
-        float* w = d + p * NR;
-        _mm256_store_ps(w, x0);
-        _mm256_store_ps(w + NR, x1);
-        _mm256_store_ps(w + 2 * NR, x2);
-        _mm256_store_ps(w + 3 * NR, x3);
-        _mm256_store_ps(w + 4 * NR, x4);
-        _mm256_store_ps(w + 5 * NR, x5);
-        _mm256_store_ps(w + 6 * NR, x6);
-        _mm256_store_ps(w + 7 * NR, x7);
-      }
-      for (; p < kc; ++p)
-        for (int64_t j = 0; j < 8; ++j) d[p * NR + j] = s[j * ldb + p];
-    }
+    for (int q = 0; q < NR / 8; ++q) pack_rows8(B + (j0 + c + 8 * q) * ldb + p0, ldb, kc, dst + 8 * q, NR);
   }
 }
 
