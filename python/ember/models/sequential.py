@@ -96,6 +96,9 @@ class Sequential(Model):
     def _n_inputs(self) -> int:
         return 1
 
+    def _output_layout(self):
+        return ("tensor", [self._layers[-1].name]) if self._layers else None
+
     @property
     def layers(self) -> List[Layer]:
         return list(self._layers)
