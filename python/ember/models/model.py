@@ -145,10 +145,16 @@ class Model(Trainer, Layer):
         S.summary(self, rows, print_fn, line_length)
 
     def get_config(self) -> dict:
+        """A functional model's graph as JSON-able data (what ``save`` stores)."""
+        if self._graph:
+            from .saving import functional_config
+            return functional_config(self)
         return {"name": self.name, "trainable": self.trainable}
 
     def save(self, filepath: str) -> None:
-        """Save the architecture (JSON) and weights in one .npz file (no pickle), atomically."""
+        """Save the architecture (JSON) and weights in one .npz file (no pickle), atomically:
+        Sequential and functional models; a subclassed model raises NotImplementedError
+        (use ``save_weights``)."""
         from .saving import save_model
         save_model(self, filepath)
 

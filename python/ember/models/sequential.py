@@ -126,7 +126,7 @@ class Sequential(Model):
         S.summary(self, list(zip(self._layers, shapes)), print_fn, line_length)
 
     def get_config(self) -> dict:
-        return {"name": self.name, "layers": [{"class_name": type(l).__name__, "config": l.get_config()}
-                                               for l in self._layers],
+        from .saving import _layer_config
+        return {"name": self.name, "layers": [_layer_config(l) for l in self._layers],
                 "input_shape": None if self._input_spec is None else list(self._input_spec[0]),
                 "input_dtype": None if self._input_spec is None else str(self._input_spec[1])}
