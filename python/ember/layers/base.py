@@ -87,6 +87,11 @@ class Layer:
     def get_config(self) -> dict:
         return {"name": self.name, "trainable": self.trainable}
 
+    @classmethod
+    def from_config(cls, config: dict) -> "Layer":
+        """The layer rebuilt from ``get_config()`` (without its weights)."""
+        return cls(**config)
+
     # -- machinery --------------------------------------------------------------------
     def _maybe_build(self, inputs) -> None:
         if not self.built:

@@ -63,6 +63,13 @@ class _Conv(Layer):
         self.kernel_initializer = kernel_initializer
         self.bias_initializer = bias_initializer
 
+    def get_config(self) -> dict:
+        cfg = super().get_config()
+        cfg.update(filters=self.filters, kernel_size=self.kernel_size, strides=self.strides, padding=self.padding,
+                   data_format=self.data_format, dilation_rate=self.dilation_rate, groups=self.groups,
+                   activation=self.activation_name, use_bias=self.use_bias)
+        return cfg
+
 
 class Conv2D(_Conv):
     """2-D convolution layer: ``Conv2D(32, (3, 3), activation="relu", input_shape=(28, 28, 1))``.
@@ -130,13 +137,6 @@ class Conv2D(_Conv):
         if self.data_format == "channels_last":
             return (input_shape[0], oh, ow, self.filters)
         return (input_shape[0], self.filters, oh, ow)
-
-    def get_config(self) -> dict:
-        cfg = super().get_config()
-        cfg.update(filters=self.filters, kernel_size=self.kernel_size, strides=self.strides, padding=self.padding,
-                   data_format=self.data_format, dilation_rate=self.dilation_rate, groups=self.groups,
-                   activation=self.activation_name, use_bias=self.use_bias)
-        return cfg
 
 
 class Conv1D(_Conv):

@@ -129,6 +129,10 @@ class ReLU(Layer):
     def compute_output_shape(self, input_shape):
         return tuple(input_shape)
 
+    def get_config(self) -> dict:
+        return dict(super().get_config(), max_value=self.max_value, negative_slope=self.negative_slope,
+                    threshold=self.threshold)
+
 
 class LeakyReLU(Layer):
     """x if x > 0 else negative_slope * x (Keras' layer default slope is 0.3)."""
@@ -143,6 +147,9 @@ class LeakyReLU(Layer):
     def compute_output_shape(self, input_shape):
         return tuple(input_shape)
 
+    def get_config(self) -> dict:
+        return dict(super().get_config(), negative_slope=self.negative_slope)
+
 
 class ELU(Layer):
     def __init__(self, alpha: float = 1.0, **kwargs):
@@ -154,6 +161,9 @@ class ELU(Layer):
 
     def compute_output_shape(self, input_shape):
         return tuple(input_shape)
+
+    def get_config(self) -> dict:
+        return dict(super().get_config(), alpha=self.alpha)
 
 
 class Softmax(Layer):
@@ -168,6 +178,9 @@ class Softmax(Layer):
 
     def compute_output_shape(self, input_shape):
         return tuple(input_shape)
+
+    def get_config(self) -> dict:
+        return dict(super().get_config(), axis=self.axis)
 
 
 class Dropout(Layer):

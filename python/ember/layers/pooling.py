@@ -77,6 +77,10 @@ class _Pooling1D(Layer):
         return type(self)._op(inputs, self.pool_size, self.strides, self.padding, self.data_format,
                               name=f"{type(self).__name__} layer '{self.name}'")
 
+    def get_config(self) -> dict:
+        return dict(super().get_config(), pool_size=self.pool_size, strides=self.strides, padding=self.padding,
+                    data_format=self.data_format)
+
 
 class MaxPooling1D(_Pooling1D):
     """Max pooling over the steps of (batch, steps, channels)."""
@@ -95,6 +99,9 @@ class _GlobalPooling2D(Layer):
         super().__init__(**kwargs)
         self.data_format = (data_format or "channels_last").lower()
         self.keepdims = bool(keepdims)
+
+    def get_config(self) -> dict:
+        return dict(super().get_config(), data_format=self.data_format, keepdims=self.keepdims)
 
     def call(self, inputs):
         if inputs.ndim != 4:
@@ -127,6 +134,9 @@ class _GlobalPooling1D(Layer):
         super().__init__(**kwargs)
         self.data_format = (data_format or "channels_last").lower()
         self.keepdims = bool(keepdims)
+
+    def get_config(self) -> dict:
+        return dict(super().get_config(), data_format=self.data_format, keepdims=self.keepdims)
 
     def call(self, inputs):
         if inputs.ndim != 3:

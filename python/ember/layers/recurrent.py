@@ -195,6 +195,20 @@ class Bidirectional(Layer):
         self.return_sequences = layer.return_sequences
         self.return_state = layer.return_state
 
+    def get_config(self) -> dict:
+        from ..models.saving import _layer_config
+        return dict(super().get_config(), layer=_layer_config(self.forward_layer), merge_mode=self.merge_mode,
+                    backward_layer=_layer_config(self.backward_layer))
+
+    @classmethod
+    def from_config(cls, config: dict) -> "Bidirectional":
+        from ..models.saving import _layer_from_config
+        cfg = dict(config)
+        cfg["layer"] = _layer_from_config(cfg["layer"])
+        if cfg.get("backward_layer") is not None:
+            cfg["backward_layer"] = _layer_from_config(cfg["backward_layer"])
+        return cls(**cfg)
+
     def build(self, input_shape) -> None:
         self.built = True
 
@@ -237,6 +251,15 @@ class TimeDistributed(Layer):
         if not isinstance(layer, Layer):
             raise TypeError(f"TimeDistributed expects a Layer. Received: {type(layer).__name__}")
         self.layer = layer
+
+    def get_config(self) -> dict:
+        from ..models.saving import _layer_config
+        return dict(super().get_config(), layer=_layer_config(self.layer))
+
+    @classmethod
+    def from_config(cls, config: dict) -> "TimeDistributed":
+        from ..models.saving import _layer_from_config
+        return cls(**dict(config, layer=_layer_from_config(config["layer"])))
 
     def build(self, input_shape) -> None:
         self.built = True

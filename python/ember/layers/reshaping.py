@@ -68,6 +68,9 @@ class ZeroPadding2D(Layer):
         self.padding = pads
         self.data_format = (data_format or "channels_last").lower()
 
+    def get_config(self) -> dict:
+        return dict(super().get_config(), padding=self.padding, data_format=self.data_format)
+
     def call(self, inputs):
         if inputs.ndim != 4:
             raise ValueError(f"ZeroPadding2D layer '{self.name}' expects a 4-D input. Received: shape={inputs.shape}")

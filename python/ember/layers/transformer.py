@@ -31,6 +31,9 @@ class PositionalEncoding(Layer):
         super().__init__(**kwargs)
         self.max_wavelength = float(max_wavelength)
 
+    def get_config(self) -> dict:
+        return dict(super().get_config(), max_wavelength=self.max_wavelength)
+
     def call(self, inputs):
         if inputs.ndim != 3:
             raise ValueError(f"PositionalEncoding expects a 3-D input (batch, time, features). Received: shape={inputs.shape}")
@@ -48,6 +51,12 @@ class PositionEmbedding(Layer):
         super().__init__(**kwargs)
         self.sequence_length = int(sequence_length)
         self.initializer = initializer
+
+    def get_config(self) -> dict:
+        cfg = dict(super().get_config(), sequence_length=self.sequence_length)
+        if isinstance(self.initializer, str):
+            cfg["initializer"] = self.initializer
+        return cfg
 
     def build(self, input_shape) -> None:
         self.position_embeddings = self.add_weight("embeddings", (self.sequence_length, input_shape[-1]), self.initializer)
@@ -89,6 +98,15 @@ class TransformerEncoder(Layer):
         self.normalize_first = bool(norm_first if norm_first is not None else normalize_first)
         self.key_dim = key_dim
         self.kernel_initializer = kernel_initializer
+
+    def get_config(self) -> dict:
+        cfg = dict(super().get_config(), intermediate_dim=self.intermediate_dim, num_heads=self.num_heads,
+                   dropout=self.dropout, attention_dropout=self.attention_dropout,
+                   layer_norm_epsilon=self.epsilon, normalize_first=self.normalize_first, key_dim=self.key_dim)
+        for k in ("activation", "kernel_initializer"):
+            if isinstance(getattr(self, k), str):
+                cfg[k] = getattr(self, k)
+        return cfg
 
     def build(self, input_shape) -> None:
         d = int(input_shape[-1])

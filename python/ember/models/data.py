@@ -58,15 +58,23 @@ def take(x: Optional[Data], idx) -> Optional[Data]:
     if x is None:
         return None
     if isinstance(x, list):
-        return [a[idx] for a in x]
+        return [None if a is None else a[idx] for a in x]
     return x[idx]
 
 
-def check_pair(x: Data, y: Optional[np.ndarray], who: str) -> int:
+def check_pair(x: Data, y, who: str, names: Optional[Sequence[str]] = None, sw=None) -> int:
+    """The number of samples of ``x``; ``y`` (one array, or a list of arrays / None, one per
+    output named in ``names``) and ``sw`` (likewise) must have as many."""
     n = num_samples(x, who)
-    if y is not None and y.shape[0] != n:
-        raise ValueError(f"{who}: x and y must have the same number of samples. "
-                         f"Received: x has {n}, y has {y.shape[0]}")
+    for what, v in (("y", y), ("sample_weight", sw)):
+        if v is None:
+            continue
+        items = v if isinstance(v, list) else [v]
+        for i, a in enumerate(items):
+            if a is not None and a.shape[0] != n:
+                label = f"{what}[{names[i]!r}]" if isinstance(v, list) and names and len(names) > 1 else what
+                raise ValueError(f"{who}: x and {what} must have the same number of samples. "
+                                 f"Received: x has {n}, {label} has {a.shape[0]}")
     return n
 
 

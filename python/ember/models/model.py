@@ -86,6 +86,33 @@ class Model(Trainer, Layer):
     def _n_inputs(self) -> int:
         return len(self._inputs) if self._graph else 1
 
+    def _output_layout(self):
+        """("tensor" / "list" / "dict", output names) of a functional model: the names of
+        the layers that produce the outputs (made unique with "_1", "_2", ...), or the keys
+        of dict outputs. None for a subclassed model (known once it has run)."""
+        if not self._graph:
+            return None
+        struct = self._outputs_struct
+        if isinstance(struct, dict):
+            return "dict", [str(k) for k in struct]
+        names: List[str] = []
+        for t in self._outputs:
+            base = t.node.layer.name if t.node is not None else t.layer.name
+            name, k = base, 1
+            while name in names:
+                name, k = f"{base}_{k}", k + 1
+            names.append(name)
+        return ("list" if isinstance(struct, (list, tuple)) else "tensor"), names
+
+    @property
+    def output_names(self) -> List[str]:
+        """The names compile / fit use for the outputs (see ``compile``); empty for a
+        subclassed model that has not been trained or evaluated yet."""
+        layout = self._output_layout()
+        if layout is not None:
+            return list(layout[1])
+        return [h.name for h in self._heads] if self._heads else []
+
     def build(self, input_shape) -> None:
         self.built = True
 
@@ -118,10 +145,16 @@ class Model(Trainer, Layer):
         S.summary(self, rows, print_fn, line_length)
 
     def get_config(self) -> dict:
+        """A functional model's graph as JSON-able data (what ``save`` stores)."""
+        if self._graph:
+            from .saving import functional_config
+            return functional_config(self)
         return {"name": self.name, "trainable": self.trainable}
 
     def save(self, filepath: str) -> None:
-        """Save the architecture (JSON) and weights in one .npz file (no pickle), atomically."""
+        """Save the architecture (JSON) and weights in one .npz file (no pickle), atomically:
+        Sequential and functional models; a subclassed model raises NotImplementedError
+        (use ``save_weights``)."""
         from .saving import save_model
         save_model(self, filepath)
 

@@ -96,6 +96,9 @@ class Sequential(Model):
     def _n_inputs(self) -> int:
         return 1
 
+    def _output_layout(self):
+        return ("tensor", [self._layers[-1].name]) if self._layers else None
+
     @property
     def layers(self) -> List[Layer]:
         return list(self._layers)
@@ -123,7 +126,7 @@ class Sequential(Model):
         S.summary(self, list(zip(self._layers, shapes)), print_fn, line_length)
 
     def get_config(self) -> dict:
-        return {"name": self.name, "layers": [{"class_name": type(l).__name__, "config": l.get_config()}
-                                               for l in self._layers],
+        from .saving import _layer_config
+        return {"name": self.name, "layers": [_layer_config(l) for l in self._layers],
                 "input_shape": None if self._input_spec is None else list(self._input_spec[0]),
                 "input_dtype": None if self._input_spec is None else str(self._input_spec[1])}
