@@ -333,6 +333,74 @@ def test_recurrent_mask_errors_and_empty():
         assert y.shape == (B, T, 3) and np.all(np.isfinite(ts[1].grad.numpy()))
 
 
+RNN_LAYERS = [layers.SimpleRNN, layers.LSTM, layers.GRU]
+
+
+@pytest.mark.parametrize("cls", RNN_LAYERS)
+def test_layer_recurrent_dropout(cls):
+    rng = np.random.default_rng(16)
+    x = rng.standard_normal((4, 6, 5)).astype(np.float32)
+    drop = cls(7, recurrent_dropout=0.5, return_sequences=True)
+    plain = cls(7, return_sequences=True)
+    drop.build(x.shape)
+    plain.build(x.shape)
+    plain.set_weights(drop.get_weights())
+    infer = plain(x).numpy()
+    # inference: no mask at all, the same numbers as recurrent_dropout=0
+    assert np.array_equal(drop(x, training=False).numpy(), infer)
+    assert np.array_equal(plain(x, training=True).numpy(), infer)
+    # training: one (batch, units) mask from ember's generator, the same for every step
+    ember.set_seed(3)
+    y1 = drop(x, training=True).numpy()
+    assert not np.allclose(y1, infer)
+    ember.set_seed(3)
+    keep = ember.random.generator().random((4, 7), dtype=np.float32) >= 0.5
+    rm = keep * np.float32(2.0)
+    w = drop.get_weights()
+    fn = {layers.SimpleRNN: F.simple_rnn, layers.LSTM: F.lstm, layers.GRU: F.gru}[cls]
+    assert np.array_equal(fn(x, *w, recurrent_mask=rm)[0].numpy(), y1)
+    ember.set_seed(3)
+    assert np.array_equal(drop(x, training=True).numpy(), y1)  # reproducible
+    assert not np.array_equal(drop(x, training=True).numpy(), y1)  # a new mask per call
+    # gradients flow in training
+    xt = ember.Tensor(x, requires_grad=True)
+    drop(xt, training=True).sum().backward()
+    assert np.all(np.isfinite(xt.grad.numpy())) and np.any(drop.recurrent_kernel.grad.numpy() != 0)
+
+
+def test_layer_recurrent_dropout_config_errors_and_bidirectional():
+    rng = np.random.default_rng(17)
+    for cls in RNN_LAYERS:
+        layer = cls(3, recurrent_dropout=0.25, dropout=0.1)
+        cfg = layer.get_config()
+        assert cfg["recurrent_dropout"] == 0.25 and cfg["dropout"] == 0.1
+        again = cls(**cfg)
+        assert again.recurrent_dropout == 0.25 and again.get_config() == cfg
+        for bad in (-0.1, 1.0, 1.5):
+            with pytest.raises(ValueError, match=f"{cls.__name__}: recurrent_dropout must be in \\[0, 1\\)"):
+                cls(3, recurrent_dropout=bad)
+        with pytest.raises(NotImplementedError, match="stateful"):
+            cls(3, stateful=True, recurrent_dropout=0.2)
+    ids = rng.integers(1, 20, (3, 6))
+    ids[1, 3:] = 0
+    emb = layers.Embedding(20, 4, mask_zero=True)
+    bi = layers.Bidirectional(layers.LSTM(5, recurrent_dropout=0.4, return_sequences=True))
+    assert bi.backward_layer.recurrent_dropout == 0.4
+    e = emb(ids)
+    infer = bi(e, training=False).numpy()
+    assert np.array_equal(bi(e).numpy(), infer)
+    ember.set_seed(5)
+    y = bi(e, training=True).numpy()
+    assert y.shape == (3, 6, 10) and not np.allclose(y, infer)
+    ember.set_seed(5)
+    assert np.array_equal(bi(e, training=True).numpy(), y)
+    model = ember.Sequential([layers.Embedding(20, 4, mask_zero=True),
+                              layers.Bidirectional(layers.GRU(4, recurrent_dropout=0.3)), layers.Dense(2)])
+    model.compile(optimizer="adam", loss="mse")
+    hist = model.fit(ids, rng.standard_normal((3, 2)), epochs=2, verbose=0)
+    assert np.all(np.isfinite(hist.history["loss"]))
+
+
 def test_layer_errors():
     with pytest.raises(ValueError, match="3-D input"):
         layers.LSTM(4)(np.zeros((2, 3), np.float32))
