@@ -262,9 +262,11 @@ py::tuple attention_bwd_py(py::array dout, py::array q, py::array k, py::array v
 // ---------------------------------------------------------------------------------
 
 // Validates the common recurrent operands: x (B, T, I), W (I, G*U), R (U, G*U), h0 (B, U),
-// mask None or uint8/bool (B, T); all C-contiguous and of one dtype. Returns the shape.
+// mask None or uint8/bool (B, T), recurrent_mask None or (B, U) of x's dtype; all C-contiguous
+// and of one dtype. Returns the shape.
 ember::RnnShape rnn_shape(const std::string& op, const py::array& x, const py::array& W, const py::array& R,
-                          const py::array& h0, const py::object& mask, int64_t gates, DType& d) {
+                          const py::array& h0, const py::object& mask, const py::object& rmask, int64_t gates,
+                          DType& d) {
   check_ndim(op, "x", x, 3);
   d = float_dtype(op, "x", x);
   ember::RnnShape s{};
@@ -289,6 +291,17 @@ ember::RnnShape rnn_shape(const std::string& op, const py::array& x, const py::a
     check_contiguous(op, "mask", m);
     s.mask = static_cast<const uint8_t*>(m.data());
   }
+  s.rmask = nullptr;
+  if (!rmask.is_none()) {
+    if (!py::isinstance<py::array>(rmask))
+      throw py::type_error(op + ": 'recurrent_mask' must be an array or None. Received: " +
+                           std::string(py::str(py::type::of(rmask).attr("__name__"))));
+    py::array rm = py::reinterpret_borrow<py::array>(rmask);
+    same_dtype(op, "recurrent_mask", rm, d);
+    check_shape(op, "recurrent_mask", rm, {s.B, s.U});
+    check_contiguous(op, "recurrent_mask", rm);
+    s.rmask = rm.data();
+  }
   return s;
 }
 
@@ -299,10 +312,11 @@ void check_like(const std::string& op, const char* name, const py::array& a, DTy
 }
 
 
-py::tuple lstm_fwd_py(py::array x, py::array W, py::array R, py::array bias, py::array h0, py::array c0, py::object mask) {
+py::tuple lstm_fwd_py(py::array x, py::array W, py::array R, py::array bias, py::array h0, py::array c0, py::object mask,
+                      py::object rmask) {
   const std::string op = "lstm";
   DType d;
-  auto s = rnn_shape(op, x, W, R, h0, mask, 4, d);
+  auto s = rnn_shape(op, x, W, R, h0, mask, rmask, 4, d);
   check_like(op, "bias", bias, d, {4 * s.U});
   check_like(op, "initial_cell_state", c0, d, {s.B, s.U});
   py::array y = out_or_new(op, py::none(), d, {s.B, s.T, s.U}), cs = out_or_new(op, py::none(), d, {s.B, s.T, s.U});
@@ -320,10 +334,11 @@ py::tuple lstm_fwd_py(py::array x, py::array W, py::array R, py::array bias, py:
 }
 
 py::tuple lstm_bwd_py(py::array dy, py::array dhT, py::array dcT, py::array x, py::array W, py::array R, py::array h0,
-                      py::array c0, py::array y, py::array cs, py::array g, py::object mask) {
+                      py::array c0, py::array y, py::array cs, py::array g, py::object mask,
+                      py::object rmask) {
   const std::string op = "lstm_backward";
   DType d;
-  auto s = rnn_shape(op, x, W, R, h0, mask, 4, d);
+  auto s = rnn_shape(op, x, W, R, h0, mask, rmask, 4, d);
   check_like(op, "grad_output", dy, d, {s.B, s.T, s.U});
   check_like(op, "grad_h", dhT, d, {s.B, s.U});
   check_like(op, "grad_c", dcT, d, {s.B, s.U});
@@ -348,10 +363,11 @@ py::tuple lstm_bwd_py(py::array dy, py::array dhT, py::array dcT, py::array x, p
   return py::make_tuple(dx, dW, dR, db, dh0, dc0);
 }
 
-py::tuple gru_fwd_py(py::array x, py::array W, py::array R, py::array bias, py::array h0, py::object mask) {
+py::tuple gru_fwd_py(py::array x, py::array W, py::array R, py::array bias, py::array h0, py::object mask,
+                     py::object rmask) {
   const std::string op = "gru";
   DType d;
-  auto s = rnn_shape(op, x, W, R, h0, mask, 3, d);
+  auto s = rnn_shape(op, x, W, R, h0, mask, rmask, 3, d);
   check_like(op, "bias", bias, d, {2, 3 * s.U});
   py::array y = out_or_new(op, py::none(), d, {s.B, s.T, s.U}), hr = out_or_new(op, py::none(), d, {s.B, s.T, s.U});
   py::array g = out_or_new(op, py::none(), d, {s.B, s.T, 3 * s.U});
@@ -368,10 +384,10 @@ py::tuple gru_fwd_py(py::array x, py::array W, py::array R, py::array bias, py::
 }
 
 py::tuple gru_bwd_py(py::array dy, py::array dhT, py::array x, py::array W, py::array R, py::array h0, py::array y,
-                     py::array g, py::array hr, py::object mask) {
+                     py::array g, py::array hr, py::object mask, py::object rmask) {
   const std::string op = "gru_backward";
   DType d;
-  auto s = rnn_shape(op, x, W, R, h0, mask, 3, d);
+  auto s = rnn_shape(op, x, W, R, h0, mask, rmask, 3, d);
   check_like(op, "grad_output", dy, d, {s.B, s.T, s.U});
   check_like(op, "grad_h", dhT, d, {s.B, s.U});
   check_like(op, "y", y, d, {s.B, s.T, s.U});
@@ -394,10 +410,11 @@ py::tuple gru_bwd_py(py::array dy, py::array dhT, py::array x, py::array W, py::
   return py::make_tuple(dx, dW, dR, db, dh0);
 }
 
-py::array srnn_fwd_py(py::array x, py::array W, py::array R, py::array bias, py::array h0, py::object mask, bool relu) {
+py::array srnn_fwd_py(py::array x, py::array W, py::array R, py::array bias, py::array h0, py::object mask,
+                      py::object rmask, bool relu) {
   const std::string op = "simple_rnn";
   DType d;
-  auto s = rnn_shape(op, x, W, R, h0, mask, 1, d);
+  auto s = rnn_shape(op, x, W, R, h0, mask, rmask, 1, d);
   check_like(op, "bias", bias, d, {s.U});
   py::array y = out_or_new(op, py::none(), d, {s.B, s.T, s.U});
   {
@@ -411,10 +428,10 @@ py::array srnn_fwd_py(py::array x, py::array W, py::array R, py::array bias, py:
 }
 
 py::tuple srnn_bwd_py(py::array dy, py::array dhT, py::array x, py::array W, py::array R, py::array h0, py::array y,
-                      py::object mask, bool relu) {
+                      py::object mask, py::object rmask, bool relu) {
   const std::string op = "simple_rnn_backward";
   DType d;
-  auto s = rnn_shape(op, x, W, R, h0, mask, 1, d);
+  auto s = rnn_shape(op, x, W, R, h0, mask, rmask, 1, d);
   check_like(op, "grad_output", dy, d, {s.B, s.T, s.U});
   check_like(op, "grad_h", dhT, d, {s.B, s.U});
   check_like(op, "y", y, d, {s.B, s.T, s.U});
@@ -511,19 +528,25 @@ void bind_sequence(py::module_& m) {
         py::arg("out"), py::arg("lse"), py::arg("mask") = py::none(), py::arg("causal") = false,
         py::arg("scale") = 1.0, py::arg("layout") = "bhtd", "gradients (dq, dk, dv) of the tiled attention");
   m.def("lstm_forward", &lstm_fwd_py, py::arg("x"), py::arg("kernel"), py::arg("recurrent_kernel"), py::arg("bias"),
-        py::arg("h0"), py::arg("c0"), py::arg("mask") = py::none(), "fused LSTM over a sequence: (y, cell_states, gates)");
+        py::arg("h0"), py::arg("c0"), py::arg("mask") = py::none(),
+        py::arg("recurrent_mask") = py::none(), "fused LSTM over a sequence: (y, cell_states, gates)");
   m.def("lstm_backward", &lstm_bwd_py, py::arg("dy"), py::arg("dh"), py::arg("dc"), py::arg("x"), py::arg("kernel"),
         py::arg("recurrent_kernel"), py::arg("h0"), py::arg("c0"), py::arg("y"), py::arg("cell_states"), py::arg("gates"),
-        py::arg("mask") = py::none(), "LSTM backprop through time: (dx, dkernel, drecurrent, dbias, dh0, dc0)");
+        py::arg("mask") = py::none(), py::arg("recurrent_mask") = py::none(),
+        "LSTM backprop through time: (dx, dkernel, drecurrent, dbias, dh0, dc0)");
   m.def("gru_forward", &gru_fwd_py, py::arg("x"), py::arg("kernel"), py::arg("recurrent_kernel"), py::arg("bias"),
-        py::arg("h0"), py::arg("mask") = py::none(), "fused GRU (reset_after) over a sequence: (y, gates, hrec)");
+        py::arg("h0"), py::arg("mask") = py::none(), py::arg("recurrent_mask") = py::none(),
+        "fused GRU (reset_after) over a sequence: (y, gates, hrec)");
   m.def("gru_backward", &gru_bwd_py, py::arg("dy"), py::arg("dh"), py::arg("x"), py::arg("kernel"),
         py::arg("recurrent_kernel"), py::arg("h0"), py::arg("y"), py::arg("gates"), py::arg("hrec"),
-        py::arg("mask") = py::none(), "GRU backprop through time: (dx, dkernel, drecurrent, dbias, dh0)");
+        py::arg("mask") = py::none(), py::arg("recurrent_mask") = py::none(),
+        "GRU backprop through time: (dx, dkernel, drecurrent, dbias, dh0)");
   m.def("simple_rnn_forward", &srnn_fwd_py, py::arg("x"), py::arg("kernel"), py::arg("recurrent_kernel"), py::arg("bias"),
-        py::arg("h0"), py::arg("mask") = py::none(), py::arg("relu") = false, "fused SimpleRNN over a sequence: y");
+        py::arg("h0"), py::arg("mask") = py::none(), py::arg("recurrent_mask") = py::none(),
+        py::arg("relu") = false, "fused SimpleRNN over a sequence: y");
   m.def("simple_rnn_backward", &srnn_bwd_py, py::arg("dy"), py::arg("dh"), py::arg("x"), py::arg("kernel"),
-        py::arg("recurrent_kernel"), py::arg("h0"), py::arg("y"), py::arg("mask") = py::none(), py::arg("relu") = false,
+        py::arg("recurrent_kernel"), py::arg("h0"), py::arg("y"), py::arg("mask") = py::none(),
+        py::arg("recurrent_mask") = py::none(), py::arg("relu") = false,
         "SimpleRNN backprop through time: (dx, dkernel, drecurrent, dbias, dh0)");
   m.def("layernorm_forward", &layernorm_fwd_py, py::arg("x"), py::arg("gamma"), py::arg("beta"), py::arg("eps"),
         "layer normalization over the last axis of a 2-D array: (y, mean, rstd)");

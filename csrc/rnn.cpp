@@ -58,6 +58,29 @@ template <typename F> void rows(int64_t B, int64_t work_per_row, F&& f) {
 
 inline bool on(const RnnShape& s, int64_t b, int64_t t) { return !s.mask || s.mask[b * s.T + t]; }
 
+template <typename T> const T* rmask(const RnnShape& s) { return static_cast<const T*>(s.rmask); }
+
+// The state operand of a step's recurrent GEMM: h_prev (B rows of stride ld) itself, or with a
+// recurrent dropout mask h_prev * rmask built into work slot `slot` (then ld becomes U).
+template <typename T> const T* recurrent_input(const T* hp, int64_t& ld, int slot, const RnnShape& s) {
+  const T* rm = rmask<T>(s);
+  if (!rm) return hp;
+  const int64_t B = s.B, U = s.U;
+  T* hd = grow<T>(slot, B * U);
+  for (int64_t b = 0; b < B; ++b)
+    for (int64_t j = 0; j < U; ++j) hd[b * U + j] = hp[b * ld + j] * rm[b * U + j];
+  ld = U;
+  return hd;
+}
+
+// d h_prev through the recurrent GEMM: tmp = dZ R^T, times rmask when there is one.
+template <typename T> void set_dh(T* dh, const T* tmp, const T* rm, int64_t U) {
+  if (rm)
+    for (int64_t j = 0; j < U; ++j) dh[j] = tmp[j] * rm[j];
+  else
+    std::copy_n(tmp, U, dh);
+}
+
 // Column sums of a (rows x n) matrix into out (n): split over columns, fixed order.
 template <typename T> void colsum(T* out, const T* a, int64_t nrows, int64_t n, int64_t lda) {
   parallel_for(n, nrows * n >= 65536 ? 2 : (int64_t(1) << 62), [&](int64_t c0, int64_t c1) {
@@ -77,10 +100,17 @@ void finish_backward(T* dx, T* dW, T* dR, const T* dXZ, const T* dHZ, int64_t G,
     std::fill(dW, dW + I * G, T(0));
     return;
   }
-  T* Hp = grow<T>(3, BT * U);  // h_prev for every (b, t)
+  T* Hp = grow<T>(3, BT * U);  // h_prev (times rmask) for every (b, t)
+  const T* rm = rmask<T>(s);
   for (int64_t b = 0; b < B; ++b)
-    for (int64_t t = 0; t < Tn; ++t)
-      std::copy_n(t == 0 ? h0 + b * U : y + (b * Tn + t - 1) * U, U, Hp + (b * Tn + t) * U);
+    for (int64_t t = 0; t < Tn; ++t) {
+      const T* hp = t == 0 ? h0 + b * U : y + (b * Tn + t - 1) * U;
+      T* out = Hp + (b * Tn + t) * U;
+      if (rm)
+        for (int64_t j = 0; j < U; ++j) out[j] = hp[j] * rm[b * U + j];
+      else
+        std::copy_n(hp, U, out);
+    }
   gemm(true, false, U, G, BT, T(1), Hp, U, dHZ, G, T(0), dR, G);
   gemm(true, false, I, G, BT, T(1), x, I, dXZ, G, T(0), dW, G);
   gemm(false, true, BT, I, G, T(1), dXZ, G, W, G, T(0), dx, I);
@@ -97,8 +127,9 @@ void lstm_forward(T* y, T* cseq, T* gates, const T* x, const T* W, const T* R, c
   gemm(false, false, B * Tn, G, I, T(1), x, I, W, G, T(0), gates, G);
   T* Z = grow<T>(0, B * G);
   for (int64_t t = 0; t < Tn; ++t) {
-    const T* hp = t == 0 ? h0 : y + (t - 1) * U;
-    gemm(false, false, B, G, U, T(1), hp, t == 0 ? U : Tn * U, R, G, T(0), Z, G);
+    int64_t ld = t == 0 ? U : Tn * U;
+    const T* hp = recurrent_input(t == 0 ? h0 : y + (t - 1) * U, ld, 1, s);
+    gemm(false, false, B, G, U, T(1), hp, ld, R, G, T(0), Z, G);
     rows(B, G, [&](int64_t b) {
       const int64_t bt = b * Tn + t;
       const T* cp = t == 0 ? c0 + b * U : cseq + (bt - 1) * U;
@@ -127,6 +158,7 @@ void lstm_backward(T* dx, T* dW, T* dR, T* dbias, T* dh0, T* dc0, const T* dy, c
                    const T* x, const T* W, const T* R, const T* h0, const T* c0, const T* y, const T* cseq,
                    const T* gates, const RnnShape& s) {
   const int64_t B = s.B, Tn = s.T, U = s.U, G = 4 * U;
+  const T* rm = rmask<T>(s);
   T* dZ = grow<T>(0, B * Tn * G);
   T* tmp = grow<T>(1, B * U);
   T* tc = grow<T>(2, B * U);
@@ -158,7 +190,7 @@ void lstm_backward(T* dx, T* dW, T* dR, T* dbias, T* dh0, T* dc0, const T* dy, c
     });
     gemm(false, true, B, U, G, T(1), dZ + t * G, Tn * G, R, G, T(0), tmp, U);
     for (int64_t b = 0; b < B; ++b)
-      if (on(s, b, t)) std::copy_n(tmp + b * U, U, dh0 + b * U);
+      if (on(s, b, t)) set_dh(dh0 + b * U, tmp + b * U, rm ? rm + b * U : nullptr, U);
   }
   colsum(dbias, dZ, B * Tn, G, G);
   finish_backward(dx, dW, dR, dZ, dZ, G, x, W, h0, y, s);
@@ -174,8 +206,9 @@ void gru_forward(T* y, T* gates, T* hrec, const T* x, const T* W, const T* R, co
   gemm(false, false, B * Tn, G, I, T(1), x, I, W, G, T(0), gates, G);
   T* Z = grow<T>(0, B * G);
   for (int64_t t = 0; t < Tn; ++t) {
-    const T* hp = t == 0 ? h0 : y + (t - 1) * U;
-    gemm(false, false, B, G, U, T(1), hp, t == 0 ? U : Tn * U, R, G, T(0), Z, G);
+    int64_t ld = t == 0 ? U : Tn * U;
+    const T* hp = recurrent_input(t == 0 ? h0 : y + (t - 1) * U, ld, 1, s);
+    gemm(false, false, B, G, U, T(1), hp, ld, R, G, T(0), Z, G);
     rows(B, G, [&](int64_t b) {
       const int64_t bt = b * Tn + t;
       const T* hpb = t == 0 ? h0 + b * U : y + (bt - 1) * U;
@@ -203,6 +236,7 @@ template <typename T>
 void gru_backward(T* dx, T* dW, T* dR, T* dbias, T* dh0, const T* dy, const T* dhT, const T* x, const T* W,
                   const T* R, const T* h0, const T* y, const T* gates, const T* hrec, const RnnShape& s) {
   const int64_t B = s.B, Tn = s.T, U = s.U, G = 3 * U;
+  const T* rm = rmask<T>(s);
   T* dXZ = grow<T>(0, B * Tn * G);
   T* dHZ = grow<T>(1, B * Tn * G);
   T* tmp = grow<T>(2, B * U);
@@ -236,7 +270,10 @@ void gru_backward(T* dx, T* dW, T* dR, T* dbias, T* dh0, const T* dy, const T* d
       if (!on(s, b, t)) continue;
       const T* gz = gates + (b * Tn + t) * G;
       T* dh = dh0 + b * U;
-      for (int64_t j = 0; j < U; ++j) dh[j] = dh[j] * gz[j] + tmp[b * U + j];
+      if (rm)
+        for (int64_t j = 0; j < U; ++j) dh[j] = dh[j] * gz[j] + tmp[b * U + j] * rm[b * U + j];
+      else
+        for (int64_t j = 0; j < U; ++j) dh[j] = dh[j] * gz[j] + tmp[b * U + j];
     }
   }
   colsum(dbias, dXZ, B * Tn, G, G);
@@ -254,8 +291,9 @@ void simple_rnn_forward(T* y, const T* x, const T* W, const T* R, const T* bias,
   gemm(false, false, B * Tn, U, I, T(1), x, I, W, U, T(0), XW, U);
   T* Z = grow<T>(1, B * U);
   for (int64_t t = 0; t < Tn; ++t) {
-    const T* hp = t == 0 ? h0 : y + (t - 1) * U;
-    gemm(false, false, B, U, U, T(1), hp, t == 0 ? U : Tn * U, R, U, T(0), Z, U);
+    int64_t ld = t == 0 ? U : Tn * U;
+    const T* hp = recurrent_input(t == 0 ? h0 : y + (t - 1) * U, ld, 2, s);
+    gemm(false, false, B, U, U, T(1), hp, ld, R, U, T(0), Z, U);
     rows(B, U, [&](int64_t b) {
       const int64_t bt = b * Tn + t;
       T *h = y + bt * U, *z = Z + b * U;
@@ -276,6 +314,7 @@ template <typename T>
 void simple_rnn_backward(T* dx, T* dW, T* dR, T* dbias, T* dh0, const T* dy, const T* dhT, const T* x,
                          const T* W, const T* R, const T* h0, const T* y, const RnnShape& s, bool relu) {
   const int64_t B = s.B, Tn = s.T, U = s.U;
+  const T* rm = rmask<T>(s);
   T* dA = grow<T>(0, B * Tn * U);
   T* tmp = grow<T>(1, B * U);
   std::copy_n(dhT, B * U, dh0);
@@ -293,7 +332,7 @@ void simple_rnn_backward(T* dx, T* dW, T* dR, T* dbias, T* dh0, const T* dy, con
     });
     gemm(false, true, B, U, U, T(1), dA + t * U, Tn * U, R, U, T(0), tmp, U);
     for (int64_t b = 0; b < B; ++b)
-      if (on(s, b, t)) std::copy_n(tmp + b * U, U, dh0 + b * U);
+      if (on(s, b, t)) set_dh(dh0 + b * U, tmp + b * U, rm ? rm + b * U : nullptr, U);
   }
   colsum(dbias, dA, B * Tn, U, U);
   finish_backward(dx, dW, dR, dA, dA, U, x, W, h0, y, s);

@@ -3,6 +3,9 @@
 //
 //   x (B, T, I)   y (B, T, U) = the state h after each step   h0, c0 (B, U)
 //   mask (B, T) uint8 or nullptr: where 0, the step is skipped and the states carry through.
+//   rmask (B, U) of the kernel's dtype T, or nullptr: recurrent (variational) dropout mask. It
+//          multiplies h_prev where h_prev enters the recurrent GEMM only (h_prev * rmask) R, the
+//          same mask at every step; the GRU blend z * h_prev uses the undropped h_prev.
 //   LSTM:  W (I, 4U), R (U, 4U), bias (4U), gates i, f, c, o;
 //          saved: gates (B, T, 4U) activated, cseq (B, T, U) cell states.
 //   GRU:   W (I, 3U), R (U, 3U), bias (2, 3U) = [input bias; recurrent bias], gates z, r, h,
@@ -12,7 +15,8 @@
 //
 // Forward: one GEMM for the input projection of all steps, then per step one GEMM on the
 // state plus the fused gate nonlinearities. Backward: per step the fused gate derivative
-// and one GEMM for d h_prev; at the end one GEMM each for dW, dR (over all steps) and dx.
+// and one GEMM for d h_prev (times rmask); at the end one GEMM each for dW, dR (over all steps,
+// with h_prev * rmask) and dx.
 // Backward kernels overwrite every gradient output.
 #pragma once
 #include <cstdint>
@@ -22,6 +26,7 @@ namespace ember {
 struct RnnShape {
   int64_t B, T, I, U;
   const uint8_t* mask;
+  const void* rmask;  // const T* (B, U) or nullptr, see above
 };
 
 template <typename T>

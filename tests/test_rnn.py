@@ -12,11 +12,12 @@ def sig(x):
     return 1 / (1 + np.exp(-x))
 
 
-def ref_lstm(x, W, R, b, h, c, mask=None):
+def ref_lstm(x, W, R, b, h, c, mask=None, rmask=None):
     U = R.shape[0]
+    rm = 1.0 if rmask is None else rmask
     ys = []
     for t in range(x.shape[1]):
-        z = x[:, t] @ W + h @ R + b
+        z = x[:, t] @ W + (h * rm) @ R + b
         i, f, g, o = sig(z[:, :U]), sig(z[:, U:2 * U]), np.tanh(z[:, 2 * U:3 * U]), sig(z[:, 3 * U:])
         c2 = f * c + i * g
         h2 = o * np.tanh(c2)
@@ -28,12 +29,13 @@ def ref_lstm(x, W, R, b, h, c, mask=None):
     return np.stack(ys, 1), h, c
 
 
-def ref_gru(x, W, R, b, h, mask=None):
+def ref_gru(x, W, R, b, h, mask=None, rmask=None):
     U = R.shape[0]
+    rm = 1.0 if rmask is None else rmask
     ys = []
     for t in range(x.shape[1]):
         xz = x[:, t] @ W + b[0]
-        hz = h @ R + b[1]
+        hz = (h * rm) @ R + b[1]
         z = sig(xz[:, :U] + hz[:, :U])
         r = sig(xz[:, U:2 * U] + hz[:, U:2 * U])
         hh = np.tanh(xz[:, 2 * U:] + r * hz[:, 2 * U:])
@@ -45,10 +47,11 @@ def ref_gru(x, W, R, b, h, mask=None):
     return np.stack(ys, 1), h
 
 
-def ref_srnn(x, W, R, b, h, mask=None, act=np.tanh):
+def ref_srnn(x, W, R, b, h, mask=None, act=np.tanh, rmask=None):
+    rm = 1.0 if rmask is None else rmask
     ys = []
     for t in range(x.shape[1]):
-        h2 = act(x[:, t] @ W + h @ R + b)
+        h2 = act(x[:, t] @ W + (h * rm) @ R + b)
         if mask is not None:
             h2 = np.where(mask[:, t:t + 1], h2, h)
         h = h2
@@ -203,6 +206,199 @@ def test_layers_options_and_masking():
     gru = layers.GRU(8)
     gru(np.zeros((1, 2, 3), np.float32))
     assert gru.bias.shape == (2, 24)
+
+
+# ---- recurrent dropout: a fixed (B, U) mask on h_{t-1} in the recurrent matmul ----
+
+def drop_mask(rng, B, U, rate=0.4):
+    """An inverted-dropout mask with both dropped and kept entries."""
+    keep = rng.random((B, U)) >= rate
+    keep.flat[0], keep.flat[-1] = False, True
+    return keep / (1 - rate)
+
+
+def cell_cases(rng, B, T, I, U):
+    """(name, op, args, reference) for the three cells; op(*args, mask=, recurrent_mask=)."""
+    x, W, R, b, h0 = weights(rng, B, T, I, U, 4)
+    c0 = rng.standard_normal((B, U))
+    gx, gW, gR, gb, gh0 = weights(rng, B, T, I, U, 3, (2, 3 * U))
+    sx, sW, sR, sb, sh0 = weights(rng, B, T, I, U, 1)
+    return [
+        ("lstm", F.lstm, (x, W, R, b, h0, c0), lambda m, rm: ref_lstm(x, W, R, b, h0, c0, m, rm)[0]),
+        ("gru", F.gru, (gx, gW, gR, gb, gh0), lambda m, rm: ref_gru(gx, gW, gR, gb, gh0, m, rm)[0]),
+        ("simple_rnn", F.simple_rnn, (sx, sW, sR, sb, sh0),
+         lambda m, rm: ref_srnn(sx, sW, sR, sb, sh0, m, rmask=rm)[0]),
+    ]
+
+
+@pytest.mark.parametrize("shape", SHAPES)
+@pytest.mark.parametrize("masked", [False, True])
+def test_recurrent_mask_forward_matches_reference(shape, masked):
+    rng = np.random.default_rng(10)
+    B, T, I, U = shape
+    m = make_mask(B, T) if masked else None
+    rm = drop_mask(rng, B, U)
+    for name, op, args, ref in cell_cases(rng, B, T, I, U):
+        want = ref(m, rm)
+        if T > 1:  # the mask matters
+            assert not np.allclose(want, ref(m, None)), name
+        for dt, tol in ((np.float32, 1e-5), (np.float64, 1e-12)):
+            y = op(*(a.astype(dt) for a in args), mask=m, recurrent_mask=rm.astype(dt))[0]
+            np.testing.assert_allclose(y.numpy(), want, atol=tol * 10, rtol=tol, err_msg=f"{name} {dt.__name__}")
+    # relu SimpleRNN too
+    x, W, R, b, h0 = weights(rng, B, T, I, U, 1)
+    relu = lambda z: np.maximum(z, 0)  # noqa: E731
+    y = F.simple_rnn(x, W, R, b, h0, mask=m, activation="relu", recurrent_mask=rm)[0]
+    np.testing.assert_allclose(y.numpy(), ref_srnn(x, W, R, b, h0, m, relu, rm)[0], atol=1e-12, rtol=1e-12)
+
+
+@pytest.mark.parametrize("masked", [False, True])
+def test_recurrent_mask_gradcheck(masked):
+    rng = np.random.default_rng(11)
+    B, T, I, U = 3, 4, 5, 3
+    m = make_mask(B, T) if masked else None
+    rm = drop_mask(rng, B, U)
+    x, W, R, b, h0 = weights(rng, B, T, I, U, 4)
+    c0 = rng.standard_normal((B, U))
+    gradcheck(lambda *a: F.lstm(*a, mask=m, recurrent_mask=rm)[0], [x, W, R, b, h0, c0])
+    gradcheck(lambda *a: F.lstm(*a, mask=m, recurrent_mask=rm)[2], [x, W, R, b, h0, c0])
+    x, W, R, b, h0 = weights(rng, B, T, I, U, 3, (2, 3 * U))
+    gradcheck(lambda *a: F.gru(*a, mask=m, recurrent_mask=rm)[0], [x, W, R, b, h0])
+    x, W, R, b, h0 = weights(rng, B, T, I, U, 1)
+    gradcheck(lambda *a: F.simple_rnn(*a, mask=m, recurrent_mask=rm)[0], [x, W, R, b, h0])
+    gradcheck(lambda *a: F.simple_rnn(*a, mask=m, activation="relu", recurrent_mask=rm)[1], [x, W, R, b + 0.5, h0])
+
+
+def run_cell(op, args, dt, **kw):
+    """Forward + backward of one cell: [y, final states..., grads of every input]."""
+    ts = [ember.Tensor(a.astype(dt), requires_grad=True) for a in args]
+    out = op(*ts, **kw)
+    w = np.random.default_rng(12).standard_normal(out[0].shape).astype(dt)
+    loss = (out[0] * ember.Tensor(w)).sum() + sum((o * o).sum() for o in out[1:])
+    loss.backward()
+    return [o.numpy() for o in out] + [t.grad.numpy() for t in ts]
+
+
+@pytest.mark.parametrize("shape", [(1, 5, 3, 7), (4, 13, 17, 33)])
+@pytest.mark.parametrize("masked", [False, True])
+def test_recurrent_mask_of_ones_is_bit_identical(shape, masked):
+    rng = np.random.default_rng(13)
+    B, T, I, U = shape
+    m = make_mask(B, T) if masked else None
+    for name, op, args, _ in cell_cases(rng, B, T, I, U):
+        for dt in (np.float32, np.float64):
+            want = run_cell(op, args, dt, mask=m)
+            got = run_cell(op, args, dt, mask=m, recurrent_mask=np.ones((B, U), dt))
+            for k, (a, b_) in enumerate(zip(want, got)):
+                assert np.array_equal(a, b_), (name, dt.__name__, k)
+
+
+def test_recurrent_mask_thread_count_does_not_change_results():
+    rng = np.random.default_rng(14)
+    B, T, I, U = 32, 9, 40, 64  # large enough for the row-parallel gate loops
+    rm = drop_mask(rng, B, U).astype(np.float32)
+    m = make_mask(B, T)
+    n = ember.get_num_threads()
+    try:
+        for name, op, args, _ in cell_cases(rng, B, T, I, U):
+            res = []
+            for t in (1, 2):
+                ember.set_num_threads(t)
+                res.append(run_cell(op, args, np.float32, mask=m, recurrent_mask=rm))
+            for k, (a, b_) in enumerate(zip(*res)):
+                assert np.array_equal(a, b_), (name, k)
+    finally:
+        ember.set_num_threads(n)
+
+
+def test_recurrent_mask_errors_and_empty():
+    rng = np.random.default_rng(15)
+    x, W, R, b, h0 = weights(rng, 2, 3, 4, 5, 4)
+    with pytest.raises(ValueError, match=r"LSTM: recurrent_mask must have shape \(batch, units\) = \(2, 5\)"):
+        F.lstm(x, W, R, b, h0, recurrent_mask=np.ones((2, 4)))
+    from ember.backend import cpu
+    c0 = np.zeros((2, 5))
+    with pytest.raises(TypeError, match="lstm: 'recurrent_mask' has dtype float32"):
+        cpu.lstm_forward(x, W, R, b, h0, c0, recurrent_mask=np.ones((2, 5), np.float32))
+    with pytest.raises(ValueError, match=r"gru: 'recurrent_mask' must have shape \(2, 5\)"):
+        ember._C.gru_forward(x, W[:, :15].copy(), R[:, :15].copy(), np.zeros((2, 15)), h0, None, np.ones((5, 2)))
+    with pytest.raises(ValueError, match="simple_rnn: 'recurrent_mask' must be C-contiguous"):
+        ember._C.simple_rnn_forward(x, W[:, :5].copy(), R[:, :5].copy(), b[:5].copy(), h0, None, np.ones((5, 2)).T)
+    with pytest.raises(TypeError, match="'recurrent_mask' must be an array"):
+        ember._C.simple_rnn_forward(x, W[:, :5].copy(), R[:, :5].copy(), b[:5].copy(), h0, None, [[1.0] * 5] * 2)
+    for B, T in ((0, 4), (3, 0)):
+        ts = [ember.Tensor(a, requires_grad=True) for a in weights(rng, B, T, 5, 3, 4)]
+        y, h, c = F.lstm(*ts, recurrent_mask=np.full((B, 3), 2.0))
+        (y.sum() + h.sum() + c.sum()).backward()
+        assert y.shape == (B, T, 3) and np.all(np.isfinite(ts[1].grad.numpy()))
+
+
+RNN_LAYERS = [layers.SimpleRNN, layers.LSTM, layers.GRU]
+
+
+@pytest.mark.parametrize("cls", RNN_LAYERS)
+def test_layer_recurrent_dropout(cls):
+    rng = np.random.default_rng(16)
+    x = rng.standard_normal((4, 6, 5)).astype(np.float32)
+    drop = cls(7, recurrent_dropout=0.5, return_sequences=True)
+    plain = cls(7, return_sequences=True)
+    drop.build(x.shape)
+    plain.build(x.shape)
+    plain.set_weights(drop.get_weights())
+    infer = plain(x).numpy()
+    # inference: no mask at all, the same numbers as recurrent_dropout=0
+    assert np.array_equal(drop(x, training=False).numpy(), infer)
+    assert np.array_equal(plain(x, training=True).numpy(), infer)
+    # training: one (batch, units) mask from ember's generator, the same for every step
+    ember.set_seed(3)
+    y1 = drop(x, training=True).numpy()
+    assert not np.allclose(y1, infer)
+    ember.set_seed(3)
+    keep = ember.random.generator().random((4, 7), dtype=np.float32) >= 0.5
+    rm = keep * np.float32(2.0)
+    w = drop.get_weights()
+    fn = {layers.SimpleRNN: F.simple_rnn, layers.LSTM: F.lstm, layers.GRU: F.gru}[cls]
+    assert np.array_equal(fn(x, *w, recurrent_mask=rm)[0].numpy(), y1)
+    ember.set_seed(3)
+    assert np.array_equal(drop(x, training=True).numpy(), y1)  # reproducible
+    assert not np.array_equal(drop(x, training=True).numpy(), y1)  # a new mask per call
+    # gradients flow in training
+    xt = ember.Tensor(x, requires_grad=True)
+    drop(xt, training=True).sum().backward()
+    assert np.all(np.isfinite(xt.grad.numpy())) and np.any(drop.recurrent_kernel.grad.numpy() != 0)
+
+
+def test_layer_recurrent_dropout_config_errors_and_bidirectional():
+    rng = np.random.default_rng(17)
+    for cls in RNN_LAYERS:
+        layer = cls(3, recurrent_dropout=0.25, dropout=0.1)
+        cfg = layer.get_config()
+        assert cfg["recurrent_dropout"] == 0.25 and cfg["dropout"] == 0.1
+        again = cls(**cfg)
+        assert again.recurrent_dropout == 0.25 and again.get_config() == cfg
+        for bad in (-0.1, 1.0, 1.5):
+            with pytest.raises(ValueError, match=f"{cls.__name__}: recurrent_dropout must be in \\[0, 1\\)"):
+                cls(3, recurrent_dropout=bad)
+        with pytest.raises(NotImplementedError, match="stateful"):
+            cls(3, stateful=True, recurrent_dropout=0.2)
+    ids = rng.integers(1, 20, (3, 6))
+    ids[1, 3:] = 0
+    emb = layers.Embedding(20, 4, mask_zero=True)
+    bi = layers.Bidirectional(layers.LSTM(5, recurrent_dropout=0.4, return_sequences=True))
+    assert bi.backward_layer.recurrent_dropout == 0.4
+    e = emb(ids)
+    infer = bi(e, training=False).numpy()
+    assert np.array_equal(bi(e).numpy(), infer)
+    ember.set_seed(5)
+    y = bi(e, training=True).numpy()
+    assert y.shape == (3, 6, 10) and not np.allclose(y, infer)
+    ember.set_seed(5)
+    assert np.array_equal(bi(e, training=True).numpy(), y)
+    model = ember.Sequential([layers.Embedding(20, 4, mask_zero=True),
+                              layers.Bidirectional(layers.GRU(4, recurrent_dropout=0.3)), layers.Dense(2)])
+    model.compile(optimizer="adam", loss="mse")
+    hist = model.fit(ids, rng.standard_normal((3, 2)), epochs=2, verbose=0)
+    assert np.all(np.isfinite(hist.history["loss"]))
 
 
 def test_layer_errors():

@@ -3,6 +3,11 @@
 The whole sequence runs in one fused C++ op (``ember.ops.rnn``): one GEMM for the input
 projection of every step, one per step on the state with fused gate nonlinearities, and
 backprop through time in the same kernel family.
+
+``dropout`` drops input features (one mask per sequence, shared over time);
+``recurrent_dropout`` is variational dropout on the state (Keras / Gal & Ghahramani): in
+training one (batch, units) mask per call multiplies h_{t-1} where it enters the recurrent
+matrix product, the same mask at every step; it runs inside the fused kernel.
 """
 from __future__ import annotations
 
@@ -11,6 +16,7 @@ from typing import Optional
 import numpy as np
 
 from .. import initializers
+from .. import random as erandom
 from ..ops import core, nn
 from ..ops import rnn as rnn_ops
 from ..tensor import Tensor
@@ -36,11 +42,11 @@ class _RNNBase(Layer):
             raise ValueError(f"{type(self).__name__}: units must be positive. Received: units={units}")
         if stateful:
             raise NotImplementedError(f"{type(self).__name__}: stateful=True is not supported")
-        if recurrent_dropout:
-            raise NotImplementedError(f"{type(self).__name__}: recurrent_dropout is not supported by the fused "
-                                      "kernel; use dropout (on the inputs) instead")
         if not 0.0 <= dropout < 1.0:
             raise ValueError(f"{type(self).__name__}: dropout must be in [0, 1). Received: {dropout}")
+        if not 0.0 <= recurrent_dropout < 1.0:
+            raise ValueError(f"{type(self).__name__}: recurrent_dropout must be in [0, 1). "
+                             f"Received: {recurrent_dropout}")
         self.units = int(units)
         self.activation = activation
         self.recurrent_activation = recurrent_activation
@@ -49,6 +55,7 @@ class _RNNBase(Layer):
         self.recurrent_initializer = recurrent_initializer
         self.bias_initializer = bias_initializer
         self.dropout = float(dropout)
+        self.recurrent_dropout = float(recurrent_dropout)
         self.return_sequences, self.return_state, self.go_backwards = return_sequences, return_state, go_backwards
 
     def build(self, input_shape) -> None:
@@ -67,7 +74,7 @@ class _RNNBase(Layer):
     def _bias_init(self):
         return self.bias_initializer
 
-    def _run(self, x, mask, states):
+    def _run(self, x, mask, states, rmask):
         raise NotImplementedError
 
     def call(self, inputs, mask=None, training=False, initial_state=None):
@@ -82,8 +89,13 @@ class _RNNBase(Layer):
         if self.go_backwards:
             x = core.getitem(x, (slice(None), slice(None, None, -1)))
             m = None if m is None else m[:, ::-1]
+        rmask = None
+        if self.recurrent_dropout and training:  # one (batch, units) mask for every step (Keras)
+            rate = self.recurrent_dropout
+            keep = erandom.generator().random((x.shape[0], self.units), dtype=np.float32) >= rate
+            rmask = keep * x.dtype.type(1.0 / (1.0 - rate))
         states = list(initial_state) if initial_state is not None else None
-        y, *final = self._run(x, m, states)
+        y, *final = self._run(x, m, states, rmask)
         out = y if self.return_sequences else final[0]
         if self.return_state:
             return [out] + list(final)
@@ -115,9 +127,10 @@ class SimpleRNN(_RNNBase):
 
     _gates = 1
 
-    def _run(self, x, mask, states):
+    def _run(self, x, mask, states, rmask):
         h0 = states[0] if states else None
-        return rnn_ops.simple_rnn(x, self.kernel, self.recurrent_kernel, self.bias, h0, mask, self._act())
+        return rnn_ops.simple_rnn(x, self.kernel, self.recurrent_kernel, self.bias, h0, mask, self._act(),
+                                  recurrent_mask=rmask)
 
 
 class LSTM(_RNNBase):
@@ -148,9 +161,9 @@ class LSTM(_RNNBase):
             return b
         return init
 
-    def _run(self, x, mask, states):
+    def _run(self, x, mask, states, rmask):
         h0, c0 = (states + [None, None])[:2] if states else (None, None)
-        return rnn_ops.lstm(x, self.kernel, self.recurrent_kernel, self.bias, h0, c0, mask)
+        return rnn_ops.lstm(x, self.kernel, self.recurrent_kernel, self.bias, h0, c0, mask, recurrent_mask=rmask)
 
 
 class GRU(_RNNBase):
@@ -169,9 +182,9 @@ class GRU(_RNNBase):
     def _bias_shape(self):
         return (2, 3 * self.units)
 
-    def _run(self, x, mask, states):
+    def _run(self, x, mask, states, rmask):
         h0 = states[0] if states else None
-        return rnn_ops.gru(x, self.kernel, self.recurrent_kernel, self.bias, h0, mask)
+        return rnn_ops.gru(x, self.kernel, self.recurrent_kernel, self.bias, h0, mask, recurrent_mask=rmask)
 
 
 class Bidirectional(Layer):

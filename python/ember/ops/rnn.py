@@ -4,6 +4,11 @@ Each op returns ``(y, *final_states)`` where ``y`` (B, T, U) holds the state aft
 step. The final hidden state is ``y[:, -1]`` (a differentiable slice); the LSTM's final cell
 state is a second node whose backward runs the same kernel with only d c_T (the gradient
 is linear in the upstream gradients, so the two contributions add up exactly).
+
+``recurrent_mask`` (B, U), optional, is the recurrent (variational) dropout mask: it multiplies
+h_{t-1} where h_{t-1} enters the recurrent matrix product, (h_{t-1} * m) recurrent_kernel, the
+same mask at every step (the GRU blend z * h_{t-1} uses the undropped state). It is a constant
+(no gradient); the layers draw it with ``recurrent_dropout``.
 """
 from __future__ import annotations
 
@@ -41,26 +46,40 @@ def _mask(mask, x):
         return None
     m = np.ascontiguousarray(np.asarray(mask.data if isinstance(mask, Tensor) else mask).astype(bool))
     if m.shape != x.shape[:2]:
-        raise ValueError(f"recurrent mask must have shape (batch, timesteps) = {x.shape[:2]}. Received: shape={m.shape}")
+        raise ValueError(f"mask must have shape (batch, timesteps) = {x.shape[:2]}. Received: shape={m.shape}")
     return m
+
+
+def _rmask(name, recurrent_mask, x, U):
+    if recurrent_mask is None:
+        return None
+    rm = recurrent_mask.data if isinstance(recurrent_mask, Tensor) else recurrent_mask
+    rm = np.ascontiguousarray(np.asarray(rm, dtype=x.dtype))
+    if rm.shape != (x.shape[0], U):
+        raise ValueError(f"{name}: recurrent_mask must have shape (batch, units) = {(x.shape[0], U)}. "
+                         f"Received: shape={rm.shape}")
+    return rm
 
 
 def _last(y: Tensor, h0: Tensor) -> Tensor:
     return core.getitem(y, (slice(None), -1)) if y.shape[1] else h0
 
 
-def lstm(x, kernel, recurrent_kernel, bias, h0=None, c0=None, mask=None) -> Tuple[Tensor, Tensor, Tensor]:
+def lstm(x, kernel, recurrent_kernel, bias, h0=None, c0=None, mask=None,
+         recurrent_mask=None) -> Tuple[Tensor, Tensor, Tensor]:
     """Keras-layout LSTM over a sequence. x (B, T, I), kernel (I, 4U), recurrent_kernel
-    (U, 4U), bias (4U,), gates i, f, c, o. Returns (y (B, T, U), h_T, c_T)."""
+    (U, 4U), bias (4U,), gates i, f, c, o; recurrent_mask (B, U) see the module doc.
+    Returns (y (B, T, U), h_T, c_T)."""
     x, W, R, b, (h0, c0) = _prep("LSTM", x, kernel, recurrent_kernel, bias, (h0, c0), 4)
     m = _mask(mask, x)
+    rm = _rmask("LSTM", recurrent_mask, x, R.shape[0])
     kern = backend.ops(x.data)
-    y, cs, gates = kern.lstm_forward(x.data, W.data, R.data, b.data, h0.data, c0.data, m)
+    y, cs, gates = kern.lstm_forward(x.data, W.data, R.data, b.data, h0.data, c0.data, m, rm)
     parents = (x, W, R, b, h0, c0)
     zeros_s = np.zeros_like(h0.data)
 
     def run_bwd(dy, dh, dc):
-        return kern.lstm_backward(dy, dh, dc, x.data, W.data, R.data, h0.data, c0.data, y, cs, gates, m)
+        return kern.lstm_backward(dy, dh, dc, x.data, W.data, R.data, h0.data, c0.data, y, cs, gates, m, rm)
 
     def backward_y(g):
         return run_bwd(g, zeros_s, zeros_s)
@@ -73,32 +92,36 @@ def lstm(x, kernel, recurrent_kernel, bias, h0=None, c0=None, mask=None) -> Tupl
     return yt, _last(yt, h0), ct
 
 
-def gru(x, kernel, recurrent_kernel, bias, h0=None, mask=None) -> Tuple[Tensor, Tensor]:
+def gru(x, kernel, recurrent_kernel, bias, h0=None, mask=None, recurrent_mask=None) -> Tuple[Tensor, Tensor]:
     """Keras-layout GRU (reset_after=True) over a sequence. kernel (I, 3U), recurrent_kernel
-    (U, 3U), bias (2, 3U), gates z, r, h. Returns (y (B, T, U), h_T)."""
+    (U, 3U), bias (2, 3U), gates z, r, h; recurrent_mask (B, U) see the module doc.
+    Returns (y (B, T, U), h_T)."""
     x, W, R, b, (h0,) = _prep("GRU", x, kernel, recurrent_kernel, bias, (h0,), 3)
     m = _mask(mask, x)
+    rm = _rmask("GRU", recurrent_mask, x, R.shape[0])
     kern = backend.ops(x.data)
-    y, gates, hrec = kern.gru_forward(x.data, W.data, R.data, b.data, h0.data, m)
+    y, gates, hrec = kern.gru_forward(x.data, W.data, R.data, b.data, h0.data, m, rm)
 
     def backward(g):
-        return kern.gru_backward(g, np.zeros_like(h0.data), x.data, W.data, R.data, h0.data, y, gates, hrec, m)
+        return kern.gru_backward(g, np.zeros_like(h0.data), x.data, W.data, R.data, h0.data, y, gates, hrec, m, rm)
     yt = make_op(y, (x, W, R, b, h0), backward, "gru")
     return yt, _last(yt, h0)
 
 
-def simple_rnn(x, kernel, recurrent_kernel, bias, h0=None, mask=None, activation: str = "tanh") -> Tuple[Tensor, Tensor]:
+def simple_rnn(x, kernel, recurrent_kernel, bias, h0=None, mask=None, activation: str = "tanh",
+               recurrent_mask=None) -> Tuple[Tensor, Tensor]:
     """h_t = activation(x_t kernel + h_{t-1} recurrent_kernel + bias), activation "tanh" or
-    "relu". Returns (y (B, T, U), h_T)."""
+    "relu"; recurrent_mask (B, U) see the module doc. Returns (y (B, T, U), h_T)."""
     if activation not in ("tanh", "relu"):
         raise ValueError(f"SimpleRNN: activation must be 'tanh' or 'relu'. Received: {activation!r}")
     relu = activation == "relu"
     x, W, R, b, (h0,) = _prep("SimpleRNN", x, kernel, recurrent_kernel, bias, (h0,), 1)
     m = _mask(mask, x)
+    rm = _rmask("SimpleRNN", recurrent_mask, x, R.shape[0])
     kern = backend.ops(x.data)
-    y = kern.simple_rnn_forward(x.data, W.data, R.data, b.data, h0.data, m, relu)
+    y = kern.simple_rnn_forward(x.data, W.data, R.data, b.data, h0.data, m, relu, rm)
 
     def backward(g):
-        return kern.simple_rnn_backward(g, np.zeros_like(h0.data), x.data, W.data, R.data, h0.data, y, m, relu)
+        return kern.simple_rnn_backward(g, np.zeros_like(h0.data), x.data, W.data, R.data, h0.data, y, m, relu, rm)
     yt = make_op(y, (x, W, R, b, h0), backward, "simple_rnn")
     return yt, _last(yt, h0)
