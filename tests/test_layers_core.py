@@ -126,3 +126,93 @@ def test_dense_accepts_float64_and_lists():
     layer = Dense(2)
     assert layer(ember.Tensor([[1.0, 2.0, 3.0]])).shape == (1, 2)
     assert layer(np.ones((1, 3), np.float64)).dtype == np.float32
+
+
+# --- weight regularizers on every layer that has them (Keras arguments) and their configs ---
+
+def _penalty(layer):
+    return sum(float(p.data) for p in layer.losses)
+
+
+def test_conv_and_embedding_regularizers_add_exact_penalties_and_gradients():
+    from ember.layers import Conv1D, Conv2D, Embedding
+    rng = np.random.default_rng(3)
+    c2 = Conv2D(4, 3, kernel_regularizer=ember.regularizers.L2(0.01), bias_regularizer="l1", bias_initializer="ones")
+    c2(rng.standard_normal((2, 6, 6, 3)).astype(np.float32))
+    k = c2.kernel.data.astype(np.float64)
+    assert len(c2.losses) == 2
+    assert np.isclose(_penalty(c2), 0.01 * np.sum(k * k) + 0.01 * 4.0, rtol=1e-5)
+    # d penalty / d kernel = 2 * l2 * kernel
+    g = ember.grad(sum(c2.losses[:1], ember.Tensor(np.float32(0))), [c2.kernel])[0]
+    assert np.allclose(g, 2 * 0.01 * c2.kernel.data, rtol=1e-6)
+    c1 = Conv1D(3, 2, kernel_regularizer=ember.regularizers.L1L2(l1=0.1, l2=0.2), use_bias=False)
+    c1(rng.standard_normal((2, 5, 4)).astype(np.float32))
+    k1 = c1.kernel.data.astype(np.float64)
+    assert np.isclose(_penalty(c1), 0.1 * np.abs(k1).sum() + 0.2 * (k1 * k1).sum(), rtol=1e-5)
+    emb = Embedding(10, 3, embeddings_regularizer="l2")
+    emb(np.array([[1, 2]]))
+    e = emb.embeddings.data.astype(np.float64)
+    assert np.isclose(_penalty(emb), 0.01 * (e * e).sum(), rtol=1e-5)
+    assert Conv2D(2, 3).losses == [] and Embedding(4, 2).losses == []
+
+
+def test_fit_adds_layer_regularization_to_the_loss():
+    from ember.layers import Conv2D, Flatten
+    rng = np.random.default_rng(4)
+    x = rng.standard_normal((8, 5, 5, 1)).astype(np.float32)
+    y = rng.standard_normal((8, 1)).astype(np.float32)
+    ember.set_seed(0)
+    m = ember.Sequential([Conv2D(2, 3, kernel_regularizer=ember.regularizers.L2(0.5), input_shape=(5, 5, 1)),
+                          Flatten(), Dense(1)])
+    m.compile("sgd", "mse")
+    penalty = 0.5 * float(np.sum(m.layers[0].kernel.data.astype(np.float64) ** 2))
+    data_loss = float(np.mean((m.predict(x, verbose=0) - y) ** 2))
+    assert np.isclose(m.test_on_batch(x, y), data_loss + penalty, rtol=1e-5)
+
+
+def test_initializer_and_regularizer_configs_round_trip():
+    from ember.layers import Conv2D, Embedding
+    layers = [Dense(3, kernel_initializer=ember.initializers.RandomNormal(0.5, 0.1), kernel_regularizer="l1_l2",
+                    bias_regularizer=ember.regularizers.L2(0.3)),
+              Conv2D(2, 3, kernel_initializer="he_normal", kernel_regularizer=ember.regularizers.L1(0.2)),
+              Embedding(5, 2, embeddings_initializer=ember.initializers.Constant(0.25),
+                        embeddings_regularizer=ember.regularizers.L2(0.02))]
+    for layer in layers:
+        cfg = layer.get_config()
+        clone = type(layer).from_config(cfg)
+        assert clone.get_config() == cfg
+        for key in ("kernel_regularizer", "bias_regularizer", "embeddings_regularizer"):
+            a, b = getattr(layer, key, None), getattr(clone, key, None)
+            assert (a is None) == (b is None)
+            if a is not None:
+                assert (a.l1, a.l2) == (b.l1, b.l2)
+    w = Dense(4, kernel_initializer=ember.initializers.RandomNormal(0.5, 0.1))
+    w2 = Dense.from_config(w.get_config())
+    x = np.ones((1, 200), np.float32)
+    ember.set_seed(1)
+    w(x)
+    ember.set_seed(1)
+    w2(x)
+    assert np.array_equal(w.kernel.data, w2.kernel.data) and abs(float(w.kernel.data.mean()) - 0.5) < 0.05
+
+
+def test_plain_callable_initializer_is_left_out_of_the_config_with_a_warning():
+    layer = Dense(2, kernel_initializer=lambda shape, dtype="float32": np.ones(shape, dtype))
+    with pytest.warns(RuntimeWarning, match="plain callable"):
+        cfg = layer.get_config()
+    assert "kernel_initializer" not in cfg and cfg["bias_initializer"] == {"class_name": "Zeros", "config": {}}
+    with pytest.raises(ValueError, match="Unknown regularizer class"):
+        Dense(2, kernel_regularizer={"class_name": "L3", "config": {}})
+    with pytest.raises(ValueError, match="Unknown initializer class"):
+        Dense(2, kernel_initializer={"class_name": "Nope", "config": {}})
+
+
+def test_saved_model_keeps_its_regularizers(tmp_path):
+    from ember.layers import Conv2D, Flatten
+    m = ember.Sequential([Conv2D(2, 3, kernel_regularizer=ember.regularizers.L2(0.05), input_shape=(6, 6, 1)),
+                          Flatten(), Dense(2, bias_regularizer="l1")])
+    path = str(tmp_path / "reg.npz")
+    m.save(path)
+    back = ember.models.load_model(path)
+    assert [float(p.data) for p in back.losses] == [float(p.data) for p in m.losses]
+    assert len(back.losses) == 2

@@ -101,27 +101,34 @@ class VarianceScaling(Initializer):
         return (out * std).astype(dtype)
 
 
-class GlorotUniform(VarianceScaling):
+class _FixedVarianceScaling(VarianceScaling):
+    """A named VarianceScaling preset: no constructor arguments, so no config."""
+
+    def get_config(self) -> dict:
+        return {}
+
+
+class GlorotUniform(_FixedVarianceScaling):
     def __init__(self):
         super().__init__(1.0, "fan_avg", "uniform")
 
 
-class GlorotNormal(VarianceScaling):
+class GlorotNormal(_FixedVarianceScaling):
     def __init__(self):
         super().__init__(1.0, "fan_avg", "truncated_normal")
 
 
-class HeNormal(VarianceScaling):
+class HeNormal(_FixedVarianceScaling):
     def __init__(self):
         super().__init__(2.0, "fan_in", "truncated_normal")
 
 
-class HeUniform(VarianceScaling):
+class HeUniform(_FixedVarianceScaling):
     def __init__(self):
         super().__init__(2.0, "fan_in", "uniform")
 
 
-class LecunNormal(VarianceScaling):
+class LecunNormal(_FixedVarianceScaling):
     def __init__(self):
         super().__init__(1.0, "fan_in", "truncated_normal")
 
@@ -153,11 +160,31 @@ _BY_NAME = {
 }
 
 
-def get(identifier: Union[str, Initializer, Callable, None]) -> Callable:
-    """An initializer from a Keras name ("glorot_uniform", "zeros", ...), an instance or a
-    callable ``(shape, dtype) -> array``."""
+_BY_CLASS = {c.__name__: c for c in (Zeros, Ones, Constant, RandomNormal, RandomUniform, VarianceScaling,
+                                     GlorotUniform, GlorotNormal, HeNormal, HeUniform, LecunNormal, Orthogonal)}
+
+
+def serialize(initializer):
+    """A JSON-able form of ``initializer`` for layer configs: a name stays a name, an
+    Initializer becomes {"class_name", "config"} (Keras' form); None for a plain callable,
+    which cannot be written down."""
+    if initializer is None or isinstance(initializer, str):
+        return initializer
+    if isinstance(initializer, Initializer) and type(initializer).__name__ in _BY_CLASS:
+        return {"class_name": type(initializer).__name__, "config": initializer.get_config()}
+    return None
+
+
+def get(identifier: Union[str, dict, Initializer, Callable, None]) -> Callable:
+    """An initializer from a Keras name ("glorot_uniform", "zeros", ...), a serialized
+    {"class_name", "config"} dict, an instance or a callable ``(shape, dtype) -> array``."""
     if identifier is None:
         return Zeros()
+    if isinstance(identifier, dict):
+        cls = _BY_CLASS.get(identifier.get("class_name"))
+        if cls is None:
+            raise ValueError(f"Unknown initializer class {identifier.get('class_name')!r}. Known: {sorted(_BY_CLASS)}")
+        return cls(**identifier.get("config", {}))
     if isinstance(identifier, str):
         key = identifier.lower()
         if key not in _BY_NAME:

@@ -46,10 +46,26 @@ class L2(L1L2):
 l1, l2, l1_l2 = L1, L2, L1L2
 
 
-def get(identifier: Union[str, Regularizer, Callable, None]) -> Optional[Callable]:
-    """A regularizer from a name ("l1", "l2", "l1_l2"), an instance or a callable."""
+def serialize(regularizer):
+    """A JSON-able form for layer configs: {"class_name": "L1L2", "config": {"l1", "l2"}} for
+    the built-in regularizers (L1 and L2 are L1L2 with one term), None for None or a plain
+    callable (which cannot be written down)."""
+    if isinstance(regularizer, L1L2):
+        return {"class_name": "L1L2", "config": {"l1": regularizer.l1, "l2": regularizer.l2}}
+    return None
+
+
+def get(identifier: Union[str, dict, Regularizer, Callable, None]) -> Optional[Callable]:
+    """A regularizer from a name ("l1", "l2", "l1_l2"), a serialized {"class_name",
+    "config"} dict, an instance or a callable."""
     if identifier is None or callable(identifier):
         return identifier
+    if isinstance(identifier, dict):
+        by_class = {"L1L2": L1L2, "L1": L1, "L2": L2}
+        cls = by_class.get(identifier.get("class_name"))
+        if cls is None:
+            raise ValueError(f"Unknown regularizer class {identifier.get('class_name')!r}. Known: {sorted(by_class)}")
+        return cls(**identifier.get("config", {}))
     if isinstance(identifier, str):
         by = {"l1": L1, "l2": L2, "l1_l2": L1L2, "l1l2": L1L2}
         if identifier.lower() not in by:

@@ -7,7 +7,7 @@ from typing import Iterable, List, Optional, Sequence, Tuple
 
 import numpy as np
 
-from .. import initializers
+from .. import initializers, regularizers
 from ..tensor import Tensor
 
 _uid = itertools.count()
@@ -25,6 +25,23 @@ def _snake(name: str) -> str:
 def shape_of(x) -> Tuple[Optional[int], ...]:
     """The shape of a Tensor, an array, or a symbolic input (None for unknown dims)."""
     return tuple(x.shape)
+
+
+def serialized_entries(layer_name: str, **items) -> dict:
+    """Config entries for initializers and regularizers, ``key=(module, value)`` with module
+    ``initializers`` or ``regularizers``: their JSON-able form. A plain callable cannot be
+    written down: its entry is left out with a warning (rebuilding from the config then
+    uses the default for that argument)."""
+    import warnings
+    out = {}
+    for key, (module, value) in items.items():
+        ser = module.serialize(value)
+        if ser is None and value is not None:
+            warnings.warn(f"layer '{layer_name}': {key}={value!r} is a plain callable and is not part of the "
+                          "config; a model rebuilt from it uses the default", RuntimeWarning, stacklevel=3)
+            continue
+        out[key] = ser
+    return out
 
 
 class Layer:
@@ -50,6 +67,7 @@ class Layer:
         self.dtype = np.dtype(dtype or "float32")
         self.built = False
         self._weights: List[Tensor] = []
+        self._regularized: List[Tuple[Tensor, object]] = []
         if batch_input_shape is not None:
             self._batch_input_shape = tuple(batch_input_shape)
         elif input_shape is not None:
@@ -120,15 +138,26 @@ class Layer:
         return out
 
     def add_weight(self, name: str, shape: Sequence[int], initializer="glorot_uniform",
-                   trainable: bool = True, dtype=None) -> Tensor:
-        """Create, track and return a weight Tensor (``requires_grad`` when trainable)."""
+                   trainable: bool = True, dtype=None, regularizer=None) -> Tensor:
+        """Create, track and return a weight Tensor (``requires_grad`` when trainable).
+        ``regularizer`` (a name, a Regularizer or a callable ``w -> scalar Tensor``) adds
+        its penalty to ``layer.losses``, which fit adds to the training loss."""
         init = initializers.get(initializer)
+        reg = regularizers.get(regularizer)
         dt = np.dtype(dtype or self.dtype)
         w = Tensor(np.ascontiguousarray(init(tuple(int(s) for s in shape), dt), dtype=dt),
                    requires_grad=trainable, name=f"{self.name}/{name}")
         w.trainable = trainable
         self._weights.append(w)
+        if reg is not None:
+            self._regularized.append((w, reg))
         return w
+
+    @property
+    def losses(self) -> List[Tensor]:
+        """The regularization penalties of this layer's own weights (Tensors, recomputed
+        from the current weights at every access), like Keras' ``layer.losses``."""
+        return [reg(w) for w, reg in self._regularized]
 
     def _sublayers(self) -> List["Layer"]:
         out = []

@@ -6,8 +6,9 @@ from typing import Optional, Sequence, Tuple, Union
 import numpy as np
 
 from .. import functional as F
+from .. import initializers, regularizers
 from ..ops.conv import padding_amounts
-from .base import Layer
+from .base import Layer, serialized_entries
 
 IntOrPair = Union[int, Sequence[int]]
 
@@ -38,7 +39,8 @@ class _Conv(Layer):
 
     def __init__(self, rank: int, filters: int, kernel_size: IntOrPair, strides: IntOrPair, padding,
                  data_format: Optional[str], dilation_rate: IntOrPair, groups: int, activation, use_bias: bool,
-                 kernel_initializer, bias_initializer, extra_padding=(), **kwargs):
+                 kernel_initializer, bias_initializer, extra_padding=(), kernel_regularizer=None,
+                 bias_regularizer=None, **kwargs):
         super().__init__(**kwargs)
         cls = f"{type(self).__name__} layer '{self.name}'"
         if int(filters) < 1:
@@ -60,14 +62,26 @@ class _Conv(Layer):
         self.activation = F.get_activation(activation)
         self._fused = isinstance(activation, str) and activation.lower() == "relu"
         self.use_bias = bool(use_bias)
-        self.kernel_initializer = kernel_initializer
-        self.bias_initializer = bias_initializer
+        self.kernel_initializer = initializers.get(kernel_initializer)
+        self.bias_initializer = initializers.get(bias_initializer)
+        self.kernel_regularizer = regularizers.get(kernel_regularizer)
+        self.bias_regularizer = regularizers.get(bias_regularizer)
+
+    def _add_weights(self, kernel_shape) -> None:
+        self.kernel = self.add_weight("kernel", kernel_shape, self.kernel_initializer,
+                                      regularizer=self.kernel_regularizer)
+        self.bias = self.add_weight("bias", (self.filters,), self.bias_initializer,
+                                    regularizer=self.bias_regularizer) if self.use_bias else None
 
     def get_config(self) -> dict:
         cfg = super().get_config()
         cfg.update(filters=self.filters, kernel_size=self.kernel_size, strides=self.strides, padding=self.padding,
                    data_format=self.data_format, dilation_rate=self.dilation_rate, groups=self.groups,
-                   activation=self.activation_name, use_bias=self.use_bias)
+                   activation=self.activation_name, use_bias=self.use_bias,
+                   **serialized_entries(self.name, kernel_initializer=(initializers, self.kernel_initializer),
+                                        bias_initializer=(initializers, self.bias_initializer),
+                                        kernel_regularizer=(regularizers, self.kernel_regularizer),
+                                        bias_regularizer=(regularizers, self.bias_regularizer)))
         return cfg
 
 
@@ -82,9 +96,10 @@ class Conv2D(_Conv):
     def __init__(self, filters: int, kernel_size: IntOrPair, strides: IntOrPair = (1, 1), padding="valid",
                  data_format: Optional[str] = None, dilation_rate: IntOrPair = (1, 1), groups: int = 1,
                  activation=None, use_bias: bool = True, kernel_initializer="glorot_uniform",
-                 bias_initializer="zeros", **kwargs):
+                 bias_initializer="zeros", kernel_regularizer=None, bias_regularizer=None, **kwargs):
         super().__init__(2, filters, kernel_size, strides, padding, data_format, dilation_rate, groups,
-                         activation, use_bias, kernel_initializer, bias_initializer, **kwargs)
+                         activation, use_bias, kernel_initializer, bias_initializer,
+                         kernel_regularizer=kernel_regularizer, bias_regularizer=bias_regularizer, **kwargs)
 
     def _channels(self, input_shape) -> int:
         return input_shape[-1] if self.data_format == "channels_last" else input_shape[1]
@@ -103,8 +118,7 @@ class Conv2D(_Conv):
             raise ValueError(f"{type(self).__name__} layer '{self.name}': the input channels ({c}) must be "
                              f"divisible by groups={self.groups}. Received: input shape={tuple(input_shape)}")
         kh, kw = self.kernel_size
-        self.kernel = self.add_weight("kernel", (kh, kw, c // self.groups, self.filters), self.kernel_initializer)
-        self.bias = self.add_weight("bias", (self.filters,), self.bias_initializer) if self.use_bias else None
+        self._add_weights((kh, kw, c // self.groups, self.filters))
         self.built = True
 
     def call(self, inputs):
@@ -149,9 +163,10 @@ class Conv1D(_Conv):
     def __init__(self, filters: int, kernel_size: IntOrPair, strides: IntOrPair = 1, padding="valid",
                  data_format: Optional[str] = None, dilation_rate: IntOrPair = 1, groups: int = 1,
                  activation=None, use_bias: bool = True, kernel_initializer="glorot_uniform",
-                 bias_initializer="zeros", **kwargs):
+                 bias_initializer="zeros", kernel_regularizer=None, bias_regularizer=None, **kwargs):
         super().__init__(1, filters, kernel_size, strides, padding, data_format, dilation_rate, groups,
-                         activation, use_bias, kernel_initializer, bias_initializer, ("causal",), **kwargs)
+                         activation, use_bias, kernel_initializer, bias_initializer, ("causal",),
+                         kernel_regularizer=kernel_regularizer, bias_regularizer=bias_regularizer, **kwargs)
 
     def _check_input(self, shape) -> None:
         if len(shape) != 3:
@@ -164,9 +179,7 @@ class Conv1D(_Conv):
         if c is None or c % self.groups:
             raise ValueError(f"{type(self).__name__} layer '{self.name}': the input channels ({c}) must be "
                              f"divisible by groups={self.groups}. Received: input shape={tuple(input_shape)}")
-        self.kernel = self.add_weight("kernel", (self.kernel_size[0], c // self.groups, self.filters),
-                                      self.kernel_initializer)
-        self.bias = self.add_weight("bias", (self.filters,), self.bias_initializer) if self.use_bias else None
+        self._add_weights((self.kernel_size[0], c // self.groups, self.filters))
         self.built = True
 
     def call(self, inputs):

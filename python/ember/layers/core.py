@@ -11,7 +11,7 @@ from ..ops import core as C
 from ..ops import nn
 from ..ops.dense import dense
 from ..tensor import Tensor, make_op
-from .base import Layer
+from .base import Layer, serialized_entries
 
 
 def _activation_name(activation) -> str:
@@ -58,9 +58,11 @@ class Dense(Layer):
             raise ValueError(f"Dense layer '{self.name}': the last dimension of the input must be known. "
                              f"Received: input_shape={tuple(input_shape)}")
         self.input_dim = int(input_shape[-1])
-        self.kernel = self.add_weight("kernel", (self.input_dim, self.units), self.kernel_initializer)
+        self.kernel = self.add_weight("kernel", (self.input_dim, self.units), self.kernel_initializer,
+                                      regularizer=self.kernel_regularizer)
         if self.use_bias:
-            self.bias = self.add_weight("bias", (self.units,), self.bias_initializer)
+            self.bias = self.add_weight("bias", (self.units,), self.bias_initializer,
+                                        regularizer=self.bias_regularizer)
         self.built = True
 
     def call(self, inputs: Tensor) -> Tensor:
@@ -72,19 +74,13 @@ class Dense(Layer):
     def compute_output_shape(self, input_shape):
         return tuple(input_shape[:-1]) + (self.units,)
 
-    @property
-    def losses(self):
-        """Regularization penalties of this layer's weights (Tensors)."""
-        out = []
-        if self.kernel_regularizer is not None and self.kernel is not None:
-            out.append(self.kernel_regularizer(self.kernel))
-        if self.bias_regularizer is not None and self.bias is not None:
-            out.append(self.bias_regularizer(self.bias))
-        return out
-
     def get_config(self) -> dict:
         return dict(super().get_config(), units=self.units, activation=_activation_name(self.activation),
-                    use_bias=self.use_bias)
+                    use_bias=self.use_bias,
+                    **serialized_entries(self.name, kernel_initializer=(initializers, self.kernel_initializer),
+                                         bias_initializer=(initializers, self.bias_initializer),
+                                         kernel_regularizer=(regularizers, self.kernel_regularizer),
+                                         bias_regularizer=(regularizers, self.bias_regularizer)))
 
 
 class Activation(Layer):

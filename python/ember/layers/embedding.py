@@ -3,10 +3,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from .. import initializers
+from .. import initializers, regularizers
 from ..ops.layer_norm import embedding_lookup
 from ..tensor import Tensor
-from .base import Layer
+from .base import Layer, serialized_entries
 
 
 class Embedding(Layer):
@@ -21,18 +21,21 @@ class Embedding(Layer):
     supports_masking = True
 
     def __init__(self, input_dim: int, output_dim: int, embeddings_initializer="uniform",
-                 mask_zero: bool = False, input_length=None, **kwargs):
+                 mask_zero: bool = False, input_length=None, embeddings_regularizer=None, **kwargs):
         super().__init__(**kwargs)
         if int(input_dim) <= 0 or int(output_dim) <= 0:
             raise ValueError(f"Embedding: input_dim and output_dim must be positive. Received: {input_dim}, {output_dim}")
         self.input_dim, self.output_dim = int(input_dim), int(output_dim)
         self.embeddings_initializer = (initializers.RandomUniform(-0.05, 0.05)
-                                       if embeddings_initializer == "uniform" else embeddings_initializer)
+                                       if embeddings_initializer == "uniform" else
+                                       initializers.get(embeddings_initializer))
+        self.embeddings_regularizer = regularizers.get(embeddings_regularizer)
         self.mask_zero = bool(mask_zero)
         self.input_length = input_length
 
     def build(self, input_shape) -> None:
-        self.embeddings = self.add_weight("embeddings", (self.input_dim, self.output_dim), self.embeddings_initializer)
+        self.embeddings = self.add_weight("embeddings", (self.input_dim, self.output_dim), self.embeddings_initializer,
+                                          regularizer=self.embeddings_regularizer)
         self.built = True
 
     def call(self, inputs):
@@ -49,4 +52,6 @@ class Embedding(Layer):
 
     def get_config(self) -> dict:
         return dict(super().get_config(), input_dim=self.input_dim, output_dim=self.output_dim,
-                    mask_zero=self.mask_zero)
+                    mask_zero=self.mask_zero,
+                    **serialized_entries(self.name, embeddings_initializer=(initializers, self.embeddings_initializer),
+                                         embeddings_regularizer=(regularizers, self.embeddings_regularizer)))
