@@ -145,7 +145,9 @@ class Layer:
         init = initializers.get(initializer)
         reg = regularizers.get(regularizer)
         dt = np.dtype(dtype or self.dtype)
-        w = Tensor(np.ascontiguousarray(init(tuple(int(s) for s in shape), dt), dtype=dt),
+        shape = tuple(int(s) for s in shape)
+        # (np.ascontiguousarray turns a 0-d array into shape (1,); a scalar weight stays ())
+        w = Tensor(np.ascontiguousarray(init(shape, dt), dtype=dt).reshape(shape),
                    requires_grad=trainable, name=f"{self.name}/{name}")
         w.trainable = trainable
         self._weights.append(w)
