@@ -1,4 +1,5 @@
-"""Convolution layers (Keras names, arguments and defaults): Conv1D, Conv2D."""
+"""Convolution layers (Keras names, arguments and defaults): Conv1D, Conv2D, Conv1DTranspose,
+Conv2DTranspose."""
 from __future__ import annotations
 
 from typing import Optional, Sequence, Tuple, Union
@@ -210,3 +211,107 @@ class Conv1D(_Conv):
         if self.data_format == "channels_last":
             return (input_shape[0], out, self.filters)
         return (input_shape[0], self.filters, out)
+
+
+class _ConvTranspose(_Conv):
+    """What Conv1DTranspose and Conv2DTranspose share: output_padding, the kernel layout
+    (..., filters, in_channels) and a config without ``groups``."""
+
+    def __init__(self, rank: int, filters, kernel_size, strides, padding, output_padding, data_format,
+                 dilation_rate, activation, use_bias, kernel_initializer, bias_initializer, kernel_regularizer,
+                 bias_regularizer, **kwargs):
+        super().__init__(rank, filters, kernel_size, strides, padding, data_format, dilation_rate, 1, activation,
+                         use_bias, kernel_initializer, bias_initializer, kernel_regularizer=kernel_regularizer,
+                         bias_regularizer=bias_regularizer, **kwargs)
+        cls = f"{type(self).__name__} layer '{self.name}'"
+        if not isinstance(self.padding, str):
+            raise ValueError(f"{cls}: padding must be 'valid' or 'same'. Received: padding={padding!r}")
+        self.output_padding = None if output_padding is None else _tuple(output_padding, rank, "output_padding",
+                                                                          cls, minimum=0)
+        if self.output_padding is not None and any(o >= s for o, s in zip(self.output_padding, self.strides)):
+            raise ValueError(f"{cls}: output_padding must be smaller than strides. "
+                             f"Received: output_padding={output_padding!r}, strides={self.strides}")
+        self._fused = False  # the activation runs after the transposed convolution
+
+    def _channels(self, input_shape):
+        return input_shape[-1] if self.data_format == "channels_last" else input_shape[1]
+
+    def _check_input(self, shape) -> None:
+        rank = len(self.kernel_size)
+        if len(shape) != rank + 2:
+            names = "steps" if rank == 1 else "height, width"
+            layout = f"(batch, {names}, channels)" if self.data_format == "channels_last" else \
+                f"(batch, channels, {names})"
+            raise ValueError(f"{type(self).__name__} layer '{self.name}' expects a {rank + 2}-D input {layout}. "
+                             f"Received: shape={tuple(shape)}")
+
+    def build(self, input_shape) -> None:
+        self._check_input(input_shape)
+        c = self._channels(input_shape)
+        if c is None:
+            raise ValueError(f"{type(self).__name__} layer '{self.name}': the channel dimension of the input must "
+                             f"be known. Received: input shape={tuple(input_shape)}")
+        self._add_weights(self.kernel_size + (self.filters, int(c)))
+        self.built = True
+
+    def call(self, inputs):
+        cls = type(self).__name__
+        self._check_input(inputs.shape)
+        c, want = self._channels(inputs.shape), self.kernel.shape[-1]
+        if c != want:
+            raise ValueError(f"{cls} layer '{self.name}' was built for {want} input channels but received an "
+                             f"input with {c}. Received: shape={inputs.shape}, kernel.shape={self.kernel.shape}")
+        fn = F.conv2d_transpose if len(self.kernel_size) == 2 else F.conv1d_transpose
+        args = (self.strides, self.padding, self.output_padding, self.dilation_rate) if len(self.kernel_size) == 2 \
+            else (self.strides[0], self.padding, self.output_padding, self.dilation_rate[0])
+        y = fn(inputs, self.kernel, self.bias, *args, self.data_format, name=f"{cls} layer '{self.name}'")
+        return y if self.activation is None else self.activation(y)
+
+    def compute_output_shape(self, input_shape):
+        from ..ops.conv import transpose_output_length
+        self._check_input(input_shape)
+        rank = len(self.kernel_size)
+        spatial = input_shape[1:1 + rank] if self.data_format == "channels_last" else input_shape[2:]
+        out = tuple(None if n is None else
+                    transpose_output_length(n, k, s, d, self.padding, None if self.output_padding is None else o)
+                    for n, k, s, d, o in zip(spatial, self.kernel_size, self.strides, self.dilation_rate,
+                                             self.output_padding or (None,) * rank))
+        if self.data_format == "channels_last":
+            return (input_shape[0],) + out + (self.filters,)
+        return (input_shape[0], self.filters) + out
+
+    def get_config(self) -> dict:
+        cfg = super().get_config()
+        del cfg["groups"]
+        cfg["output_padding"] = self.output_padding
+        return cfg
+
+
+class Conv2DTranspose(_ConvTranspose):
+    """Transposed 2-D convolution (Keras): upsamples, as in autoencoder decoders and GAN
+    generators. ``Conv2DTranspose(32, 3, strides=2, padding="same")`` doubles height and
+    width. Kernel shape (kh, kw, filters, in_channels), as Keras. Output size per axis:
+    "valid" (n - 1) * s + k (+ output_padding), "same" n * s (or (n - 1) * s + k % 2 +
+    output_padding when output_padding is given).
+    """
+
+    def __init__(self, filters: int, kernel_size: IntOrPair, strides: IntOrPair = (1, 1), padding="valid",
+                 output_padding=None, data_format: Optional[str] = None, dilation_rate: IntOrPair = (1, 1),
+                 activation=None, use_bias: bool = True, kernel_initializer="glorot_uniform",
+                 bias_initializer="zeros", kernel_regularizer=None, bias_regularizer=None, **kwargs):
+        super().__init__(2, filters, kernel_size, strides, padding, output_padding, data_format, dilation_rate,
+                         activation, use_bias, kernel_initializer, bias_initializer, kernel_regularizer,
+                         bias_regularizer, **kwargs)
+
+
+class Conv1DTranspose(_ConvTranspose):
+    """Transposed 1-D convolution over (batch, steps, channels); kernel shape
+    (kernel_size, filters, in_channels)."""
+
+    def __init__(self, filters: int, kernel_size: IntOrPair, strides: IntOrPair = 1, padding="valid",
+                 output_padding=None, data_format: Optional[str] = None, dilation_rate: IntOrPair = 1,
+                 activation=None, use_bias: bool = True, kernel_initializer="glorot_uniform",
+                 bias_initializer="zeros", kernel_regularizer=None, bias_regularizer=None, **kwargs):
+        super().__init__(1, filters, kernel_size, strides, padding, output_padding, data_format, dilation_rate,
+                         activation, use_bias, kernel_initializer, bias_initializer, kernel_regularizer,
+                         bias_regularizer, **kwargs)

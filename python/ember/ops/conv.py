@@ -1,4 +1,4 @@
-"""Convolution ops: conv2d / conv1d, forward and backward side by side.
+"""Convolution ops: conv2d / conv1d and their transposes, forward and backward side by side.
 
 channels_last (N, H, W, C) is the native layout: the im2col GEMM output (N*OH*OW, OC) IS
 the NHWC output, with kernels stored Keras-style (KH, KW, C/groups, OC). channels_first
@@ -182,6 +182,136 @@ def conv1d(x, kernel, bias=None, strides: int = 1, padding: Padding = "valid", d
         x4 = reshape(x, (x.shape[0], x.shape[1], 1, x.shape[2]))
     w4 = reshape(w, (1,) + w.shape)
     y = conv2d(x4, w4, bias, (1, s), pads2, (1, d), groups, df, activation, name)
+    if df == "channels_last":
+        return reshape(y, (y.shape[0], y.shape[2], y.shape[3]))
+    return reshape(y, (y.shape[0], y.shape[1], y.shape[3]))
+
+
+def transpose_output_length(n: int, k: int, s: int, d: int, padding: str, output_padding: Optional[int]) -> int:
+    """Output length of a transposed convolution along one axis (Keras' formula):
+    "valid": (n - 1) * s + k_eff + (output_padding or max(k_eff, s) - k_eff);
+    "same": n * s, or (n - 1) * s + k_eff % 2 + output_padding when output_padding is given;
+    k_eff = (k - 1) * d + 1."""
+    ke = (k - 1) * d + 1
+    if padding == "valid":
+        op = max(ke, s) - ke if output_padding is None else output_padding
+        return (n - 1) * s + ke + op
+    if output_padding is None:
+        return n * s
+    return (n - 1) * s + ke % 2 + output_padding
+
+
+def conv2d_transpose(x, kernel, bias=None, strides: IntPair = 1, padding: str = "valid", output_padding=None,
+                     dilation_rate: IntPair = 1, data_format: Optional[str] = "channels_last",
+                     name: str = "conv2d_transpose") -> Tensor:
+    """2-D transposed convolution (Keras ``Conv2DTranspose`` / ``ops.conv_transpose``).
+
+    x: (N, H, W, C) (or (N, C, H, W)); kernel: (KH, KW, filters, C) (Keras' layout); bias
+    (filters,) or None. Returns (N, OH, OW, filters) with the sizes of
+    :func:`transpose_output_length`. It is the gradient of a convolution with respect to
+    its input, so forward and backward are the conv2d kernels: forward = conv2d's input
+    gradient, backward = conv2d (for x) and conv2d's weight gradient (for the kernel). The
+    padding is TensorFlow's for the convolution this one transposes ("same": the padding
+    that convolution needs, the extra row / column at the bottom / right).
+    """
+    x, w = as_tensor(x), as_tensor(kernel)
+    b = None if bias is None else as_tensor(bias)
+    df = _data_format(data_format, name)
+    layout = "(batch, height, width, channels)" if df == "channels_last" else "(batch, channels, height, width)"
+    if x.ndim != 4:
+        raise ValueError(f"{name} expects a 4-D input {layout}. Received: shape={x.shape}")
+    if w.ndim != 4:
+        raise ValueError(f"{name} expects a 4-D kernel (kernel_h, kernel_w, filters, in_channels). "
+                         f"Received: kernel.shape={w.shape}")
+    pad = padding.lower() if isinstance(padding, str) else padding
+    if pad not in ("valid", "same"):
+        raise ValueError(f"{name}: padding must be 'valid' or 'same'. Received: padding={padding!r}")
+    st = _pair(strides, "strides", name)
+    dil = _pair(dilation_rate, "dilation_rate", name)
+    opad = None if output_padding is None else _pair(output_padding, "output_padding", name, minimum=0)
+    if opad is not None and any(o >= s for o, s in zip(opad, st)):
+        raise ValueError(f"{name}: output_padding must be smaller than strides. "
+                         f"Received: output_padding={output_padding!r}, strides={strides!r}")
+    dt = w.data.dtype
+    xd = x.data if x.data.dtype == dt else x.data.astype(dt)
+    if df == "channels_first":
+        xd = _nhwc(xd)
+    xd = np.ascontiguousarray(xd)
+    N, H, W, C = xd.shape
+    KH, KW, F, Cw = w.shape
+    if Cw != C:
+        raise ValueError(f"{name}: the kernel expects {Cw} input channels but the input has {C}. "
+                         f"Received: input shape={x.shape}, kernel.shape={w.shape}")
+    if b is not None and b.shape != (F,):
+        raise ValueError(f"{name}: bias must have shape ({F},). Received: bias.shape={b.shape}")
+    out_hw, pads = [], []
+    for n, k, s, d, op in zip((H, W), (KH, KW), st, dil, opad or (None, None)):
+        o = transpose_output_length(n, k, s, d, pad, op)
+        if o < 1:
+            raise ValueError(f"{name}: the output would be empty. Received: input shape={x.shape}, "
+                             f"kernel.shape={w.shape}, strides={st}, padding={padding!r}")
+        total = max((n - 1) * s + (k - 1) * d + 1 - o, 0)
+        lo = total // 2 if pad == "same" else 0
+        out_hw.append(o)
+        pads += [lo, total - lo]
+    OH, OW = out_hw
+    # the convolution this one transposes maps (OH, OW) back to exactly (H, W)
+    for n, o, k, s, d, lo, hi in ((H, OH, KH, st[0], dil[0], pads[0], pads[1]),
+                                  (W, OW, KW, st[1], dil[1], pads[2], pads[3])):
+        assert (o + lo + hi - (k - 1) * d - 1) // s + 1 == n, "conv2d_transpose: inconsistent geometry"
+    ops = backend.ops(xd)
+    wd = w.data
+    shape_z = np.zeros((N, OH, OW, F), dtype=dt)  # only its shape is read when just dx is asked for
+    y, _, _ = ops.conv2d_backward(shape_z, wd, xd, None, st, pads, dil, 1, 0, True, False, False)
+    if b is not None:
+        y += b.data if b.data.dtype == dt else b.data.astype(dt)
+    parents = (x, w) if b is None else (x, w, b)
+
+    def backward(g):
+        g = np.ascontiguousarray(_nhwc(g) if df == "channels_first" else g)
+        dx = ops.conv2d(g, wd, None, st, pads, dil, 1, 0) if x.requires_grad else None
+        dw = None
+        if w.requires_grad:
+            _, dw, _ = ops.conv2d_backward(g, wd, xd, None, st, pads, dil, 1, 0, False, True, False)
+        if dx is not None and df == "channels_first":
+            dx = _nchw(dx)
+        if b is None:
+            return dx, dw
+        db = g.sum(axis=(0, 1, 2)) if b.requires_grad else None
+        return dx, dw, db
+
+    out = y if df == "channels_last" else _nchw(y)
+    return make_op(out, parents, backward, name)
+
+
+def conv1d_transpose(x, kernel, bias=None, strides: int = 1, padding: str = "valid", output_padding=None,
+                     dilation_rate: int = 1, data_format: Optional[str] = "channels_last",
+                     name: str = "conv1d_transpose") -> Tensor:
+    """1-D transposed convolution: x (N, L, C) (or (N, C, L)), kernel (K, filters, C).
+    Runs as a conv2d_transpose of height 1."""
+    x, w = as_tensor(x), as_tensor(kernel)
+    df = _data_format(data_format, name)
+    if x.ndim != 3:
+        layout = "(batch, steps, channels)" if df == "channels_last" else "(batch, channels, steps)"
+        raise ValueError(f"{name} expects a 3-D input {layout}. Received: shape={x.shape}")
+    if w.ndim != 3:
+        raise ValueError(f"{name} expects a 3-D kernel (kernel_size, filters, in_channels). "
+                         f"Received: kernel.shape={w.shape}")
+
+    def one(v, what):
+        if isinstance(v, (int, np.integer)):
+            return int(v)
+        t = tuple(v)
+        if len(t) != 1:
+            raise ValueError(f"{name}: {what} must be an integer or a 1-tuple. Received: {what}={v!r}")
+        return int(t[0])
+    s, d = one(strides, "strides"), one(dilation_rate, "dilation_rate")
+    op = None if output_padding is None else (0, one(output_padding, "output_padding"))
+    if df == "channels_last":
+        x4 = reshape(x, (x.shape[0], 1, x.shape[1], x.shape[2]))
+    else:
+        x4 = reshape(x, (x.shape[0], x.shape[1], 1, x.shape[2]))
+    y = conv2d_transpose(x4, reshape(w, (1,) + w.shape), bias, (1, s), padding, op, (1, d), df, name)
     if df == "channels_last":
         return reshape(y, (y.shape[0], y.shape[2], y.shape[3]))
     return reshape(y, (y.shape[0], y.shape[1], y.shape[3]))
