@@ -1,11 +1,13 @@
-"""MultiHeadAttention (Keras signature) on the fused scaled dot-product attention kernel."""
+"""Attention layers: MultiHeadAttention (Keras signature) on the fused scaled dot-product
+attention kernel; Attention (dot-product) and AdditiveAttention (Keras), composed of ops."""
 from __future__ import annotations
 
 from typing import Optional
 
 import numpy as np
 
-from ..ops import core
+from .. import random as erandom
+from ..ops import core, nn
 from ..ops.attention import attention_bthd, attention_weights, scaled_dot_product_attention
 from ..ops.dense import dense
 from ..tensor import Tensor, as_tensor
@@ -135,3 +137,171 @@ class MultiHeadAttention(Layer):
     def get_config(self) -> dict:
         return dict(super().get_config(), num_heads=self.num_heads, key_dim=self.key_dim, value_dim=self.value_dim,
                     dropout=self.dropout, use_bias=self.use_bias, output_shape=self._output_shape)
+
+
+class _BaseDenseAttention(Layer):
+    """Keras' Attention / AdditiveAttention: ``layer([query, value])`` or ``layer([query,
+    value, key])``; query (B, Tq, d), value (B, Tv, dv), key (B, Tv, d) (value by default).
+
+    scores (B, Tq, Tv) -> softmax over Tv (value positions masked out get -1e9 first) ->
+    weights @ value: (B, Tq, dv). Call keywords: ``mask=[query_mask, value_mask]`` (bool
+    (B, Tq) / (B, Tv), True = keep; masks carried by the inputs, from
+    ``Embedding(mask_zero=True)``, are used when none is given), ``use_causal_mask``
+    (query i attends to value positions j <= i), ``return_attention_scores`` (also returns
+    the (B, Tq, Tv) weights), ``training`` (dropout on the weights). The output keeps the
+    query's mask and is zero at masked query positions.
+    """
+
+    supports_masking = True
+
+    def __init__(self, dropout: float = 0.0, seed: Optional[int] = None, **kwargs):
+        super().__init__(**kwargs)
+        if not 0.0 <= float(dropout) < 1.0:
+            raise ValueError(f"{type(self).__name__} layer '{self.name}': dropout must be in [0, 1). "
+                             f"Received: dropout={dropout!r}")
+        self.dropout = float(dropout)
+        self.seed = seed
+        self._rng = np.random.default_rng(seed) if seed is not None else None
+
+    def _inputs(self, inputs):
+        cls = f"{type(self).__name__} layer '{self.name}'"
+        if not isinstance(inputs, (list, tuple)) or len(inputs) not in (2, 3):
+            got = f"a list of {len(inputs)}" if isinstance(inputs, (list, tuple)) else type(inputs).__name__
+            raise ValueError(f"{cls} must be called on a list [query, value] or [query, value, key]. Received: {got}")
+        q, v = inputs[0], inputs[1]
+        k = inputs[2] if len(inputs) == 3 else v
+        shapes = [tuple(t.shape) for t in inputs]
+        if any(len(s) != 3 for s in shapes):
+            raise ValueError(f"{cls} expects 3-D query, value and key (batch, steps, features). "
+                             f"Received: shapes={shapes}")
+        if not (q.shape[0] == v.shape[0] == k.shape[0]) or k.shape[1] != v.shape[1]:
+            raise ValueError(f"{cls}: query (B, Tq, d), value (B, Tv, dv) and key (B, Tv, d) must agree on B and Tv. "
+                             f"Received: shapes={shapes}")
+        if q.shape[2] != k.shape[2]:
+            raise ValueError(f"{cls}: query and key must have the same feature size. "
+                             f"Received: query shape={q.shape}, key shape={k.shape}")
+        return q, v, k
+
+    def _scores(self, q: Tensor, k: Tensor) -> Tensor:
+        raise NotImplementedError
+
+    def call(self, inputs, mask=None, training: bool = False, return_attention_scores: bool = False,
+             use_causal_mask: bool = False):
+        q, v, k = self._inputs(inputs)
+        if isinstance(mask, (list, tuple)):
+            if len(mask) not in (2, 3):
+                raise ValueError(f"{type(self).__name__} layer '{self.name}': mask must be [query_mask, value_mask]. "
+                                 f"Received: a list of {len(mask)}")
+            q_mask, v_mask = mask[0], mask[1]
+        else:
+            q_mask, v_mask = getattr(inputs[0], "_mask", None), getattr(inputs[1], "_mask", None)
+        dt = np.promote_types(q.dtype, k.dtype)
+        scores = self._scores(as_tensor(q, dt), as_tensor(k, dt))
+        B, Tq, Tv = scores.shape
+        keep = None
+        if v_mask is not None:
+            vm = np.asarray(v_mask.data if isinstance(v_mask, Tensor) else v_mask).astype(bool)
+            if vm.shape != (B, Tv):
+                raise ValueError(f"{type(self).__name__} layer '{self.name}': the value mask must have shape "
+                                 f"{(B, Tv)}. Received: {vm.shape}")
+            keep = vm[:, None, :]
+        if use_causal_mask:
+            causal = np.tril(np.ones((Tq, Tv), dtype=bool))[None]
+            keep = causal if keep is None else keep & causal
+        if keep is not None:
+            scores = scores - Tensor((~keep).astype(scores.dtype) * scores.dtype.type(1e9))
+        weights = nn.softmax(scores, -1)
+        if training and self.dropout > 0:
+            rng = self._rng if self._rng is not None else erandom.generator()
+            kept = rng.random(weights.shape, dtype=np.float32) >= self.dropout
+            weights = weights * Tensor(kept.astype(weights.dtype) * weights.dtype.type(1.0 / (1.0 - self.dropout)))
+        out = core.matmul(weights, as_tensor(v, weights.dtype))
+        if q_mask is not None:
+            qm = np.asarray(q_mask.data if isinstance(q_mask, Tensor) else q_mask).astype(bool)
+            if qm.shape != (B, Tq):
+                raise ValueError(f"{type(self).__name__} layer '{self.name}': the query mask must have shape "
+                                 f"{(B, Tq)}. Received: {qm.shape}")
+            out = out * Tensor(qm[:, :, None].astype(out.dtype))
+            out._mask = q_mask  # the output keeps the query's mask (also when the scores are returned)
+        if return_attention_scores:
+            return out, weights
+        return out
+
+    def compute_mask(self, inputs, mask=None):
+        if isinstance(mask, (list, tuple)):
+            return mask[0]
+        return mask
+
+    def compute_output_shape(self, input_shape):
+        q, v = input_shape[0], input_shape[1]
+        return tuple(q[:-1]) + (v[-1],)
+
+    def get_config(self) -> dict:
+        return dict(super().get_config(), dropout=self.dropout, seed=self.seed)
+
+
+class Attention(_BaseDenseAttention):
+    """Dot-product (Luong) attention, Keras ``Attention``: scores = query @ key^T (times a
+    trainable scalar ``scale`` when ``use_scale``); ``score_mode="concat"``: scores =
+    concat_score_weight * sum(tanh(scale * (query_i + key_j))) over features.
+
+    >>> context = Attention()([decoder_states, encoder_states])
+    """
+
+    def __init__(self, use_scale: bool = False, score_mode: str = "dot", dropout: float = 0.0,
+                 seed: Optional[int] = None, **kwargs):
+        super().__init__(dropout=dropout, seed=seed, **kwargs)
+        if score_mode not in ("dot", "concat"):
+            raise ValueError(f"Attention layer '{self.name}': score_mode must be 'dot' or 'concat'. "
+                             f"Received: score_mode={score_mode!r}")
+        self.use_scale = bool(use_scale)
+        self.score_mode = score_mode
+        self.scale = self.concat_score_weight = None
+
+    def build(self, input_shape) -> None:
+        if self.use_scale:
+            self.scale = self.add_weight("scale", (), "ones")
+        if self.score_mode == "concat":
+            self.concat_score_weight = self.add_weight("concat_score_weight", (), "ones")
+        self.built = True
+
+    def _scores(self, q, k):
+        if self.score_mode == "dot":
+            s = core.matmul(q, core.swapaxes(k, 1, 2))
+            return s if self.scale is None else s * self.scale
+        pair = core.expand_dims(q, 2) + core.expand_dims(k, 1)  # (B, Tq, Tv, d)
+        if self.scale is not None:
+            pair = pair * self.scale
+        return self.concat_score_weight * core.sum(core.tanh(pair), -1)
+
+    def get_config(self) -> dict:
+        return dict(super().get_config(), use_scale=self.use_scale, score_mode=self.score_mode)
+
+
+class AdditiveAttention(_BaseDenseAttention):
+    """Additive (Bahdanau) attention, Keras ``AdditiveAttention``: scores_ij =
+    sum(scale * tanh(query_i + key_j)) over features, ``scale`` a trainable vector of the
+    feature size when ``use_scale`` (the default)."""
+
+    def __init__(self, use_scale: bool = True, dropout: float = 0.0, seed: Optional[int] = None, **kwargs):
+        super().__init__(dropout=dropout, seed=seed, **kwargs)
+        self.use_scale = bool(use_scale)
+        self.scale = None
+
+    def build(self, input_shape) -> None:
+        if self.use_scale:
+            if len(input_shape) != 3 or input_shape[-1] is None:
+                raise ValueError(f"AdditiveAttention layer '{self.name}' expects a 3-D query with a known feature "
+                                 f"size. Received: query shape={tuple(input_shape)}")
+            self.scale = self.add_weight("scale", (input_shape[-1],), "glorot_uniform")
+        self.built = True
+
+    def _scores(self, q, k):
+        if self.scale is not None and q.shape[-1] != self.scale.shape[0]:
+            raise ValueError(f"AdditiveAttention layer '{self.name}' was built for {self.scale.shape[0]} features. "
+                             f"Received: query shape={q.shape}")
+        t = core.tanh(core.expand_dims(q, 2) + core.expand_dims(k, 1))  # (B, Tq, Tv, d)
+        return core.sum(t if self.scale is None else t * self.scale, -1)
+
+    def get_config(self) -> dict:
+        return dict(super().get_config(), use_scale=self.use_scale)

@@ -267,3 +267,118 @@ class InputLayer(Layer):
 
     def get_config(self) -> dict:
         return dict(super().get_config(), shape=self.shape, dtype=str(self.input_dtype))
+
+
+class Identity(Layer):
+    """Returns its input unchanged (a placeholder, e.g. for an optional block)."""
+
+    supports_masking = True
+
+    def call(self, inputs):
+        return inputs
+
+    def compute_output_shape(self, input_shape):
+        return tuple(input_shape)
+
+
+def _function_ref(layer: "Lambda", what: str, fn) -> dict:
+    """How a Lambda's callable goes into its config: by name, resolved from
+    ``custom_objects`` at load. Anonymous ``lambda``s and other nameless callables cannot be
+    written down: saving fails with a pointer to the alternatives."""
+    name = getattr(fn, "__name__", None)
+    if not isinstance(name, str) or not name.isidentifier():
+        raise NotImplementedError(
+            f"Lambda layer '{layer.name}': its {what} is an anonymous {type(fn).__name__} ({fn!r}), which cannot be "
+            "saved in the model's JSON config. Either save the weights only (model.save_weights(path), rebuild the "
+            "model in code, model.load_weights(path)), or use a named function (def my_fn(x): ...) and load with "
+            "ember.models.load_model(path, custom_objects={'my_fn': my_fn}), or write a Layer subclass.")
+    return {"class_name": "function", "config": name, "module": getattr(fn, "__module__", None)}
+
+
+def _resolve_function(config, layer_name: str, what: str):
+    if config is None or not isinstance(config, dict):
+        return config
+    from ..models.saving import _CUSTOM_OBJECTS
+    name = config.get("config")
+    fn = _CUSTOM_OBJECTS.get().get(name)
+    if not callable(fn):
+        raise ValueError(f"load_model: Lambda layer '{layer_name}' calls the function {name!r} as its {what}; "
+                         f"pass it to load: custom_objects={{{name!r}: {name}}}")
+    return fn
+
+
+class Lambda(Layer):
+    """Wrap a function of the input(s) as a layer: ``Lambda(lambda x: x ** 2)``.
+
+    ``function(inputs, **arguments)`` (also given ``mask=`` / ``training=`` when it takes
+    them) must compose differentiable ops (``ember.functional``, Tensor operators).
+    ``output_shape``: the output shape without the batch dimension, or a function of the
+    input shape (batch included), for ``compute_output_shape``; by default the function is
+    run on zeros. ``mask``: a function ``(inputs, mask) -> mask`` or a fixed mask.
+
+    Saving: a ``lambda`` is Python code and cannot go into the JSON config (save raises
+    and suggests ``save_weights``); a named function is saved by name and found again
+    from ``load_model(path, custom_objects={"name": fn})``.
+    """
+
+    def __init__(self, function: Callable, output_shape=None, mask=None, arguments: Optional[dict] = None,
+                 **kwargs):
+        super().__init__(**kwargs)
+        if not callable(function):
+            raise TypeError(f"Lambda layer '{self.name}': function must be callable. Received: {function!r}")
+        import inspect
+        self.function = function
+        self.arguments = dict(arguments or {})
+        self.mask = mask
+        self.supports_masking = mask is not None
+        if output_shape is not None and not callable(output_shape):
+            output_shape = tuple(None if s is None else int(s) for s in output_shape)
+        self._output_shape = output_shape
+        try:
+            params = inspect.signature(function).parameters
+        except (TypeError, ValueError):
+            params = {}
+        self._fn_mask = "mask" in params
+        self._fn_training = "training" in params
+
+    def call(self, inputs, mask=None, training: bool = False):
+        kwargs = dict(self.arguments)
+        if self._fn_mask:
+            kwargs["mask"] = mask
+        if self._fn_training:
+            kwargs["training"] = training
+        out = self.function(inputs, **kwargs)
+        if isinstance(out, np.ndarray) or np.isscalar(out):
+            out = Tensor(np.asarray(out))
+        return out
+
+    def compute_mask(self, inputs, mask=None):
+        if callable(self.mask):
+            return self.mask(inputs, mask)
+        return self.mask
+
+    def compute_output_shape(self, input_shape):
+        if self._output_shape is None:
+            return super().compute_output_shape(input_shape)
+        if callable(self._output_shape):
+            return tuple(self._output_shape(input_shape))
+        return (input_shape[0],) + self._output_shape
+
+    def get_config(self) -> dict:
+        cfg = dict(super().get_config(), function=_function_ref(self, "function", self.function),
+                   arguments=self.arguments)
+        out = self._output_shape
+        cfg["output_shape"] = _function_ref(self, "output_shape", out) if callable(out) else out
+        if self.mask is not None and not callable(self.mask):
+            raise NotImplementedError(f"Lambda layer '{self.name}': a fixed mask cannot be saved in the config; "
+                                      "pass a named mask function, or use model.save_weights(path)")
+        cfg["mask"] = None if self.mask is None else _function_ref(self, "mask", self.mask)
+        return cfg
+
+    @classmethod
+    def from_config(cls, config: dict) -> "Lambda":
+        cfg = dict(config)
+        name = cfg.get("name", "lambda")
+        for key in ("function", "output_shape", "mask"):
+            cfg[key] = _resolve_function(cfg.get(key), name, key)
+        return cls(**cfg)
