@@ -305,6 +305,26 @@ ember::RnnShape rnn_shape(const std::string& op, const py::array& x, const py::a
   return s;
 }
 
+// The activation names of the fused kernels: `activation` (LSTM cell, GRU candidate, SimpleRNN)
+// and `recurrent_activation` (the LSTM / GRU gates); see rnn.h.
+void set_acts(const std::string& op, ember::RnnShape& s, const std::string& act, const std::string& ract) {
+  using ember::RnnAct;
+  if (act == "tanh") s.act = RnnAct::Tanh;
+  else if (act == "relu") s.act = RnnAct::Relu;
+  else if (act == "sigmoid") s.act = RnnAct::Sigmoid;
+  else if (act == "linear") s.act = RnnAct::Linear;
+  else
+    throw py::value_error(op + ": unsupported activation '" + act +
+                          "'. Supported: 'tanh', 'relu', 'sigmoid', 'linear'");
+  if (ract == "sigmoid") s.ract = RnnAct::Sigmoid;
+  else if (ract == "hard_sigmoid") s.ract = RnnAct::HardSigmoid;
+  else if (ract == "tanh") s.ract = RnnAct::Tanh;
+  else if (ract == "linear") s.ract = RnnAct::Linear;
+  else
+    throw py::value_error(op + ": unsupported recurrent_activation '" + ract +
+                          "'. Supported: 'sigmoid', 'hard_sigmoid', 'tanh', 'linear'");
+}
+
 void check_like(const std::string& op, const char* name, const py::array& a, DType d, const std::vector<int64_t>& shape) {
   same_dtype(op, name, a, d);
   check_shape(op, name, a, shape);
@@ -313,10 +333,11 @@ void check_like(const std::string& op, const char* name, const py::array& a, DTy
 
 
 py::tuple lstm_fwd_py(py::array x, py::array W, py::array R, py::array bias, py::array h0, py::array c0, py::object mask,
-                      py::object rmask) {
+                      py::object rmask, const std::string& act, const std::string& ract) {
   const std::string op = "lstm";
   DType d;
   auto s = rnn_shape(op, x, W, R, h0, mask, rmask, 4, d);
+  set_acts(op, s, act, ract);
   check_like(op, "bias", bias, d, {4 * s.U});
   check_like(op, "initial_cell_state", c0, d, {s.B, s.U});
   py::array y = out_or_new(op, py::none(), d, {s.B, s.T, s.U}), cs = out_or_new(op, py::none(), d, {s.B, s.T, s.U});
@@ -335,10 +356,11 @@ py::tuple lstm_fwd_py(py::array x, py::array W, py::array R, py::array bias, py:
 
 py::tuple lstm_bwd_py(py::array dy, py::array dhT, py::array dcT, py::array x, py::array W, py::array R, py::array h0,
                       py::array c0, py::array y, py::array cs, py::array g, py::object mask,
-                      py::object rmask) {
+                      py::object rmask, const std::string& act, const std::string& ract) {
   const std::string op = "lstm_backward";
   DType d;
   auto s = rnn_shape(op, x, W, R, h0, mask, rmask, 4, d);
+  set_acts(op, s, act, ract);
   check_like(op, "grad_output", dy, d, {s.B, s.T, s.U});
   check_like(op, "grad_h", dhT, d, {s.B, s.U});
   check_like(op, "grad_c", dcT, d, {s.B, s.U});
@@ -364,10 +386,11 @@ py::tuple lstm_bwd_py(py::array dy, py::array dhT, py::array dcT, py::array x, p
 }
 
 py::tuple gru_fwd_py(py::array x, py::array W, py::array R, py::array bias, py::array h0, py::object mask,
-                     py::object rmask) {
+                     py::object rmask, const std::string& act, const std::string& ract) {
   const std::string op = "gru";
   DType d;
   auto s = rnn_shape(op, x, W, R, h0, mask, rmask, 3, d);
+  set_acts(op, s, act, ract);
   check_like(op, "bias", bias, d, {2, 3 * s.U});
   py::array y = out_or_new(op, py::none(), d, {s.B, s.T, s.U}), hr = out_or_new(op, py::none(), d, {s.B, s.T, s.U});
   py::array g = out_or_new(op, py::none(), d, {s.B, s.T, 3 * s.U});
@@ -384,10 +407,12 @@ py::tuple gru_fwd_py(py::array x, py::array W, py::array R, py::array bias, py::
 }
 
 py::tuple gru_bwd_py(py::array dy, py::array dhT, py::array x, py::array W, py::array R, py::array h0, py::array y,
-                     py::array g, py::array hr, py::object mask, py::object rmask) {
+                     py::array g, py::array hr, py::object mask, py::object rmask, const std::string& act,
+                     const std::string& ract) {
   const std::string op = "gru_backward";
   DType d;
   auto s = rnn_shape(op, x, W, R, h0, mask, rmask, 3, d);
+  set_acts(op, s, act, ract);
   check_like(op, "grad_output", dy, d, {s.B, s.T, s.U});
   check_like(op, "grad_h", dhT, d, {s.B, s.U});
   check_like(op, "y", y, d, {s.B, s.T, s.U});
@@ -411,27 +436,29 @@ py::tuple gru_bwd_py(py::array dy, py::array dhT, py::array x, py::array W, py::
 }
 
 py::array srnn_fwd_py(py::array x, py::array W, py::array R, py::array bias, py::array h0, py::object mask,
-                      py::object rmask, bool relu) {
+                      py::object rmask, const std::string& act) {
   const std::string op = "simple_rnn";
   DType d;
   auto s = rnn_shape(op, x, W, R, h0, mask, rmask, 1, d);
+  set_acts(op, s, act, "sigmoid");
   check_like(op, "bias", bias, d, {s.U});
   py::array y = out_or_new(op, py::none(), d, {s.B, s.T, s.U});
   {
     py::gil_scoped_release nogil;
     if (d == DType::F32)
-      ember::simple_rnn_forward(mptr<float>(y), cptr<float>(x), cptr<float>(W), cptr<float>(R), cptr<float>(bias), cptr<float>(h0), s, relu);
+      ember::simple_rnn_forward(mptr<float>(y), cptr<float>(x), cptr<float>(W), cptr<float>(R), cptr<float>(bias), cptr<float>(h0), s);
     else
-      ember::simple_rnn_forward(mptr<double>(y), cptr<double>(x), cptr<double>(W), cptr<double>(R), cptr<double>(bias), cptr<double>(h0), s, relu);
+      ember::simple_rnn_forward(mptr<double>(y), cptr<double>(x), cptr<double>(W), cptr<double>(R), cptr<double>(bias), cptr<double>(h0), s);
   }
   return y;
 }
 
 py::tuple srnn_bwd_py(py::array dy, py::array dhT, py::array x, py::array W, py::array R, py::array h0, py::array y,
-                      py::object mask, py::object rmask, bool relu) {
+                      py::object mask, py::object rmask, const std::string& act) {
   const std::string op = "simple_rnn_backward";
   DType d;
   auto s = rnn_shape(op, x, W, R, h0, mask, rmask, 1, d);
+  set_acts(op, s, act, "sigmoid");
   check_like(op, "grad_output", dy, d, {s.B, s.T, s.U});
   check_like(op, "grad_h", dhT, d, {s.B, s.U});
   check_like(op, "y", y, d, {s.B, s.T, s.U});
@@ -443,11 +470,11 @@ py::tuple srnn_bwd_py(py::array dy, py::array dhT, py::array x, py::array W, py:
     if (d == DType::F32)
       ember::simple_rnn_backward(mptr<float>(dx), mptr<float>(dW), mptr<float>(dR), mptr<float>(db), mptr<float>(dh0),
                                  cptr<float>(dy), cptr<float>(dhT), cptr<float>(x), cptr<float>(W), cptr<float>(R),
-                                 cptr<float>(h0), cptr<float>(y), s, relu);
+                                 cptr<float>(h0), cptr<float>(y), s);
     else
       ember::simple_rnn_backward(mptr<double>(dx), mptr<double>(dW), mptr<double>(dR), mptr<double>(db), mptr<double>(dh0),
                                  cptr<double>(dy), cptr<double>(dhT), cptr<double>(x), cptr<double>(W), cptr<double>(R),
-                                 cptr<double>(h0), cptr<double>(y), s, relu);
+                                 cptr<double>(h0), cptr<double>(y), s);
   }
   return py::make_tuple(dx, dW, dR, db, dh0);
 }
@@ -529,24 +556,27 @@ void bind_sequence(py::module_& m) {
         py::arg("scale") = 1.0, py::arg("layout") = "bhtd", "gradients (dq, dk, dv) of the tiled attention");
   m.def("lstm_forward", &lstm_fwd_py, py::arg("x"), py::arg("kernel"), py::arg("recurrent_kernel"), py::arg("bias"),
         py::arg("h0"), py::arg("c0"), py::arg("mask") = py::none(),
-        py::arg("recurrent_mask") = py::none(), "fused LSTM over a sequence: (y, cell_states, gates)");
+        py::arg("recurrent_mask") = py::none(), py::arg("activation") = "tanh",
+        py::arg("recurrent_activation") = "sigmoid", "fused LSTM over a sequence: (y, cell_states, gates)");
   m.def("lstm_backward", &lstm_bwd_py, py::arg("dy"), py::arg("dh"), py::arg("dc"), py::arg("x"), py::arg("kernel"),
         py::arg("recurrent_kernel"), py::arg("h0"), py::arg("c0"), py::arg("y"), py::arg("cell_states"), py::arg("gates"),
-        py::arg("mask") = py::none(), py::arg("recurrent_mask") = py::none(),
+        py::arg("mask") = py::none(), py::arg("recurrent_mask") = py::none(), py::arg("activation") = "tanh",
+        py::arg("recurrent_activation") = "sigmoid",
         "LSTM backprop through time: (dx, dkernel, drecurrent, dbias, dh0, dc0)");
   m.def("gru_forward", &gru_fwd_py, py::arg("x"), py::arg("kernel"), py::arg("recurrent_kernel"), py::arg("bias"),
         py::arg("h0"), py::arg("mask") = py::none(), py::arg("recurrent_mask") = py::none(),
+        py::arg("activation") = "tanh", py::arg("recurrent_activation") = "sigmoid",
         "fused GRU (reset_after) over a sequence: (y, gates, hrec)");
   m.def("gru_backward", &gru_bwd_py, py::arg("dy"), py::arg("dh"), py::arg("x"), py::arg("kernel"),
         py::arg("recurrent_kernel"), py::arg("h0"), py::arg("y"), py::arg("gates"), py::arg("hrec"),
-        py::arg("mask") = py::none(), py::arg("recurrent_mask") = py::none(),
-        "GRU backprop through time: (dx, dkernel, drecurrent, dbias, dh0)");
+        py::arg("mask") = py::none(), py::arg("recurrent_mask") = py::none(), py::arg("activation") = "tanh",
+        py::arg("recurrent_activation") = "sigmoid", "GRU backprop through time: (dx, dkernel, drecurrent, dbias, dh0)");
   m.def("simple_rnn_forward", &srnn_fwd_py, py::arg("x"), py::arg("kernel"), py::arg("recurrent_kernel"), py::arg("bias"),
         py::arg("h0"), py::arg("mask") = py::none(), py::arg("recurrent_mask") = py::none(),
-        py::arg("relu") = false, "fused SimpleRNN over a sequence: y");
+        py::arg("activation") = "tanh", "fused SimpleRNN over a sequence: y");
   m.def("simple_rnn_backward", &srnn_bwd_py, py::arg("dy"), py::arg("dh"), py::arg("x"), py::arg("kernel"),
         py::arg("recurrent_kernel"), py::arg("h0"), py::arg("y"), py::arg("mask") = py::none(),
-        py::arg("recurrent_mask") = py::none(), py::arg("relu") = false,
+        py::arg("recurrent_mask") = py::none(), py::arg("activation") = "tanh",
         "SimpleRNN backprop through time: (dx, dkernel, drecurrent, dbias, dh0)");
   m.def("layernorm_forward", &layernorm_fwd_py, py::arg("x"), py::arg("gamma"), py::arg("beta"), py::arg("eps"),
         "layer normalization over the last axis of a 2-D array: (y, mean, rstd)");

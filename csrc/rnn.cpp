@@ -40,6 +40,46 @@ template <> void tanh_<float>(float* y, const float* x, int64_t n) {
 }
 #endif
 
+// y = act(x) over n values (y may be x). tanh / sigmoid are the routines above.
+template <typename T> void activate(RnnAct a, T* y, const T* x, int64_t n) {
+  switch (a) {
+    case RnnAct::Tanh: return tanh_(y, x, n);
+    case RnnAct::Sigmoid: return sigmoid_(y, x, n);
+    case RnnAct::Relu:
+      for (int64_t j = 0; j < n; ++j) y[j] = x[j] > T(0) ? x[j] : T(0);
+      return;
+    case RnnAct::Linear:
+      if (y != x) std::copy_n(x, n, y);
+      return;
+    case RnnAct::HardSigmoid:  // Keras 3: relu6(x + 3) / 6
+      for (int64_t j = 0; j < n; ++j) y[j] = std::min(std::max(x[j] + T(3), T(0)), T(6)) / T(6);
+      return;
+  }
+}
+
+// d = act'(x) from the activated value y = act(x), over n values (d may be y).
+template <typename T> void deriv(RnnAct a, T* d, const T* y, int64_t n) {
+  switch (a) {
+    case RnnAct::Tanh:
+      for (int64_t j = 0; j < n; ++j) d[j] = T(1) - y[j] * y[j];
+      return;
+    case RnnAct::Sigmoid:
+      for (int64_t j = 0; j < n; ++j) d[j] = y[j] * (T(1) - y[j]);
+      return;
+    case RnnAct::Relu:
+      for (int64_t j = 0; j < n; ++j) d[j] = T(y[j] > T(0));
+      return;
+    case RnnAct::Linear:
+      std::fill(d, d + n, T(1));
+      return;
+    case RnnAct::HardSigmoid:
+      for (int64_t j = 0; j < n; ++j) d[j] = y[j] > T(0) && y[j] < T(1) ? T(1) / T(6) : T(0);
+      return;
+  }
+}
+
+inline bool default_acts(const RnnShape& s) { return s.act == RnnAct::Tanh && s.ract == RnnAct::Sigmoid; }
+
 template <typename T> std::vector<T>& work(int slot) {
   static thread_local std::vector<T> w[4];
   return w[slot];
@@ -142,12 +182,12 @@ void lstm_forward(T* y, T* cseq, T* gates, const T* x, const T* W, const T* R, c
         return;
       }
       for (int64_t j = 0; j < G; ++j) z[j] += g[j] + bias[j];
-      sigmoid_(g, z, 2 * U);
-      tanh_(g + 2 * U, z + 2 * U, U);
-      sigmoid_(g + 3 * U, z + 3 * U, U);
+      activate(s.ract, g, z, 2 * U);
+      activate(s.act, g + 2 * U, z + 2 * U, U);
+      activate(s.ract, g + 3 * U, z + 3 * U, U);
       const T *gi = g, *gf = g + U, *gg = g + 2 * U, *go = g + 3 * U;
       for (int64_t j = 0; j < U; ++j) c[j] = gf[j] * cp[j] + gi[j] * gg[j];
-      tanh_(h, c, U);
+      activate(s.act, h, c, U);
       for (int64_t j = 0; j < U; ++j) h[j] *= go[j];
     });
   }
@@ -159,6 +199,7 @@ void lstm_backward(T* dx, T* dW, T* dR, T* dbias, T* dh0, T* dc0, const T* dy, c
                    const T* gates, const RnnShape& s) {
   const int64_t B = s.B, Tn = s.T, U = s.U, G = 4 * U;
   const T* rm = rmask<T>(s);
+  const bool fast = default_acts(s);
   T* dZ = grow<T>(0, B * Tn * G);
   T* tmp = grow<T>(1, B * U);
   T* tc = grow<T>(2, B * U);
@@ -178,13 +219,29 @@ void lstm_backward(T* dx, T* dW, T* dR, T* dbias, T* dh0, T* dc0, const T* dy, c
       const T *gi = g, *gf = g + U, *gg = g + 2 * U, *go = g + 3 * U;
       const T* cp = t == 0 ? c0 + b * U : cseq + (bt - 1) * U;
       T* th = tc + b * U;
-      tanh_(th, cseq + bt * U, U);
+      activate(s.act, th, cseq + bt * U, U);
+      if (fast) {
+        for (int64_t j = 0; j < U; ++j) {
+          const T dct = dc[j] + dh[j] * go[j] * (T(1) - th[j] * th[j]);
+          dz[j] = dct * gg[j] * gi[j] * (T(1) - gi[j]);
+          dz[U + j] = dct * cp[j] * gf[j] * (T(1) - gf[j]);
+          dz[2 * U + j] = dct * gi[j] * (T(1) - gg[j] * gg[j]);
+          dz[3 * U + j] = dh[j] * th[j] * go[j] * (T(1) - go[j]);
+          dc[j] = dct * gf[j];
+        }
+        return;
+      }
+      // any activations: the gate derivatives go into dz first, act'(c) into th once used
+      deriv(s.ract, dz, gi, 2 * U);  // i', f'
+      deriv(s.act, dz + 2 * U, gg, U);
+      deriv(s.ract, dz + 3 * U, go, U);
+      for (int64_t j = 0; j < U; ++j) dz[3 * U + j] *= dh[j] * th[j];
+      deriv(s.act, th, th, U);
       for (int64_t j = 0; j < U; ++j) {
-        const T dct = dc[j] + dh[j] * go[j] * (T(1) - th[j] * th[j]);
-        dz[j] = dct * gg[j] * gi[j] * (T(1) - gi[j]);
-        dz[U + j] = dct * cp[j] * gf[j] * (T(1) - gf[j]);
-        dz[2 * U + j] = dct * gi[j] * (T(1) - gg[j] * gg[j]);
-        dz[3 * U + j] = dh[j] * th[j] * go[j] * (T(1) - go[j]);
+        const T dct = dc[j] + dh[j] * go[j] * th[j];
+        dz[j] *= dct * gg[j];
+        dz[U + j] *= dct * cp[j];
+        dz[2 * U + j] *= dct * gi[j];
         dc[j] = dct * gf[j];
       }
     });
@@ -220,12 +277,12 @@ void gru_forward(T* y, T* gates, T* hrec, const T* x, const T* W, const T* R, co
         return;
       }
       for (int64_t j = 0; j < 2 * U; ++j) z[j] += g[j] + bi[j] + br[j];
-      sigmoid_(g, z, 2 * U);
+      activate(s.ract, g, z, 2 * U);
       for (int64_t j = 0; j < U; ++j) {
         hr[j] = z[2 * U + j] + br[2 * U + j];
         z[2 * U + j] = g[2 * U + j] + bi[2 * U + j] + g[U + j] * hr[j];
       }
-      tanh_(g + 2 * U, z + 2 * U, U);
+      activate(s.act, g + 2 * U, z + 2 * U, U);
       const T *gz = g, *hh = g + 2 * U;
       for (int64_t j = 0; j < U; ++j) h[j] = gz[j] * hpb[j] + (T(1) - gz[j]) * hh[j];
     });
@@ -237,6 +294,7 @@ void gru_backward(T* dx, T* dW, T* dR, T* dbias, T* dh0, const T* dy, const T* d
                   const T* R, const T* h0, const T* y, const T* gates, const T* hrec, const RnnShape& s) {
   const int64_t B = s.B, Tn = s.T, U = s.U, G = 3 * U;
   const T* rm = rmask<T>(s);
+  const bool fast = default_acts(s);
   T* dXZ = grow<T>(0, B * Tn * G);
   T* dHZ = grow<T>(1, B * Tn * G);
   T* tmp = grow<T>(2, B * U);
@@ -255,10 +313,25 @@ void gru_backward(T* dx, T* dW, T* dR, T* dbias, T* dh0, const T* dy, const T* d
       const T* g = gates + bt * G;
       const T *gz = g, *gr = g + U, *hh = g + 2 * U, *hr = hrec + bt * U;
       const T* hpb = t == 0 ? h0 + b * U : y + (bt - 1) * U;
+      if (fast) {
+        for (int64_t j = 0; j < U; ++j) {
+          const T dz = dh[j] * (hpb[j] - hh[j]) * gz[j] * (T(1) - gz[j]);
+          const T da = dh[j] * (T(1) - gz[j]) * (T(1) - hh[j] * hh[j]);
+          const T dr = da * hr[j] * gr[j] * (T(1) - gr[j]);
+          dxz[j] = dhz[j] = dz;
+          dxz[U + j] = dhz[U + j] = dr;
+          dxz[2 * U + j] = da;
+          dhz[2 * U + j] = da * gr[j];
+        }
+        return;
+      }
+      // any activations: z', r', hh' go into dxz first
+      deriv(s.ract, dxz, gz, 2 * U);
+      deriv(s.act, dxz + 2 * U, hh, U);
       for (int64_t j = 0; j < U; ++j) {
-        const T dz = dh[j] * (hpb[j] - hh[j]) * gz[j] * (T(1) - gz[j]);
-        const T da = dh[j] * (T(1) - gz[j]) * (T(1) - hh[j] * hh[j]);
-        const T dr = da * hr[j] * gr[j] * (T(1) - gr[j]);
+        const T dz = dh[j] * (hpb[j] - hh[j]) * dxz[j];
+        const T da = dh[j] * (T(1) - gz[j]) * dxz[2 * U + j];
+        const T dr = da * hr[j] * dxz[U + j];
         dxz[j] = dhz[j] = dz;
         dxz[U + j] = dhz[U + j] = dr;
         dxz[2 * U + j] = da;
@@ -284,8 +357,7 @@ void gru_backward(T* dx, T* dW, T* dR, T* dbias, T* dh0, const T* dy, const T* d
 // ============================== SimpleRNN ==============================
 
 template <typename T>
-void simple_rnn_forward(T* y, const T* x, const T* W, const T* R, const T* bias, const T* h0, const RnnShape& s,
-                        bool relu) {
+void simple_rnn_forward(T* y, const T* x, const T* W, const T* R, const T* bias, const T* h0, const RnnShape& s) {
   const int64_t B = s.B, Tn = s.T, I = s.I, U = s.U;
   T* XW = grow<T>(0, B * Tn * U);
   gemm(false, false, B * Tn, U, I, T(1), x, I, W, U, T(0), XW, U);
@@ -302,17 +374,14 @@ void simple_rnn_forward(T* y, const T* x, const T* W, const T* R, const T* bias,
         return;
       }
       for (int64_t j = 0; j < U; ++j) z[j] += XW[bt * U + j] + bias[j];
-      if (relu)
-        for (int64_t j = 0; j < U; ++j) h[j] = z[j] > T(0) ? z[j] : T(0);
-      else
-        tanh_(h, z, U);
+      activate(s.act, h, z, U);
     });
   }
 }
 
 template <typename T>
 void simple_rnn_backward(T* dx, T* dW, T* dR, T* dbias, T* dh0, const T* dy, const T* dhT, const T* x,
-                         const T* W, const T* R, const T* h0, const T* y, const RnnShape& s, bool relu) {
+                         const T* W, const T* R, const T* h0, const T* y, const RnnShape& s) {
   const int64_t B = s.B, Tn = s.T, U = s.U;
   const T* rm = rmask<T>(s);
   T* dA = grow<T>(0, B * Tn * U);
@@ -328,7 +397,8 @@ void simple_rnn_backward(T* dx, T* dW, T* dR, T* dbias, T* dh0, const T* dy, con
         std::fill(da, da + U, T(0));
         return;
       }
-      for (int64_t j = 0; j < U; ++j) da[j] = dh[j] * (relu ? T(h[j] > T(0)) : T(1) - h[j] * h[j]);
+      deriv(s.act, da, h, U);
+      for (int64_t j = 0; j < U; ++j) da[j] *= dh[j];
     });
     gemm(false, true, B, U, U, T(1), dA + t * U, Tn * U, R, U, T(0), tmp, U);
     for (int64_t b = 0; b < B; ++b)
@@ -346,10 +416,9 @@ void simple_rnn_backward(T* dx, T* dW, T* dR, T* dbias, T* dh0, const T* dy, con
   template void gru_forward<T>(T*, T*, T*, const T*, const T*, const T*, const T*, const T*, const RnnShape&);  \
   template void gru_backward<T>(T*, T*, T*, T*, T*, const T*, const T*, const T*, const T*, const T*,           \
                                 const T*, const T*, const T*, const T*, const RnnShape&);                      \
-  template void simple_rnn_forward<T>(T*, const T*, const T*, const T*, const T*, const T*, const RnnShape&,    \
-                                      bool);                                                                   \
+  template void simple_rnn_forward<T>(T*, const T*, const T*, const T*, const T*, const T*, const RnnShape&);   \
   template void simple_rnn_backward<T>(T*, T*, T*, T*, T*, const T*, const T*, const T*, const T*, const T*,    \
-                                       const T*, const T*, const RnnShape&, bool);
+                                       const T*, const T*, const RnnShape&);
 EMBER_RNN_INST(float)
 EMBER_RNN_INST(double)
 #undef EMBER_RNN_INST

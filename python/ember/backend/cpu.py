@@ -230,28 +230,36 @@ def _rmask(recurrent_mask):
     return None if recurrent_mask is None else np.ascontiguousarray(recurrent_mask)
 
 
-def lstm_forward(x, W, R, b, h0, c0, mask=None, recurrent_mask=None):
-    return _C.lstm_forward(*_rnn_args(x, W, R, b, h0, c0), mask, _rmask(recurrent_mask))
+# activation / recurrent_activation: kernel names, see ember.ops.rnn (defaults "tanh" / "sigmoid")
+
+def lstm_forward(x, W, R, b, h0, c0, mask=None, recurrent_mask=None, activation="tanh",
+                 recurrent_activation="sigmoid"):
+    return _C.lstm_forward(*_rnn_args(x, W, R, b, h0, c0), mask, _rmask(recurrent_mask), activation,
+                           recurrent_activation)
 
 
-def lstm_backward(dy, dh, dc, x, W, R, h0, c0, y, cs, gates, mask=None, recurrent_mask=None):
-    return _C.lstm_backward(*_rnn_args(dy, dh, dc, x, W, R, h0, c0), y, cs, gates, mask, _rmask(recurrent_mask))
+def lstm_backward(dy, dh, dc, x, W, R, h0, c0, y, cs, gates, mask=None, recurrent_mask=None, activation="tanh",
+                  recurrent_activation="sigmoid"):
+    return _C.lstm_backward(*_rnn_args(dy, dh, dc, x, W, R, h0, c0), y, cs, gates, mask, _rmask(recurrent_mask),
+                            activation, recurrent_activation)
 
 
-def gru_forward(x, W, R, b, h0, mask=None, recurrent_mask=None):
-    return _C.gru_forward(*_rnn_args(x, W, R, b, h0), mask, _rmask(recurrent_mask))
+def gru_forward(x, W, R, b, h0, mask=None, recurrent_mask=None, activation="tanh", recurrent_activation="sigmoid"):
+    return _C.gru_forward(*_rnn_args(x, W, R, b, h0), mask, _rmask(recurrent_mask), activation, recurrent_activation)
 
 
-def gru_backward(dy, dh, x, W, R, h0, y, gates, hrec, mask=None, recurrent_mask=None):
-    return _C.gru_backward(*_rnn_args(dy, dh, x, W, R, h0), y, gates, hrec, mask, _rmask(recurrent_mask))
+def gru_backward(dy, dh, x, W, R, h0, y, gates, hrec, mask=None, recurrent_mask=None, activation="tanh",
+                 recurrent_activation="sigmoid"):
+    return _C.gru_backward(*_rnn_args(dy, dh, x, W, R, h0), y, gates, hrec, mask, _rmask(recurrent_mask),
+                           activation, recurrent_activation)
 
 
-def simple_rnn_forward(x, W, R, b, h0, mask=None, relu: bool = False, recurrent_mask=None):
-    return _C.simple_rnn_forward(*_rnn_args(x, W, R, b, h0), mask, _rmask(recurrent_mask), relu)
+def simple_rnn_forward(x, W, R, b, h0, mask=None, activation="tanh", recurrent_mask=None):
+    return _C.simple_rnn_forward(*_rnn_args(x, W, R, b, h0), mask, _rmask(recurrent_mask), activation)
 
 
-def simple_rnn_backward(dy, dh, x, W, R, h0, y, mask=None, relu: bool = False, recurrent_mask=None):
-    return _C.simple_rnn_backward(*_rnn_args(dy, dh, x, W, R, h0), y, mask, _rmask(recurrent_mask), relu)
+def simple_rnn_backward(dy, dh, x, W, R, h0, y, mask=None, activation="tanh", recurrent_mask=None):
+    return _C.simple_rnn_backward(*_rnn_args(dy, dh, x, W, R, h0), y, mask, _rmask(recurrent_mask), activation)
 
 
 def layernorm_forward(x, gamma, beta, eps: float):

@@ -8,6 +8,10 @@ backprop through time in the same kernel family.
 ``recurrent_dropout`` is variational dropout on the state (Keras / Gal & Ghahramani): in
 training one (batch, units) mask per call multiplies h_{t-1} where it enters the recurrent
 matrix product, the same mask at every step; it runs inside the fused kernel.
+
+``activation`` ("tanh", "relu", "sigmoid", "linear" or None = linear) and, for LSTM / GRU,
+``recurrent_activation`` ("sigmoid", "hard_sigmoid" (Keras 3: relu6(x + 3) / 6), "tanh",
+"linear" or None) also run inside the fused kernel; other names and callables raise.
 """
 from __future__ import annotations
 
@@ -48,8 +52,14 @@ class _RNNBase(Layer):
             raise ValueError(f"{type(self).__name__}: recurrent_dropout must be in [0, 1). "
                              f"Received: {recurrent_dropout}")
         self.units = int(units)
-        self.activation = activation
-        self.recurrent_activation = recurrent_activation
+        name = type(self).__name__
+        # canonical names (None -> "linear"), also in the config so that it rebuilds the same layer
+        self.activation = self._ctor["activation"] = rnn_ops.rnn_activation(name, "activation", activation)
+        if self._gates > 1:
+            self.recurrent_activation = self._ctor["recurrent_activation"] = rnn_ops.rnn_activation(
+                name, "recurrent_activation", recurrent_activation, rnn_ops.RNN_RECURRENT_ACTIVATIONS)
+        else:  # SimpleRNN has no gates (and Keras no recurrent_activation): kept as given
+            self.recurrent_activation = recurrent_activation
         self.use_bias = use_bias
         self.kernel_initializer = kernel_initializer
         self.recurrent_initializer = recurrent_initializer
@@ -107,29 +117,19 @@ class _RNNBase(Layer):
         m = np.asarray(mask.data if isinstance(mask, Tensor) else mask, dtype=bool)
         return m[:, ::-1] if self.go_backwards else m
 
-    def _act(self):
-        a = self.activation
-        return "tanh" if a is None or a == "tanh" else a
-
-    def _check_acts(self):
-        if self._act() != "tanh" or self.recurrent_activation not in ("sigmoid", None):
-            raise NotImplementedError(f"{type(self).__name__}: the fused kernel supports activation='tanh' and "
-                                      f"recurrent_activation='sigmoid'. Received: {self.activation!r}, "
-                                      f"{self.recurrent_activation!r}")
-
     def get_config(self) -> dict:
         return dict(super().get_config(), **{k: v for k, v in self._ctor.items() if isinstance(v, (int, float, str, bool))})
 
 
 class SimpleRNN(_RNNBase):
     """Fully connected recurrence h_t = activation(x_t W + h_{t-1} R + b) (Keras);
-    activation "tanh" (default) or "relu"."""
+    activation "tanh" (default), "relu", "sigmoid", "linear" or None."""
 
     _gates = 1
 
     def _run(self, x, mask, states, rmask):
         h0 = states[0] if states else None
-        return rnn_ops.simple_rnn(x, self.kernel, self.recurrent_kernel, self.bias, h0, mask, self._act(),
+        return rnn_ops.simple_rnn(x, self.kernel, self.recurrent_kernel, self.bias, h0, mask, self.activation,
                                   recurrent_mask=rmask)
 
 
@@ -147,7 +147,6 @@ class LSTM(_RNNBase):
         self.unit_forget_bias = unit_forget_bias
         super().__init__(units, **kwargs)
         self._ctor["unit_forget_bias"] = unit_forget_bias
-        self._check_acts()
 
     def _bias_init(self):
         if not self.unit_forget_bias:
@@ -163,7 +162,8 @@ class LSTM(_RNNBase):
 
     def _run(self, x, mask, states, rmask):
         h0, c0 = (states + [None, None])[:2] if states else (None, None)
-        return rnn_ops.lstm(x, self.kernel, self.recurrent_kernel, self.bias, h0, c0, mask, recurrent_mask=rmask)
+        return rnn_ops.lstm(x, self.kernel, self.recurrent_kernel, self.bias, h0, c0, mask, recurrent_mask=rmask,
+                            activation=self.activation, recurrent_activation=self.recurrent_activation)
 
 
 class GRU(_RNNBase):
@@ -177,14 +177,14 @@ class GRU(_RNNBase):
             raise NotImplementedError("GRU: only reset_after=True (the Keras default) is supported")
         super().__init__(units, **kwargs)
         self.reset_after = True
-        self._check_acts()
 
     def _bias_shape(self):
         return (2, 3 * self.units)
 
     def _run(self, x, mask, states, rmask):
         h0 = states[0] if states else None
-        return rnn_ops.gru(x, self.kernel, self.recurrent_kernel, self.bias, h0, mask, recurrent_mask=rmask)
+        return rnn_ops.gru(x, self.kernel, self.recurrent_kernel, self.bias, h0, mask, recurrent_mask=rmask,
+                           activation=self.activation, recurrent_activation=self.recurrent_activation)
 
 
 class Bidirectional(Layer):
