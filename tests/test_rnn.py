@@ -680,3 +680,26 @@ def test_activations_and_recurrent_dropout_survive_save_and_load(tmp_path):
     ember.set_seed(9)
     y2 = loaded(x, training=True).numpy()
     assert np.array_equal(y1, y2) and not np.allclose(y1, p)
+
+
+def test_recurrent_layers_regularizers_penalties_config_and_bidirectional():
+    from ember.layers import GRU, LSTM, Bidirectional, SimpleRNN
+    x = np.random.default_rng(0).standard_normal((2, 4, 3)).astype(np.float32)
+    for cls in (SimpleRNN, LSTM, GRU):
+        layer = cls(5, kernel_regularizer=ember.regularizers.L2(0.1), recurrent_regularizer="l1",
+                    bias_regularizer=ember.regularizers.L1L2(l1=0.2))
+        layer(x)
+        k, r, b = (w.data.astype(np.float64) for w in (layer.kernel, layer.recurrent_kernel, layer.bias))
+        want = 0.1 * (k * k).sum() + 0.01 * np.abs(r).sum() + 0.2 * np.abs(b).sum()
+        assert np.isclose(sum(float(p.data) for p in layer.losses), want, rtol=1e-5), cls.__name__
+        clone = cls.from_config(layer.get_config())
+        assert clone.get_config() == layer.get_config()
+        assert (clone.kernel_regularizer.l2, clone.recurrent_regularizer.l1) == (0.1, 0.01)
+        no_bias = cls(3, use_bias=False, bias_regularizer="l2")
+        no_bias(x)
+        assert no_bias.losses == []  # the (frozen, zero) bias of use_bias=False is not penalised
+    bi = Bidirectional(LSTM(3, kernel_regularizer=ember.regularizers.L2(0.5)))
+    bi(x)
+    assert len(bi.forward_layer.losses) == 1 and len(bi.backward_layer.losses) == 1
+    m = ember.Sequential([bi])
+    assert len(m.losses) == 2

@@ -19,12 +19,12 @@ from typing import Optional
 
 import numpy as np
 
-from .. import initializers
+from .. import initializers, regularizers
 from .. import random as erandom
 from ..ops import core, nn
 from ..ops import rnn as rnn_ops
 from ..tensor import Tensor
-from .base import Layer
+from .base import Layer, serialized_entries
 
 
 class _RNNBase(Layer):
@@ -35,12 +35,15 @@ class _RNNBase(Layer):
                  kernel_initializer="glorot_uniform", recurrent_initializer="orthogonal", bias_initializer="zeros",
                  dropout: float = 0.0, recurrent_dropout: float = 0.0, return_sequences: bool = False,
                  return_state: bool = False, go_backwards: bool = False, stateful: bool = False,
-                 unroll: bool = False, **kwargs):
+                 unroll: bool = False, kernel_regularizer=None, recurrent_regularizer=None,
+                 bias_regularizer=None, **kwargs):
         self._ctor = dict(units=units, activation=activation, recurrent_activation=recurrent_activation,
                           use_bias=use_bias, kernel_initializer=kernel_initializer,
                           recurrent_initializer=recurrent_initializer, bias_initializer=bias_initializer,
                           dropout=dropout, recurrent_dropout=recurrent_dropout, return_sequences=return_sequences,
-                          return_state=return_state, go_backwards=go_backwards)
+                          return_state=return_state, go_backwards=go_backwards,
+                          kernel_regularizer=kernel_regularizer, recurrent_regularizer=recurrent_regularizer,
+                          bias_regularizer=bias_regularizer)
         super().__init__(**kwargs)
         if int(units) <= 0:
             raise ValueError(f"{type(self).__name__}: units must be positive. Received: units={units}")
@@ -61,9 +64,12 @@ class _RNNBase(Layer):
         else:  # SimpleRNN has no gates (and Keras no recurrent_activation): kept as given
             self.recurrent_activation = recurrent_activation
         self.use_bias = use_bias
-        self.kernel_initializer = kernel_initializer
-        self.recurrent_initializer = recurrent_initializer
-        self.bias_initializer = bias_initializer
+        self.kernel_initializer = initializers.get(kernel_initializer)
+        self.recurrent_initializer = initializers.get(recurrent_initializer)
+        self.bias_initializer = initializers.get(bias_initializer)
+        self.kernel_regularizer = regularizers.get(kernel_regularizer)
+        self.recurrent_regularizer = regularizers.get(recurrent_regularizer)
+        self.bias_regularizer = regularizers.get(bias_regularizer)
         self.dropout = float(dropout)
         self.recurrent_dropout = float(recurrent_dropout)
         self.return_sequences, self.return_state, self.go_backwards = return_sequences, return_state, go_backwards
@@ -73,9 +79,12 @@ class _RNNBase(Layer):
             raise ValueError(f"{type(self).__name__} expects a 3-D input (batch, timesteps, features). "
                              f"Received: shape={tuple(input_shape)}")
         g = self._gates * self.units
-        self.kernel = self.add_weight("kernel", (input_shape[-1], g), self.kernel_initializer)
-        self.recurrent_kernel = self.add_weight("recurrent_kernel", (self.units, g), self.recurrent_initializer)
-        self.bias = self.add_weight("bias", self._bias_shape(), self._bias_init(), trainable=self.use_bias)
+        self.kernel = self.add_weight("kernel", (input_shape[-1], g), self.kernel_initializer,
+                                      regularizer=self.kernel_regularizer)
+        self.recurrent_kernel = self.add_weight("recurrent_kernel", (self.units, g), self.recurrent_initializer,
+                                                regularizer=self.recurrent_regularizer)
+        self.bias = self.add_weight("bias", self._bias_shape(), self._bias_init(), trainable=self.use_bias,
+                                    regularizer=self.bias_regularizer if self.use_bias else None)
         self.built = True
 
     def _bias_shape(self):
@@ -118,7 +127,17 @@ class _RNNBase(Layer):
         return m[:, ::-1] if self.go_backwards else m
 
     def get_config(self) -> dict:
-        return dict(super().get_config(), **{k: v for k, v in self._ctor.items() if isinstance(v, (int, float, str, bool))})
+        cfg = dict(super().get_config(), **{k: v for k, v in self._ctor.items() if isinstance(v, (int, float, str, bool))})
+        for k in ("kernel_initializer", "recurrent_initializer", "bias_initializer"):
+            cfg.pop(k, None)
+        cfg.update(serialized_entries(
+            self.name, kernel_initializer=(initializers, self.kernel_initializer),
+            recurrent_initializer=(initializers, self.recurrent_initializer),
+            bias_initializer=(initializers, self.bias_initializer),
+            kernel_regularizer=(regularizers, self.kernel_regularizer),
+            recurrent_regularizer=(regularizers, self.recurrent_regularizer),
+            bias_regularizer=(regularizers, self.bias_regularizer)))
+        return cfg
 
 
 class SimpleRNN(_RNNBase):
