@@ -38,7 +38,8 @@ class _Head:
 
 
 def _is_metric_spec(m) -> bool:
-    return isinstance(m, (str, metrics_mod.Metric)) or (isinstance(m, type) and issubclass(m, metrics_mod.Metric))
+    return isinstance(m, (str, metrics_mod.Metric)) or (isinstance(m, type) and issubclass(m, metrics_mod.Metric)) \
+        or (callable(m) and not isinstance(m, type))
 
 
 def _as_list(v) -> list:
@@ -62,8 +63,10 @@ class Trainer:
     # -- compile -----------------------------------------------------------------------
     def compile(self, optimizer="rmsprop", loss=None, metrics: Optional[Sequence] = None, loss_weights=None,
                 **kwargs) -> None:
-        """Configure training: ``optimizer`` and ``loss`` by object or Keras name, ``metrics``
-        a list of names ("accuracy" / "acc", "mae", "mse", ...) or Metric objects.
+        """Configure training: ``optimizer`` and ``loss`` by object or Keras name (e.g.
+        optimizer="nadam", loss="kld"), ``metrics`` a list of names ("accuracy" / "acc", "mae",
+        "precision", "auc", ...; each name is its log key), Metric objects or functions
+        ``fn(y_true, y_pred) -> per-sample values``.
 
         For a model with several outputs, ``loss`` is one loss (for every output), a list
         (one per output) or a dict keyed by output name (an output left out has no loss and
@@ -155,7 +158,8 @@ class Trainer:
                 raise ValueError(f"{who}: metrics are given for output {name!r}, which has no loss")
             for spec in m:
                 if not _is_metric_spec(spec):
-                    raise TypeError(f"{who}: metrics for output {name!r} must be names or Metric objects. "
+                    raise TypeError(f"{who}: metrics for output {name!r} must be names, Metric objects or "
+                                    "functions fn(y_true, y_pred). "
                                     f"Received: {spec!r}")
                 metrics_mod.get(spec, l)  # unknown names fail here, not in the first epoch
         self._heads = [_Head(name, l, w, m if l is not None else [])
