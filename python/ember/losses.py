@@ -11,11 +11,13 @@ straight from a softmax / sigmoid op they use its logits instead (as Keras' TF b
 """
 from __future__ import annotations
 
+import math
 from typing import Callable, Optional, Union
 
 import numpy as np
 
 from .ops import core
+from .ops import nn
 from .ops import losses as L
 from .tensor import Tensor, as_tensor
 
@@ -130,6 +132,63 @@ class Huber(Loss):
         return core.mean(core.where(d.data <= self.delta, quad, lin), axis=-1)
 
 
+def _target(y_true, y_pred: Tensor, who: str) -> np.ndarray:
+    """``y_true`` as an array of ``y_pred``'s rank (a trailing unit axis squeezed or added)
+    and dtype."""
+    return _same_rank(_numeric(y_true, who), y_pred.shape, who).astype(y_pred.dtype, copy=False)
+
+
+EPSILON = L.EPSILON  # Keras' backend epsilon (1e-7)
+
+
+class MeanAbsolutePercentageError(Loss):
+    """100 * mean(|y_true - y_pred| / max(|y_true|, epsilon), axis=-1)."""
+
+    def call(self, y_true, y_pred):
+        t = _target(y_true, y_pred, "MeanAbsolutePercentageError")
+        denom = np.maximum(np.abs(t), t.dtype.type(EPSILON))
+        return core.mean(core.abs((y_pred - t) / denom), axis=-1) * 100.0
+
+
+class MeanSquaredLogarithmicError(Loss):
+    """mean((log(max(y_pred, eps) + 1) - log(max(y_true, eps) + 1))^2, axis=-1)."""
+
+    def call(self, y_true, y_pred):
+        t = _target(y_true, y_pred, "MeanSquaredLogarithmicError")
+        lt = np.log(np.maximum(t, t.dtype.type(EPSILON)) + 1)
+        d = core.log(core.maximum(y_pred, EPSILON) + 1.0) - lt
+        return core.mean(d * d, axis=-1)
+
+
+class LogCosh(Loss):
+    """mean(log(cosh(y_pred - y_true)), axis=-1), computed as x + softplus(-2x) - log(2)
+    (no overflow for large errors)."""
+
+    def call(self, y_true, y_pred):
+        x = y_pred - _target(y_true, y_pred, "LogCosh")
+        return core.mean(x + nn.softplus(x * -2.0) - math.log(2.0), axis=-1)
+
+
+class CosineSimilarity(Loss):
+    """-sum(l2_normalize(y_true) * l2_normalize(y_pred), axis): -1 for vectors pointing the
+    same way, 0 for orthogonal ones (Keras normalizes by max(norm, epsilon))."""
+
+    def __init__(self, axis: int = -1, reduction="sum_over_batch_size", name: Optional[str] = None):
+        super().__init__(reduction, name)
+        self.axis = int(axis)
+
+    def call(self, y_true, y_pred):
+        t = _target(y_true, y_pred, "CosineSimilarity")
+        ax = self.axis
+        tn = t / np.maximum(np.sqrt(np.sum(t * t, axis=ax, keepdims=True)), t.dtype.type(EPSILON))
+        sq = core.sum(y_pred * y_pred, axis=ax, keepdims=True)
+        pn = y_pred / core.sqrt(core.maximum(sq, EPSILON ** 2))
+        return -core.sum(pn * tn, axis=ax)
+
+    def get_config(self) -> dict:
+        return dict(super().get_config(), axis=self.axis)
+
+
 # ---------------------------------------------------------------------------------------
 # classification
 # ---------------------------------------------------------------------------------------
@@ -237,6 +296,64 @@ class SparseCategoricalCrossentropy(Loss):
         return v
 
 
+def _hinge_labels(t: np.ndarray) -> np.ndarray:
+    """Keras' convert_binary_labels_to_hinge: labels that are all 0 / 1 become -1 / 1;
+    other labels (already -1 / 1) are used as they are."""
+    if np.all((t == 0) | (t == 1)):
+        return 2 * t - 1
+    return t
+
+
+class Hinge(Loss):
+    """mean(max(1 - y_true * y_pred, 0), axis=-1); y_true in {-1, 1} (0 / 1 labels are
+    converted to -1 / 1, as Keras does)."""
+
+    def call(self, y_true, y_pred):
+        t = _hinge_labels(_target(y_true, y_pred, type(self).__name__))
+        return core.mean(core.relu(1.0 - y_pred * t), axis=-1)
+
+
+class SquaredHinge(Loss):
+    """mean(max(1 - y_true * y_pred, 0)^2, axis=-1); labels as for Hinge."""
+
+    def call(self, y_true, y_pred):
+        t = _hinge_labels(_target(y_true, y_pred, type(self).__name__))
+        h = core.relu(1.0 - y_pred * t)
+        return core.mean(h * h, axis=-1)
+
+
+class CategoricalHinge(Loss):
+    """max(max((1 - y_true) * y_pred) - sum(y_true * y_pred) + 1, 0) over the last axis,
+    for one-hot y_true."""
+
+    def call(self, y_true, y_pred):
+        t = _target(y_true, y_pred, "CategoricalHinge")
+        pos = core.sum(y_pred * t, axis=-1)
+        neg = core.max(y_pred * (1 - t), axis=-1)
+        return core.relu(neg - pos + 1.0)
+
+
+class KLDivergence(Loss):
+    """Kullback-Leibler divergence sum(y_true * log(y_true / y_pred), axis=-1), both clipped
+    to [epsilon, 1] like Keras (no gradient where y_pred was clipped)."""
+
+    def __init__(self, reduction="sum_over_batch_size", name: Optional[str] = None):
+        super().__init__(reduction, name or "kl_divergence")
+
+    def call(self, y_true, y_pred):
+        t = _target(y_true, y_pred, "KLDivergence")
+        tc = np.clip(t, t.dtype.type(EPSILON), 1)
+        return core.sum((np.log(tc) - core.log(core.clip(y_pred, EPSILON, 1.0))) * tc, axis=-1)
+
+
+class Poisson(Loss):
+    """mean(y_pred - y_true * log(y_pred + epsilon), axis=-1) (y_pred a positive rate)."""
+
+    def call(self, y_true, y_pred):
+        t = _target(y_true, y_pred, "Poisson")
+        return core.mean(y_pred - core.log(y_pred + EPSILON) * t, axis=-1)
+
+
 def _int_labels(lab: np.ndarray, C: int) -> np.ndarray:
     if lab.dtype.kind == "f" and not np.all(np.mod(lab, 1) == 0):
         raise ValueError(f"SparseCategoricalCrossentropy: labels must be integer class indices. Received: dtype={lab.dtype}")
@@ -286,8 +403,48 @@ def huber(y_true, y_pred, delta: float = 1.0) -> Tensor:
     return Huber(delta).call(y_true, as_tensor(y_pred))
 
 
+def mean_absolute_percentage_error(y_true, y_pred) -> Tensor:
+    return MeanAbsolutePercentageError().call(y_true, as_tensor(y_pred))
+
+
+def mean_squared_logarithmic_error(y_true, y_pred) -> Tensor:
+    return MeanSquaredLogarithmicError().call(y_true, as_tensor(y_pred))
+
+
+def log_cosh(y_true, y_pred) -> Tensor:
+    return LogCosh().call(y_true, as_tensor(y_pred))
+
+
+def cosine_similarity(y_true, y_pred, axis: int = -1) -> Tensor:
+    return CosineSimilarity(axis).call(y_true, as_tensor(y_pred))
+
+
+def hinge(y_true, y_pred) -> Tensor:
+    return Hinge().call(y_true, as_tensor(y_pred))
+
+
+def squared_hinge(y_true, y_pred) -> Tensor:
+    return SquaredHinge().call(y_true, as_tensor(y_pred))
+
+
+def categorical_hinge(y_true, y_pred) -> Tensor:
+    return CategoricalHinge().call(y_true, as_tensor(y_pred))
+
+
+def kl_divergence(y_true, y_pred) -> Tensor:
+    return KLDivergence().call(y_true, as_tensor(y_pred))
+
+
+def poisson(y_true, y_pred) -> Tensor:
+    return Poisson().call(y_true, as_tensor(y_pred))
+
+
 mse = MSE = mean_squared_error
 mae = MAE = mean_absolute_error
+mape = MAPE = mean_absolute_percentage_error
+msle = MSLE = mean_squared_logarithmic_error
+kld = KLD = kl_divergence
+logcosh = log_cosh
 
 _BY_NAME = {
     "mse": MeanSquaredError, "mean_squared_error": MeanSquaredError, "meansquarederror": MeanSquaredError,
@@ -297,17 +454,30 @@ _BY_NAME = {
     "categorical_crossentropy": CategoricalCrossentropy, "categoricalcrossentropy": CategoricalCrossentropy,
     "sparse_categorical_crossentropy": SparseCategoricalCrossentropy,
     "sparsecategoricalcrossentropy": SparseCategoricalCrossentropy,
+    "mape": MeanAbsolutePercentageError, "mean_absolute_percentage_error": MeanAbsolutePercentageError,
+    "meanabsolutepercentageerror": MeanAbsolutePercentageError,
+    "msle": MeanSquaredLogarithmicError, "mean_squared_logarithmic_error": MeanSquaredLogarithmicError,
+    "meansquaredlogarithmicerror": MeanSquaredLogarithmicError,
+    "log_cosh": LogCosh, "logcosh": LogCosh,
+    "cosine_similarity": CosineSimilarity, "cosinesimilarity": CosineSimilarity,
+    "hinge": Hinge, "squared_hinge": SquaredHinge, "squaredhinge": SquaredHinge,
+    "categorical_hinge": CategoricalHinge, "categoricalhinge": CategoricalHinge,
+    "kld": KLDivergence, "kl_divergence": KLDivergence, "kldivergence": KLDivergence,
+    "kullback_leibler_divergence": KLDivergence,
+    "poisson": Poisson,
 }
 
 
 def get(identifier: Union[str, Loss, Callable, None]) -> Optional[Loss]:
-    """A loss from a Keras name ("mse", "binary_crossentropy", ...), a Loss or a function."""
+    """A loss from a Keras name ("mse", "binary_crossentropy", "kld", "hinge", ...; any
+    case), a Loss or a function."""
     if identifier is None or isinstance(identifier, Loss):
         return identifier
     if isinstance(identifier, str):
         cls = _BY_NAME.get(identifier.lower())
         if cls is None:
-            raise ValueError(f"Unknown loss {identifier!r}. Known: {sorted(k for k in _BY_NAME if '_' in k or len(k) <= 4)}")
+            known = sorted(k for k, c in _BY_NAME.items() if k != c.__name__.lower() or k == _snake(c.__name__))
+            raise ValueError(f"Unknown loss {identifier!r}. Known: {known}")
         return cls()
     if isinstance(identifier, type) and issubclass(identifier, Loss):
         return identifier()

@@ -1,16 +1,18 @@
-"""Keras-style optimizers updating variables in place through fused C++ kernels.
+"""Keras-style optimizers updating variables in place: SGD, Adam, AdamW and RMSprop through
+fused C++ kernels; Adagrad, Adadelta, Adamax and Nadam in NumPy (Keras 3 update rules).
 
 >>> opt = ember.optimizers.Adam(learning_rate=1e-3)
 >>> opt.apply_gradients(zip(grads, model.trainable_variables))
 
 State (momenta, second moments) lives in arrays created once per variable, keyed by the
-variable's id, and updated in place: a step allocates nothing. Gradients that are None are
+variable's id, and updated in place: a C++-kernel step allocates nothing. Gradients that are None are
 skipped (like Keras). Non-finite gradients are not an error here: they propagate into the
 weights, and ``fit`` reports the resulting NaN loss.
 """
 from __future__ import annotations
 
 import math
+import types
 from typing import Callable, Dict, Iterable, List, Optional, Tuple, Union
 
 import numpy as np
@@ -27,8 +29,11 @@ class Optimizer:
     ``learning_rate`` is a float or a schedule ``f(iterations) -> float``; ``weight_decay``
     is decoupled (p -= lr * wd * p before the step, Keras 3); ``clipnorm`` clips each
     gradient's L2 norm, ``global_clipnorm`` the norm of all gradients together,
-    ``clipvalue`` each element.
+    ``clipvalue`` each element (at most one of the three, like Keras).
     """
+
+    _hyper: Tuple[str, ...] = ()          # hyperparameters added to get_config
+    _slot_initial: Dict[str, float] = {}  # slot name -> initial value (default 0)
 
     def __init__(self, learning_rate: LearningRate = 0.001, weight_decay: Optional[float] = None,
                  clipnorm: Optional[float] = None, clipvalue: Optional[float] = None,
@@ -39,6 +44,11 @@ class Optimizer:
             learning_rate = float(learning_rate)
             if not learning_rate >= 0 and not math.isnan(learning_rate):
                 raise ValueError(f"{type(self).__name__}: learning_rate must be >= 0. Received: {learning_rate}")
+        n_clip = sum(a is not None for a in (clipnorm, clipvalue, global_clipnorm))
+        if n_clip > 1:
+            raise ValueError(f"{type(self).__name__}: only one of `clipnorm`, `clipvalue` and `global_clipnorm` can "
+                             f"be set. Received: clipnorm={clipnorm}, clipvalue={clipvalue}, "
+                             f"global_clipnorm={global_clipnorm}")
         self._learning_rate = learning_rate
         self.weight_decay = float(weight_decay) if weight_decay else 0.0
         self.clipnorm, self.clipvalue, self.global_clipnorm = clipnorm, clipvalue, global_clipnorm
@@ -55,7 +65,17 @@ class Optimizer:
 
     @learning_rate.setter
     def learning_rate(self, value: LearningRate) -> None:
-        self._learning_rate = value if callable(value) else float(value)
+        """A float, or a schedule (which replaces the current rate or schedule). Setting a
+        float on an optimizer created with a schedule raises TypeError, as in Keras."""
+        if callable(value):
+            self._learning_rate = value
+            return
+        if callable(self._learning_rate):
+            raise TypeError(f"{type(self).__name__}: this optimizer was created with a learning rate schedule "
+                            f"({type(self._learning_rate).__name__}) as its `learning_rate`, hence its learning rate "
+                            "is not settable. If you need the learning rate to be settable (e.g. by "
+                            "ReduceLROnPlateau), create the optimizer with a float `learning_rate`.")
+        self._learning_rate = float(value)
 
     lr = learning_rate
 
@@ -67,7 +87,9 @@ class Optimizer:
         entry = self._state.get(id(var))
         if entry is None or entry[0] is not var:
             xp = backend.xp(var.data)
-            slots = {n: xp.zeros_like(var.data) for n in self._slot_names(var)}
+            init = self._slot_initial
+            slots = {n: (xp.full_like(var.data, init[n]) if n in init else xp.zeros_like(var.data))
+                     for n in self._slot_names(var)}
             self._state[id(var)] = (var, slots)
             return slots
         return entry[1]
@@ -122,6 +144,7 @@ class Optimizer:
             grads = self._clip(grads)
         lr = self.learning_rate
         self.iterations += 1
+        self._begin_step()
         with np.errstate(all="ignore"):  # a diverging run shows up as a NaN loss, not warnings here
             for g, (_, v) in zip(grads, pairs):
                 self._update(v.data, g, self._slots(v), lr)
@@ -134,19 +157,36 @@ class Optimizer:
         self.apply_gradients(zip(grad(loss, var_list), var_list))
         return loss
 
+    def _begin_step(self) -> None:
+        """Called once per step, after ``iterations`` is incremented and before the
+        variables are updated (state shared by all variables, e.g. Nadam's momentum product)."""
+
     def _update(self, p: np.ndarray, g: np.ndarray, slots: Dict[str, np.ndarray], lr: float) -> None:
         raise NotImplementedError
 
     def get_config(self) -> dict:
         lr = self._learning_rate
-        return {"name": self.name, "learning_rate": lr if not callable(lr) else None,
-                "weight_decay": self.weight_decay or None, "clipnorm": self.clipnorm,
-                "clipvalue": self.clipvalue, "global_clipnorm": self.global_clipnorm}
+        config = {"name": self.name, "learning_rate": lr if not callable(lr) else None,
+                  "weight_decay": self.weight_decay or None, "clipnorm": self.clipnorm,
+                  "clipvalue": self.clipvalue, "global_clipnorm": self.global_clipnorm}
+        config.update({k: getattr(self, k) for k in self._hyper})
+        return config
+
+
+def _prepare(p: np.ndarray, g, lr: float, weight_decay: float) -> np.ndarray:
+    """The gradient as an array of ``p``'s dtype and shape, after applying the decoupled
+    weight decay to ``p`` (p -= lr * weight_decay * p, Keras 3) for the NumPy optimizers."""
+    g = np.asarray(g, dtype=p.dtype).reshape(p.shape)
+    if weight_decay:
+        p -= p * p.dtype.type(lr * weight_decay)
+    return g
 
 
 class SGD(Optimizer):
     """Gradient descent with optional (Nesterov) momentum, Keras formulation:
     m = momentum * m - lr * g; p += m (or p += momentum * m - lr * g with nesterov)."""
+
+    _hyper = ("momentum", "nesterov")
 
     def __init__(self, learning_rate: LearningRate = 0.01, momentum: float = 0.0, nesterov: bool = False,
                  weight_decay: Optional[float] = None, **kwargs):
@@ -165,6 +205,8 @@ class SGD(Optimizer):
 class Adam(Optimizer):
     """Adam (Kingma & Ba) in Keras' form: p -= lr_t * m / (sqrt(v) + epsilon) with
     lr_t = lr * sqrt(1 - beta_2^t) / (1 - beta_1^t); ``amsgrad`` keeps the max of v."""
+
+    _hyper = ("beta_1", "beta_2", "epsilon", "amsgrad")
 
     def __init__(self, learning_rate: LearningRate = 0.001, beta_1: float = 0.9, beta_2: float = 0.999,
                  epsilon: float = 1e-7, amsgrad: bool = False, weight_decay: Optional[float] = None, **kwargs):
@@ -193,6 +235,8 @@ class RMSprop(Optimizer):
     """RMSprop, Keras form: v = rho v + (1 - rho) g^2; p -= lr g / sqrt(v + epsilon)
     (centered: v - mean(g)^2 + epsilon), with optional momentum on the increment."""
 
+    _hyper = ("rho", "momentum", "epsilon", "centered")
+
     def __init__(self, learning_rate: LearningRate = 0.001, rho: float = 0.9, momentum: float = 0.0,
                  epsilon: float = 1e-7, centered: bool = False, weight_decay: Optional[float] = None, **kwargs):
         super().__init__(learning_rate, weight_decay, **kwargs)
@@ -206,11 +250,129 @@ class RMSprop(Optimizer):
                                       self.rho, self.momentum, self.epsilon, self.weight_decay)
 
 
+class Adagrad(Optimizer):
+    """Adagrad (Keras form): acc += g^2; p -= lr * g / sqrt(acc + epsilon), the accumulator
+    starting at ``initial_accumulator_value``. (NumPy update.)"""
+
+    _hyper = ("initial_accumulator_value", "epsilon")
+
+    def __init__(self, learning_rate: LearningRate = 0.001, initial_accumulator_value: float = 0.1,
+                 epsilon: float = 1e-7, weight_decay: Optional[float] = None, **kwargs):
+        super().__init__(learning_rate, weight_decay, **kwargs)
+        if not initial_accumulator_value >= 0:
+            raise ValueError(f"Adagrad: initial_accumulator_value must be >= 0. Received: {initial_accumulator_value}")
+        self.initial_accumulator_value, self.epsilon = float(initial_accumulator_value), float(epsilon)
+        self._slot_initial = {"accumulator": self.initial_accumulator_value}
+
+    def _slot_names(self, var):
+        return ["accumulator"]
+
+    def _update(self, p, g, slots, lr):
+        g = _prepare(p, g, lr, self.weight_decay)
+        acc = slots["accumulator"]
+        acc += g * g
+        p -= (lr * g) / np.sqrt(acc + self.epsilon)
+
+
+class Adadelta(Optimizer):
+    """Adadelta (Zeiler 2012, Keras form): Eg2 = rho Eg2 + (1 - rho) g^2;
+    d = -sqrt(Ed2 + eps) / sqrt(Eg2 + eps) * g; Ed2 = rho Ed2 + (1 - rho) d^2; p += lr * d.
+    Keras' default learning rate is 0.001; the paper's form is learning_rate=1.0. (NumPy update.)"""
+
+    _hyper = ("rho", "epsilon")
+
+    def __init__(self, learning_rate: LearningRate = 0.001, rho: float = 0.95, epsilon: float = 1e-7,
+                 weight_decay: Optional[float] = None, **kwargs):
+        super().__init__(learning_rate, weight_decay, **kwargs)
+        self.rho, self.epsilon = float(rho), float(epsilon)
+
+    def _slot_names(self, var):
+        return ["accumulated_grad", "accumulated_delta_var"]
+
+    def _update(self, p, g, slots, lr):
+        g = _prepare(p, g, lr, self.weight_decay)
+        rho, eps = self.rho, self.epsilon
+        eg2, ed2 = slots["accumulated_grad"], slots["accumulated_delta_var"]
+        eg2 *= rho
+        eg2 += (1 - rho) * (g * g)
+        delta = -(np.sqrt(ed2 + eps) * g) / np.sqrt(eg2 + eps)
+        ed2 *= rho
+        ed2 += (1 - rho) * (delta * delta)
+        p += lr * delta
+
+
+class Adamax(Optimizer):
+    """Adamax (Adam with the infinity norm, Keras form): m += (g - m)(1 - beta_1);
+    u = max(beta_2 u, |g|); p -= lr * m / ((1 - beta_1^t)(u + epsilon)). (NumPy update.)"""
+
+    _hyper = ("beta_1", "beta_2", "epsilon")
+
+    def __init__(self, learning_rate: LearningRate = 0.001, beta_1: float = 0.9, beta_2: float = 0.999,
+                 epsilon: float = 1e-7, weight_decay: Optional[float] = None, **kwargs):
+        super().__init__(learning_rate, weight_decay, **kwargs)
+        self.beta_1, self.beta_2, self.epsilon = float(beta_1), float(beta_2), float(epsilon)
+
+    def _slot_names(self, var):
+        return ["m", "u"]
+
+    def _update(self, p, g, slots, lr):
+        g = _prepare(p, g, lr, self.weight_decay)
+        m, u = slots["m"], slots["u"]
+        m += (g - m) * (1 - self.beta_1)
+        np.maximum(self.beta_2 * u, np.abs(g), out=u)
+        p -= (lr * m) / ((1 - self.beta_1 ** self.iterations) * (u + self.epsilon))
+
+
+class Nadam(Optimizer):
+    """Nadam (Adam with Nesterov momentum, Dozat 2015) exactly as Keras 3: momentum schedule
+    u_t = beta_1 (1 - 0.5 * 0.96^t), with the running product of the u_t kept per optimizer;
+    m_hat = u_{t+1} m / (1 - prod_{t+1}) + (1 - u_t) g / (1 - prod_t);
+    v_hat = v / (1 - beta_2^t); p -= lr * m_hat / (sqrt(v_hat) + epsilon). (NumPy update.)"""
+
+    _hyper = ("beta_1", "beta_2", "epsilon")
+
+    def __init__(self, learning_rate: LearningRate = 0.001, beta_1: float = 0.9, beta_2: float = 0.999,
+                 epsilon: float = 1e-7, weight_decay: Optional[float] = None, **kwargs):
+        super().__init__(learning_rate, weight_decay, **kwargs)
+        self.beta_1, self.beta_2, self.epsilon = float(beta_1), float(beta_2), float(epsilon)
+        self._u_product = 1.0
+
+    def _slot_names(self, var):
+        return ["m", "v"]
+
+    def _u(self, t: int) -> float:
+        return self.beta_1 * (1.0 - 0.5 * 0.96 ** t)
+
+    def _begin_step(self):
+        self._u_product *= self._u(self.iterations)
+
+    def _update(self, p, g, slots, lr):
+        g = _prepare(p, g, lr, self.weight_decay)
+        t = self.iterations
+        u_t, u_next = self._u(t), self._u(t + 1)
+        prod_t = self._u_product
+        prod_next = prod_t * u_next
+        m, v = slots["m"], slots["v"]
+        m += (g - m) * (1 - self.beta_1)
+        v += (g * g - v) * (1 - self.beta_2)
+        m_hat = (u_next * m) / (1 - prod_next) + ((1 - u_t) * g) / (1 - prod_t)
+        v_hat = v / (1 - self.beta_2 ** t)
+        p -= (m_hat * lr) / (np.sqrt(v_hat) + self.epsilon)
+
+
 # ---------------------------------------------------------------------------------------
 # schedules and lookup
 # ---------------------------------------------------------------------------------------
 
-class ExponentialDecay:
+class LearningRateSchedule:
+    """Base class of learning rate schedules: ``schedule(step) -> learning rate``, evaluated
+    at the optimizer's ``iterations`` (any callable ``f(step)`` works as well)."""
+
+    def __call__(self, step: int) -> float:
+        raise NotImplementedError
+
+
+class ExponentialDecay(LearningRateSchedule):
     """lr(step) = initial * decay_rate ** (step / decay_steps) (floored with ``staircase``)."""
 
     def __init__(self, initial_learning_rate: float, decay_steps: int, decay_rate: float, staircase: bool = False):
@@ -222,11 +384,15 @@ class ExponentialDecay:
         return self.initial_learning_rate * self.decay_rate ** (math.floor(p) if self.staircase else p)
 
 
-_BY_NAME = {"sgd": SGD, "adam": Adam, "adamw": AdamW, "rmsprop": RMSprop}
+schedules = types.SimpleNamespace(LearningRateSchedule=LearningRateSchedule, ExponentialDecay=ExponentialDecay)
+
+_BY_NAME = {"sgd": SGD, "adam": Adam, "adamw": AdamW, "rmsprop": RMSprop, "adagrad": Adagrad,
+            "adadelta": Adadelta, "adamax": Adamax, "nadam": Nadam}
 
 
 def get(identifier: Union[str, Optimizer]) -> Optimizer:
-    """An optimizer from a Keras name ("adam", "sgd", "rmsprop", "adamw") or an instance."""
+    """An optimizer from a Keras name ("adam", "sgd", "rmsprop", "adamw", "adagrad",
+    "adadelta", "adamax", "nadam"; any case) or an instance."""
     if isinstance(identifier, Optimizer):
         return identifier
     if isinstance(identifier, str):

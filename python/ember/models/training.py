@@ -38,7 +38,8 @@ class _Head:
 
 
 def _is_metric_spec(m) -> bool:
-    return isinstance(m, (str, metrics_mod.Metric)) or (isinstance(m, type) and issubclass(m, metrics_mod.Metric))
+    return isinstance(m, (str, metrics_mod.Metric)) or (isinstance(m, type) and issubclass(m, metrics_mod.Metric)) \
+        or (callable(m) and not isinstance(m, type))
 
 
 def _as_list(v) -> list:
@@ -62,8 +63,10 @@ class Trainer:
     # -- compile -----------------------------------------------------------------------
     def compile(self, optimizer="rmsprop", loss=None, metrics: Optional[Sequence] = None, loss_weights=None,
                 **kwargs) -> None:
-        """Configure training: ``optimizer`` and ``loss`` by object or Keras name, ``metrics``
-        a list of names ("accuracy" / "acc", "mae", "mse", ...) or Metric objects.
+        """Configure training: ``optimizer`` and ``loss`` by object or Keras name (e.g.
+        optimizer="nadam", loss="kld"), ``metrics`` a list of names ("accuracy" / "acc", "mae",
+        "precision", "auc", ...; each name is its log key), Metric objects or functions
+        ``fn(y_true, y_pred) -> per-sample values``.
 
         For a model with several outputs, ``loss`` is one loss (for every output), a list
         (one per output) or a dict keyed by output name (an output left out has no loss and
@@ -155,7 +158,8 @@ class Trainer:
                 raise ValueError(f"{who}: metrics are given for output {name!r}, which has no loss")
             for spec in m:
                 if not _is_metric_spec(spec):
-                    raise TypeError(f"{who}: metrics for output {name!r} must be names or Metric objects. "
+                    raise TypeError(f"{who}: metrics for output {name!r} must be names, Metric objects or "
+                                    "functions fn(y_true, y_pred). "
                                     f"Received: {spec!r}")
                 metrics_mod.get(spec, l)  # unknown names fail here, not in the first epoch
         self._heads = [_Head(name, l, w, m if l is not None else [])
@@ -418,7 +422,7 @@ class Trainer:
         steps = steps_per_epoch or math.ceil(n / bs)
         vb = _verbosity(verbose)
         history = cbks.History()
-        cb_list = cbks.CallbackList([history] + list(callbacks or []), self,
+        cb_list = cbks.CallbackList(list(callbacks or []) + [history], self,
                                     {"epochs": epochs, "steps": steps, "verbose": vb})
         self.history = history
         self.stop_training = False
@@ -426,6 +430,7 @@ class Trainer:
         n_out = len(self._heads)
         cb_list.call("on_train_begin", None)
         logs: Dict[str, float] = {}
+        epoch_logs: Dict[str, float] = {}
         for epoch in range(initial_epoch, epochs):
             cb_list.call("on_epoch_begin", epoch, None)
             for ms in metrics:
@@ -442,8 +447,7 @@ class Trainer:
                 hi = min(lo + bs, n)
                 idx = order[lo:hi] if order is not None else slice(lo, hi)
                 xb, yb, swb = D.take(x, idx), D.take(y, idx), D.take(sw, idx)
-                for cb in cb_list.batch_begin:
-                    cb.on_train_batch_begin(step, None)
+                cb_list.batch("on_train_batch_begin", step, None)
                 loss_val, parts, outs = self._train_step(xb, yb, swb)
                 nb = hi - lo
                 loss_sum += loss_val * nb
@@ -455,8 +459,8 @@ class Trainer:
                 logs = self._logs(loss_sum / seen, [p / seen for p in part_sums], metrics)
                 if bar is not None:
                     bar.update(step + 1, logs)
-                for cb in cb_list.batch_end:
-                    cb.on_train_batch_end(step, dict(logs, loss=loss_val))
+                if cb_list.has("on_train_batch_end"):
+                    cb_list.batch("on_train_batch_end", step, dict(logs))
                 if not math.isfinite(loss_val):
                     nan_batch = step
                     break
@@ -465,11 +469,12 @@ class Trainer:
             if validation_data is not None and (epoch + 1 - initial_epoch) % validation_freq == 0 and nan_batch is None:
                 vals = self.evaluate(*validation_data[:2], sample_weight=validation_data[2],
                                      batch_size=validation_batch_size or bs, verbose=0, return_dict=True,
-                                     _prepared=True)
+                                     callbacks=cb_list, _prepared=True)
                 logs.update({"val_" + k: v for k, v in vals.items()})
+            epoch_logs = dict(logs)
+            cb_list.call("on_epoch_end", epoch, epoch_logs)  # callbacks may add keys (learning_rate)
             if bar is not None:
-                bar.finish(logs)
-            cb_list.call("on_epoch_end", epoch, dict(logs))
+                bar.finish(epoch_logs)
             if nan_batch is not None:
                 warnings.warn(f"fit: epoch {epoch + 1}, batch {nan_batch}: the loss is {loss_val} (not finite); "
                               "training stopped. The learning rate may be too high, or the data may hold "
@@ -477,7 +482,7 @@ class Trainer:
                 self.stop_training = True
             if self.stop_training:
                 break
-        cb_list.call("on_train_end", dict(logs))
+        cb_list.call("on_train_end", epoch_logs)
         return history
 
     # -- evaluate / predict ------------------------------------------------------------
@@ -496,20 +501,26 @@ class Trainer:
             sample_weight = self._sample_weights(sample_weight, "evaluate", "sample_weight")
         n = D.check_pair(x, y, "evaluate", [h.name for h in self._heads], sample_weight)
         bs = int(batch_size or 32)
+        cb_list = self._callback_list(callbacks, math.ceil(n / bs), _verbosity(verbose))
         metrics = self._make_metrics(reset=True)
         loss_sum = 0.0
         part_sums = [0.0] * len(self._heads)
-        for lo in range(0, n, bs):
+        cb_list.call("on_test_begin", None)
+        for step, lo in enumerate(range(0, n, bs)):
             hi = min(lo + bs, n)
             sl = slice(lo, hi)
             yb, swb = D.take(y, sl), D.take(sample_weight, sl)
+            cb_list.batch("on_test_batch_begin", step, None)
             loss_val, parts, outs = self._test_step(D.take(x, sl), yb, swb)
             loss_sum += loss_val * (hi - lo)
             for i, p in enumerate(parts):
                 if p is not None:
                     part_sums[i] += p * (hi - lo)
             self._update_metrics(metrics, yb, outs, swb)
+            if cb_list.has("on_test_batch_end"):
+                cb_list.batch("on_test_batch_end", step, self._logs(loss_sum / hi, [p / hi for p in part_sums], metrics))
         logs = self._logs(loss_sum / max(n, 1), [p / max(n, 1) for p in part_sums], metrics)
+        cb_list.call("on_test_end", dict(logs))
         if _verbosity(verbose) and not _prepared:
             print(f"{math.ceil(n / bs)}/{math.ceil(n / bs)} - " + cbks.Progbar.format_logs(logs))
         if return_dict:
@@ -523,14 +534,27 @@ class Trainer:
         x = D.to_data(x, self._n_inputs(), "predict", "x", self.dtype)
         n = D.num_samples(x, "predict")
         bs = int(batch_size or 32)
-        outs = []
-        with no_grad():
-            for lo in range(0, n, bs):
-                out = self(D.take(x, slice(lo, min(lo + bs, n))), training=False)
-                outs.append(_to_numpy(out))
-        if not outs:
+        if n == 0:
             raise ValueError("predict: x has no samples")
+        cb_list = self._callback_list(callbacks, math.ceil(n / bs), _verbosity(verbose))
+        outs = []
+        cb_list.call("on_predict_begin", None)
+        with no_grad():
+            for step, lo in enumerate(range(0, n, bs)):
+                cb_list.batch("on_predict_batch_begin", step, None)
+                out = _to_numpy(self(D.take(x, slice(lo, min(lo + bs, n))), training=False))
+                outs.append(out)
+                cb_list.batch("on_predict_batch_end", step, {"outputs": out})
+        cb_list.call("on_predict_end", None)
         return _concat(outs)
+
+    def _callback_list(self, callbacks, steps: int, verbose: int) -> cbks.CallbackList:
+        """``callbacks`` (a list, or fit's CallbackList during validation) as a CallbackList."""
+        if isinstance(callbacks, cbks.CallbackList):
+            return callbacks
+        if callbacks is not None and not isinstance(callbacks, (list, tuple)):
+            callbacks = [callbacks]
+        return cbks.CallbackList(list(callbacks or []), self, {"epochs": 1, "steps": steps, "verbose": verbose})
 
     def train_on_batch(self, x, y=None, sample_weight=None, class_weight=None, return_dict: bool = False):
         """One optimizer step on one batch; returns the loss (and metrics) of that batch."""
