@@ -5,6 +5,7 @@
 #include <cmath>
 #include <vector>
 
+#include "activations.h"
 #include "cpu.h"
 #include "gemm.h"
 #include "parallel.h"

@@ -61,9 +61,4 @@ template <typename T>
 void simple_rnn_backward(T* dx, T* dW, T* dR, T* dbias, T* dh0, const T* dy, const T* dhT, const T* x,
                          const T* W, const T* R, const T* h0, const T* y, const RnnShape& s);
 
-namespace avx2 {
-void sigmoid_f32(float* y, const float* x, int64_t n);
-void tanh_f32(float* y, const float* x, int64_t n);
-}  // namespace avx2
-
 }  // namespace ember

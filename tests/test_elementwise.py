@@ -203,3 +203,86 @@ def test_rmsprop_kernel(dtype, n, mu, centered):
         r = np_rmsprop(r[0], g.astype(np.float64), r[1], r[2], r[3], 0.01, 0.9, mu, 1e-7, 0.0)
     tol = 2e-5 if dtype == np.float32 else 1e-11
     np.testing.assert_allclose(p, r[0], rtol=tol, atol=tol)
+
+
+@pytest.mark.parametrize("path", _C.kernel_paths())
+@pytest.mark.parametrize("act", ["sigmoid", "tanh"])
+def test_float32_sigmoid_tanh_are_accurate_everywhere(act, path):
+    """The vectorised float32 sigmoid / tanh (AVX2) keep ~3 ulp of relative accuracy over the
+    whole range, tiny arguments included (tanh(1e-7) = 1e-7, not 0), saturate exactly, and
+    let NaN through; row lengths that are not multiples of the vector width included."""
+    x = np.concatenate([np.linspace(-30, 30, 6001), np.logspace(-9, 1.5, 500), -np.logspace(-9, 1.5, 500),
+                        [0.0, -0.0, 9.02, -9.02, 200.0, -200.0]]).astype(np.float32)
+    ref = ref_forward(x[None, :], None, act)[0]
+    _C.set_kernel_path(path)
+    try:
+        for cols in (x.size, 13, 7, 1):
+            xs = x[: x.size // cols * cols].reshape(-1, cols)
+            y = cpu.bias_act_forward(xs, None, act).ravel()
+            r = ref[: y.size]
+            small = np.abs(r) < 1e-30  # sigmoid far below -88: subnormal or 0 either way
+            rel = np.abs(y - r) / np.where(small, 1.0, np.abs(r))
+            assert rel[~small].max() < 4e-7, (cols, x[:y.size][np.argmax(np.where(small, 0, rel))])
+            assert np.all(np.abs(y[small]) < 1e-30)
+        special = np.array([[np.nan, np.inf, -np.inf, 1e-7]], np.float32)
+        y = cpu.bias_act_forward(special, None, act)[0]
+        assert np.isnan(y[0])
+        want = [1.0, 0.0] if act == "sigmoid" else [1.0, -1.0]
+        assert list(y[1:3]) == want
+        tiny = np.float32(0.5) if act == "sigmoid" else np.float32(1e-7)
+        assert abs(y[3] - tiny) <= 4 * np.spacing(tiny)  # within the ~3 ulp bound above
+    finally:
+        _C.set_kernel_path("auto")
+
+
+@pytest.mark.parametrize("act", ["relu", "leaky_relu"])
+def test_relu_backward_zeroes_nonfinite_upstream_where_inactive(act):
+    """The branch-free relu / leaky-relu backward keeps the select semantics: dy where the
+    unit is active, 0 (relu) or alpha * dy (leaky) elsewhere, NaN/inf upstream included."""
+    dy = np.array([[np.nan, np.inf, 2.0, -3.0, np.nan, 5.0, 1.0, 1.0, 7.0]], np.float32)
+    y = np.array([[1.0, -1.0, 0.0, 2.0, -1.0, 1.0, 1.0, -0.5, 3.0]], np.float32)
+    if act == "relu":
+        y = np.maximum(y, 0)
+    dx, _ = cpu.bias_act_backward(dy, y, y, None, act, 0.2, False)
+    slope = np.where(y > 0, 1.0, 0.2 if act == "leaky_relu" else 0.0)
+    want = np.where(y > 0, dy, (0.2 * dy) if act == "leaky_relu" else 0.0)
+    np.testing.assert_array_equal(dx, want.astype(np.float32))
+    assert slope.shape == dx.shape
+
+
+@pytest.mark.parametrize("path", _C.kernel_paths())
+def test_float32_gelu_forward_and_grad_accuracy(path):
+    """Vectorised float32 GELU (rational erf; lanes below z = -2.5, where 1 + erf cancels, use
+    the scalar erf) and its derivative: within a few ulp of max(|value|, 1) everywhere, as the
+    portable libm path; tails of every length; NaN propagates."""
+    z = np.concatenate([np.linspace(-9, 9, 9001), np.logspace(-8, 0.9, 400), -np.logspace(-8, 0.9, 400)])
+    z = z.astype(np.float32)
+    z64 = z.astype(np.float64)
+    cdf = 0.5 * (1 + refs.erf(z64 / np.sqrt(2)))
+    want_y = z64 * cdf
+    want_g = cdf + z64 * np.exp(-0.5 * z64 * z64) / np.sqrt(2 * np.pi)
+    _C.set_kernel_path(path)
+    try:
+        for cols in (z.size, 11, 8, 3):
+            n = z.size // cols * cols
+            zs = z[:n].reshape(-1, cols)
+            y = cpu.bias_act_forward(zs, None, "gelu").ravel()
+            dx, _ = cpu.bias_act_backward(np.ones_like(zs), None, zs, None, "gelu", 0.0, False)
+            dx = dx.ravel()
+            for got, want in ((y, want_y[:n]), (dx, want_g[:n])):
+                # a few float32 ulp of max(|value|, 1): the portable path (libm erf) is at 1.5e-7
+                assert np.all(np.abs(got - want) <= 3e-7 * np.maximum(np.abs(want), 1.0))
+        y = cpu.bias_act_forward(np.array([[np.nan, 0.0, 1.0]], np.float32), None, "gelu")[0]
+        assert np.isnan(y[0]) and y[1] == 0.0
+    finally:
+        _C.set_kernel_path("auto")
+
+
+@pytest.mark.parametrize("act", ["relu", "leaky_relu", "sigmoid", "tanh", "gelu"])
+def test_forward_lets_nan_through(act):
+    """A NaN pre-activation stays NaN (visible to the user), with the vector blends too."""
+    x = np.full((3, 19), 0.5, np.float32)
+    x[:, ::4] = np.nan
+    for b in (None, np.zeros(19, np.float32)):
+        y = cpu.bias_act_forward(x, b, act, 0.2)
+        assert np.array_equal(np.isnan(y), np.isnan(x)), act
