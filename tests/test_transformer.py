@@ -148,3 +148,17 @@ def test_tiny_char_lm_learns():
         vs = tok.trainable_weights + pos.trainable_weights + enc.trainable_weights + head.trainable_weights
         opt.apply_gradients(zip(tape.gradient(loss, vs), vs))
     assert float(loss.data) < 0.5
+
+
+def test_embedding_gradient_matches_scatter_add_reference_and_empty_ids():
+    rng = np.random.default_rng(8)
+    table = rng.standard_normal((50, 4))
+    for shape in [(3, 7), (200,), (2, 0)]:
+        ids = rng.integers(0, 50, shape)
+        t = ember.Tensor(table, requires_grad=True)
+        y = F.embedding_lookup(t, ids)
+        g = rng.standard_normal(y.shape)
+        y.backward(g)
+        want = np.zeros_like(table)
+        np.add.at(want, ids.reshape(-1), g.reshape(-1, 4))
+        np.testing.assert_allclose(t.grad.numpy(), want, rtol=1e-12, atol=1e-12)

@@ -44,13 +44,11 @@ def embedding_lookup(table, ids) -> Tensor:
     def backward(g):
         gt = np.zeros_like(table.data)
         flat = idx.reshape(-1)
-        g2 = np.asarray(g).reshape(flat.size, -1)
-        if flat.size * 4 < V:
-            np.add.at(gt, flat, g2)
-        else:  # sort-free scatter-add: one bincount-like pass per column block via add.at on unique ids
-            uniq, inv = np.unique(flat, return_inverse=True)
-            acc = np.zeros((uniq.size, g2.shape[1]), dtype=gt.dtype)
-            np.add.at(acc, inv, g2)
-            gt[uniq] = acc
+        g2 = np.asarray(g).reshape((flat.size,) + table.shape[1:])
+        if flat.size:  # rows grouped by id (stable sort), each group summed in position order
+            order = np.argsort(flat, kind="stable")
+            ids_sorted = flat[order]
+            starts = np.flatnonzero(np.r_[True, ids_sorted[1:] != ids_sorted[:-1]])
+            gt[ids_sorted[starts]] = np.add.reduceat(g2[order], starts, axis=0)
         return (gt,)
     return make_op(out, (table,), backward, "embedding")
