@@ -121,6 +121,11 @@ void bias_act_forward(T* y, const T* x, const T* b, int64_t rows, int64_t cols, 
           T z = xr[c] + (b ? b[c] : T(0));
           yr[c] = z < T(0) ? T(0) : z;  // NaN passes through (so it is seen, not hidden)
         }
+      } else if (act == kLeakyRelu) {  // both sides computed: a vector select
+        for (int64_t c = 0; c < cols; ++c) {
+          const T z = xr[c] + (b ? b[c] : T(0)), az = a * z;
+          yr[c] = z > T(0) ? z : az;
+        }
 #if defined(EMBER_X86)
       } else if (std::is_same<T, float>::value && (act == kSigmoid || act == kTanh || act == kGelu) &&
                  use_avx2()) {

@@ -148,3 +148,27 @@ def test_gelu_matches_reference():
     want = np.array([0.5 * v * (1 + erf(v / sqrt(2))) for v in x])
     np.testing.assert_allclose(F.gelu(ember.Tensor(x, dtype="float64")).numpy(), want, atol=1e-12)
     np.testing.assert_allclose(F.gelu(ember.Tensor(x), approximate=True).numpy(), want, atol=2e-3)
+
+
+@pytest.mark.parametrize("name", ["sigmoid", "gelu", "leaky_relu", "elu", "selu", "softplus", "silu"])
+def test_activations_float32_values_any_layout(name):
+    """float32 activations (kernel or NumPy blends) against float64 references on a 3-D
+    array, a transposed (non-contiguous) view, a 0-d array and an empty array."""
+    from math import erf
+    refs = {
+        "sigmoid": lambda v: 1 / (1 + np.exp(-v)),
+        "gelu": lambda v: 0.5 * v * (1 + np.vectorize(erf, otypes=[np.float64])(v / np.sqrt(2))),
+        "leaky_relu": lambda v: np.where(v > 0, v, 0.2 * v),
+        "elu": lambda v: np.where(v > 0, v, np.expm1(v)),
+        "selu": lambda v: 1.0507009873554805 * np.where(v > 0, v, 1.6732632423543772 * np.expm1(v)),
+        "softplus": lambda v: np.logaddexp(0, v),
+        "silu": lambda v: v / (1 + np.exp(-v)),
+    }
+    x = np.random.default_rng(5).standard_normal((3, 4, 9)).astype(np.float32) * 4
+    for arr in (x, x.transpose(2, 0, 1), np.array(1.5, np.float32), np.zeros((0, 3), np.float32)):
+        t = ember.Tensor(arr, requires_grad=True)
+        y = getattr(F, name)(t)
+        assert y.shape == arr.shape and y.dtype == np.float32
+        np.testing.assert_allclose(y.numpy(), refs[name](arr.astype(np.float64)), rtol=2e-6, atol=2e-6)
+        y.backward(np.ones(arr.shape, np.float32))
+        assert t.grad.shape == arr.shape

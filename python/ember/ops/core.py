@@ -425,7 +425,27 @@ def tanh(a) -> Tensor:
     return make_op(out, (a,), lambda g: (g * (1 - out * out),), "tanh")
 
 
+def _kernel_act(xd, act: str, alpha: float = 0.0):
+    """act(xd) through the fused bias+activation kernel (vectorised, NaN-preserving) when
+    it applies (a float32/float64 ndarray with at least one element and one axis), as
+    (out, backward(g, out) -> dx); else None."""
+    if not (isinstance(xd, np.ndarray) and xd.dtype in (np.float32, np.float64) and xd.ndim and xd.size):
+        return None
+    kern = backend.ops(xd)
+    x2 = np.ascontiguousarray(xd).reshape(-1, xd.shape[-1])
+    out = kern.bias_act_forward(x2, None, act, alpha).reshape(xd.shape)
+
+    def backward(g):
+        g2 = np.ascontiguousarray(g, dtype=xd.dtype).reshape(x2.shape)
+        y2 = None if act == "gelu" else out.reshape(x2.shape)
+        return kern.bias_act_backward(g2, y2, x2, None, act, alpha, False)[0].reshape(xd.shape)
+    return out, backward
+
+
 def _sigmoid_array(x):
+    k = _kernel_act(x, "sigmoid")
+    if k is not None:
+        return k[0]
     # stable for large |x|: exp of a non-positive number only
     e = np.exp(-np.abs(x))
     return np.where(x >= 0, 1 / (1 + e), e / (1 + e)).astype(x.dtype, copy=False)
@@ -433,6 +453,9 @@ def _sigmoid_array(x):
 
 def sigmoid(a) -> Tensor:
     a = as_tensor(a)
+    k = _kernel_act(a.data, "sigmoid")
+    if k is not None:
+        return make_op(k[0], (a,), lambda g: (k[1](g),), "sigmoid")
     out = _sigmoid_array(a.data)
     return make_op(out, (a,), lambda g: (g * out * (1 - out),), "sigmoid")
 

@@ -8,25 +8,30 @@ import numpy as np
 from .. import backend
 from .. import random as erandom
 from ..tensor import Tensor, as_tensor, make_op
-from .core import _sigmoid_array, relu, sigmoid, tanh  # noqa: F401  (re-exported)
+from .core import _kernel_act, _sigmoid_array, relu, sigmoid, tanh  # noqa: F401  (re-exported)
 
 
 def leaky_relu(x, negative_slope: float = 0.2) -> Tensor:
     """max(x, 0) + negative_slope * min(x, 0). Keras' default slope is 0.2 (``alpha``)."""
     x = as_tensor(x)
     xd = x.data
+    k = _kernel_act(xd, "leaky_relu", float(negative_slope))
+    if k is not None:
+        return make_op(k[0], (x,), lambda g: (k[1](g),), "leaky_relu")
     s = xd.dtype.type(negative_slope)
     pos = xd > 0
     return make_op(np.where(pos, xd, s * xd), (x,), lambda g: (np.where(pos, g, s * g),), "leaky_relu")
 
 
 def elu(x, alpha: float = 1.0) -> Tensor:
+    # arithmetic blends rather than np.where on a random sign pattern (several times faster)
     x = as_tensor(x)
     xd = x.data
     pos = xd > 0
     em1 = np.expm1(np.minimum(xd, 0))
-    out = np.where(pos, xd, alpha * em1)
-    return make_op(out, (x,), lambda g: (np.where(pos, g, g * alpha * (em1 + 1)),), "elu")
+    out = (np.maximum(xd, 0) + alpha * em1).astype(xd.dtype, copy=False)
+    return make_op(out, (x,), lambda g: (g * (pos + (~pos) * (alpha * (em1 + 1))).astype(xd.dtype, copy=False),),
+                   "elu")
 
 
 _SELU_ALPHA = 1.6732632423543772
@@ -38,15 +43,16 @@ def selu(x) -> Tensor:
     xd = x.data
     pos = xd > 0
     e = np.exp(np.minimum(xd, 0))
-    out = _SELU_SCALE * np.where(pos, xd, _SELU_ALPHA * (e - 1))
+    out = _SELU_SCALE * (np.maximum(xd, 0) + _SELU_ALPHA * (e - 1))
     return make_op(out.astype(xd.dtype), (x,),
-                   lambda g: (g * _SELU_SCALE * np.where(pos, 1.0, _SELU_ALPHA * e).astype(xd.dtype),), "selu")
+                   lambda g: (g * (_SELU_SCALE * (pos + (~pos) * (_SELU_ALPHA * e))).astype(xd.dtype),), "selu")
 
 
 def softplus(x) -> Tensor:
+    """log(1 + exp(x)), as max(x, 0) + log1p(exp(-|x|)) (no overflow, accurate for x << 0)."""
     x = as_tensor(x)
     xd = x.data
-    out = np.logaddexp(0, xd).astype(xd.dtype)
+    out = (np.maximum(xd, 0) + np.log1p(np.exp(-np.abs(xd)))).astype(xd.dtype, copy=False)
     return make_op(out, (x,), lambda g: (g * _sigmoid_array(xd),), "softplus")
 
 
@@ -84,6 +90,9 @@ def gelu(x, approximate: bool = False) -> Tensor:
             du = c * (1 + 3 * 0.044715 * xd * xd)
             return (g * (0.5 * (1 + t) + 0.5 * xd * (1 - t * t) * du),)
         return make_op(out.astype(xd.dtype), (x,), backward, "gelu")
+    k = _kernel_act(xd, "gelu")
+    if k is not None:
+        return make_op(k[0], (x,), lambda g: (k[1](g),), "gelu")
     cdf = 0.5 * (1 + _erf(xd / math.sqrt(2)))
     pdf = np.exp(-0.5 * xd * xd) / math.sqrt(2 * math.pi)
     return make_op((xd * cdf).astype(xd.dtype), (x,), lambda g: ((g * (cdf + xd * pdf)).astype(xd.dtype),), "gelu")
