@@ -209,39 +209,70 @@ void sgd_update(T* p, T* m, const T* g, int64_t n, double lr_, double momentum, 
   });
 }
 
+// The Adam step on elements [0, n) of the spans: a plain function with restrict pointers and
+// by-value constants, so the loop vectorises (written inline in the parallel lambda, GCC
+// left it scalar: 692k weights 1.25 ms -> see the commit for the figure).
+template <typename T>
+void adam_span(T* __restrict pp, T* __restrict mp, T* __restrict vp, T* __restrict hp, const T* __restrict gp,
+               int64_t n, T c1, T c2, T step, T e, T keep) {
+  if (hp) {
+    for (int64_t i = 0; i < n; ++i) {
+      const T gi = gp[i];
+      const T mi = mp[i] + (gi - mp[i]) * c1;
+      const T vi = vp[i] + (gi * gi - vp[i]) * c2;
+      mp[i] = mi;
+      vp[i] = vi;
+      const T hi = std::max(hp[i], vi);
+      hp[i] = hi;
+      pp[i] = pp[i] * keep - step * mi / (std::sqrt(hi) + e);
+    }
+    return;
+  }
+  for (int64_t i = 0; i < n; ++i) {  // the hot loop: branch-free so it vectorises
+    const T gi = gp[i];
+    const T mi = mp[i] + (gi - mp[i]) * c1;
+    const T vi = vp[i] + (gi * gi - vp[i]) * c2;
+    mp[i] = mi;
+    vp[i] = vi;
+    pp[i] = pp[i] * keep - step * mi / (std::sqrt(vi) + e);
+  }
+}
+
 template <typename T>
 void adam_update(T* p, T* m, T* v, T* vhat, const T* g, int64_t n, double lr, double lr_t, double beta1,
                  double beta2, double eps, double wd) {
   const T c1 = T(1.0 - beta1), c2 = T(1.0 - beta2), step = T(lr_t), e = T(eps);
   const T keep = T(1.0 - lr * wd);  // decoupled weight decay: p *= 1 - lr * wd
   run(n, n, [&](int64_t i0, int64_t i1) {
-    T* __restrict pp = p;
-    T* __restrict mp = m;
-    T* __restrict vp = v;
-    const T* __restrict gp = g;
-    if (vhat) {
-      T* __restrict hp = vhat;
-      for (int64_t i = i0; i < i1; ++i) {
-        const T gi = gp[i];
-        const T mi = mp[i] + (gi - mp[i]) * c1;
-        const T vi = vp[i] + (gi * gi - vp[i]) * c2;
-        mp[i] = mi;
-        vp[i] = vi;
-        const T hi = std::max(hp[i], vi);
-        hp[i] = hi;
-        pp[i] = pp[i] * keep - step * mi / (std::sqrt(hi) + e);
-      }
-      return;
-    }
-    for (int64_t i = i0; i < i1; ++i) {  // the hot loop: branch-free so it vectorises
-      const T gi = gp[i];
-      const T mi = mp[i] + (gi - mp[i]) * c1;
-      const T vi = vp[i] + (gi * gi - vp[i]) * c2;
-      mp[i] = mi;
-      vp[i] = vi;
-      pp[i] = pp[i] * keep - step * mi / (std::sqrt(vi) + e);
-    }
+    adam_span<T>(p + i0, m + i0, v + i0, vhat ? vhat + i0 : nullptr, g + i0, i1 - i0, c1, c2, step, e, keep);
   });
+}
+
+template <typename T>
+void rmsprop_span(T* __restrict p, T* __restrict v, T* __restrict mom, T* __restrict avg, const T* __restrict g,
+                  int64_t n, T lr, T rho, T c, T mu, T e, T decay, bool wd) {
+  for (int64_t i = 0; i < n; ++i) {  // loop-invariant branches: unswitched, the loops vectorise
+    const T gi = g[i];
+    T pi = p[i];
+    if (wd) pi -= decay * pi;
+    T vi = rho * v[i] + c * gi * gi;
+    v[i] = vi;
+    T den = vi + e;
+    if (avg) {
+      T ai = rho * avg[i] + c * gi;
+      avg[i] = ai;
+      den = vi - ai * ai + e;
+    }
+    T inc = lr * gi / std::sqrt(den);
+    if (mom) {
+      T mo = mu * mom[i] + inc;
+      mom[i] = mo;
+      pi -= mo;
+    } else {
+      pi -= inc;
+    }
+    p[i] = pi;
+  }
 }
 
 template <typename T>
@@ -249,28 +280,8 @@ void rmsprop_update(T* p, T* v, T* mom, T* avg, const T* g, int64_t n, double lr
                     double momentum, double eps, double wd) {
   const T lr = T(lr_), rho = T(rho_), c = T(1.0 - rho_), mu = T(momentum), e = T(eps), decay = T(lr_ * wd);
   run(n, n, [&](int64_t i0, int64_t i1) {
-    for (int64_t i = i0; i < i1; ++i) {
-      const T gi = g[i];
-      T pi = p[i];
-      if (wd != 0.0) pi -= decay * pi;
-      T vi = rho * v[i] + c * gi * gi;
-      v[i] = vi;
-      T den = vi + e;
-      if (avg) {
-        T ai = rho * avg[i] + c * gi;
-        avg[i] = ai;
-        den = vi - ai * ai + e;
-      }
-      T inc = lr * gi / std::sqrt(den);
-      if (mom) {
-        T mo = mu * mom[i] + inc;
-        mom[i] = mo;
-        pi -= mo;
-      } else {
-        pi -= inc;
-      }
-      p[i] = pi;
-    }
+    rmsprop_span<T>(p + i0, v + i0, mom ? mom + i0 : nullptr, avg ? avg + i0 : nullptr, g + i0, i1 - i0, lr, rho,
+                    c, mu, e, decay, wd != 0.0);
   });
 }
 
