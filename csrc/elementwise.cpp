@@ -191,21 +191,27 @@ void bias_act_backward_naive(T* dx, T* db, const T* dy, const T* y, const T* x, 
 }
 
 template <typename T>
+void sgd_span(T* __restrict p, T* __restrict m, const T* __restrict g, int64_t n, T lr, T mu, bool nesterov,
+              bool wd, T decay) {
+  for (int64_t i = 0; i < n; ++i) {  // loop-invariant branches: unswitched, the loops vectorise
+    T pi = p[i];
+    if (wd) pi -= decay * pi;
+    if (m) {
+      T mi = mu * m[i] - lr * g[i];
+      m[i] = mi;
+      pi += nesterov ? mu * mi - lr * g[i] : mi;
+    } else {
+      pi -= lr * g[i];
+    }
+    p[i] = pi;
+  }
+}
+
+template <typename T>
 void sgd_update(T* p, T* m, const T* g, int64_t n, double lr_, double momentum, bool nesterov, double wd) {
   const T lr = T(lr_), mu = T(momentum), decay = T(lr_ * wd);
   run(n, n, [&](int64_t i0, int64_t i1) {
-    for (int64_t i = i0; i < i1; ++i) {
-      T pi = p[i];
-      if (wd != 0.0) pi -= decay * pi;
-      if (m) {
-        T mi = mu * m[i] - lr * g[i];
-        m[i] = mi;
-        pi += nesterov ? mu * mi - lr * g[i] : mi;
-      } else {
-        pi -= lr * g[i];
-      }
-      p[i] = pi;
-    }
+    sgd_span<T>(p + i0, m ? m + i0 : nullptr, g + i0, i1 - i0, lr, mu, nesterov, wd != 0.0, decay);
   });
 }
 
