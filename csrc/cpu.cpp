@@ -4,6 +4,7 @@
 #include <atomic>
 #include <cstdlib>
 #include <cstring>
+#include <unistd.h>
 
 namespace ember {
 
@@ -57,6 +58,17 @@ bool cpu_has_avx2_fma() {
 bool cpu_has_avx512() {
   static const bool has = detect_avx512();
   return has;
+}
+
+bool big_l1d() {
+  static const bool big = [] {
+#ifdef _SC_LEVEL1_DCACHE_SIZE
+    return sysconf(_SC_LEVEL1_DCACHE_SIZE) >= 48 * 1024;
+#else
+    return false;
+#endif
+  }();
+  return big;
 }
 
 int kernel_level() { return std::min(hw_level(), g_cap.load(std::memory_order_relaxed)); }

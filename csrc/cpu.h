@@ -18,6 +18,11 @@ enum KernelLevel { kPortable = 0, kAvx2 = 1, kAvx512 = 2 };
 int kernel_level();
 void set_kernel_level(int max_level);  // a cap; kAvx512 = "auto"
 
+// L1 data cache of at least 48 KiB (Zen 5, recent Intel): the GEMMs pick their K blocking
+// from it (sysconf at first call; false when unknown). Also declared in gemm_kernels.h.
+// This header's inline functions are for the baseline files only (not *_avx2 / *_avx512).
+bool big_l1d();
+
 inline bool use_avx2() { return kernel_level() >= kAvx2; }      // what the kernels do now
 inline bool use_avx512() { return kernel_level() >= kAvx512; }
 

@@ -7,7 +7,6 @@
 // B, 6 broadcasts of A, 12 FMAs — the loads fit the 2-3 load ports per cycle.
 // double: 6 x 8 tile, the same register shape with 4 lanes.
 #include <immintrin.h>
-#include <unistd.h>
 
 #include <algorithm>
 #include <cmath>
@@ -396,27 +395,14 @@ struct GemvD4 {
 // best-of-60 single-thread, 2048^3 120.5 -> 127.7 GFLOP/s, 1024^3 and 512^3 unchanged within
 // noise; MC = 96 keeps the A block (192 KiB) well inside L2. So KC/MC are picked from the
 // L1d size reported at run time.
-namespace {
-bool big_l1() {
-  static const bool big = [] {
-#ifdef _SC_LEVEL1_DCACHE_SIZE
-    const long l1 = sysconf(_SC_LEVEL1_DCACHE_SIZE);
-    return l1 >= 48 * 1024;
-#else
-    return false;
-#endif
-  }();
-  return big;
-}
-}  // namespace
 
 KernelSet<float> avx2_float_kernels() {
-  const bool big = big_l1();
+  const bool big = big_l1d();
   return {6, 16, big ? 96 : 144, big ? 512 : 256, 4080, &sgemm_ukr_6x16, &sgemm_ukr_6x16_sa,
           &sgemm_ukr_narrow_sa, &pack_a_f32x6, &pack_b_f32x16};
 }
 KernelSet<double> avx2_double_kernels() {
-  const bool big = big_l1();
+  const bool big = big_l1d();
   return {6, 8, big ? 48 : 72, big ? 512 : 256, 2040, &dgemm_ukr_6x8, nullptr, nullptr,
           &pack_a_generic<double, 6>, &pack_b_generic<double, 8>};
 }

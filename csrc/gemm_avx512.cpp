@@ -21,7 +21,6 @@
 // in-place A go through the same code, so every element is summed in the same order
 // whatever the thread count or packing decision.
 #include <immintrin.h>
-#include <unistd.h>
 
 #include <algorithm>
 #include <cmath>
@@ -245,17 +244,6 @@ void pack_b_f32x32(bool trans, const float* B, int64_t ldb, int64_t p0, int64_t 
 // 144 x 384, 96 x 512 and 144 x 128 were all within +-5 % of that (the machine's noise),
 // so the sizes follow the cache reasoning above. In-L1 peak of the 8 x 32 kernel alone:
 // ~252 GFLOP/s per core.
-bool big_l1() {
-  static const bool big = [] {
-#ifdef _SC_LEVEL1_DCACHE_SIZE
-    const long l1 = sysconf(_SC_LEVEL1_DCACHE_SIZE);
-    return l1 >= 48 * 1024;
-#else
-    return false;
-#endif
-  }();
-  return big;
-}
 
 // Vector traits for gemv_impl.h.
 template <typename T0>
@@ -270,12 +258,12 @@ struct GemvZ : Z<T0> {
 }  // namespace
 
 KernelSet<float> avx512_float_kernels() {
-  const bool big = big_l1();
+  const bool big = big_l1d();
   return {kMR, 32, 144, big ? 256 : 128, 4096, &ukr_packed<float>, &ukr_strided<float>, nullptr,
           &pack_a_f32x8, &pack_b_f32x32};
 }
 KernelSet<double> avx512_double_kernels() {
-  const bool big = big_l1();
+  const bool big = big_l1d();
   return {kMR, 16, 144, big ? 256 : 128, 2048, &ukr_packed<double>, &ukr_strided<double>, nullptr,
           &pack_a_generic<double, kMR>, &pack_b_generic<double, 16>};
 }

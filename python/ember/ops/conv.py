@@ -73,6 +73,21 @@ def _data_format(data_format: Optional[str], op: str) -> str:
     return df
 
 
+def _operands_2d(x, kernel, bias, data_format, name: str, kernel_axes: str):
+    """(x, kernel, bias Tensors, data format) of a 2-D (transposed) convolution, checked to
+    be 4-D; ``kernel_axes`` names the kernel's last two axes in the error message."""
+    x, w = as_tensor(x), as_tensor(kernel)
+    b = None if bias is None else as_tensor(bias)
+    df = _data_format(data_format, name)
+    layout = "(batch, height, width, channels)" if df == "channels_last" else "(batch, channels, height, width)"
+    if x.ndim != 4:
+        raise ValueError(f"{name} expects a 4-D input {layout}. Received: shape={x.shape}")
+    if w.ndim != 4:
+        raise ValueError(f"{name} expects a 4-D kernel (kernel_h, kernel_w, {kernel_axes}). "
+                         f"Received: kernel.shape={w.shape}")
+    return x, w, b, df
+
+
 def _nhwc(a: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(a.transpose(0, 2, 3, 1))
 
@@ -92,15 +107,7 @@ def conv2d(x, kernel, bias=None, strides: IntPair = 1, padding: Padding = "valid
 
     >>> y = ember.functional.conv2d(x, w, b, strides=2, padding="same")
     """
-    x, w = as_tensor(x), as_tensor(kernel)
-    b = None if bias is None else as_tensor(bias)
-    df = _data_format(data_format, name)
-    layout = "(batch, height, width, channels)" if df == "channels_last" else "(batch, channels, height, width)"
-    if x.ndim != 4:
-        raise ValueError(f"{name} expects a 4-D input {layout}. Received: shape={x.shape}")
-    if w.ndim != 4:
-        raise ValueError(f"{name} expects a 4-D kernel (kernel_h, kernel_w, in_channels // groups, filters). "
-                         f"Received: kernel.shape={w.shape}")
+    x, w, b, df = _operands_2d(x, kernel, bias, data_format, name, "in_channels // groups, filters")
     dt = w.data.dtype
     st = _pair(strides, "strides", name)
     dil = _pair(dilation_rate, "dilation_rate", name)
@@ -214,15 +221,7 @@ def conv2d_transpose(x, kernel, bias=None, strides: IntPair = 1, padding: str = 
     padding is TensorFlow's for the convolution this one transposes ("same": the padding
     that convolution needs, the extra row / column at the bottom / right).
     """
-    x, w = as_tensor(x), as_tensor(kernel)
-    b = None if bias is None else as_tensor(bias)
-    df = _data_format(data_format, name)
-    layout = "(batch, height, width, channels)" if df == "channels_last" else "(batch, channels, height, width)"
-    if x.ndim != 4:
-        raise ValueError(f"{name} expects a 4-D input {layout}. Received: shape={x.shape}")
-    if w.ndim != 4:
-        raise ValueError(f"{name} expects a 4-D kernel (kernel_h, kernel_w, filters, in_channels). "
-                         f"Received: kernel.shape={w.shape}")
+    x, w, b, df = _operands_2d(x, kernel, bias, data_format, name, "filters, in_channels")
     pad = padding.lower() if isinstance(padding, str) else padding
     if pad not in ("valid", "same"):
         raise ValueError(f"{name}: padding must be 'valid' or 'same'. Received: padding={padding!r}")
