@@ -1,7 +1,7 @@
 // attention_impl.h — the tiled attention algorithm, written once over a policy P that
-// supplies the block primitives (portable in attention.cpp, AVX2 in attention_avx2.cpp).
-// Everything here has internal linkage so the two translation units never share code
-// compiled for different instruction sets.
+// supplies the block primitives (portable in attention.cpp, AVX2 in attention_avx2.cpp,
+// AVX-512 in attention_avx512.cpp). Everything here has internal linkage so the translation
+// units never share code compiled for different instruction sets.
 #pragma once
 #include <algorithm>
 #include <cmath>
