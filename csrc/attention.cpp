@@ -55,6 +55,7 @@ template <>
 void attention_forward<float>(float* out, float* lse, const float* q, const float* k, const float* v,
                               const AttnShape& s, float scale) {
 #if defined(EMBER_X86)
+  if (use_avx512()) return avx512::attention_forward_f32(out, lse, q, k, v, s, scale);
   if (use_avx2()) return avx2::attention_forward_f32(out, lse, q, k, v, s, scale);
 #endif
   attn_forward_all<float, PortableOps<float>>(out, lse, q, k, v, s, scale);
@@ -70,6 +71,7 @@ void attention_backward<float>(float* dq, float* dk, float* dv, const float* d_o
                                const float* k, const float* v, const float* out, const float* lse,
                                const AttnShape& s, float scale) {
 #if defined(EMBER_X86)
+  if (use_avx512()) return avx512::attention_backward_f32(dq, dk, dv, d_out, q, k, v, out, lse, s, scale);
   if (use_avx2()) return avx2::attention_backward_f32(dq, dk, dv, d_out, q, k, v, out, lse, s, scale);
 #endif
   attn_backward_all<float, PortableOps<float>>(dq, dk, dv, d_out, q, k, v, out, lse, s, scale);

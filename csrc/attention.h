@@ -50,4 +50,12 @@ void attention_backward_f32(float* dq, float* dk, float* dv, const float* d_out,
                             const AttnShape& s, float scale);
 }  // namespace avx2
 
+namespace avx512 {
+void attention_forward_f32(float* out, float* lse, const float* q, const float* k, const float* v,
+                           const AttnShape& s, float scale);
+void attention_backward_f32(float* dq, float* dk, float* dv, const float* d_out, const float* q,
+                            const float* k, const float* v, const float* out, const float* lse,
+                            const AttnShape& s, float scale);
+}  // namespace avx512
+
 }  // namespace ember

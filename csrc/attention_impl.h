@@ -1,12 +1,13 @@
 // attention_impl.h — the tiled attention algorithm, written once over a policy P that
-// supplies the block primitives (portable in attention.cpp, AVX2 in attention_avx2.cpp).
-// Everything here has internal linkage so the two translation units never share code
-// compiled for different instruction sets.
+// supplies the block primitives (portable in attention.cpp, AVX2 in attention_avx2.cpp,
+// AVX-512 in attention_avx512.cpp). Everything here has internal linkage so the translation
+// units never share code compiled for different instruction sets.
 #pragma once
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <limits>
+#include <new>
 #include <vector>
 
 #include "attention.h"
@@ -17,9 +18,26 @@ namespace {
 
 constexpr int64_t kBQ = 64, kBK = 64;
 
+// An allocator with internal linkage, so that std::vector<T, LocalAlloc<T>> and its members
+// (resize's _M_default_append above all) are local to each translation unit too. With
+// std::allocator, std::vector<float>::_M_default_append is a weak symbol emitted by every
+// file that grows a workspace (nm showed it in attention_avx2.cpp.o), and the linker keeps
+// one copy for all of them: possibly one compiled for AVX2, which the portable path would
+// then run on a CPU without AVX2.
+template <typename T> struct LocalAlloc {
+  using value_type = T;
+  LocalAlloc() = default;
+  template <typename U> LocalAlloc(const LocalAlloc<U>&) noexcept {}
+  T* allocate(size_t n) { return static_cast<T*>(::operator new(n * sizeof(T))); }
+  void deallocate(T* p, size_t) noexcept { ::operator delete(p); }
+  template <typename U> bool operator==(const LocalAlloc<U>&) const noexcept { return true; }
+  template <typename U> bool operator!=(const LocalAlloc<U>&) const noexcept { return false; }
+};
+
 template <typename T> struct AttnWork {
-  std::vector<T> kt, vt, s, dp, acc, m, l, dvec;
-  void grow(std::vector<T>& x, size_t n) { if (x.size() < n) x.resize(n); }
+  using Buf = std::vector<T, LocalAlloc<T>>;
+  Buf kt, vt, s, dp, acc, m, l, dvec;
+  void grow(Buf& x, size_t n) { if (x.size() < n) x.resize(n); }
 };
 
 template <typename T> AttnWork<T>& attn_work() {

@@ -26,7 +26,29 @@ def ref_attention(q, k, v, mask=None, causal=False, scale=None):
     return p @ v
 
 
-@pytest.fixture(params=["auto", "portable"])
+def ref_attention_grads(q, k, v, g, mask=None, causal=False, scale=None):
+    """float64 NumPy gradients of ref_attention: (dq, dk, dv) for output gradient g."""
+    q, k, v, g = (np.asarray(a, np.float64) for a in (q, k, v, g))
+    scale = 1 / np.sqrt(q.shape[-1]) if scale is None else scale
+    s = q @ np.swapaxes(k, -1, -2) * scale
+    allowed = np.ones(s.shape, bool)
+    if causal:
+        allowed &= np.tril(np.ones(s.shape[-2:], bool))
+    if mask is not None:
+        allowed &= mask
+    s = np.where(allowed, s, -np.inf)
+    m = s.max(-1, keepdims=True)
+    e = np.where(allowed, np.exp(s - np.where(np.isfinite(m), m, 0)), 0)
+    z = e.sum(-1, keepdims=True)
+    p = np.divide(e, z, out=np.zeros_like(e), where=z > 0)
+    dv = np.swapaxes(p, -1, -2) @ g
+    dp = g @ np.swapaxes(v, -1, -2)
+    ds = p * (dp - (dp * p).sum(-1, keepdims=True)) * scale
+    return ds @ k, np.swapaxes(ds, -1, -2) @ q, dv
+
+
+# Every kernel path this CPU can run (portable, avx2, avx512 where present), each capped in turn.
+@pytest.fixture(params=_C.kernel_paths())
 def path(request):
     _C.set_kernel_path(request.param)
     yield request.param
@@ -39,7 +61,7 @@ def qkv(rng, B, H, Tq, Tk, D, Dv, dt=np.float64):
 
 
 @pytest.mark.parametrize("shape", [(1, 1, 1, 1, 1, 1), (2, 3, 67, 131, 17, 9), (1, 2, 130, 130, 64, 64),
-                                   (2, 1, 5, 3, 8, 16)])
+                                   (2, 1, 5, 3, 8, 16), (1, 2, 97, 71, 40, 33)])
 @pytest.mark.parametrize("causal", [False, True])
 @pytest.mark.parametrize("masked", [False, True])
 def test_forward_matches_reference(path, shape, causal, masked):
@@ -55,7 +77,7 @@ def test_forward_matches_reference(path, shape, causal, masked):
         np.testing.assert_allclose(got, want, atol=tol * 10, rtol=tol)
 
 
-def test_kernel_matches_naive_oracle():
+def test_kernel_matches_naive_oracle(path):
     rng = np.random.default_rng(1)
     q, k, v = qkv(rng, 2, 2, 70, 90, 16, 8, np.float32)
     m = np.broadcast_to(rng.random((2, 1, 70, 90)) > 0.5, (2, 2, 70, 90))
@@ -128,15 +150,46 @@ def test_three_d_inputs_and_float_mask():
     np.testing.assert_allclose(got, ref_attention(q[:, None], k[:, None], v[:, None], np.isfinite(add)), atol=1e-6)
 
 
-def test_thread_count_does_not_change_results():
+# float32 kernels (the SIMD paths are float32 only) on shapes that leave partial register
+# tiles in every direction: T and D of 1, primes, non-multiples of 16 and 32, several blocks.
+F32_SHAPES = [(1, 1, 1, 1, 1, 1), (2, 3, 67, 131, 17, 9), (1, 2, 97, 71, 40, 33), (1, 1, 131, 131, 64, 48),
+              (3, 1, 13, 29, 31, 47), (1, 1, 7, 5, 96, 3)]
+
+
+@pytest.mark.parametrize("shape", F32_SHAPES)
+@pytest.mark.parametrize("causal,masked", [(False, False), (True, False), (False, True), (True, True)])
+def test_float32_forward_and_backward_match_reference(path, shape, causal, masked):
+    rng = np.random.default_rng(11)
+    B, H, Tq, Tk, D, Dv = shape
+    q, k, v = qkv(rng, *shape, dt=np.float32)
+    g = rng.standard_normal((B, H, Tq, Dv)).astype(np.float32)
+    mask = None
+    if masked:
+        mask = rng.random((B, 1, Tq, Tk)) > 0.3
+        mask[..., Tq // 2, :] = False  # a fully masked row
+    scale = 0.3
+    mb = None if mask is None else np.broadcast_to(mask, (B, H, Tq, Tk))
+    o, lse = _C.attention_forward(q, k, v, mb, causal, scale)
+    np.testing.assert_allclose(o, ref_attention(q, k, v, mask, causal, scale), atol=2e-5, rtol=2e-5)
+    if masked:
+        assert np.all(o[:, :, Tq // 2] == 0) and np.all(np.isinf(lse[:, :, Tq // 2]))
+    got = _C.attention_backward(g, q, k, v, o, lse, mb, causal, scale)
+    for a, want in zip(got, ref_attention_grads(q, k, v, g, mask, causal, scale)):
+        assert a.dtype == np.float32 and np.all(np.isfinite(a))
+        np.testing.assert_allclose(a, want, atol=1e-4, rtol=1e-4)
+
+
+@pytest.mark.parametrize("shape", [(2, 3, 80, 80, 16, 16), (2, 2, 97, 71, 40, 33)])
+def test_thread_count_does_not_change_results(path, shape):
     rng = np.random.default_rng(7)
-    q, k, v = qkv(rng, 2, 3, 80, 80, 16, 16, np.float32)
+    q, k, v = qkv(rng, *shape, dt=np.float32)
+    causal = shape[2] == shape[3]
     n = ember.get_num_threads()
     outs = []
     for t in (1, 2):
         ember.set_num_threads(t)
-        o, l = _C.attention_forward(q, k, v, None, True, 0.25)
-        outs.append((o, _C.attention_backward(o, q, k, v, o, l, None, True, 0.25)))
+        o, l = _C.attention_forward(q, k, v, None, causal, 0.25)
+        outs.append((o, _C.attention_backward(o, q, k, v, o, l, None, causal, 0.25)))
     ember.set_num_threads(n)
     assert np.array_equal(outs[0][0], outs[1][0])
     for a, b in zip(outs[0][1], outs[1][1]):
