@@ -5,7 +5,6 @@ import pytest
 import _refs as refs
 
 import ember
-from ember import functional as F
 from ember.layers import Activation, Dense, Dropout, Flatten, InputLayer, LeakyReLU, ReLU, Softmax
 from ember.ops.dense import dense
 from ember.testing import check_op, gradcheck

@@ -1,6 +1,5 @@
 """Sequential / Model training API: fit, evaluate, predict, callbacks, errors, memory, seeds."""
 import gc
-import io
 import os
 import sys
 import tracemalloc

@@ -15,7 +15,6 @@ from .ops.nn import (  # noqa: F401
 from .ops.dense import dense  # noqa: F401
 from .ops.losses import (  # noqa: F401
     binary_cross_entropy_probs, categorical_cross_entropy_probs, sigmoid_binary_cross_entropy,
-    softmax_cross_entropy, sparse_softmax_cross_entropy,
 )
 
 

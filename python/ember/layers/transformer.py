@@ -8,7 +8,6 @@ import numpy as np
 from ..ops import core, nn
 from ..ops.dense import dense
 from ..ops.layer_norm import layer_norm
-from ..tensor import Tensor
 from .attention import MultiHeadAttention
 from .base import Layer
 

@@ -3,11 +3,9 @@ from __future__ import annotations
 
 from typing import List, Optional
 
-import numpy as np
 
 from ..layers.base import Layer
 from ..symbolic import SymbolicTensor, flatten, run_graph, topological_nodes
-from ..tensor import Tensor
 from . import summary as S
 from .training import Trainer
 

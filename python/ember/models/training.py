@@ -3,9 +3,8 @@ from __future__ import annotations
 
 import copy
 import math
-import sys
 import warnings
-from typing import Dict, List, Optional, Sequence, Union
+from typing import Dict, List, Optional, Sequence
 
 import numpy as np
 

@@ -2,8 +2,6 @@
 side by side, over one axis (the channel axis, last by default) of any-rank input."""
 from __future__ import annotations
 
-from typing import Optional
-
 import numpy as np
 
 from .. import backend

@@ -18,7 +18,7 @@ take the original (AVX2) path.
 """
 from __future__ import annotations
 
-from typing import Optional, Tuple
+from typing import Tuple
 
 import numpy as np
 
