@@ -3,7 +3,6 @@ from __future__ import annotations
 
 from typing import List, Optional
 
-
 from ..layers.base import Layer
 from ..symbolic import SymbolicTensor, flatten, run_graph, topological_nodes
 from . import summary as S
