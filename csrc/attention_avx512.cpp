@@ -16,40 +16,11 @@
 #pragma GCC diagnostic pop
 
 #include "attention_impl.h"
+#include "vec_avx512.h"
 
 namespace ember {
 
 namespace {
-
-// exp(x) for 16 floats: the same operations, constants and special cases as avx2::exp_ps
-// (Cephes-style range reduction + degree-6 polynomial, ~2 ulp on [-87, 88]; x < -87.3 gives
-// 0, -inf included; x > 88.72 gives +inf; x in (88, 88.72] is clamped to exp(88)), so both
-// paths return the same bits for the same input.
-inline __m512 exp512(__m512 x) {
-  const __m512 hi = _mm512_set1_ps(88.0f), lo = _mm512_set1_ps(-87.3365447505531f);
-  const __mmask16 under = _mm512_cmp_ps_mask(x, lo, _CMP_LT_OQ);
-  const __mmask16 over = _mm512_cmp_ps_mask(x, _mm512_set1_ps(88.7228391f), _CMP_GT_OQ);
-  const __m512 xc = _mm512_max_ps(_mm512_min_ps(x, hi), lo);
-  const __m512 fx = _mm512_roundscale_ps(_mm512_mul_ps(xc, _mm512_set1_ps(1.44269504088896341f)),
-                                         _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-  __m512 r = _mm512_fnmadd_ps(fx, _mm512_set1_ps(0.693359375f), xc);
-  r = _mm512_fnmadd_ps(fx, _mm512_set1_ps(-2.12194440e-4f), r);
-  __m512 p = _mm512_set1_ps(1.9875691500E-4f);
-  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.3981999507E-3f));
-  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(8.3334519073E-3f));
-  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(4.1665795894E-2f));
-  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.6666665459E-1f));
-  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(5.0000001201E-1f));
-  const __m512 r2 = _mm512_mul_ps(r, r);
-  p = _mm512_fmadd_ps(p, r2, _mm512_add_ps(r, _mm512_set1_ps(1.0f)));
-  const __m512i e = _mm512_slli_epi32(_mm512_add_epi32(_mm512_cvtps_epi32(fx), _mm512_set1_epi32(127)), 23);
-  const __m512 y = _mm512_maskz_mov_ps(__mmask16(~under), _mm512_mul_ps(p, _mm512_castsi512_ps(e)));
-  return _mm512_mask_blend_ps(over, y, _mm512_set1_ps(__builtin_inff()));
-}
-
-inline __mmask16 first_lanes(int64_t n) {  // mask of the first n (0..16) lanes
-  return n >= 16 ? __mmask16(0xFFFF) : __mmask16((1u << n) - 1u);
-}
 
 // C[MR rows x up to 16*NV cols] (=|+=) sum_k A(m, k) B[k, n]; FULL: all 16*NV columns
 // (no masks); otherwise vector v covers the lanes in mask mk[v].
@@ -131,11 +102,19 @@ struct Avx512Ops {
                      int64_t ldb, float* C, int64_t ldc, bool accumulate) {
     mm_tiles<8>(M, N, K, A, sam, sak, B, ldb, C, ldc, accumulate);
   }
-  // The row helpers take whole vectors and one masked vector for the tail (n <= kBK = 64).
+  // The row helpers take whole vectors with plain loads / stores and one masked vector for
+  // the tail (n <= kBK = 64): masked stores are slow on AMD (in the softmax rows, masking
+  // every vector made an exp pass slower than AVX2's).
   static float scale_max(float* row, int64_t n, float scale) {
     const __m512 s = _mm512_set1_ps(scale);
     __m512 mx = _mm512_set1_ps(-std::numeric_limits<float>::infinity());
-    for (int64_t c = 0; c < n; c += 16) {
+    int64_t c = 0;
+    for (; c + 16 <= n; c += 16) {
+      const __m512 x = _mm512_mul_ps(_mm512_loadu_ps(row + c), s);
+      _mm512_storeu_ps(row + c, x);
+      mx = _mm512_max_ps(mx, x);
+    }
+    if (c < n) {
       const __mmask16 k = first_lanes(n - c);
       const __m512 x = _mm512_mul_ps(_mm512_maskz_loadu_ps(k, row + c), s);
       _mm512_mask_storeu_ps(row + c, k, x);
@@ -146,7 +125,13 @@ struct Avx512Ops {
   static float exp_sum(float* row, int64_t n, float shift) {
     const __m512 sh = _mm512_set1_ps(shift);
     __m512 acc = _mm512_setzero_ps();
-    for (int64_t c = 0; c < n; c += 16) {
+    int64_t c = 0;
+    for (; c + 16 <= n; c += 16) {
+      const __m512 e = exp512(_mm512_sub_ps(_mm512_loadu_ps(row + c), sh));
+      _mm512_storeu_ps(row + c, e);
+      acc = _mm512_add_ps(acc, e);
+    }
+    if (c < n) {
       const __mmask16 k = first_lanes(n - c);
       const __m512 e = exp512(_mm512_sub_ps(_mm512_maskz_loadu_ps(k, row + c), sh));
       _mm512_mask_storeu_ps(row + c, k, e);
@@ -156,7 +141,10 @@ struct Avx512Ops {
   }
   static void scale_exp(float* row, int64_t n, float scale, float shift) {
     const __m512 sc = _mm512_set1_ps(scale), sh = _mm512_set1_ps(shift);
-    for (int64_t c = 0; c < n; c += 16) {
+    int64_t c = 0;
+    for (; c + 16 <= n; c += 16)
+      _mm512_storeu_ps(row + c, exp512(_mm512_fmsub_ps(_mm512_loadu_ps(row + c), sc, sh)));
+    if (c < n) {
       const __mmask16 k = first_lanes(n - c);
       _mm512_mask_storeu_ps(row + c, k, exp512(_mm512_fmsub_ps(_mm512_maskz_loadu_ps(k, row + c), sc, sh)));
     }

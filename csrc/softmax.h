@@ -45,4 +45,12 @@ float row_dot(const float* a, const float* b, int64_t n);
 float row_sum(const float* a, int64_t n);
 }  // namespace avx2
 
+namespace avx512 {
+// float32 AVX-512F versions of the exp-heavy row primitives (softmax_avx512.cpp), same
+// contracts as above.
+float row_sumexp(const float* x, float shift, int64_t n);
+void row_exp(float* y, const float* x, float shift, float scale, int64_t n);
+void row_exp_sub(float* dx, const float* x, float shift, float a, const float* p, float b, int64_t n);
+}  // namespace avx512
+
 }  // namespace ember

@@ -18,7 +18,7 @@ def ref_log_softmax(x, axis=-1):
     return s - np.log(np.exp(s).sum(axis=axis, keepdims=True))
 
 
-@pytest.fixture(params=["auto", "portable"])
+@pytest.fixture(params=["auto"] + _C.kernel_paths())
 def path(request):
     _C.set_kernel_path(request.param)
     yield request.param
