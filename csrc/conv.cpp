@@ -89,6 +89,20 @@ void im2col(T* col, const T* x, const ConvShape& s, const Plan& p, int64_t g, in
   }
 }
 
+// The patch matrix of group g for output rows [r0, r1): x itself (row stride C) for a 1x1
+// stride-1 convolution, else im2col into work slot 0 (row stride Kg); lda receives the stride.
+template <typename T>
+const T* patches(const T* x, const ConvShape& s, const Plan& p, int64_t g, int64_t r0, int64_t r1, int64_t& lda) {
+  if (p.direct) {
+    lda = s.C;
+    return x + r0 * s.C;
+  }
+  T* col = workspace<T, 0>((r1 - r0) * p.Kg);
+  im2col(col, x, s, p, g, r0, r1);
+  lda = p.Kg;
+  return col;
+}
+
 // dx[n, ih, iw, g*Cg + c] += col[r - r0, (kh, kw, c)], rows r0..r1 (the adjoint of im2col).
 template <typename T>
 void col2im(T* dx, const T* col, const ConvShape& s, const Plan& p, int64_t g, int64_t r0, int64_t r1) {
@@ -169,25 +183,15 @@ void conv2d_forward(T* y, const T* x, const T* w, const T* b, const ConvShape& s
       T* yc = y + r0 * s.OC;
       if constexpr (std::is_same<T, float>::value) {
         if (p.smallk) {
-          const T* col = x + r0 * s.C;
-          if (!p.direct) {
-            T* buf = workspace<T, 0>(mc * p.Kg);
-            im2col(buf, x, s, p, 0, r0, r1);
-            col = buf;
-          }
+          int64_t lda;
+          const T* col = patches(x, s, p, 0, r0, r1, lda);
           smallk_forward_avx2(yc, col, w, b, mc, s.OC, p.Kg, act);
           continue;
         }
       }
       for (int64_t g = 0; g < s.G; ++g) {
-        const T* a = x + r0 * s.C;
-        int64_t lda = s.C;
-        if (!p.direct) {
-          T* col = workspace<T, 0>(mc * p.Kg);
-          im2col(col, x, s, p, g, r0, r1);
-          a = col;
-          lda = p.Kg;
-        }
+        int64_t lda;
+        const T* a = patches(x, s, p, g, r0, r1, lda);
         gemm<T>(false, false, mc, p.OCg, p.Kg, a, lda, w + g * p.OCg, s.OC, T(0), yc + g * p.OCg, s.OC);
       }
       if (b || act == 1)
@@ -259,8 +263,8 @@ void conv2d_backward(T* dx, T* dw, T* db, const T* x, const T* w, const T* dy, c
       }
       if constexpr (std::is_same<T, float>::value) {
         if (p.smallk && pw && !p.direct) {
-          T* col = workspace<T, 0>(mc * p.Kg);
-          im2col(col, x, s, p, 0, r0, r1);
+          int64_t lda;
+          const T* col = patches(x, s, p, 0, r0, r1, lda);  // not direct: im2col
           smallk_wgrad_avx2(pw, col, g_, mc, s.OC, p.Kg, !first);
           if (dx) {
             T* dcol = workspace<T, 4>(mc * p.Kg);
@@ -273,14 +277,8 @@ void conv2d_backward(T* dx, T* dw, T* db, const T* x, const T* w, const T* dy, c
       for (int64_t g = 0; g < s.G; ++g) {
         const T* gg = g_ + g * p.OCg;
         if (pw) {
-          const T* a = x + r0 * s.C;
-          int64_t lda = s.C;
-          if (!p.direct) {
-            T* col = workspace<T, 0>(mc * p.Kg);
-            im2col(col, x, s, p, g, r0, r1);
-            a = col;
-            lda = p.Kg;
-          }
+          int64_t lda;
+          const T* a = patches(x, s, p, g, r0, r1, lda);
           gemm<T>(true, false, p.Kg, p.OCg, mc, a, lda, gg, s.OC, first ? T(0) : T(1), pw + g * p.OCg, s.OC);
         }
         if (dx) {

@@ -21,6 +21,17 @@ namespace ember {
 
 namespace {
 
+// One k step of a register tile: row t of the accumulators c<t><v> += broadcast(*src) * g<v>
+// for the NV vectors of g (used by the forward and the weight-gradient kernels below).
+#define EMBER_ROW(t, src)                                  \
+  {                                                        \
+    const __m256 a = _mm256_broadcast_ss(src);             \
+    c##t##0 = _mm256_fmadd_ps(a, g0, c##t##0);             \
+    if (NV > 1) c##t##1 = _mm256_fmadd_ps(a, g1, c##t##1); \
+    if (NV > 2) c##t##2 = _mm256_fmadd_ps(a, g2, c##t##2); \
+    if (NV > 3) c##t##3 = _mm256_fmadd_ps(a, g3, c##t##3); \
+  }
+
 inline __m256i tail_mask(int64_t rem) {  // lanes < rem set
   const __m256i idx = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
   return _mm256_cmpgt_epi32(_mm256_set1_epi32(int(rem)), idx);
@@ -91,18 +102,9 @@ void wgrad_cols(float* P, const float* A, const float* G, int64_t M, int64_t N, 
     const __m256 g1 = NV > 1 ? ld<NV, PART>(gi, 1, m) : z;
     const __m256 g2 = NV > 2 ? ld<NV, PART>(gi, 2, m) : z;
     const __m256 g3 = NV > 3 ? ld<NV, PART>(gi, 3, m) : z;
-#define EMBER_ROW(t)                                                        \
-  {                                                                         \
-    const __m256 a = _mm256_broadcast_ss(ai + t);                           \
-    c##t##0 = _mm256_fmadd_ps(a, g0, c##t##0);                              \
-    if (NV > 1) c##t##1 = _mm256_fmadd_ps(a, g1, c##t##1);                  \
-    if (NV > 2) c##t##2 = _mm256_fmadd_ps(a, g2, c##t##2);                  \
-    if (NV > 3) c##t##3 = _mm256_fmadd_ps(a, g3, c##t##3);                  \
-  }
-    EMBER_ROW(0)
-    if (KB > 1) EMBER_ROW(1)
-    if (KB > 2) EMBER_ROW(2)
-#undef EMBER_ROW
+    EMBER_ROW(0, ai + 0)
+    if (KB > 1) EMBER_ROW(1, ai + 1)
+    if (KB > 2) EMBER_ROW(2, ai + 2)
   }
   const __m256 acc[3][4] = {{c00, c01, c02, c03}, {c10, c11, c12, c13}, {c20, c21, c22, c23}};
   for (int t = 0; t < KB; ++t)
@@ -248,18 +250,9 @@ void c1_wgrad_cols(float* P, const float* xn, const int64_t* xoff, const int64_t
     const __m256 g1 = NV > 1 ? _mm256_loadu_ps(gi + 8) : z;
     const __m256 g2 = NV > 2 ? _mm256_loadu_ps(gi + 16) : z;
     const __m256 g3 = NV > 3 ? _mm256_loadu_ps(gi + 24) : z;
-#define EMBER_ROW(t)                                                        \
-  {                                                                         \
-    const __m256 a = _mm256_broadcast_ss(xi + o##t);                        \
-    c##t##0 = _mm256_fmadd_ps(a, g0, c##t##0);                              \
-    if (NV > 1) c##t##1 = _mm256_fmadd_ps(a, g1, c##t##1);                  \
-    if (NV > 2) c##t##2 = _mm256_fmadd_ps(a, g2, c##t##2);                  \
-    if (NV > 3) c##t##3 = _mm256_fmadd_ps(a, g3, c##t##3);                  \
-  }
-    EMBER_ROW(0)
-    if (KB > 1) EMBER_ROW(1)
-    if (KB > 2) EMBER_ROW(2)
-#undef EMBER_ROW
+    EMBER_ROW(0, xi + o0)
+    if (KB > 1) EMBER_ROW(1, xi + o1)
+    if (KB > 2) EMBER_ROW(2, xi + o2)
   }
   const __m256 acc[3][4] = {{c00, c01, c02, c03}, {c10, c11, c12, c13}, {c20, c21, c22, c23}};
   for (int t = 0; t < KB; ++t)
@@ -357,6 +350,8 @@ void c1_forward_avx2(float*, const float*, const int64_t*, const int64_t*, const
                      int64_t, int64_t, int) {}
 void c1_wgrad_avx2(float*, float*, float*, const float*, const int64_t*, const int64_t*, const float*,
                    const float*, int64_t, int64_t, int64_t) {}
+#undef EMBER_ROW
+
 }  // namespace ember
 
 #endif

@@ -101,17 +101,23 @@ inline bool on(const RnnShape& s, int64_t b, int64_t t) { return !s.mask || s.ma
 
 template <typename T> const T* rmask(const RnnShape& s) { return static_cast<const T*>(s.rmask); }
 
-// The state operand of a step's recurrent GEMM: h_prev (B rows of stride ld) itself, or with a
-// recurrent dropout mask h_prev * rmask built into work slot `slot` (then ld becomes U).
-template <typename T> const T* recurrent_input(const T* hp, int64_t& ld, int slot, const RnnShape& s) {
-  const T* rm = rmask<T>(s);
-  if (!rm) return hp;
+// Step t's recurrent projection Z (B x G) = h_prev R, h_prev being h0 or the outputs of step
+// t-1 (rows Tn*U apart in y); with a recurrent dropout mask, (h_prev * rmask) R, the masked
+// state built into work slot `slot`.
+template <typename T>
+void recurrent_gemm(T* Z, const T* h0, const T* y, const T* R, int64_t t, int64_t G, int slot,
+                    const RnnShape& s) {
   const int64_t B = s.B, U = s.U;
-  T* hd = grow<T>(slot, B * U);
-  for (int64_t b = 0; b < B; ++b)
-    for (int64_t j = 0; j < U; ++j) hd[b * U + j] = hp[b * ld + j] * rm[b * U + j];
-  ld = U;
-  return hd;
+  const T* hp = t == 0 ? h0 : y + (t - 1) * U;
+  int64_t ld = t == 0 ? U : s.T * U;
+  if (const T* rm = rmask<T>(s)) {
+    T* hd = grow<T>(slot, B * U);
+    for (int64_t b = 0; b < B; ++b)
+      for (int64_t j = 0; j < U; ++j) hd[b * U + j] = hp[b * ld + j] * rm[b * U + j];
+    hp = hd;
+    ld = U;
+  }
+  gemm(false, false, B, G, U, T(1), hp, ld, R, G, T(0), Z, G);
 }
 
 // d h_prev through the recurrent GEMM: tmp = dZ R^T, times rmask when there is one.
@@ -168,9 +174,7 @@ void lstm_forward(T* y, T* cseq, T* gates, const T* x, const T* W, const T* R, c
   gemm(false, false, B * Tn, G, I, T(1), x, I, W, G, T(0), gates, G);
   T* Z = grow<T>(0, B * G);
   for (int64_t t = 0; t < Tn; ++t) {
-    int64_t ld = t == 0 ? U : Tn * U;
-    const T* hp = recurrent_input(t == 0 ? h0 : y + (t - 1) * U, ld, 1, s);
-    gemm(false, false, B, G, U, T(1), hp, ld, R, G, T(0), Z, G);
+    recurrent_gemm(Z, h0, y, R, t, G, 1, s);
     rows(B, G, [&](int64_t b) {
       const int64_t bt = b * Tn + t;
       const T* cp = t == 0 ? c0 + b * U : cseq + (bt - 1) * U;
@@ -264,9 +268,7 @@ void gru_forward(T* y, T* gates, T* hrec, const T* x, const T* W, const T* R, co
   gemm(false, false, B * Tn, G, I, T(1), x, I, W, G, T(0), gates, G);
   T* Z = grow<T>(0, B * G);
   for (int64_t t = 0; t < Tn; ++t) {
-    int64_t ld = t == 0 ? U : Tn * U;
-    const T* hp = recurrent_input(t == 0 ? h0 : y + (t - 1) * U, ld, 1, s);
-    gemm(false, false, B, G, U, T(1), hp, ld, R, G, T(0), Z, G);
+    recurrent_gemm(Z, h0, y, R, t, G, 1, s);
     rows(B, G, [&](int64_t b) {
       const int64_t bt = b * Tn + t;
       const T* hpb = t == 0 ? h0 + b * U : y + (bt - 1) * U;
@@ -364,9 +366,7 @@ void simple_rnn_forward(T* y, const T* x, const T* W, const T* R, const T* bias,
   gemm(false, false, B * Tn, U, I, T(1), x, I, W, U, T(0), XW, U);
   T* Z = grow<T>(1, B * U);
   for (int64_t t = 0; t < Tn; ++t) {
-    int64_t ld = t == 0 ? U : Tn * U;
-    const T* hp = recurrent_input(t == 0 ? h0 : y + (t - 1) * U, ld, 2, s);
-    gemm(false, false, B, U, U, T(1), hp, ld, R, U, T(0), Z, U);
+    recurrent_gemm(Z, h0, y, R, t, U, 2, s);
     rows(B, U, [&](int64_t b) {
       const int64_t bt = b * Tn + t;
       T *h = y + bt * U, *z = Z + b * U;
