@@ -92,8 +92,9 @@ class AveragePooling1D(_Pooling1D):
     _op = staticmethod(F.avg_pool1d)
 
 
-class _GlobalPooling2D(Layer):
-    _op = None
+class _GlobalPooling(Layer):
+    """What the global poolings share: data_format, keepdims, the input rank check."""
+    _layout = ""
 
     def __init__(self, data_format: Optional[str] = None, keepdims: bool = False, **kwargs):
         super().__init__(**kwargs)
@@ -103,10 +104,19 @@ class _GlobalPooling2D(Layer):
     def get_config(self) -> dict:
         return dict(super().get_config(), data_format=self.data_format, keepdims=self.keepdims)
 
+    def _check(self, inputs) -> None:
+        rank = self._layout.count(",") + 1
+        if inputs.ndim != rank:
+            raise ValueError(f"{type(self).__name__} layer '{self.name}' expects a {rank}-D input "
+                             f"{self._layout}. Received: shape={inputs.shape}")
+
+
+class _GlobalPooling2D(_GlobalPooling):
+    _op = None
+    _layout = "(batch, height, width, channels)"
+
     def call(self, inputs):
-        if inputs.ndim != 4:
-            raise ValueError(f"{type(self).__name__} layer '{self.name}' expects a 4-D input. "
-                             f"Received: shape={inputs.shape}")
+        self._check(inputs)
         return type(self)._op(inputs, self.data_format, self.keepdims, name=f"{type(self).__name__} layer '{self.name}'")
 
     def compute_output_shape(self, input_shape):
@@ -127,21 +137,12 @@ class GlobalMaxPooling2D(_GlobalPooling2D):
     _op = staticmethod(F.global_max_pool2d)
 
 
-class _GlobalPooling1D(Layer):
+class _GlobalPooling1D(_GlobalPooling):
     _reduce = "mean"
-
-    def __init__(self, data_format: Optional[str] = None, keepdims: bool = False, **kwargs):
-        super().__init__(**kwargs)
-        self.data_format = (data_format or "channels_last").lower()
-        self.keepdims = bool(keepdims)
-
-    def get_config(self) -> dict:
-        return dict(super().get_config(), data_format=self.data_format, keepdims=self.keepdims)
+    _layout = "(batch, steps, channels)"
 
     def call(self, inputs):
-        if inputs.ndim != 3:
-            raise ValueError(f"{type(self).__name__} layer '{self.name}' expects a 3-D input "
-                             f"(batch, steps, channels). Received: shape={inputs.shape}")
+        self._check(inputs)
         axis = 1 if self.data_format == "channels_last" else 2
         return inputs.mean(axis, self.keepdims) if self._reduce == "mean" else inputs.max(axis, self.keepdims)
 

@@ -73,19 +73,20 @@ def _data_format(data_format: Optional[str], op: str) -> str:
     return df
 
 
-def _operands_2d(x, kernel, bias, data_format, name: str, kernel_axes: str):
-    """(x, kernel, bias Tensors, data format) of a 2-D (transposed) convolution, checked to
-    be 4-D; ``kernel_axes`` names the kernel's last two axes in the error message."""
+def _operands(x, kernel, data_format, name: str, kernel_axes: str, rank: int = 2):
+    """(x, kernel Tensors, data format) of a ``rank``-D (transposed) convolution, checked to
+    have rank + 2 axes; ``kernel_axes`` names the kernel's last two axes in the message."""
     x, w = as_tensor(x), as_tensor(kernel)
-    b = None if bias is None else as_tensor(bias)
     df = _data_format(data_format, name)
-    layout = "(batch, height, width, channels)" if df == "channels_last" else "(batch, channels, height, width)"
-    if x.ndim != 4:
-        raise ValueError(f"{name} expects a 4-D input {layout}. Received: shape={x.shape}")
-    if w.ndim != 4:
-        raise ValueError(f"{name} expects a 4-D kernel (kernel_h, kernel_w, {kernel_axes}). "
+    sp = "height, width" if rank == 2 else "steps"
+    layout = f"(batch, {sp}, channels)" if df == "channels_last" else f"(batch, channels, {sp})"
+    if x.ndim != rank + 2:
+        raise ValueError(f"{name} expects a {rank + 2}-D input {layout}. Received: shape={x.shape}")
+    if w.ndim != rank + 2:
+        kx = "kernel_h, kernel_w" if rank == 2 else "kernel_size"
+        raise ValueError(f"{name} expects a {rank + 2}-D kernel ({kx}, {kernel_axes}). "
                          f"Received: kernel.shape={w.shape}")
-    return x, w, b, df
+    return x, w, df
 
 
 def _nhwc(a: np.ndarray) -> np.ndarray:
@@ -107,7 +108,8 @@ def conv2d(x, kernel, bias=None, strides: IntPair = 1, padding: Padding = "valid
 
     >>> y = ember.functional.conv2d(x, w, b, strides=2, padding="same")
     """
-    x, w, b, df = _operands_2d(x, kernel, bias, data_format, name, "in_channels // groups, filters")
+    x, w, df = _operands(x, kernel, data_format, name, "in_channels // groups, filters")
+    b = None if bias is None else as_tensor(bias)
     dt = w.data.dtype
     st = _pair(strides, "strides", name)
     dil = _pair(dilation_rate, "dilation_rate", name)
@@ -160,14 +162,7 @@ def conv1d(x, kernel, bias=None, strides: int = 1, padding: Padding = "valid", d
 
     Runs as a conv2d of height 1. ``padding`` may also be "causal" (left padding only).
     """
-    x, w = as_tensor(x), as_tensor(kernel)
-    df = _data_format(data_format, name)
-    if x.ndim != 3:
-        layout = "(batch, steps, channels)" if df == "channels_last" else "(batch, channels, steps)"
-        raise ValueError(f"{name} expects a 3-D input {layout}. Received: shape={x.shape}")
-    if w.ndim != 3:
-        raise ValueError(f"{name} expects a 3-D kernel (kernel_size, in_channels // groups, filters). "
-                         f"Received: kernel.shape={w.shape}")
+    x, w, df = _operands(x, kernel, data_format, name, "in_channels // groups, filters", rank=1)
     s = int(strides if isinstance(strides, (int, np.integer)) else strides[0])
     d = int(dilation_rate if isinstance(dilation_rate, (int, np.integer)) else dilation_rate[0])
     k = w.shape[0]
@@ -221,7 +216,8 @@ def conv2d_transpose(x, kernel, bias=None, strides: IntPair = 1, padding: str = 
     padding is TensorFlow's for the convolution this one transposes ("same": the padding
     that convolution needs, the extra row / column at the bottom / right).
     """
-    x, w, b, df = _operands_2d(x, kernel, bias, data_format, name, "filters, in_channels")
+    x, w, df = _operands(x, kernel, data_format, name, "filters, in_channels")
+    b = None if bias is None else as_tensor(bias)
     pad = padding.lower() if isinstance(padding, str) else padding
     if pad not in ("valid", "same"):
         raise ValueError(f"{name}: padding must be 'valid' or 'same'. Received: padding={padding!r}")
@@ -288,14 +284,7 @@ def conv1d_transpose(x, kernel, bias=None, strides: int = 1, padding: str = "val
                      name: str = "conv1d_transpose") -> Tensor:
     """1-D transposed convolution: x (N, L, C) (or (N, C, L)), kernel (K, filters, C).
     Runs as a conv2d_transpose of height 1."""
-    x, w = as_tensor(x), as_tensor(kernel)
-    df = _data_format(data_format, name)
-    if x.ndim != 3:
-        layout = "(batch, steps, channels)" if df == "channels_last" else "(batch, channels, steps)"
-        raise ValueError(f"{name} expects a 3-D input {layout}. Received: shape={x.shape}")
-    if w.ndim != 3:
-        raise ValueError(f"{name} expects a 3-D kernel (kernel_size, filters, in_channels). "
-                         f"Received: kernel.shape={w.shape}")
+    x, w, df = _operands(x, kernel, data_format, name, "filters, in_channels", rank=1)
 
     def one(v, what):
         if isinstance(v, (int, np.integer)):
