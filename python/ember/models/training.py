@@ -41,6 +41,15 @@ def _is_metric_spec(m) -> bool:
         or (callable(m) and not isinstance(m, type))
 
 
+def _by_name(d: dict, names: List[str], who: str, what: str) -> list:
+    """The values of ``d`` in output order (None where missing); an unknown key is an error."""
+    unknown = [k for k in d if k not in names]
+    if unknown:
+        raise ValueError(f"{who}: {what} has key(s) {unknown} that name no output of the model. "
+                         f"Output names: {names}")
+    return [d.get(k) for k in names]
+
+
 def _as_list(v) -> list:
     if v is None:
         return []
@@ -103,10 +112,7 @@ class Trainer:
         plural = f"{n} output{'s' if n != 1 else ''} {names}"
 
         def check_keys(d, what):
-            unknown = [k for k in d if k not in names]
-            if unknown:
-                raise ValueError(f"{who}: {what} has key(s) {unknown} that name no output of the model. "
-                                 f"Output names: {names}")
+            _by_name(d, names, who, what)
 
         def check_len(v, what):
             if len(v) != n:
@@ -198,11 +204,7 @@ class Trainer:
         names = [h.name for h in heads]
         n = len(heads)
         if isinstance(y, dict):
-            unknown = [k for k in y if k not in names]
-            if unknown:
-                raise ValueError(f"{who}: {what} has key(s) {unknown} that name no output of the model. "
-                                 f"Output names: {names}")
-            items = [y.get(k) for k in names]
+            items = _by_name(y, names, who, what)
         elif n == 1:
             one = isinstance(y, (list, tuple)) and len(y) == 1 and hasattr(y[0], "shape")
             items = [y[0] if one else y]
@@ -235,11 +237,7 @@ class Trainer:
         names = [h.name for h in heads]
         n = len(heads)
         if isinstance(sw, dict):
-            unknown = [k for k in sw if k not in names]
-            if unknown:
-                raise ValueError(f"{who}: {what} has key(s) {unknown} that name no output of the model. "
-                                 f"Output names: {names}")
-            items = [sw.get(k) for k in names]
+            items = _by_name(sw, names, who, what)
         elif n > 1 and isinstance(sw, (list, tuple)) and any(v is None or np.ndim(v) >= 1 for v in sw):
             if len(sw) != n:
                 raise ValueError(f"{who}: the model has {n} outputs {names}, but {what} is a list of {len(sw)} "
