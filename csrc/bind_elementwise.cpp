@@ -139,17 +139,22 @@ void slot(const std::string& op, const char* name, const py::object& o, const py
     fail(op, std::string("state '") + name + "' has shape " + shape_str(a) + " but 'param' has shape " + shape_str(p));
 }
 
+// Runs f(T{}) with T the update's dtype (float or double).
+template <typename F> void by_dtype(DType d, F&& f) {
+  if (d == DType::F32) f(float());
+  else f(double());
+}
+
 void sgd_update_py(py::array p, py::array g, py::object m, double lr, double momentum, bool nesterov, double wd) {
   const std::string op = "sgd_update";
   UpdateArgs u = check_update(op, p, g);
   slot(op, "momentum", m, p, u.d, false);
-  float* mf = u.d == DType::F32 ? opt_mptr<float>(m) : nullptr;
-  double* md = u.d == DType::F64 ? opt_mptr<double>(m) : nullptr;
-  py::gil_scoped_release nogil;
-  if (u.d == DType::F32)
-    ember::sgd_update<float>(mptr<float>(p), mf, cptr<float>(g), u.n, lr, momentum, nesterov, wd);
-  else
-    ember::sgd_update<double>(mptr<double>(p), md, cptr<double>(g), u.n, lr, momentum, nesterov, wd);
+  by_dtype(u.d, [&](auto tag) {
+    using T = decltype(tag);
+    T* mp = opt_mptr<T>(m);
+    py::gil_scoped_release nogil;
+    ember::sgd_update<T>(mptr<T>(p), mp, cptr<T>(g), u.n, lr, momentum, nesterov, wd);
+  });
 }
 
 void adam_update_py(py::array p, py::array g, py::object m, py::object v, py::object vhat, double lr, double lr_t,
@@ -159,15 +164,12 @@ void adam_update_py(py::array p, py::array g, py::object m, py::object v, py::ob
   slot(op, "m", m, p, u.d, true);
   slot(op, "v", v, p, u.d, true);
   slot(op, "vhat", vhat, p, u.d, false);
-  if (u.d == DType::F32) {
-    float *mp = opt_mptr<float>(m), *vp = opt_mptr<float>(v), *hp = opt_mptr<float>(vhat);
+  by_dtype(u.d, [&](auto tag) {
+    using T = decltype(tag);
+    T *mp = opt_mptr<T>(m), *vp = opt_mptr<T>(v), *hp = opt_mptr<T>(vhat);
     py::gil_scoped_release nogil;
-    ember::adam_update<float>(mptr<float>(p), mp, vp, hp, cptr<float>(g), u.n, lr, lr_t, beta1, beta2, eps, wd);
-  } else {
-    double *mp = opt_mptr<double>(m), *vp = opt_mptr<double>(v), *hp = opt_mptr<double>(vhat);
-    py::gil_scoped_release nogil;
-    ember::adam_update<double>(mptr<double>(p), mp, vp, hp, cptr<double>(g), u.n, lr, lr_t, beta1, beta2, eps, wd);
-  }
+    ember::adam_update<T>(mptr<T>(p), mp, vp, hp, cptr<T>(g), u.n, lr, lr_t, beta1, beta2, eps, wd);
+  });
 }
 
 void rmsprop_update_py(py::array p, py::array g, py::object v, py::object mom, py::object avg, double lr,
@@ -177,15 +179,12 @@ void rmsprop_update_py(py::array p, py::array g, py::object v, py::object mom, p
   slot(op, "v", v, p, u.d, true);
   slot(op, "momentum", mom, p, u.d, false);
   slot(op, "average_grad", avg, p, u.d, false);
-  if (u.d == DType::F32) {
-    float *vp = opt_mptr<float>(v), *mp = opt_mptr<float>(mom), *ap = opt_mptr<float>(avg);
+  by_dtype(u.d, [&](auto tag) {
+    using T = decltype(tag);
+    T *vp = opt_mptr<T>(v), *mp = opt_mptr<T>(mom), *ap = opt_mptr<T>(avg);
     py::gil_scoped_release nogil;
-    ember::rmsprop_update<float>(mptr<float>(p), vp, mp, ap, cptr<float>(g), u.n, lr, rho, momentum, eps, wd);
-  } else {
-    double *vp = opt_mptr<double>(v), *mp = opt_mptr<double>(mom), *ap = opt_mptr<double>(avg);
-    py::gil_scoped_release nogil;
-    ember::rmsprop_update<double>(mptr<double>(p), vp, mp, ap, cptr<double>(g), u.n, lr, rho, momentum, eps, wd);
-  }
+    ember::rmsprop_update<T>(mptr<T>(p), vp, mp, ap, cptr<T>(g), u.n, lr, rho, momentum, eps, wd);
+  });
 }
 
 // (end elementwise)
