@@ -111,7 +111,7 @@ class _RNNBase(Layer):
         rmask = None
         if self.recurrent_dropout and training:  # one (batch, units) mask for every step (Keras)
             rate = self.recurrent_dropout
-            keep = erandom.generator().random((x.shape[0], self.units), dtype=np.float32) >= rate
+            keep = erandom.batch_draw(erandom.generator(), "random", (x.shape[0], self.units)) >= rate
             rmask = keep * x.dtype.type(1.0 / (1.0 - rate))
         states = list(initial_state) if initial_state is not None else None
         y, *final = self._run(x, m, states, rmask)
