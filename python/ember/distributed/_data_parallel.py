@@ -91,6 +91,10 @@ def sync_model(model, root: int = 0, random_state: bool = True) -> None:
         g.bit_generator.state = s
 
 
+# Callbacks that write files: they run on rank 0 only (they never stop training).
+_RANK0_ONLY = (cbks.ModelCheckpoint, cbks.CSVLogger)
+
+
 class _Quiet(cbks.Callback):
     """Silences callbacks (their ``verbose``) on ranks other than 0 during one fit."""
 
@@ -119,6 +123,7 @@ class DataParallel:
 
     def __init__(self):
         self._buf = None
+        self._batch_stop = False
 
     def __repr__(self) -> str:
         return "DataParallel()"
@@ -134,9 +139,12 @@ class DataParallel:
         _comm.init()
         sync_model(model)
         callbacks = list(callbacks or [])
+        keep = [cb for cb in callbacks if not isinstance(cb, _RANK0_ONLY)]
+        # A batch-end callback may stop training: then every batch ends with agreeing on
+        # it. Decided from the callbacks every rank was given, so all ranks agree.
+        self._batch_stop = any(type(cb).on_train_batch_end is not cbks.Callback.on_train_batch_end for cb in keep)
         if _comm.comm().Get_rank() == 0:
             return verbose, callbacks
-        keep = [cb for cb in callbacks if not isinstance(cb, (cbks.ModelCheckpoint, cbks.CSVLogger))]
         quiet = [cb for cb in keep if getattr(cb, "verbose", 0)]
         return 0, keep + ([_Quiet(quiet)] if quiet else [])
 
@@ -144,11 +152,11 @@ class DataParallel:
         """fit's step on a global batch: (mean loss, per-output losses, None: metrics done)."""
         return lambda xb, yb, swb: self._train_step(model, metrics, xb, yb, swb)
 
-    def agree_stop(self, model) -> None:
+    def agree_stop(self, model, batch: bool = False) -> None:
         """stop_training is true on every rank when it is on any (a callback may decide
-        on one rank only)."""
+        on one rank only). At a batch end only when a callback could have set it."""
         c = _comm.comm()
-        if c.Get_size() > 1:
+        if c.Get_size() > 1 and (self._batch_stop or not batch):
             flag = np.array([1.0 if model.stop_training else 0.0])
             c.Allreduce(_comm.in_place(), flag, op=_comm.op("max"))
             model.stop_training = bool(flag[0])

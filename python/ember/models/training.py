@@ -467,8 +467,8 @@ class Trainer:
                     bar.update(step + 1, logs)
                 if cb_list.has("on_train_batch_end"):
                     cb_list.batch("on_train_batch_end", step, dict(logs))
-                    if dist is not None:
-                        dist.agree_stop(self)
+                if dist is not None:
+                    dist.agree_stop(self, batch=True)
                 if not math.isfinite(loss_val):
                     nan_batch = step
                     break
