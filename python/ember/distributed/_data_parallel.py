@@ -21,7 +21,8 @@ batch_draw); ``BatchNormalization(synchronized=True)`` reduces its statistics.
 """
 from __future__ import annotations
 
-from typing import List, Optional
+import time
+from typing import List
 
 import numpy as np
 
@@ -124,6 +125,8 @@ class DataParallel:
     def __init__(self):
         self._buf = None
         self._batch_stop = False
+        # what the steps cost in communication (bench/bench_distributed.py reads them)
+        self.stats = {"steps": 0, "allreduce_seconds": 0.0, "bytes_per_step": 0}
 
     def __repr__(self) -> str:
         return "DataParallel()"
@@ -197,7 +200,12 @@ class DataParallel:
         for d in deltas:
             tail[off:off + d.size] = d.reshape(-1)
             off += d.size
+        t0 = time.perf_counter()
         _comm.comm().Allreduce(_comm.in_place(), buf, op=_comm.op("sum"))
+        st = self.stats
+        st["allreduce_seconds"] += time.perf_counter() - t0
+        st["steps"] += 1
+        st["bytes_per_step"] = buf.nbytes
         inner(model.optimizer).apply_gradients(zip(unpack(buf, grads), tv))
         tail = tail.astype(np.float64)
         self._set_metrics(metrics, before, tail[1 + len(terms):])
