@@ -262,3 +262,9 @@ def test_only_rank_zero_prints_and_writes_files(tmp_path):
     assert any(l.startswith("[0] Epoch 1/5") for l in lines)
     rank1 = [l for l in lines if l.startswith("[1]")]
     assert len(rank1) == 1 and "RESULT rank=1 epochs=2 max=2 min=2 verbose_restored=1" in rank1[0], lines
+
+
+def test_ranks_with_different_data_sizes_get_a_clear_error():
+    proc, seconds = _run(2, "uneven_data.py", timeout=60)
+    assert proc.returncode != 0 and seconds < 10
+    assert "the ranks hold different numbers of samples (from 10 to 11)" in proc.stderr

@@ -137,9 +137,17 @@ class DataParallel:
         return _comm.comm().Get_rank() == 0
 
     # -- fit -------------------------------------------------------------------------
-    def begin_fit(self, model, verbose: int, callbacks):
+    def begin_fit(self, model, verbose: int, callbacks, samples: int):
         """Start of fit: rank 0's state everywhere; (verbose, callbacks) for this rank."""
         _comm.init()
+        c = _comm.comm()
+        if c.Get_size() > 1:
+            span = np.array([samples, -samples], dtype=np.float64)
+            c.Allreduce(_comm.in_place(), span, op=_comm.op("max"))
+            if span[0] != -span[1]:
+                raise ValueError(f"fit: the ranks hold different numbers of samples (from {int(-span[1])} to "
+                                 f"{int(span[0])}); with distribute, every rank passes the whole dataset and "
+                                 "batch_size is the global batch. Received on this rank: " + str(samples))
         sync_model(model)
         callbacks = list(callbacks or [])
         keep = [cb for cb in callbacks if not isinstance(cb, _RANK0_ONLY)]

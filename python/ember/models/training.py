@@ -424,7 +424,7 @@ class Trainer:
         vb = _verbosity(verbose)
         dist = _distribution(distribute)
         if dist is not None:  # rank 0's weights everywhere; only rank 0 prints and writes files
-            vb, callbacks = dist.begin_fit(self, vb, callbacks)
+            vb, callbacks = dist.begin_fit(self, vb, callbacks, n)
         history = cbks.History()
         cb_list = cbks.CallbackList(list(callbacks or []) + [history], self,
                                     {"epochs": epochs, "steps": steps, "verbose": vb})
