@@ -236,7 +236,7 @@ def test_n_ranks_train_as_one(n, tmp_path):
     report = json.loads(out.read_text())
     assert report["size"] == n
     cases = report["cases"]
-    assert len(cases) == 8
+    assert len(cases) == 10
     for name, c in cases.items():
         tol = 1e-12 if "float64" in name else 1e-6
         assert c["keys"] and c["epochs"] == 3, name

@@ -12,7 +12,7 @@ import numpy as np
 
 import ember
 import ember.distributed as dist
-from ember.layers import (BatchNormalization, Conv2D, Dense, Dropout, Flatten, MaxPooling2D,
+from ember.layers import (LSTM, BatchNormalization, Conv2D, Dense, Dropout, Flatten, MaxPooling2D,
                           SyncBatchNormalization)
 
 
@@ -34,9 +34,18 @@ def cnn(dt, sync_bn):
     return layers + [Dense(128, activation="relu", dtype=dt), Dense(10, activation="softmax", dtype=dt)]
 
 
+def rnn(dt, sync_bn):
+    # input and recurrent dropout: masks over the batch axis, drawn for the global batch
+    return [LSTM(8, dropout=0.2, recurrent_dropout=0.2, input_shape=(5, 3), dtype=dt),
+            Dense(3, activation="softmax", dtype=dt)]
+
+
 def data(kind, dt):
     rng = np.random.default_rng(123)
-    if kind == "mlp":
+    if kind == "rnn":
+        n, c = 8 * 3 + 1, 3
+        x = rng.standard_normal((n, 5, 3))
+    elif kind == "mlp":
         n, c = 8 * 6 + 1, 3
         x = rng.standard_normal((n, 10))
     else:
@@ -48,9 +57,9 @@ def data(kind, dt):
 
 def build(kind, dt, sync_bn, clip):
     ember.set_seed(7)
-    m = ember.Sequential(mlp(dt, sync_bn) if kind == "mlp" else cnn(dt, sync_bn))
+    m = ember.Sequential({"mlp": mlp, "cnn": cnn, "rnn": rnn}[kind](dt, sync_bn), dtype=dt)  # data kept in dt
     # a training that converges: a diverging one amplifies the rounding of partial sums
-    lr = 0.01 if kind == "mlp" else 0.001
+    lr = 0.001 if kind == "cnn" else 0.01
     opt = ember.optimizers.SGD(lr, momentum=0.9, global_clipnorm=0.5 if clip else None)
     m.compile(optimizer=opt, loss="categorical_crossentropy", metrics=["accuracy", "mse", "auc"])
     return m
@@ -67,11 +76,12 @@ def run(kind, dt, sync_bn, clip, alone):
 
 def main():
     out = {}
-    for kind in ("mlp", "cnn"):
+    for kind in ("mlp", "cnn", "rnn"):
         for dt in ("float64", "float32"):
-            for sync_bn in (False, True):
+            for sync_bn in ((False, True) if kind != "rnn" else (False,)):
                 clip = kind == "mlp" and not sync_bn
-                name = f"{kind}-{dt}" + ("-syncbn-dropout" if sync_bn else "") + ("-clip" if clip else "")
+                name = f"{kind}-{dt}" + ("-syncbn-dropout" if sync_bn else "") + ("-clip" if clip else "") \
+                    + ("-dropout" if kind == "rnn" else "")
                 ref = run(kind, dt, sync_bn, clip, alone=True) if dist.rank() == 0 else None
                 got = run(kind, dt, sync_bn, clip, alone=False)
                 if ref is None:
