@@ -104,7 +104,7 @@ def main():
           f"included); bare {many['bare_allreduce_ms']:.2f} ms after a barrier (shared memory)")
     per_step = tn / steps
     print(f"On a cluster ({args.ranks} ranks, ring allreduce moves {2 * (args.ranks - 1) / args.ranks:.1f}x "
-          f"the buffer per link; step compute here ~{per_step * 1e3:.0f} ms):")
+          f"the buffer per link; step time here ~{per_step * 1e3:.0f} ms):")
     for name, bw in LINKS.items():
         ms = 2 * (args.ranks - 1) / args.ranks * b / bw * 1e3
         print(f"  {name:26s}: {ms:6.2f} ms per step ({ms / (per_step * 1e3) * 100:5.1f} % of the step)")

@@ -3,6 +3,7 @@
 
 The MPI tests skip (with the reason) only when mpi4py or mpiexec is missing; CI installs
 both (``.ci/run``: mpi4py and the mpich wheel)."""
+import importlib.util
 import json
 import os
 import shutil
@@ -209,9 +210,7 @@ def test_without_mpi4py_the_job_is_one_process():
 # -- real MPI jobs ---------------------------------------------------------------------
 
 def _mpiexec():
-    try:
-        import mpi4py  # noqa: F401
-    except ImportError:
+    if importlib.util.find_spec("mpi4py") is None:
         pytest.skip("mpi4py is not installed (pip install mpi4py mpich, or ember[mpi] with the site's MPI)")
     beside = Path(sys.executable).parent / "mpiexec"
     exe = str(beside) if beside.exists() else shutil.which("mpiexec")
