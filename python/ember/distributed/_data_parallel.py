@@ -123,6 +123,7 @@ class DataParallel:
     """
 
     def __init__(self):
+        _comm.init()  # now, so that an exception from here on aborts the whole job
         self._buf = None
         self._batch_stop = False
         # what the steps cost in communication (bench/bench_distributed.py reads them)

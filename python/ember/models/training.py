@@ -382,9 +382,8 @@ class Trainer:
         A NaN or infinite batch loss stops training with a warning (the epoch's logs, with
         the NaN, are still recorded).
 
-        ``distribute``: an ``ember.distributed.DataParallel`` (or True) trains on every rank
-        of an MPI job (``mpiexec -n N python train.py``), ``batch_size`` being the global
-        batch; None uses ``ember.distributed.set_distribution``'s, False none."""
+        ``distribute``: a ``ember.distributed.DataParallel`` (or True) trains on every rank of
+        an MPI job, ``batch_size`` being the global batch; None: ``set_distribution``'s."""
         self._require_compiled("fit")
         if y is None:
             raise ValueError("fit: y is required (x, y arrays; datasets/generators are not supported)")
@@ -613,8 +612,7 @@ class Trainer:
 
 
 def _distribution(distribute):
-    """The data-parallel strategy ``distribute`` asks for (None: this process alone).
-    Imported here, not at the top: ember.distributed sits above the models."""
+    """The DataParallel ``distribute`` asks for, or None (ember.distributed sits above)."""
     from .. import distributed
     return distributed.resolve(distribute)
 
