@@ -267,3 +267,21 @@ def test_ranks_with_different_data_sizes_get_a_clear_error():
     proc, seconds = _run(2, "uneven_data.py", timeout=60)
     assert proc.returncode != 0 and seconds < 10
     assert "the ranks hold different numbers of samples (from 10 to 11)" in proc.stderr
+
+
+MNIST = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "mnist"
+
+
+def test_mnist_cnn_example_runs_on_two_ranks():
+    """examples/mnist_cnn.py, unchanged but for --distribute, on 2 ranks (one epoch, ~5 s)."""
+    if not (MNIST / "train-images-idx3-ubyte.gz").exists():
+        pytest.skip(f"real MNIST not found at {MNIST} (the repo's ../shared/data/mnist)")
+    example = Path(__file__).resolve().parents[1] / "examples" / "mnist_cnn.py"
+    env = dict(os.environ, OMP_NUM_THREADS="1")
+    proc = subprocess.run([_mpiexec(), "-n", "2", sys.executable, str(example), "--distribute", "--epochs", "1",
+                           "--data", str(MNIST)], capture_output=True, text=True, timeout=300, env=env)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    lines = proc.stdout.splitlines()
+    assert sum(l.startswith("epoch 1/1") for l in lines) == 1  # rank 0 only
+    acc = float(next(l for l in lines if l.startswith("test accuracy")).split()[2])
+    assert acc > 90.0, lines
