@@ -285,3 +285,10 @@ def test_mnist_cnn_example_runs_on_two_ranks():
     assert sum(l.startswith("epoch 1/1") for l in lines) == 1  # rank 0 only
     acc = float(next(l for l in lines if l.startswith("test accuracy")).split()[2])
     assert acc > 90.0, lines
+
+
+def test_horovod_style_custom_data_keeps_ranks_in_step():
+    proc, _ = _run(2, "horovod_style.py", timeout=60)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    spreads = [float(l.split()[1]) for l in proc.stdout.splitlines() if l.startswith("SPREAD")]
+    assert spreads == [0.0, 0.0]
