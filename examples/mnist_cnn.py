@@ -2,11 +2,14 @@
 
     python examples/mnist_cnn.py                  # data in ../shared/data/mnist beside the repo
     python examples/mnist_cnn.py --data DIR --epochs 5 --threads 2
+    mpiexec -n 2 python examples/mnist_cnn.py --distribute   # data-parallel on 2 ranks (MPI)
 
 Trains on the training images present (the shared file holds the first 22,699), reports
 the per-epoch time and the accuracy on the official 10,000 test images.
 """
 import argparse
+import os
+import sys
 import time
 from pathlib import Path
 
@@ -27,7 +30,11 @@ def main() -> None:
     ap.add_argument("--batch-size", type=int, default=128)
     ap.add_argument("--threads", type=int, default=None)
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--distribute", action="store_true", help="data-parallel over the ranks of an MPI job")
     args = ap.parse_args()
+    if args.distribute:  # fit / evaluate / predict on every rank; only rank 0 prints
+        ember.distributed.set_distribution(ember.distributed.DataParallel())
+        sys.stdout = sys.stdout if ember.distributed.rank() == 0 else open(os.devnull, "w")
     if args.threads:
         ember.set_num_threads(args.threads)
     ember.set_seed(args.seed)

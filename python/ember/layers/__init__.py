@@ -10,7 +10,7 @@ from .pooling import (  # noqa: F401
     AveragePooling1D, AveragePooling2D, GlobalAveragePooling1D, GlobalAveragePooling2D, GlobalMaxPooling1D,
     GlobalMaxPooling2D, MaxPooling1D, MaxPooling2D,
 )
-from .normalization import BatchNormalization  # noqa: F401
+from .normalization import BatchNormalization, SyncBatchNormalization  # noqa: F401
 from .reshaping import (  # noqa: F401
     Cropping1D, Cropping2D, Permute, RepeatVector, Reshape, UpSampling1D, UpSampling2D, ZeroPadding2D,
 )

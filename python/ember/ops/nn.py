@@ -161,7 +161,10 @@ def dropout(x, rate: float, training: bool = True, noise_shape=None) -> Tensor:
     if not training or rate == 0.0:
         return x
     shape = x.shape if noise_shape is None else tuple(s if s is not None else x.shape[i] for i, s in enumerate(noise_shape))
-    keep = erandom.generator().random(shape, dtype=np.float32) >= rate
+    if noise_shape is None or noise_shape[0] is None:  # axis 0 is the batch
+        keep = erandom.batch_draw(erandom.generator(), "random", shape) >= rate
+    else:
+        keep = erandom.generator().random(shape, dtype=np.float32) >= rate
     scale = x.data.dtype.type(1.0 / (1.0 - rate))
     mask = keep * scale
     return make_op(x.data * mask, (x,), lambda g: (g * mask,), "dropout")
