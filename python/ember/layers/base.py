@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import inspect
 import itertools
+import threading
 from typing import Iterable, List, Optional, Sequence, Tuple
 
 import numpy as np
@@ -11,6 +12,9 @@ from .. import initializers, regularizers
 from ..tensor import Tensor
 
 _uid = itertools.count()
+# How deep the current thread is inside Layer.__call__: the outermost call clears the
+# add_loss losses of the layer tree it runs, as Keras' call context does.
+_call_state = threading.local()
 
 
 def _snake(name: str) -> str:
@@ -68,6 +72,7 @@ class Layer:
         self.built = False
         self._weights: List[Tensor] = []
         self._regularized: List[Tuple[Tensor, object]] = []
+        self._losses: List[Tensor] = []
         if batch_input_shape is not None:
             self._batch_input_shape = tuple(batch_input_shape)
         elif input_shape is not None:
@@ -122,8 +127,19 @@ class Layer:
         first = inputs[0] if isinstance(inputs, (list, tuple)) and inputs else inputs
         if isinstance(first, SymbolicTensor):
             return call_symbolic(self, inputs, args, dict(kwargs, training=training, mask=mask))
+        depth = getattr(_call_state, "depth", 0)
+        if depth == 0:
+            self._clear_losses()
+        _call_state.depth = depth + 1
+        try:
+            return self._call_concrete(inputs, first, args, training, mask, kwargs)
+        finally:
+            _call_state.depth = depth
+
+    def _call_concrete(self, inputs, first, args, training, mask, kwargs):
         if not isinstance(first, Tensor) and not isinstance(inputs, (list, tuple)):
             inputs = Tensor(inputs, dtype=self.dtype if np.asarray(inputs).dtype.kind == "f" else None)
+            first = inputs
         self._maybe_build(inputs)
         if self._call_has_training:
             kwargs["training"] = bool(training)
@@ -137,29 +153,121 @@ class Layer:
             out._mask = out_mask
         return out
 
-    def add_weight(self, name: str, shape: Sequence[int], initializer="glorot_uniform",
-                   trainable: bool = True, dtype=None, regularizer=None) -> Tensor:
+    def add_weight(self, *args, shape=None, initializer=None, dtype=None, trainable: bool = True,
+                   regularizer=None, constraint=None, name: Optional[str] = None, **kwargs) -> Tensor:
         """Create, track and return a weight Tensor (``requires_grad`` when trainable).
-        ``regularizer`` (a name, a Regularizer or a callable ``w -> scalar Tensor``) adds
-        its penalty to ``layer.losses``, which fit adds to the training loss."""
-        init = initializers.get(initializer)
-        reg = regularizers.get(regularizer)
-        dt = np.dtype(dtype or self.dtype)
-        shape = tuple(int(s) for s in shape)
+
+        Keras 3's signature: ``add_weight(shape=(), initializer="glorot_uniform" (floats) /
+        "zeros", dtype=None, trainable=True, regularizer=None, constraint=None, name=None)``;
+        ``shape, initializer, dtype`` may also be positional. The older form with the name
+        first, ``add_weight(name, shape, initializer, trainable, dtype, regularizer)``, is
+        accepted too. ``regularizer`` (a name, a Regularizer or a callable ``w -> scalar``)
+        adds its penalty to ``layer.losses``, which fit adds to the training loss;
+        ``constraint`` (a callable ``w -> w``) is applied after every optimizer step."""
+        kw = _weight_args(self.name, args, dict(kwargs, shape=shape, initializer=initializer, dtype=dtype,
+                                                trainable=trainable, regularizer=regularizer,
+                                                constraint=constraint, name=name))
+        dt = np.dtype(kw["dtype"] or self.dtype)
+        init = kw["initializer"]
+        init = initializers.get(init if init is not None else ("glorot_uniform" if dt.kind == "f" else "zeros"))
+        reg = regularizers.get(kw["regularizer"])
+        shape = tuple(int(s) for s in (kw["shape"] if kw["shape"] is not None else ()))
+        wname = kw["name"] or f"variable_{len(self._weights)}"
+        trainable = bool(kw["trainable"])
         # (np.ascontiguousarray turns a 0-d array into shape (1,); a scalar weight stays ())
         w = Tensor(np.ascontiguousarray(init(shape, dt), dtype=dt).reshape(shape),
-                   requires_grad=trainable, name=f"{self.name}/{name}")
+                   requires_grad=trainable, name=f"{self.name}/{wname}")
         w.trainable = trainable
         self._weights.append(w)
         if reg is not None:
             self._regularized.append((w, reg))
+        if kw["constraint"] is not None:
+            from ..optimizers import set_constraint
+            set_constraint(w, kw["constraint"])
         return w
+
+    def add_variable(self, shape, initializer, dtype=None, trainable: bool = True, regularizer=None,
+                     constraint=None, name: Optional[str] = None) -> Tensor:
+        """Keras 3's alias of ``add_weight``."""
+        return self.add_weight(shape=shape, initializer=initializer, dtype=dtype, trainable=trainable,
+                               regularizer=regularizer, constraint=constraint, name=name)
+
+    # -- losses (Keras' add_loss / layer.losses) ---------------------------------------
+    def add_loss(self, loss) -> None:
+        """Add a scalar loss (a Tensor, or a list of them) from inside ``call``: it is in
+        ``layer.losses`` (and the model's) until the next outermost call, and fit adds it
+        to the training loss (differentiably)."""
+        items = loss if isinstance(loss, (list, tuple)) else [loss]
+        for x in items:
+            if not isinstance(x, Tensor):
+                if isinstance(x, (int, float, np.ndarray, np.generic)):
+                    x = Tensor(np.asarray(x, dtype=self.dtype))
+                else:
+                    raise ValueError(f"add_loss on layer '{self.name}': expected a Tensor (call add_loss from "
+                                     f"inside call()). Received: {type(x).__name__}")
+            if not hasattr(self, "_losses"):
+                self._losses = []
+            self._losses.append(x)
+
+    def _own_losses(self) -> List[Tensor]:
+        return list(getattr(self, "_losses", ())) + [reg(w) for w, reg in getattr(self, "_regularized", ())]
+
+    def _flatten_layers(self, include_self: bool = True) -> List["Layer"]:
+        """This layer (optionally) and every layer nested in it, each once."""
+        out, seen, stack = [], {id(self)}, list(reversed(self._sublayers()))
+        if include_self:
+            out.append(self)
+        while stack:
+            layer = stack.pop()
+            if id(layer) in seen:
+                continue
+            seen.add(id(layer))
+            out.append(layer)
+            stack.extend(reversed(layer._sublayers()))
+        return out
+
+    def _clear_losses(self) -> None:
+        for layer in self._flatten_layers():
+            if getattr(layer, "_losses", None):
+                layer._losses = []
 
     @property
     def losses(self) -> List[Tensor]:
-        """The regularization penalties of this layer's own weights (Tensors, recomputed
-        from the current weights at every access), like Keras' ``layer.losses``."""
-        return [reg(w) for w, reg in self._regularized]
+        """Keras' ``layer.losses``: the losses added with ``add_loss`` during the last call
+        of this layer and its sublayers, then the regularization penalties of their weights
+        (recomputed from the current weights at every access)."""
+        return [p for layer in self._flatten_layers() for p in layer._own_losses()]
+
+    # -- functional-graph introspection (Keras' layer.input / layer.output) -------------
+    def _first_node(self, what: str):
+        nodes = self.__dict__.get("_inbound_nodes")
+        if not nodes:
+            raise AttributeError(f"Layer '{self.name}' has never been called on symbolic inputs (ember.Input) "
+                                 f"and thus has no defined {what}")
+        return nodes[0]
+
+    @property
+    def input(self):
+        """The symbolic input(s) of the first call of this layer in a functional graph."""
+        return self._first_node("input").inputs
+
+    @property
+    def output(self):
+        """The symbolic output(s) of the first call of this layer in a functional graph, e.g.
+        ``Model(inputs, [l.output for l in model.layers])`` to extract features."""
+        return self._first_node("output").outputs
+
+    @property
+    def input_shape(self):
+        """The shape (batch None) of ``self.input`` (a list of shapes for several inputs)."""
+        if not self.__dict__.get("_inbound_nodes") and self._batch_input_shape is not None:
+            return self._batch_input_shape
+        return _shapes(self.input)
+
+    @property
+    def output_shape(self):
+        """The shape (batch None) of ``self.output`` (a list of shapes for several outputs)."""
+        return _shapes(self.output)
 
     def _sublayers(self) -> List["Layer"]:
         out = []
@@ -224,6 +332,37 @@ class Layer:
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} name={self.name!r}>"
+
+
+def _shapes(structure):
+    if isinstance(structure, (list, tuple)):
+        return [_shapes(t) for t in structure]
+    if isinstance(structure, dict):
+        return {k: _shapes(t) for k, t in structure.items()}
+    return tuple(structure.shape)
+
+
+_WEIGHT_KEYS = ("shape", "initializer", "dtype", "trainable", "regularizer", "constraint", "name")
+
+
+def _weight_args(layer_name: str, args: tuple, kw: dict) -> dict:
+    """add_weight's arguments as one dict: Keras 3 positional ``(shape, initializer,
+    dtype)``, or ember's older ``(name, shape, initializer, trainable, dtype, regularizer)``
+    when the first positional argument is a string."""
+    extra = sorted(set(kw) - set(_WEIGHT_KEYS))
+    if extra:
+        raise TypeError(f"add_weight on layer '{layer_name}': unexpected keyword argument(s) {extra}")
+    order = ("name", "shape", "initializer", "trainable", "dtype", "regularizer") \
+        if args and isinstance(args[0], str) else ("shape", "initializer", "dtype")
+    if len(args) > len(order):
+        raise TypeError(f"add_weight on layer '{layer_name}': at most {len(order)} positional arguments "
+                        f"({', '.join(order)}). Received: {len(args)}")
+    defaults = {"trainable": True}
+    for key, value in zip(order, args):
+        if kw[key] is not None and kw[key] != defaults.get(key):
+            raise TypeError(f"add_weight on layer '{layer_name}': {key} given both positionally and by keyword")
+        kw[key] = value
+    return kw
 
 
 def _unique(ws: List[Tensor]) -> List[Tensor]:

@@ -259,8 +259,16 @@ class InputLayer(Layer):
         self.batch_size = batch_size
         self._batch_input_shape = (batch_size,) + self.shape
         from ..symbolic import SymbolicTensor
-        self.output = SymbolicTensor(self._batch_input_shape, self.input_dtype, layer=self, name=self.name)
+        self._output = SymbolicTensor(self._batch_input_shape, self.input_dtype, layer=self, name=self.name)
         self.built = True
+
+    @property
+    def output(self):
+        return self._output
+
+    @property
+    def input(self):
+        return self._output
 
     def call(self, inputs):
         return inputs

@@ -262,22 +262,12 @@ class Trainer:
             stack.extend(layer._sublayers())
         return out
 
-    def _regularization_layers(self):
-        return [l for l in self._all_layers() if not isinstance(l, Trainer) and hasattr(type(l), "losses")
-                and l.losses]
-
-    @property
-    def losses(self) -> List[Tensor]:
-        """Regularization penalties of all layers (Tensors), like Keras' ``model.losses``."""
-        return [p for l in self._regularization_layers() for p in l.losses]
-
     def _prepare_steps(self, x=None) -> None:
         out = None
         if x is not None and (not self.built or not all(l.built for l in self._all_layers())):
             with no_grad():  # build lazily-shaped layers before collecting the variables
                 out = self(D.take(x, slice(0, 1)), training=False)
         self._tv = self.trainable_variables
-        self._reg = self._regularization_layers()
         if self._heads is None and self.loss is not None:
             layout = self._output_layout()
             if layout is None and x is not None:
@@ -316,9 +306,8 @@ class Trainer:
             parts.append(part)
             term = part if h.weight == 1.0 else part * h.weight
             total = term if total is None else total + term
-        for layer in self._reg:
-            for p in layer.losses:
-                total = total + p
+        for p in self.losses:  # add_loss losses of this forward pass + weight penalties (Layer.losses)
+            total = total + p
         return total, parts, outs
 
     def _train_step(self, xb, yb, swb):
@@ -363,7 +352,7 @@ class Trainer:
                     logs[f"{h.name}_loss"] = p
         for h, ms in zip(self._heads, metrics):
             for m in ms:
-                logs[f"{h.name}_{m.name}" if multi else m.name] = m.result()
+                logs[f"{h.name}_{m.name}" if multi else m.name] = _log_value(m.result())
         return logs
 
     # -- fit ---------------------------------------------------------------------------
@@ -615,6 +604,15 @@ def _distribution(distribute):
     """The DataParallel ``distribute`` asks for, or None (ember.distributed sits above)."""
     from .. import distributed
     return distributed.resolve(distribute)
+
+
+def _log_value(v):
+    """A metric result for the logs: a float for a one-element Tensor/array (a custom
+    Metric may return its variable, which later updates would change), else unchanged."""
+    data = v.data if isinstance(v, Tensor) else v
+    if isinstance(data, (np.ndarray, np.generic)) and data.size == 1:
+        return float(data.reshape(()))
+    return data
 
 
 def _layout_of(out):
