@@ -329,6 +329,17 @@ class Tensor:
     def __float__(self) -> float:
         return self.item()
 
+    def __format__(self, spec: str) -> str:
+        """``f"{loss:.4f}"`` on a 0-d Tensor formats its value, as NumPy formats a 0-d
+        array; an empty spec gives ``str()``; other shapes with a spec raise TypeError,
+        as NumPy does."""
+        if not spec:
+            return str(self)
+        if self.data.ndim == 0:
+            return format(backend.to_numpy(self.data)[()], spec)
+        raise TypeError(f"unsupported format string {spec!r} passed to a Tensor of shape {self.shape}: only a 0-d "
+                        "Tensor formats as a number (use float(t) or t.item() for a one-element Tensor)")
+
     def __bool__(self) -> bool:
         if self.data.size != 1:
             raise ValueError(f"The truth value of a Tensor of shape {self.shape} is ambiguous")
