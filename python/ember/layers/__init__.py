@@ -22,6 +22,8 @@ from .noise import GaussianDropout, GaussianNoise, SpatialDropout1D, SpatialDrop
 from .embedding import Embedding  # noqa: F401
 from .masking import Masking  # noqa: F401
 from .recurrent import GRU, LSTM, Bidirectional, SimpleRNN, TimeDistributed  # noqa: F401
+from .rnn_cells import GRUCell, LSTMCell, SimpleRNNCell, StackedRNNCells  # noqa: F401
+from .rnn_layer import RNN  # noqa: F401
 from .layer_norm import LayerNormalization  # noqa: F401
 from .attention import AdditiveAttention, Attention, MultiHeadAttention  # noqa: F401
 from .transformer import PositionalEncoding, PositionEmbedding, TransformerEncoder  # noqa: F401
