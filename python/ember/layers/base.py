@@ -209,9 +209,6 @@ class Layer:
                 self._losses = []
             self._losses.append(x)
 
-    def _own_losses(self) -> List[Tensor]:
-        return list(getattr(self, "_losses", ())) + [reg(w) for w, reg in getattr(self, "_regularized", ())]
-
     def _flatten_layers(self, include_self: bool = True) -> List["Layer"]:
         """This layer (optionally) and every layer nested in it, each once."""
         out, seen, stack = [], {id(self)}, list(reversed(self._sublayers()))
@@ -234,9 +231,11 @@ class Layer:
     @property
     def losses(self) -> List[Tensor]:
         """Keras' ``layer.losses``: the losses added with ``add_loss`` during the last call
-        of this layer and its sublayers, then the regularization penalties of their weights
-        (recomputed from the current weights at every access)."""
-        return [p for layer in self._flatten_layers() for p in layer._own_losses()]
+        of this layer and its sublayers, then the regularization penalties of all their
+        weights (recomputed from the current weights at every access)."""
+        tree = self._flatten_layers()
+        added = [p for layer in tree for p in getattr(layer, "_losses", ())]
+        return added + [reg(w) for layer in tree for w, reg in getattr(layer, "_regularized", ())]
 
     # -- functional-graph introspection (Keras' layer.input / layer.output) -------------
     def _first_node(self, what: str):
