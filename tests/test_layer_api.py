@@ -297,3 +297,22 @@ def test_sequential_layers_outputs_for_feature_extraction():
     seq2 = ember.Sequential([layers.Dense(4, input_shape=(3,)), layers.Dense(1)])
     assert seq2.layers[1].input_shape == (None, 4) and seq2.layers[1].output_shape == (None, 1)
     ember.Model(seq2.inputs, seq2.layers[0].output)
+
+
+def test_functional_model_input_output_and_assignable_attributes():
+    a, b = ember.Input(shape=(3,)), ember.Input(shape=(2,))
+    out = layers.concatenate([layers.Dense(4)(a), b])
+    model = ember.Model([a, b], out)
+    assert model.input == [a, b] and model.output is out
+    assert model.input_shape == [(None, 3), (None, 2)] and model.output_shape == (None, 6)
+    single = ember.Model(a, {"y": layers.Dense(1)(a)})
+    assert single.input is a and single.output_shape == {"y": (None, 1)}
+
+    class Custom(layers.Layer):  # Keras 3 layers have no input_shape of their own: a layer may set it
+        def __init__(self, **kwargs):
+            super().__init__(**kwargs)
+            self.output_shape = (None, 7)
+
+        def call(self, inputs):
+            return inputs
+    assert Custom().output_shape == (None, 7)

@@ -163,3 +163,19 @@ def test_fixed_dims_stay_fixed_and_long_kernels_fall_back():
     assert layers.Dense(3)(ember.Input(shape=(7, 4))).shape == (None, 7, 3)
     with pytest.raises(ValueError, match=r"symbolic inputs of shape \(None, None, 4\)"):
         layers.Conv1D(2, 500)(inp)
+
+
+def test_merge_layers_round_trip(tmp_path):
+    x1, x2 = ember.Input(shape=(3,)), ember.Input(shape=(3,))
+    outs = [layers.minimum([x1, x2]), layers.maximum([x1, x2]), layers.subtract([x1, x2]),
+            layers.average([x1, x2]), layers.dot([x1, x2], axes=-1)]
+    model = ember.Model([x1, x2], outs)
+    model.save(str(tmp_path / "merge.npz"))
+    back = load_model(str(tmp_path / "merge.npz"))
+    assert [type(l).__name__ for l in back.layers[2:]] == ["Minimum", "Maximum", "Subtract", "Average", "Dot"]
+    rng = np.random.default_rng(8)
+    a, b = rng.standard_normal((4, 3)).astype(np.float32), rng.standard_normal((4, 3)).astype(np.float32)
+    for u, v in zip(back.predict([a, b], verbose=0), model.predict([a, b], verbose=0)):
+        np.testing.assert_array_equal(u, v)
+    with pytest.raises(ValueError, match=r"Minimum layer .* at least 2 inputs"):
+        layers.Minimum()([a])

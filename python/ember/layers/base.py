@@ -245,28 +245,54 @@ class Layer:
                                  f"and thus has no defined {what}")
         return nodes[0]
 
+    # (Keras 3 layers have no such attributes of their own, so a user's layer may assign
+    # them: the setters keep what it assigns, which then wins.)
     @property
     def input(self):
         """The symbolic input(s) of the first call of this layer in a functional graph."""
+        if "_set_input" in self.__dict__:
+            return self.__dict__["_set_input"]
         return self._first_node("input").inputs
+
+    @input.setter
+    def input(self, value) -> None:
+        self.__dict__["_set_input"] = value
 
     @property
     def output(self):
         """The symbolic output(s) of the first call of this layer in a functional graph, e.g.
         ``Model(inputs, [l.output for l in model.layers])`` to extract features."""
+        if "_set_output" in self.__dict__:
+            return self.__dict__["_set_output"]
         return self._first_node("output").outputs
+
+    @output.setter
+    def output(self, value) -> None:
+        self.__dict__["_set_output"] = value
 
     @property
     def input_shape(self):
         """The shape (batch None) of ``self.input`` (a list of shapes for several inputs)."""
+        if "_set_input_shape" in self.__dict__:
+            return self.__dict__["_set_input_shape"]
         if not self.__dict__.get("_inbound_nodes") and self._batch_input_shape is not None:
             return self._batch_input_shape
         return _shapes(self.input)
 
+    @input_shape.setter
+    def input_shape(self, value) -> None:
+        self.__dict__["_set_input_shape"] = value
+
     @property
     def output_shape(self):
         """The shape (batch None) of ``self.output`` (a list of shapes for several outputs)."""
+        if "_set_output_shape" in self.__dict__:
+            return self.__dict__["_set_output_shape"]
         return _shapes(self.output)
+
+    @output_shape.setter
+    def output_shape(self, value) -> None:
+        self.__dict__["_set_output_shape"] = value
 
     def _sublayers(self) -> List["Layer"]:
         out = []
