@@ -4,6 +4,7 @@ from __future__ import annotations
 import inspect
 import itertools
 import threading
+import weakref
 from typing import Iterable, List, Optional, Sequence, Tuple
 
 import numpy as np
@@ -15,6 +16,12 @@ _uid = itertools.count()
 # How deep the current thread is inside Layer.__call__: the outermost call clears the
 # add_loss losses of the layer tree it runs, as Keras' call context does.
 _call_state = threading.local()
+# Layers holding add_loss values / weight regularizers: while none does (most models),
+# clearing and collecting losses skips the walk over the layer tree.
+_HOLDING_LOSSES: "weakref.WeakSet" = weakref.WeakSet()
+_REGULARIZED: "weakref.WeakSet" = weakref.WeakSet()
+# Attributes that hold Tensors or graph records, never sublayers.
+_NOT_SUBLAYERS = frozenset({"_weights", "_regularized", "_losses", "_inbound_nodes", "_set_input", "_set_output"})
 
 
 def _snake(name: str) -> str:
@@ -181,6 +188,7 @@ class Layer:
         self._weights.append(w)
         if reg is not None:
             self._regularized.append((w, reg))
+            _REGULARIZED.add(self)
         if kw["constraint"] is not None:
             from ..optimizers import set_constraint
             set_constraint(w, kw["constraint"])
@@ -208,6 +216,7 @@ class Layer:
             if not hasattr(self, "_losses"):
                 self._losses = []
             self._losses.append(x)
+            _HOLDING_LOSSES.add(self)
 
     def _flatten_layers(self, include_self: bool = True) -> List["Layer"]:
         """This layer (optionally) and every layer nested in it, each once."""
@@ -224,15 +233,20 @@ class Layer:
         return out
 
     def _clear_losses(self) -> None:
+        if not _HOLDING_LOSSES:
+            return
         for layer in self._flatten_layers():
             if getattr(layer, "_losses", None):
                 layer._losses = []
+                _HOLDING_LOSSES.discard(layer)
 
     @property
     def losses(self) -> List[Tensor]:
         """Keras' ``layer.losses``: the losses added with ``add_loss`` during the last call
         of this layer and its sublayers, then the regularization penalties of all their
         weights (recomputed from the current weights at every access)."""
+        if not _HOLDING_LOSSES and not _REGULARIZED:
+            return []
         tree = self._flatten_layers()
         added = [p for layer in tree for p in getattr(layer, "_losses", ())]
         return added + [reg(w) for layer in tree for w, reg in getattr(layer, "_regularized", ())]
@@ -296,7 +310,9 @@ class Layer:
 
     def _sublayers(self) -> List["Layer"]:
         out = []
-        for v in self.__dict__.values():
+        for k, v in self.__dict__.items():
+            if k in _NOT_SUBLAYERS or v is None or type(v) in (str, bool, int, float):
+                continue
             if isinstance(v, Layer):
                 out.append(v)
             elif isinstance(v, (list, tuple)):
