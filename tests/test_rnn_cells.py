@@ -211,3 +211,25 @@ def test_rnn_errors_name_the_layer_and_shapes():
         cell(np.ones((1, 5)), [np.zeros((1, 3))])
     with pytest.raises(ValueError, match="units must be a positive integer"):
         layers.SimpleRNNCell(0)
+
+
+@pytest.mark.parametrize("cell", [layers.LSTMCell, layers.GRUCell, layers.SimpleRNNCell])
+def test_cell_dropout_one_mask_per_sequence_only_in_training(cell):
+    ember.set_seed(0)
+    x = np.ones((4, 6, 5), np.float32)
+    plain = layers.RNN(cell(3), return_sequences=True)
+    drop = layers.RNN(cell(3, dropout=0.5, recurrent_dropout=0.3), return_sequences=True)
+    plain(x)
+    drop(x)
+    drop.set_weights(plain.get_weights())
+    np.testing.assert_array_equal(drop(x, training=False).numpy(), plain(x).numpy())
+    a, b = drop(x, training=True).numpy(), drop(x, training=True).numpy()
+    assert not np.allclose(a, plain(x).numpy()) and not np.allclose(a, b)  # a fresh mask per call
+    # input dropout alone, no recurrence: a constant input gives the same output at every
+    # step when one mask serves the whole sequence
+    srnn = layers.RNN(layers.SimpleRNNCell(3, dropout=0.5, recurrent_initializer="zeros"), return_sequences=True)
+    y = srnn(x, training=True).numpy()
+    np.testing.assert_allclose(y, np.broadcast_to(y[:, :1], y.shape), rtol=1e-6)
+    with pytest.raises(ValueError, match=r"dropout must be in \[0, 1\). Received: 1.5"):
+        cell(3, dropout=1.5)
+    assert cell(3, recurrent_dropout=0.25).get_config()["recurrent_dropout"] == 0.25

@@ -16,6 +16,7 @@ from typing import List
 import numpy as np
 
 from .. import initializers, regularizers
+from .. import random as erandom
 from ..ops import core as C
 from ..tensor import Tensor
 from .base import Layer, serialized_entries
@@ -34,8 +35,14 @@ class _Cell(Layer):
 
     def __init__(self, units: int, activation="tanh", use_bias: bool = True, kernel_initializer="glorot_uniform",
                  recurrent_initializer="orthogonal", bias_initializer="zeros", kernel_regularizer=None,
-                 recurrent_regularizer=None, bias_regularizer=None, **kwargs):
+                 recurrent_regularizer=None, bias_regularizer=None, dropout: float = 0.0,
+                 recurrent_dropout: float = 0.0, **kwargs):
         super().__init__(**kwargs)
+        for what, rate in (("dropout", dropout), ("recurrent_dropout", recurrent_dropout)):
+            if not 0.0 <= float(rate) < 1.0:
+                raise ValueError(f"{type(self).__name__} '{self.name}': {what} must be in [0, 1). Received: {rate}")
+        self.dropout, self.recurrent_dropout = float(dropout), float(recurrent_dropout)
+        self._masks = {}
         if int(units) != units or int(units) <= 0:
             raise ValueError(f"{type(self).__name__} '{self.name}': units must be a positive integer. "
                              f"Received: units={units}")
@@ -87,12 +94,33 @@ class _Cell(Layer):
                              f"states shapes={[tuple(s.shape) for s in states]}")
         return states
 
+    def reset_dropout_mask(self) -> None:
+        """Forget the dropout masks: ``RNN`` calls this before each sequence, so one mask
+        is drawn per sequence and shared by its steps (Keras' DropoutRNNCell)."""
+        self._masks = {}
+
+    def _dropped(self, which: str, rate: float, t: Tensor, training: bool) -> Tensor:
+        """``t`` times this sequence's (batch, features) dropout mask (scaled by 1/(1-rate))."""
+        if not training or rate == 0.0:
+            return t
+        m = self._masks.get(which)
+        if m is None or m.shape != t.shape:
+            keep = erandom.batch_draw(erandom.generator(), "random", t.shape) >= rate
+            m = self._masks[which] = (keep * (1.0 / (1.0 - rate))).astype(t.dtype)
+        return C.mul(t, Tensor(m))
+
+    def _inputs_states(self, inputs, states, training):
+        states = self._check(inputs, states)
+        x = self._dropped("input", self.dropout, inputs, training)
+        return x, states, self._dropped("recurrent", self.recurrent_dropout, states[0], training)
+
     def _proj(self, x: Tensor) -> Tensor:
         z = C.matmul(x, self.kernel)
         return z + self.bias if self.bias is not None and self.bias.ndim == 1 else z
 
     def get_config(self) -> dict:
-        cfg = dict(super().get_config(), units=self.units, use_bias=self.use_bias)
+        cfg = dict(super().get_config(), units=self.units, use_bias=self.use_bias, dropout=self.dropout,
+                   recurrent_dropout=self.recurrent_dropout)
         if isinstance(self.activation, str) or self.activation is None:
             cfg["activation"] = self.activation
         cfg.update(serialized_entries(
@@ -109,8 +137,8 @@ class SimpleRNNCell(_Cell):
     """One step of ``SimpleRNN``: h = activation(x W + h_prev R + b); returns (h, [h])."""
 
     def call(self, inputs, states, training: bool = False):
-        (h,) = self._check(inputs, states)
-        out = self._act(self._proj(inputs) + C.matmul(h, self.recurrent_kernel))
+        x, _, h_in = self._inputs_states(inputs, states, training)
+        out = self._act(self._proj(x) + C.matmul(h_in, self.recurrent_kernel))
         return out, [out]
 
 
@@ -143,8 +171,8 @@ class LSTMCell(_Cell):
         return init
 
     def call(self, inputs, states, training: bool = False):
-        h, c = self._check(inputs, states)
-        z = self._proj(inputs) + C.matmul(h, self.recurrent_kernel)
+        x, (h, c), h_in = self._inputs_states(inputs, states, training)
+        z = self._proj(x) + C.matmul(h_in, self.recurrent_kernel)
         u = self.units
         i, f = self._ract(z[:, :u]), self._ract(z[:, u:2 * u])
         g, o = self._act(z[:, 2 * u:3 * u]), self._ract(z[:, 3 * u:])
@@ -178,10 +206,10 @@ class GRUCell(_Cell):
         return (2, 3 * self.units)
 
     def call(self, inputs, states, training: bool = False):
-        (h,) = self._check(inputs, states)
+        x, (h,), h_in = self._inputs_states(inputs, states, training)
         u = self.units
-        xz = self._proj(inputs)
-        hz = C.matmul(h, self.recurrent_kernel)
+        xz = self._proj(x)
+        hz = C.matmul(h_in, self.recurrent_kernel)  # the blend z * h below uses the undropped state
         if self.bias is not None:
             xz, hz = xz + self.bias[0], hz + self.bias[1]
         z = self._ract(xz[:, :u] + hz[:, :u])

@@ -77,6 +77,10 @@ class RNN(Layer):
         if m is not None and m.shape != x.shape[:2]:
             raise ValueError(f"RNN layer '{self.name}': the mask must have shape (batch, time) = {x.shape[:2]}. "
                              f"Received: shape={m.shape}")
+        for layer in self.cell._flatten_layers():  # one dropout mask per sequence
+            reset = getattr(layer, "reset_dropout_mask", None)
+            if callable(reset):
+                reset()
         steps = range(x.shape[1] - 1, -1, -1) if self.go_backwards else range(x.shape[1])
         kw = {"training": training} if self._cell_training else {}
         outputs, out = [], None
