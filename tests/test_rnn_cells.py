@@ -182,11 +182,16 @@ def test_builtin_cell_config_round_trip(tmp_path, cell):
     np.testing.assert_array_equal(back.predict(x, verbose=0), model.predict(x, verbose=0))
 
 
-def test_bidirectional_over_rnn_cell_and_initial_state():
+def test_bidirectional_over_rnn_cell_and_initial_state(tmp_path):
     x = np.random.default_rng(6).standard_normal((2, 5, 3)).astype(np.float32)
     bi = layers.Bidirectional(layers.RNN(layers.GRUCell(4), return_sequences=True))
     assert bi(x).shape == (2, 5, 8)
     assert bi.backward_layer.cell is not bi.forward_layer.cell and bi.backward_layer.go_backwards
+    inp = ember.Input(shape=(None, 3))
+    model = ember.Model(inp, layers.Bidirectional(layers.RNN(layers.LSTMCell(4)))(inp))
+    model.save(str(tmp_path / "bi.npz"))
+    back = load_model(str(tmp_path / "bi.npz"))
+    np.testing.assert_array_equal(back.predict(x, verbose=0), model.predict(x, verbose=0))
     r = layers.RNN(layers.LSTMCell(4), return_state=True)
     h0, c0 = np.ones((2, 4), np.float32), np.zeros((2, 4), np.float32)
     out, h, c = r(x, initial_state=[h0, c0])
