@@ -1,0 +1,51 @@
+"""Which file format a path names, and the atomic write the foreign formats share.
+
+``.keras`` is a Keras 3 archive and ``.weights.h5`` Keras' weights file (``saving_keras``),
+``.safetensors`` a safetensors weights file (``saving_safetensors``); any other name is
+ember's own .npz-based format (``saving``)."""
+from __future__ import annotations
+
+import os
+import tempfile
+from typing import Optional
+
+
+def format_of(path) -> Optional[str]:
+    """"keras", "weights.h5", "safetensors", or None for ember's own format."""
+    name = os.fspath(path).lower() if isinstance(path, (str, os.PathLike)) else ""
+    if name.endswith(".keras"):
+        return "keras"
+    if name.endswith(".weights.h5"):
+        return "weights.h5"
+    if name.endswith(".safetensors"):
+        return "safetensors"
+    return None
+
+
+def write_bytes_atomic(path, data: bytes) -> None:
+    """``data`` into ``path``: a temporary file in the same folder, flushed to disk, then
+    moved over ``path`` (``os.replace``), so a reader never sees a half-written file; the
+    temporary file is removed if anything fails."""
+    path = os.fspath(path)
+    d = os.path.dirname(os.path.abspath(path))
+    fd, tmp = tempfile.mkstemp(dir=d, prefix=".tmp-", suffix=os.path.basename(path)[-16:])
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+    try:
+        dfd = os.open(d, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(dfd)
+    except OSError:
+        pass
+    finally:
+        os.close(dfd)
