@@ -38,8 +38,9 @@ _KERAS_ONLY: Dict[str, object] = {
     "use_cudnn": _ANY, "flash_attention": _ANY, "use_gate": False, "sliding_window": None,
     "renorm": False, "renorm_clipping": None, "renorm_momentum": _ANY, "synchronized": False,
     "sparse": False, "ragged": False, "optional": False, "autocast": _ANY, "rms_scaling": False,
-    # ember's recurrent kernels carry the previous output through a masked step (Keras' False)
-    "zero_output_for_mask": False,
+    # ember's recurrent kernels carry the previous output through a masked step (Keras'
+    # False); True differs only where a mask flows, which check_masks refuses
+    "zero_output_for_mask": _ANY,
 }
 # Keras-only options of one class (where the same name means something else elsewhere).
 _KERAS_ONLY_BY_CLASS: Dict[str, Dict[str, object]] = {
@@ -235,3 +236,27 @@ def check_unused_bias(layer) -> None:
     if type(layer).__name__ in _RNN and not layer.use_bias and np.any(layer.bias.numpy() != 0):
         raise ValueError(f"save .keras: layer '{layer.name}' has use_bias=False but a non-zero bias, which Keras "
                          "cannot hold")
+
+
+def _configs(obj):
+    if isinstance(obj, dict):
+        if "class_name" in obj and isinstance(obj.get("config"), dict):
+            yield obj["class_name"], obj["config"]
+        for v in obj.values():
+            yield from _configs(v)
+    elif isinstance(obj, list):
+        for v in obj:
+            yield from _configs(v)
+
+
+def check_masks(config: dict) -> None:
+    """Keras zeroes a recurrent layer's masked steps where ``zero_output_for_mask`` (which
+    Bidirectional sets); ember carries the last output. That differs only where a mask flows
+    (from ``Embedding(mask_zero=True)``): such a model is refused rather than changed."""
+    cfgs = list(_configs(config))
+    maskers = [c.get("name") for n, c in cfgs if n == "Embedding" and c.get("mask_zero")]
+    zeroing = [c.get("name") for n, c in cfgs if n in _RNN and c.get("zero_output_for_mask")]
+    if maskers and zeroing:
+        raise ValueError(f"load .keras: layers {zeroing} zero their masked steps (zero_output_for_mask=True) and the "
+                         f"model masks ({maskers} have mask_zero=True); ember's recurrent layers carry the last output "
+                         "through masked steps instead, so this model is not supported")

@@ -104,28 +104,61 @@ def keras_layer_order(model) -> list:
 
 def _model_layers(model) -> list:
     layers = list(model.layers) if _is_sequential(model) else keras_layer_order(model)
+    from .model import Model
     for layer in layers:
-        from .model import Model
         if isinstance(layer, Model):
             raise NotImplementedError(f".keras: the model contains the model '{layer.name}' as a layer; nested models "
                                       "are not supported in .keras files yet (use ember's own format)")
     return layers
 
 
+def _unique(base: str, used: Dict[str, int]) -> str:
+    if base in used:
+        used[base] += 1
+        return f"{base}_{used[base]}"
+    used[base] = 0
+    return base
+
+
+def _walk(obj, path: str, out: list, seen: set) -> None:
+    """Keras' ``_save_state`` order for a layer that is not a Sequential / functional model:
+    a built-in layer's variable groups, or (a subclassed model or custom layer) its own
+    variables, then its layer attributes by name (private ones last), lists of layers as
+    ``<attr>/<snake class>[_n]``."""
+    from ..layers.base import Layer
+    if id(obj) in seen:
+        return
+    seen.add(id(obj))
+    if type(obj).__module__.startswith("ember.layers."):
+        out.extend((f"{path}/{sub}" if sub else path, obj, ws) for sub, ws in KL.variable_groups(obj))
+        return
+    own = [w for w in obj._weights if w.trainable] + [w for w in obj._weights if not w.trainable]
+    out.append((path, obj, own))
+    join = (lambda a: f"{path}/{a}" if path else a)
+    for attr in sorted(vars(obj), key=lambda a: f"~{a}" if a.startswith("_") else a):
+        v = getattr(obj, attr)
+        if isinstance(v, Layer):
+            _walk(v, join(attr), out, seen)
+        elif isinstance(v, (list, tuple, dict)):
+            used: Dict[str, int] = {}
+            for e in (v.values() if isinstance(v, dict) else v):
+                if isinstance(e, Layer):
+                    _walk(e, f"{join(attr)}/{_unique(_snake(type(e).__name__), used)}", out, seen)
+
+
 def variable_paths(model) -> List[Tuple[str, object, list]]:
     """[(h5 group path, layer, [weight Tensors])] for every layer of ``model`` (Keras' layout)."""
+    from .saving import _is_functional
+    out: list = []
+    if not (_is_sequential(model) or _is_functional(model)):
+        _walk(model, "", out, set())
+        return out
     used: Dict[str, int] = {}
-    out = []
     for layer in _model_layers(model):
-        base = _snake(type(layer).__name__)
-        if base in used:
-            used[base] += 1
-            base = f"{base}_{used[base]}"
-        else:
-            used[base] = 0
-        out.append((f"layers/{base}", layer, []))
+        base = f"layers/{_unique(_snake(type(layer).__name__), used)}"
+        out.append((base, layer, []))
         for sub, ws in KL.variable_groups(layer):
-            out.append((f"layers/{base}/{sub}" if sub else f"layers/{base}", layer, ws))
+            out.append((f"{base}/{sub}" if sub else base, layer, ws))
     return out
 
 
@@ -137,7 +170,7 @@ def weights_h5_bytes(model) -> bytes:
         f.create_group("vars").attrs["name"] = model.name
         for path, layer, ws in variable_paths(model):
             KL.check_unused_bias(layer)
-            g = f.require_group(path).require_group("vars")
+            g = (f.require_group(path) if path else f).require_group("vars")
             g.attrs["name"] = layer.name
             for i, w in enumerate(ws):
                 g.create_dataset(str(i), data=w.numpy())
@@ -154,7 +187,7 @@ def load_weights_h5(model, source) -> None:
         for path, layer, ws in wanted:
             if not ws:
                 continue
-            g = f.get(f"{path}/vars")
+            g = f.get(f"{path}/vars" if path else "vars")
             n = 0 if g is None else len(g.keys())
             if n != len(ws):
                 raise ValueError(f"load_weights: layer '{layer.name}' ({type(layer).__name__}) has {len(ws)} variables "
@@ -169,6 +202,8 @@ def load_weights_h5(model, source) -> None:
         extra = []
         f.visititems(lambda name, obj: extra.append(name[:-5]) if name.endswith("/vars") and len(obj.keys()) and
                      name[:-5] not in known else None)
+        if "vars" in f and len(f["vars"].keys()) and "" not in known:
+            extra.append("(the model's own variables)")
         if extra:
             raise ValueError(f"load_weights: the file holds variables for {extra}, which this model has no layer for")
     for w, a in values:
@@ -262,7 +297,8 @@ def save_keras(model, path: str) -> None:
 
 
 def save_weights_h5(model, path: str) -> None:
-    _check_model(model, "save_weights .weights.h5")
+    if not model.built:
+        raise ValueError("save_weights: the model is not built yet (call it once or build it)")
     write_bytes_atomic(path, weights_h5_bytes(model))
 
 
@@ -337,6 +373,7 @@ def _functional_from_keras(cfg: dict):
 
 def model_from_keras_config(config: dict):
     cls, cfg = config.get("class_name"), config.get("config") or {}
+    KL.check_masks(config)
     try:
         if cls == "Sequential":
             model = _sequential_from_keras(cfg)
