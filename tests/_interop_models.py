@@ -55,7 +55,8 @@ def perturb(model, seed=1):
     values = []
     for w in model.weights:
         v = w.numpy()
-        v = rng.uniform(0.5, 1.5, v.shape) if "variance" in w.name else v + rng.normal(0, 0.1, v.shape)
+        scale = 0.5 * v.std() if v.std() > 0 else 0.1  # keep the initializer's scale: outputs stay O(1)
+        v = rng.uniform(0.5, 1.5, v.shape) if "variance" in w.name else v + rng.normal(0, scale, v.shape)
         values.append(v.astype(w.dtype))
     model.set_weights(values)
     return model

@@ -195,7 +195,7 @@ def convert(g, layer, args, kwargs, shape):
              "Concatenate": merge, "ReLU": relu_layer,
              "MaxPooling1D": pool, "MaxPooling2D": pool, "AveragePooling1D": pool, "AveragePooling2D": pool,
              "LSTM": onnx_recurrent.lstm, "GRU": onnx_recurrent.gru, "SimpleRNN": onnx_recurrent.simple_rnn,
-             "MultiHeadAttention": onnx_recurrent.multi_head_attention}
+             "MultiHeadAttention": onnx_recurrent.multi_head_attention, "Bidirectional": onnx_recurrent.bidirectional}
     with_shape = {"BatchNormalization": batch_norm, "LayerNormalization": layer_norm, "Reshape": reshape,
                   "RepeatVector": repeat_vector, "GlobalAveragePooling1D": global_pool,
                   "GlobalAveragePooling2D": global_pool, "GlobalMaxPooling1D": global_pool,

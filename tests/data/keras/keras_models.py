@@ -74,8 +74,8 @@ def perturb(model, seed=1):
         v = np.asarray(w.numpy())
         if "variance" in w.path:
             v = rng.uniform(0.5, 1.5, v.shape)
-        else:
-            v = v + rng.normal(0, 0.1, v.shape)
+        else:  # keep the initializer's scale: outputs stay O(1)
+            v = v + rng.normal(0, 0.5 * v.std() if v.std() > 0 else 0.1, v.shape)
         w.assign(v.astype("float32"))
 
 
