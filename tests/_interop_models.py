@@ -36,11 +36,37 @@ def build(name, small=False):
         p = L.GlobalMaxPooling1D()(x)
         q = L.GlobalAveragePooling1D()(L.AveragePooling1D(2, padding="same")(c))
         return ember.Model(inp, L.Dense(2, activation="tanh")(L.Dropout(0.5)(L.Concatenate()([p, q]))))
+    if name == "zoo":
+        return _zoo()
     raise ValueError(name)
+
+
+def _zoo():
+    """ember -> Keras only: the other layers .keras carries, two inputs, two outputs."""
+    img, seq = ember.Input(shape=(6, 5, 3)), ember.Input(shape=(7, 5))
+    x = L.Conv2DTranspose(4, 3, strides=2, padding="same")(img)
+    x = L.Cropping2D(((1, 2), (0, 1)))(L.ZeroPadding2D(1)(x))
+    x = L.SpatialDropout2D(0.2)(L.GaussianNoise(0.1)(L.Rescaling(0.5, offset=0.1)(x)))
+    x = L.UpSampling2D(2)(L.AveragePooling2D(3)(x))
+    x = L.GlobalMaxPooling2D()(L.ReLU(max_value=6.0)(x))
+    t = L.Cropping1D((1, 1))(L.Conv1DTranspose(3, 2, strides=2, activation="elu")(seq))
+    t = L.TimeDistributed(L.Dense(4))(L.UpSampling1D(2)(t))
+    t = L.SimpleRNN(4, return_sequences=True)(t)
+    t = L.Add()([L.Attention(use_scale=True)([t, t]), L.AdditiveAttention()([t, t])])
+    t = L.GaussianDropout(0.1)(L.SpatialDropout1D(0.1)(t))
+    t = L.Flatten()(L.Permute((2, 1))(t))
+    m = L.Dense(4)(L.Concatenate()([x, t]))
+    m = L.Subtract()([L.Maximum()([m, L.LeakyReLU(0.1)(m)]), L.Average()([m, L.ELU()(m)])])
+    m = L.Multiply()([m, L.Activation("sigmoid")(m)])
+    out1 = L.Softmax()(L.Dense(3)(L.Identity()(m)))
+    out2 = L.Dense(2)(L.Reshape((2, 2))(m))
+    return ember.Model([img, seq], [out1, L.Flatten()(L.RepeatVector(2)(L.Flatten()(out2)))])
 
 
 def inputs(name, model, n=5, seed=0):
     rng = np.random.default_rng(seed)
+    if name == "zoo":
+        return [rng.normal(size=(n,) + tuple(t.shape[1:])).astype("float32") for t in model.inputs]
     if name in ("lstm", "transformer"):
         vocab = next(l for l in model.layers if isinstance(l, L.Embedding)).input_dim
         return rng.integers(0, vocab, (n, 12 if name == "lstm" else 10)).astype("int32")

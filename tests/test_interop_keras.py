@@ -38,13 +38,15 @@ def keras_dir(tmp_path_factory):
     if not _keras_available():
         pytest.skip("needs keras and torch (pip install keras torch==2.13.0) to run Keras 3")
     d = tmp_path_factory.mktemp("keras_roundtrip")
-    for name in M.NAMES:
+    for name in M.NAMES + ("zoo",):
         model = M.perturb(M.build(name))
         x = M.inputs(name, model)
-        np.save(d / f"x_{name}.npy", x)
-        np.save(d / f"ember_pred_{name}.npy", model.predict(x, verbose=0))
+        np.savez(d / f"x_{name}.npz", **{f"x{i}": a for i, a in enumerate(x if isinstance(x, list) else [x])})
+        y = model.predict(x, verbose=0)
+        np.savez(d / f"ember_pred_{name}.npz", **{f"y{i}": a for i, a in enumerate(y if isinstance(y, list) else [y])})
         model.save(str(d / f"ember_{name}.keras"))
-        model.save_weights(str(d / f"ember_{name}.weights.h5"))
+        if name != "zoo":
+            model.save_weights(str(d / f"ember_{name}.weights.h5"))
     env = dict(os.environ, KERAS_BACKEND="torch", OMP_NUM_THREADS="1")
     t0 = time.perf_counter()
     r = subprocess.run([sys.executable, os.path.join(DATA, "keras_models.py"), "roundtrip", str(d)], env=env,
@@ -54,24 +56,33 @@ def keras_dir(tmp_path_factory):
     return d
 
 
-@pytest.mark.parametrize("name", M.NAMES)
+def _same_outputs(path_a, path_b):
+    with np.load(path_a) as a, np.load(path_b) as b:
+        assert sorted(a.files) == sorted(b.files)
+        for k in a.files:
+            np.testing.assert_allclose(a[k], b[k], rtol=0, atol=ATOL, err_msg=k)
+
+
+@pytest.mark.parametrize("name", M.NAMES + ("zoo",))
 def test_ember_keras_file_loads_in_keras_with_same_predictions(keras_dir, name):
-    ours = np.load(keras_dir / f"ember_pred_{name}.npy")
-    theirs = np.load(keras_dir / f"keras_pred_{name}.npy")
-    np.testing.assert_allclose(theirs, ours, rtol=0, atol=ATOL)
+    _same_outputs(keras_dir / f"keras_pred_{name}.npz", keras_dir / f"ember_pred_{name}.npz")
 
 
 @pytest.mark.parametrize("name", M.NAMES)
 def test_ember_weights_h5_loads_in_keras_model(keras_dir, name):
-    ours = np.load(keras_dir / f"ember_pred_{name}.npy")
-    np.testing.assert_allclose(np.load(keras_dir / f"keras_wpred_{name}.npy"), ours, rtol=0, atol=ATOL)
+    _same_outputs(keras_dir / f"keras_wpred_{name}.npz", keras_dir / f"ember_pred_{name}.npz")
 
 
-@pytest.mark.parametrize("name", M.NAMES)
+@pytest.mark.parametrize("name", M.NAMES + ("zoo",))
 def test_keras_written_file_loads_in_ember(keras_dir, name):
     d = np.load(keras_dir / f"keras_{name}.npz")
     model = ember.models.load_model(str(keras_dir / f"keras_{name}.keras"))
-    np.testing.assert_allclose(model.predict(d["x"], verbose=0), d["y"], rtol=0, atol=ATOL)
+    if name == "zoo":
+        ys = model.predict([d["x0"], d["x1"]], verbose=0)
+        for i, y in enumerate(ys):
+            np.testing.assert_allclose(y, d[f"y{i}"], rtol=0, atol=ATOL)
+    else:
+        np.testing.assert_allclose(model.predict(d["x"], verbose=0), d["y"], rtol=0, atol=ATOL)
 
 
 @pytest.mark.parametrize("name", M.NAMES)
@@ -94,19 +105,27 @@ def test_keras_weights_h5_into_ember_model(tmp_path):
     np.testing.assert_allclose(model.predict(d["x"], verbose=0), d["y"], rtol=0, atol=ATOL)
 
 
-@pytest.mark.parametrize("name", M.NAMES)
+def _equal(a, b):
+    a, b = (v if isinstance(v, list) else [v] for v in (a, b))
+    assert len(a) == len(b)
+    for u, v in zip(a, b):
+        np.testing.assert_array_equal(u, v)
+
+
+@pytest.mark.parametrize("name", M.NAMES + ("zoo",))
 def test_keras_roundtrip_within_ember_is_exact(tmp_path, name):
     model = M.perturb(M.build(name, small=True))
     x = M.inputs(name, model)
     model.save(str(tmp_path / "m.keras"))
     back = ember.models.load_model(str(tmp_path / "m.keras"))
-    np.testing.assert_array_equal(back.predict(x, verbose=0), model.predict(x, verbose=0))
+    for a, b in zip(*(m.predict(x, verbose=0) for m in (back, model))):
+        np.testing.assert_array_equal(a, b)
     for a, b in zip(back.get_weights(), model.get_weights()):
         np.testing.assert_array_equal(a, b)
     fresh = M.build(name, small=True)
     model.save_weights(str(tmp_path / "w.weights.h5"))
     fresh.load_weights(str(tmp_path / "w.weights.h5"))
-    np.testing.assert_array_equal(fresh.predict(x, verbose=0), model.predict(x, verbose=0))
+    _equal(fresh.predict(x, verbose=0), model.predict(x, verbose=0))
     assert sorted(os.listdir(tmp_path)) == ["m.keras", "w.weights.h5"]  # no temporaries left
 
 

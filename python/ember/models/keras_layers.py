@@ -56,7 +56,9 @@ _KERAS_ONLY_BY_CLASS: Dict[str, Dict[str, object]] = {
 _EMBER_ONLY: Dict[str, Dict[str, object]] = {
     "Embedding": {"input_length": None},
     "SimpleRNN": {"recurrent_activation": _ANY},
-    "SpatialDropout1D": {"data_format": _ANY},
+    # Keras' SpatialDropout layers take no ``trainable`` argument (they hold no weights)
+    "SpatialDropout1D": {"data_format": _ANY, "trainable": _ANY},
+    "SpatialDropout2D": {"trainable": _ANY}, "SpatialDropout3D": {"trainable": _ANY},
     "Conv1DTranspose": {"groups": 1}, "Conv2DTranspose": {"groups": 1},
     "MultiHeadAttention": {"output_shape": _ANY},  # rewritten below
     "InputLayer": {"trainable": _ANY, "shape": _ANY},

@@ -4,10 +4,11 @@
         writes the small committed fixtures beside this file: <name>.keras (written by Keras)
         and <name>.npz (inputs "x" and Keras' predictions "y"). Re-run after changing them.
     python tests/data/keras/keras_models.py roundtrip DIR
-        (a) loads DIR/ember_<name>.keras (written by ember) with keras.models.load_model and
-            writes its predictions on DIR/x_<name>.npy to DIR/keras_pred_<name>.npy;
+        (a) loads every DIR/ember_<name>.keras (written by ember) with keras.models.load_model
+            and writes its predictions on the inputs DIR/x_<name>.npz ("x0", "x1", ...) to
+            DIR/keras_pred_<name>.npz ("y0", "y1", ...);
             and the same for DIR/ember_<name>.weights.h5 loaded into Keras' own model of that
-            architecture (DIR/keras_wpred_<name>.npy);
+            architecture (DIR/keras_wpred_<name>.npz);
         (b) builds the full-size models in Keras, writes DIR/keras_<name>.keras and
             DIR/keras_<name>.npz (inputs and predictions) for ember to load.
 
@@ -54,11 +55,39 @@ def build(name, small=False):
         p = L.GlobalMaxPooling1D()(x)
         q = L.GlobalAveragePooling1D()(L.AveragePooling1D(2, padding="same")(c))
         return keras.Model(inp, L.Dense(2, activation="tanh")(L.Dropout(0.5)(L.Concatenate()([p, q]))))
+    if name == "zoo":
+        return _zoo()
     raise ValueError(name)
+
+
+def _zoo():
+    """The other layers .keras carries, two inputs, two outputs (as tests/_interop_models.py)."""
+    import keras
+    from keras import layers as L
+    img, seq = keras.Input((6, 5, 3)), keras.Input((7, 5))
+    x = L.Conv2DTranspose(4, 3, strides=2, padding="same")(img)
+    x = L.Cropping2D(((1, 2), (0, 1)))(L.ZeroPadding2D(1)(x))
+    x = L.SpatialDropout2D(0.2)(L.GaussianNoise(0.1)(L.Rescaling(0.5, offset=0.1)(x)))
+    x = L.UpSampling2D(2)(L.AveragePooling2D(3)(x))
+    x = L.GlobalMaxPooling2D()(L.ReLU(max_value=6.0)(x))
+    t = L.Cropping1D((1, 1))(L.Conv1DTranspose(3, 2, strides=2, activation="elu")(seq))
+    t = L.TimeDistributed(L.Dense(4))(L.UpSampling1D(2)(t))
+    t = L.SimpleRNN(4, return_sequences=True)(t)
+    t = L.Add()([L.Attention(use_scale=True)([t, t]), L.AdditiveAttention()([t, t])])
+    t = L.GaussianDropout(0.1)(L.SpatialDropout1D(0.1)(t))
+    t = L.Flatten()(L.Permute((2, 1))(t))
+    m = L.Dense(4)(L.Concatenate()([x, t]))
+    m = L.Subtract()([L.Maximum()([m, L.LeakyReLU(0.1)(m)]), L.Average()([m, L.ELU()(m)])])
+    m = L.Multiply()([m, L.Activation("sigmoid")(m)])
+    out1 = L.Softmax()(L.Dense(3)(L.Identity()(m)))
+    out2 = L.Dense(2)(L.Reshape((2, 2))(m))
+    return keras.Model([img, seq], [out1, L.Flatten()(L.RepeatVector(2)(L.Flatten()(out2)))])
 
 
 def inputs(name, model, n=5, seed=0):
     rng = np.random.default_rng(seed)
+    if name == "zoo":
+        return [rng.normal(size=(n,) + tuple(t.shape[1:])).astype("float32") for t in model.inputs]
     shape = (n,) + tuple(model.inputs[0].shape[1:])
     if name in ("lstm", "transformer"):
         vocab = model.layers[0].input_dim if name == "lstm" else model.layers[1].input_dim
@@ -80,9 +109,14 @@ def perturb(model, seed=1):
 
 
 def write(model, name, stem, small=False):
+    """stem.keras, and stem.npz: the inputs "x" (or "x0", "x1", ...) and the predictions
+    "y" (or "y0", "y1", ...)."""
     x = inputs(name, model)
     model.save(stem + ".keras")
-    np.savez(stem + ".npz", x=x, y=np.asarray(model.predict(x, verbose=0)))
+    y = model.predict(x, verbose=0)
+    arrays = {"x": x} if not isinstance(x, list) else {f"x{i}": a for i, a in enumerate(x)}
+    arrays.update({"y": np.asarray(y)} if not isinstance(y, list) else {f"y{i}": np.asarray(a) for i, a in enumerate(y)})
+    np.savez(stem + ".npz", **arrays)
 
 
 def main(argv):
@@ -96,21 +130,31 @@ def main(argv):
             write(m, name, os.path.join(here, name), small=True)
         return
     d = argv[2]
-    for name in NAMES:
-        path = os.path.join(d, f"ember_{name}.keras")
-        if os.path.exists(path):
-            m = keras.models.load_model(path)
-            np.save(os.path.join(d, f"keras_pred_{name}.npy"),
-                    np.asarray(m.predict(np.load(os.path.join(d, f"x_{name}.npy")), verbose=0)))
+    for name in sorted(f[len("ember_"):-len(".keras")] for f in os.listdir(d)
+                       if f.startswith("ember_") and f.endswith(".keras")):
+        xs = _load_inputs(d, name)
+        m = keras.models.load_model(os.path.join(d, f"ember_{name}.keras"))
+        _save_outputs(os.path.join(d, f"keras_pred_{name}.npz"), m.predict(xs, verbose=0))
         path = os.path.join(d, f"ember_{name}.weights.h5")
-        if os.path.exists(path):
+        if os.path.exists(path) and name in NAMES:
             m = build(name)
             m.load_weights(path)
-            np.save(os.path.join(d, f"keras_wpred_{name}.npy"),
-                    np.asarray(m.predict(np.load(os.path.join(d, f"x_{name}.npy")), verbose=0)))
+            _save_outputs(os.path.join(d, f"keras_wpred_{name}.npz"), m.predict(xs, verbose=0))
+    for name in NAMES + ("zoo",):
         m = build(name)
         perturb(m)
         write(m, name, os.path.join(d, f"keras_{name}"))
+
+
+def _load_inputs(d, name):
+    with np.load(os.path.join(d, f"x_{name}.npz")) as f:
+        xs = [f[f"x{i}"] for i in range(len(f.files))]
+    return xs[0] if len(xs) == 1 else xs
+
+
+def _save_outputs(path, ys):
+    ys = ys if isinstance(ys, (list, tuple)) else [ys]
+    np.savez(path, **{f"y{i}": np.asarray(y) for i, y in enumerate(ys)})
 
 
 if __name__ == "__main__":
