@@ -247,3 +247,19 @@ def test_ember_format_stays_for_other_names(tmp_path):
     x = M.inputs("cnn", m)
     np.testing.assert_array_equal(ember.models.load_model(str(tmp_path / "m.ember")).predict(x, verbose=0),
                                   m.predict(x, verbose=0))
+
+
+def test_ember_format_files_with_keras_names_still_load(tmp_path):
+    """Files ember wrote in its own format under Keras names (before .keras meant Keras)."""
+    from ember.models import saving
+    m = M.perturb(M.build("lstm", small=True))
+    x = M.inputs("lstm", m)
+    saving.save_model(m, str(tmp_path / "old.npz"))
+    os.replace(tmp_path / "old.npz", tmp_path / "old.keras")
+    np.testing.assert_array_equal(ember.models.load_model(str(tmp_path / "old.keras")).predict(x, verbose=0),
+                                  m.predict(x, verbose=0))
+    saving.save_weights(m, str(tmp_path / "old.npz"))
+    os.replace(tmp_path / "old.npz", tmp_path / "old.weights.h5")
+    fresh = M.build("lstm", small=True)
+    fresh.load_weights(str(tmp_path / "old.weights.h5"))
+    np.testing.assert_array_equal(fresh.predict(x, verbose=0), m.predict(x, verbose=0))

@@ -68,6 +68,7 @@ def test_onnx_sequence_layers(tmp_path):
     r = L.SimpleRNN(4, go_backwards=True, return_sequences=True)(inp)
     r = L.GRU(3, return_sequences=True, recurrent_activation="hard_sigmoid")(r)
     s = L.LSTM(5, go_backwards=True)(r)
+    s = L.Concatenate()([s, L.Bidirectional(L.GRU(3), merge_mode="ave")(inp)])
     t = L.Reshape((4, 10))(L.Permute((2, 1))(inp))
     m = L.MultiHeadAttention(num_heads=3, key_dim=2, value_dim=3, output_shape=7)(t, t, use_causal_mask=True)
     x = L.Concatenate()([L.Flatten()(c), s, L.GlobalAveragePooling1D()(L.LayerNormalization(epsilon=1e-5)(m))])

@@ -122,3 +122,25 @@ def multi_head_attention(g, layer, args, kwargs):
     if layer.use_bias:
         out = g.op("Add", [out, g.const(_w(layer.output_bias), "bias")])
     return [out, p] if kwargs.get("return_attention_scores") else out
+
+
+def bidirectional(g, layer, args, kwargs):
+    """Both directions (each its own converter), the backward sequence flipped back to
+    input order, then merged as ``merge_mode`` says."""
+    from .onnx_layers import convert
+    if layer.return_state:
+        raise _unsupported(layer, "return_state=True")
+    f = convert(g, layer.forward_layer, args, kwargs, None)
+    b = convert(g, layer.backward_layer, args, kwargs, None)
+    if layer.return_sequences:
+        b = g.op("Slice", [b, g.ints([-1]), g.ints([-(2 ** 62)]), g.ints([1]), g.ints([-1])])
+    mode = layer.merge_mode
+    if mode == "concat":
+        return g.op("Concat", [f, b], axis=-1)
+    if mode == "sum":
+        return g.op("Add", [f, b])
+    if mode == "mul":
+        return g.op("Mul", [f, b])
+    if mode == "ave":
+        return g.op("Mul", [g.op("Add", [f, b]), g.const(0.5)])
+    return [f, b]

@@ -22,6 +22,22 @@ def format_of(path) -> Optional[str]:
     return None
 
 
+def is_ember_npz(path) -> bool:
+    """Whether ``path`` is a file in ember's own format (an .npz zip of ``config.npy`` and /
+    or ``w0000.npy`` ...): what ember wrote under any name, ``.keras`` included, before it
+    wrote Keras' format there. Such files keep loading."""
+    import zipfile
+    try:
+        if not zipfile.is_zipfile(path):
+            return False
+        with zipfile.ZipFile(path) as zf:
+            names = set(zf.namelist())
+    except OSError:
+        return False
+    return "config.json" not in names and any(n == "config.npy" or (n.startswith("w") and n.endswith(".npy"))
+                                                for n in names)
+
+
 def write_bytes_atomic(path, data: bytes) -> None:
     """``data`` into ``path``: a temporary file in the same folder, flushed to disk, then
     moved over ``path`` (``os.replace``), so a reader never sees a half-written file; the

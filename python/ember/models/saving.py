@@ -61,9 +61,9 @@ _OWN = object()
 def _foreign(what: str, model, path):
     """Hands ``what`` to the module for a foreign format (by file name) and returns its result;
     ``_OWN`` for ember's own format."""
-    from .formats import format_of
+    from .formats import format_of, is_ember_npz
     fmt = format_of(path)
-    if fmt is None:
+    if fmt is None or (what.startswith("load") and is_ember_npz(path)):
         return _OWN
     from . import saving_keras as K
     from . import saving_safetensors as S

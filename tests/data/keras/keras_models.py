@@ -119,6 +119,17 @@ def write(model, name, stem, small=False):
     np.savez(stem + ".npz", **arrays)
 
 
+def _deflate(path):
+    """The same archive members, compressed (Keras stores them uncompressed; the HDF5 file
+    is mostly padding), to keep the committed fixtures small."""
+    import zipfile
+    with zipfile.ZipFile(path) as zf:
+        members = [(i.filename, zf.read(i.filename)) for i in zf.infolist()]
+    with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=9) as zf:
+        for name, data in members:
+            zf.writestr(name, data)
+
+
 def main(argv):
     import keras
     keras.utils.set_random_seed(0)
@@ -128,6 +139,7 @@ def main(argv):
             m = build(name, small=True)
             perturb(m)
             write(m, name, os.path.join(here, name), small=True)
+            _deflate(os.path.join(here, name + ".keras"))
         return
     d = argv[2]
     for name in sorted(f[len("ember_"):-len(".keras")] for f in os.listdir(d)
