@@ -263,3 +263,22 @@ def test_ember_format_files_with_keras_names_still_load(tmp_path):
     fresh = M.build("lstm", small=True)
     fresh.load_weights(str(tmp_path / "old.weights.h5"))
     np.testing.assert_array_equal(fresh.predict(x, verbose=0), m.predict(x, verbose=0))
+
+
+def test_model_checkpoint_writes_keras_files(tmp_path):
+    """ModelCheckpoint saves through model.save / save_weights: Keras names give Keras files."""
+    import h5py
+    from ember import callbacks as C
+    m = M.build("cnn", small=True)
+    m.compile("sgd", "mse")
+    x = M.inputs("cnn", m, n=8)
+    y = np.zeros((8, 10), np.float32)
+    m.fit(x, y, epochs=2, verbose=0, callbacks=[C.ModelCheckpoint(str(tmp_path / "e{epoch}.keras")),
+                                                 C.ModelCheckpoint(str(tmp_path / "w.weights.h5"), save_weights_only=True)])
+    assert sorted(os.listdir(tmp_path)) == ["e1.keras", "e2.keras", "w.weights.h5"]
+    with zipfile.ZipFile(tmp_path / "e2.keras") as zf:
+        assert json.loads(zf.read("config.json"))["class_name"] == "Sequential"
+    with h5py.File(tmp_path / "w.weights.h5") as f:
+        np.testing.assert_array_equal(f["layers/dense_1/vars/1"][()], m.layers[-1].bias.numpy())
+    np.testing.assert_array_equal(ember.models.load_model(str(tmp_path / "e2.keras")).predict(x, verbose=0),
+                                  m.predict(x, verbose=0))
