@@ -58,6 +58,9 @@ def _zoo():
     m = L.Dense(4)(L.Concatenate()([x, t]))
     m = L.Subtract()([L.Maximum()([m, L.LeakyReLU(0.1)(m)]), L.Average()([m, L.ELU()(m)])])
     m = L.Multiply()([m, L.Activation("sigmoid")(m)])
+    block = ember.Sequential([L.InputLayer(shape=(4,)), L.Dense(4, activation="relu"), L.Dense(4)])  # nested models
+    i = ember.Input(shape=(4,))
+    m = ember.Model(i, L.Dense(4)(i))(block(m))
     out1 = L.Softmax()(L.Dense(3)(L.Identity()(m)))
     out2 = L.Dense(2)(L.Reshape((2, 2))(m))
     return ember.Model([img, seq], [out1, L.Flatten()(L.RepeatVector(2)(L.Flatten()(out2)))])

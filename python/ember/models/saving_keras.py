@@ -103,13 +103,12 @@ def keras_layer_order(model) -> list:
 
 
 def _model_layers(model) -> list:
-    layers = list(model.layers) if _is_sequential(model) else keras_layer_order(model)
-    from .model import Model
-    for layer in layers:
-        if isinstance(layer, Model):
-            raise NotImplementedError(f".keras: the model contains the model '{layer.name}' as a layer; nested models "
-                                      "are not supported in .keras files yet (use ember's own format)")
-    return layers
+    return list(model.layers) if _is_sequential(model) else keras_layer_order(model)
+
+
+def _is_graph_model(layer) -> bool:
+    from .saving import _is_functional
+    return _is_sequential(layer) or _is_functional(layer)
 
 
 def _unique(base: str, used: Dict[str, int]) -> str:
@@ -129,6 +128,9 @@ def _walk(obj, path: str, out: list, seen: set) -> None:
     if id(obj) in seen:
         return
     seen.add(id(obj))
+    if _is_graph_model(obj):
+        out.extend(variable_paths(obj, prefix=f"{path}/" if path else ""))
+        return
     if type(obj).__module__.startswith("ember.layers."):
         out.extend((f"{path}/{sub}" if sub else path, obj, ws) for sub, ws in KL.variable_groups(obj))
         return
@@ -146,17 +148,21 @@ def _walk(obj, path: str, out: list, seen: set) -> None:
                     _walk(e, f"{join(attr)}/{_unique(_snake(type(e).__name__), used)}", out, seen)
 
 
-def variable_paths(model) -> List[Tuple[str, object, list]]:
-    """[(h5 group path, layer, [weight Tensors])] for every layer of ``model`` (Keras' layout)."""
-    from .saving import _is_functional
+def variable_paths(model, prefix: str = "") -> List[Tuple[str, object, list]]:
+    """[(h5 group path, layer, [weight Tensors])] for every layer of ``model`` (Keras' layout;
+    a model used as a layer nests its own ``layers/...`` under its group)."""
     out: list = []
-    if not (_is_sequential(model) or _is_functional(model)):
+    if not _is_graph_model(model):
         _walk(model, "", out, set())
         return out
     used: Dict[str, int] = {}
     for layer in _model_layers(model):
-        base = f"layers/{_unique(_snake(type(layer).__name__), used)}"
+        cls = ("Sequential" if _is_sequential(layer) else "Functional") if _is_graph_model(layer) else type(layer).__name__
+        base = f"{prefix}layers/{_unique(_snake(cls), used)}"
         out.append((base, layer, []))
+        if _is_graph_model(layer):
+            out.extend(variable_paths(layer, prefix=base + "/"))
+            continue
         for sub, ws in KL.variable_groups(layer):
             out.append((f"{base}/{sub}" if sub else base, layer, ws))
     return out
@@ -213,6 +219,8 @@ def load_weights_h5(model, source) -> None:
 # -- config: ember -> Keras ----------------------------------------------------------------------
 def _layer_entry(layer) -> dict:
     from .saving import _class_name
+    if _is_graph_model(layer):
+        return keras_config(layer)
     dtype = layer.dtype.name
 
     def sub(lc):
@@ -305,6 +313,8 @@ def save_weights_h5(model, path: str) -> None:
 # -- config: Keras -> ember ----------------------------------------------------------------------
 def _ember_layer(entry: dict):
     from .. import layers as L
+    if entry.get("class_name") in ("Sequential", "Functional"):
+        return model_from_keras_config(entry)
 
     def sub(e):
         name, cfg = KL.from_keras_layer(e, sub)
