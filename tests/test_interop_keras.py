@@ -180,6 +180,11 @@ def test_unknown_layer_and_option_are_named(tmp_path):
     with pytest.raises(ValueError, match="use_gate=True"):
         ember.models.load_model(_edit_fixture(tmp_path, "transformer", gate))
 
+    def mish(cfg):
+        cfg["config"]["layers"][-1]["config"]["activation"] = "mish"
+    with pytest.raises(ValueError, match="dense.*mish|mish.*dense"):
+        ember.models.load_model(_edit_fixture(tmp_path, "cnn", mish))
+
     def lam(cfg):
         cfg["config"]["layers"][2] = {"module": "keras.layers", "class_name": "Lambda", "registered_name": None,
                                       "config": {"name": "l", "function": {"class_name": "__lambda__",
@@ -203,6 +208,11 @@ def test_save_refuses_what_keras_cannot_hold(tmp_path):
     m = ember.Model(inp, L.Dense(2)(L.PositionalEncoding()(inp)))
     with pytest.raises(ValueError, match="PositionalEncoding"):
         m.save(str(tmp_path / "p.keras"))
+    def my_act(x):
+        return x * 2.0
+    for layer in (L.Dense(2, activation=my_act), L.Conv1D(2, 3, activation=my_act)):
+        with pytest.raises(ValueError, match="my_act"):
+            ember.Sequential([L.InputLayer(shape=(5, 4)), layer]).save(str(tmp_path / "a.keras"))
     s = ember.Sequential([L.InputLayer(shape=(5, 4)), L.LSTM(3, use_bias=False)])
     s.layers[0].bias.assign(np.ones(12, np.float32))
     with pytest.raises(ValueError, match="use_bias=False"):

@@ -221,6 +221,13 @@ def _layer_entry(layer) -> dict:
     from .saving import _class_name
     if _is_graph_model(layer):
         return keras_config(layer)
+    if hasattr(layer, "activation_name"):  # conv layers keep the name beside the function
+        fn = layer.activation if layer.activation_name is None else None
+    else:
+        fn = getattr(layer, "activation", None)
+    if callable(fn):
+        raise ValueError(f"save .keras: layer '{layer.name}' has the activation {fn!r}, a Python function, which a "
+                         "Keras config names but cannot hold; use a built-in activation name")
     dtype = layer.dtype.name
 
     def sub(lc):
@@ -322,7 +329,7 @@ def _ember_layer(entry: dict):
     name, cfg = KL.from_keras_layer(entry, sub)
     try:
         return getattr(L, name).from_config(cfg)
-    except (TypeError, NotImplementedError) as e:
+    except (TypeError, ValueError, NotImplementedError) as e:
         raise ValueError(f"load .keras: cannot build layer '{cfg.get('name')}' ({name}) from {cfg}: {e}") from None
 
 
