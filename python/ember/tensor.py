@@ -362,9 +362,16 @@ class Tensor:
 
     # -- in-place value updates (Keras Variable style; never recorded) -----------------
     def assign(self, value) -> "Tensor":
+        """Overwrite the values in place (Keras' ``Variable.assign``): the shape must match
+        exactly, and the value is cast to this tensor's dtype; complex values raise rather
+        than lose their imaginary part."""
         v = as_array(value)
-        if tuple(v.shape) != self.shape and v.size != 1:
-            raise ValueError(f"assign: value of shape {tuple(v.shape)} does not match the variable's shape {self.shape}")
+        if tuple(v.shape) != self.shape:
+            raise ValueError(f"assign: the value's shape must match the variable's shape {self.shape}. "
+                             f"Received: shape={tuple(v.shape)}")
+        if v.dtype.kind not in "biuf":
+            raise TypeError(f"assign: the value must be real numbers for a {self.data.dtype} variable of shape "
+                            f"{self.shape}. Received: dtype={v.dtype}")
         self.data[...] = v
         return self
 

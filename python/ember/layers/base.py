@@ -216,7 +216,11 @@ class Layer:
         if len(values) != len(ws):
             raise ValueError(f"{self.name}.set_weights: expected {len(ws)} arrays, received {len(values)}")
         for w, v in zip(ws, values):
-            w.assign(np.asarray(v, dtype=w.dtype))
+            v = np.asarray(v)
+            if v.shape != w.shape:
+                raise ValueError(f"{self.name}.set_weights: weight {w.name!r} has shape {w.shape}. "
+                                 f"Received: shape={v.shape}")
+            w.assign(v)
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} name={self.name!r}>"

@@ -1,5 +1,5 @@
 """Saving and loading: one .npz file holding the weights and a JSON config (no pickle),
-written to a temporary file and moved into place with ``os.replace`` (atomic).
+written atomically (``ember.fileio.atomic_write``: temporary file, fsync, ``os.replace``).
 
 Config format versions (the "format" key): "ember-model-v1" holds a Sequential model;
 "ember-model-v2" (written now) adds functional models ("class_name": "Functional"): the
@@ -11,11 +11,11 @@ from __future__ import annotations
 
 import contextvars
 import json
-import os
-import tempfile
 from typing import Any, Dict, Optional
 
 import numpy as np
+
+from ..fileio import atomic_write
 
 FORMAT = "ember-model-v2"
 READABLE_FORMATS = ("ember-model-v1", "ember-model-v2")
@@ -23,16 +23,7 @@ _CUSTOM_OBJECTS: contextvars.ContextVar = contextvars.ContextVar("ember_custom_o
 
 
 def _atomic_savez(path: str, arrays: Dict[str, np.ndarray]) -> None:
-    d = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(dir=d, prefix=".tmp-", suffix=".npz")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            np.savez(f, **arrays)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    atomic_write(path, lambda f: np.savez(f, **arrays))
 
 
 def save_weights(model, path: str) -> None:
@@ -44,8 +35,18 @@ def save_weights(model, path: str) -> None:
 
 
 def _read_weights(f) -> list:
+    """The weight arrays of an open .npz, in order. ember writes float32 and float64 only;
+    any other dtype (complex, float16, integers, ...) means the file was not written by
+    ember for this model, and casting it would load different numbers silently."""
     keys = sorted(k for k in f.files if k.startswith("w") and k[1:].isdigit())
-    return [f[k] for k in keys]
+    out = []
+    for k in keys:
+        a = f[k]
+        if a.dtype not in (np.float32, np.float64):
+            raise ValueError(f"load: weight {k} has dtype {a.dtype}; ember weight files hold float32 or float64 "
+                             f"arrays. Received: dtype={a.dtype}, shape={a.shape}")
+        out.append(a)
+    return out
 
 
 def load_weights(model, path: str) -> None:
@@ -262,20 +263,29 @@ def load_model(path: str, compile: bool = False, custom_objects: Optional[dict] 
     with np.load(path, allow_pickle=False) as f:
         if "config" not in f.files:
             raise ValueError(f"load_model: {path!r} holds no model config (was it written by save_weights?)")
-        config = json.loads(str(f["config"]))
+        try:
+            config = json.loads(str(f["config"]))
+        except RecursionError:
+            raise ValueError(f"load_model: {path!r} holds a config nested too deeply to be a model") from None
         weights = _read_weights(f)
+    if not isinstance(config, dict):
+        raise ValueError(f"load_model: {path!r} holds a malformed config (a JSON {type(config).__name__}, "
+                         "not an object)")
     fmt, class_name = config.get("format"), config.get("class_name")
     if fmt not in READABLE_FORMATS:
         raise ValueError(f"load_model: {path!r} is not an ember model file this version reads (format {fmt!r}; "
                          f"readable: {list(READABLE_FORMATS)})")
+    if class_name not in ("Sequential", "Functional") or (class_name == "Functional" and fmt == "ember-model-v1"):
+        raise ValueError(f"load_model: {path!r} holds an unknown model class {class_name!r} (format {fmt!r})")
     token = _CUSTOM_OBJECTS.set(dict(custom_objects or {}))
     try:
-        if class_name == "Sequential":
-            model = _sequential_from_config(config["config"])
-        elif class_name == "Functional" and fmt != "ember-model-v1":
-            model = functional_from_config(config["config"])
-        else:
-            raise ValueError(f"load_model: {path!r} holds an unknown model class {class_name!r} (format {fmt!r})")
+        build = _sequential_from_config if class_name == "Sequential" else functional_from_config
+        model = build(config["config"])
+    except (KeyError, IndexError, TypeError, AttributeError, RecursionError) as e:
+        # A config that is JSON but not a model's: name the file and the fault, not a
+        # Python internals error from deep inside the rebuild.
+        raise ValueError(f"load_model: {path!r} holds a malformed {class_name} config "
+                         f"({type(e).__name__}: {e})") from None
     finally:
         _CUSTOM_OBJECTS.reset(token)
     model.set_weights(weights)
