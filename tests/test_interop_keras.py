@@ -217,7 +217,7 @@ def test_save_refuses_what_keras_cannot_hold(tmp_path):
     s.layers[0].bias.assign(np.ones(12, np.float32))
     with pytest.raises(ValueError, match="use_bias=False"):
         s.save(str(tmp_path / "b.keras"))
-    assert not [p for p in os.listdir(tmp_path) if p.startswith(".tmp")]
+    assert not [p for p in os.listdir(tmp_path) if p.startswith(".")]  # no temporaries
 
 
 def test_weights_h5_mismatch_is_reported(tmp_path):

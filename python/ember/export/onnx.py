@@ -149,5 +149,6 @@ def to_onnx(model):
 
 def export_onnx(model, path) -> None:
     """Write ``model`` as an ONNX file at ``path`` (atomically)."""
-    from ..models.formats import write_bytes_atomic
-    write_bytes_atomic(path, to_onnx(model).SerializeToString())
+    from ..fileio import atomic_write
+    data = to_onnx(model).SerializeToString()
+    atomic_write(str(path), lambda f: f.write(data))

@@ -6,7 +6,6 @@ ember's own .npz-based format (``saving``)."""
 from __future__ import annotations
 
 import os
-import tempfile
 from typing import Optional
 
 
@@ -39,29 +38,7 @@ def is_ember_npz(path) -> bool:
 
 
 def write_bytes_atomic(path, data: bytes) -> None:
-    """``data`` into ``path``: a temporary file in the same folder, flushed to disk, then
-    moved over ``path`` (``os.replace``), so a reader never sees a half-written file; the
-    temporary file is removed if anything fails."""
-    path = os.fspath(path)
-    d = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(dir=d, prefix=".tmp-", suffix=os.path.basename(path)[-16:])
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-    try:
-        dfd = os.open(d, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(dfd)
-    except OSError:
-        pass
-    finally:
-        os.close(dfd)
+    """``data`` into ``path`` through ``ember.fileio.atomic_write`` (temporary file, fsync,
+    ``os.replace``, folder fsync; a reader never sees a half-written file)."""
+    from ..fileio import atomic_write
+    atomic_write(os.fspath(path), lambda f: f.write(data))
