@@ -224,6 +224,17 @@ def test_weights_h5_mismatch_is_reported(tmp_path):
     M.build("cnn", small=True).save_weights(str(tmp_path / "c.weights.h5"))
     with pytest.raises(ValueError, match="load_weights"):
         M.build("lstm", small=True).load_weights(str(tmp_path / "c.weights.h5"))
+    with pytest.raises(ValueError, match="whole model"):
+        M.build("cnn", small=True).save_weights(str(tmp_path / "c.keras"))
+    with pytest.raises(ValueError, match="weights only"):
+        ember.models.load_model(str(tmp_path / "c.weights.h5"))
+
+
+def test_load_weights_from_keras_archive():
+    model = M.build("misc", small=True)
+    model.load_weights(os.path.join(DATA, "misc.keras"))  # Keras allows this too
+    d = np.load(os.path.join(DATA, "misc.npz"))
+    np.testing.assert_allclose(model.predict(d["x"], verbose=0), d["y"], rtol=0, atol=ATOL)
 
 
 def test_subclassed_model_weights_h5_roundtrip(tmp_path):

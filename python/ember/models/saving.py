@@ -68,15 +68,18 @@ def _foreign(what: str, model, path):
         return _OWN
     from . import saving_keras as K
     from . import saving_safetensors as S
-    table = {("save_model", "keras"): K.save_keras, ("save_weights", "weights.h5"): K.save_weights_h5,
-             ("load_weights", "weights.h5"): K.load_weights_h5, ("save_weights", "safetensors"): S.save_weights,
-             ("load_weights", "safetensors"): S.load_weights}
+    table = {("save_model", "keras"): K.save_keras, ("load_weights", "keras"): K.load_keras_weights,
+             ("save_weights", "weights.h5"): K.save_weights_h5, ("load_weights", "weights.h5"): K.load_weights_h5,
+             ("save_weights", "safetensors"): S.save_weights, ("load_weights", "safetensors"): S.load_weights}
     if (what, fmt) == ("load_model", "keras"):
         return K.load_keras(path)
     fn = table.get((what, fmt))
     if fn is None:
+        if fmt == "keras":
+            raise ValueError(f"{what}: {path!r}: a .keras file holds a whole model; use model.save(path), or name "
+                             "a weights file *.weights.h5")
         raise ValueError(f"{what}: {path!r} names a {fmt} file, which holds weights only; use "
-                         + ("model.save_weights / load_weights" if what != "save_weights" else "model.save"))
+                         "model.save_weights / model.load_weights")
     return fn(model, path)
 
 

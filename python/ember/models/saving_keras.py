@@ -415,6 +415,15 @@ def _read_member(zf: zipfile.ZipFile, name: str, path: str) -> bytes:
     return zf.read(name)
 
 
+def load_keras_weights(model, path: str) -> None:
+    """``model.load_weights("m.keras")``: the weights of a .keras archive (as Keras allows)."""
+    with zipfile.ZipFile(path) as zf:
+        if "model.weights.h5" not in zf.namelist():
+            raise ValueError(f"load_weights: {path!r} holds no model.weights.h5")
+        data = _read_member(zf, "model.weights.h5", path)
+    load_weights_h5(model, data)
+
+
 def load_keras(path: str):
     """A model rebuilt from a Keras 3 ``.keras`` archive (its config and weights)."""
     try:
