@@ -77,6 +77,26 @@ def test_onnx_sequence_layers(tmp_path):
     _check(model, _rand((8, 5)), tmp_path / "seq.onnx")
 
 
+def test_onnx_cross_attention_two_inputs_and_variable_length(tmp_path):
+    """Two inputs of their own lengths (query 5 steps, key / value any number), a causal
+    mask aligned bottom-right (Keras), attention scores as a second output."""
+    q_in, v_in = ember.Input(shape=(5, 6)), ember.Input(shape=(None, 4))
+    k = L.Dense(6)(v_in)
+    out, scores = L.MultiHeadAttention(num_heads=2, key_dim=3, use_bias=False)(
+        q_in, v_in, key=k, use_causal_mask=True, return_attention_scores=True)
+    rec = L.GRU(3)(v_in)
+    model = M.perturb(ember.Model([q_in, v_in], [L.GlobalAveragePooling1D()(out), rec, scores]))
+    sess = _session(model, tmp_path / "x.onnx")
+    rng = np.random.default_rng(0)
+    for batch, tv in ((1, 7), (7, 9)):
+        feeds = [rng.normal(size=(batch, 5, 6)).astype("float32"), rng.normal(size=(batch, tv, 4)).astype("float32")]
+        got = sess.run(None, {i.name: x for i, x in zip(sess.get_inputs(), feeds)})
+        want = model.predict(feeds, verbose=0)
+        assert len(got) == len(want) == 3
+        for g, w in zip(got, want):
+            np.testing.assert_allclose(g, w, rtol=0, atol=ATOL)
+
+
 def test_onnx_refuses_what_it_cannot_export(tmp_path):
     pytest.importorskip("onnx", reason="ONNX export needs the onnx package (pip install 'ember[onnx]')")
     m = ember.Sequential([L.InputLayer(shape=(4,), dtype="int32"), L.Embedding(9, 3, mask_zero=True), L.LSTM(2)])

@@ -200,6 +200,9 @@ def load_weights_h5(model, source) -> None:
                                  f"at '{path}'; the file holds {n} there")
             for i, w in enumerate(ws):
                 a = np.asarray(g[str(i)])
+                if a.dtype.kind not in "fiu":
+                    raise ValueError(f"load_weights: layer '{layer.name}' variable {i} ({w.name}) holds {a.dtype} "
+                                     "data; expected numbers")
                 if a.shape != tuple(w.shape):
                     raise ValueError(f"load_weights: layer '{layer.name}' variable {i} ({w.name}) has shape "
                                      f"{tuple(w.shape)}; the file holds {a.shape}")
