@@ -38,6 +38,11 @@ def build(name, small=False):
         return ember.Model(inp, L.Dense(2, activation="tanh")(L.Dropout(0.5)(L.Concatenate()([p, q]))))
     if name == "zoo":
         return _zoo()
+    if name == "shared":  # one layer called three times (Keras node indices 0, 1, 2)
+        a, b = ember.Input(shape=(4,)), ember.Input(shape=(4,))
+        shared = L.Dense(3, activation="tanh")
+        x, y = shared(L.Dense(4)(b)), shared(a)
+        return ember.Model([a, b], L.Concatenate()([x, y, shared(L.Add()([a, b]))]))
     raise ValueError(name)
 
 
@@ -68,7 +73,7 @@ def _zoo():
 
 def inputs(name, model, n=5, seed=0):
     rng = np.random.default_rng(seed)
-    if name == "zoo":
+    if name in ("zoo", "shared"):
         return [rng.normal(size=(n,) + tuple(t.shape[1:])).astype("float32") for t in model.inputs]
     if name in ("lstm", "transformer"):
         vocab = next(l for l in model.layers if isinstance(l, L.Embedding)).input_dim

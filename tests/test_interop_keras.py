@@ -38,14 +38,14 @@ def keras_dir(tmp_path_factory):
     if not _keras_available():
         pytest.skip("needs keras and torch (pip install keras torch==2.13.0) to run Keras 3")
     d = tmp_path_factory.mktemp("keras_roundtrip")
-    for name in M.NAMES + ("zoo",):
+    for name in M.NAMES + ("zoo", "shared"):
         model = M.perturb(M.build(name))
         x = M.inputs(name, model)
         np.savez(d / f"x_{name}.npz", **{f"x{i}": a for i, a in enumerate(x if isinstance(x, list) else [x])})
         y = model.predict(x, verbose=0)
         np.savez(d / f"ember_pred_{name}.npz", **{f"y{i}": a for i, a in enumerate(y if isinstance(y, list) else [y])})
         model.save(str(d / f"ember_{name}.keras"))
-        if name != "zoo":
+        if name in M.NAMES:
             model.save_weights(str(d / f"ember_{name}.weights.h5"))
     env = dict(os.environ, KERAS_BACKEND="torch", OMP_NUM_THREADS="1")
     t0 = time.perf_counter()
@@ -63,7 +63,7 @@ def _same_outputs(path_a, path_b):
             np.testing.assert_allclose(a[k], b[k], rtol=0, atol=ATOL, err_msg=k)
 
 
-@pytest.mark.parametrize("name", M.NAMES + ("zoo",))
+@pytest.mark.parametrize("name", M.NAMES + ("zoo", "shared"))
 def test_ember_keras_file_loads_in_keras_with_same_predictions(keras_dir, name):
     _same_outputs(keras_dir / f"keras_pred_{name}.npz", keras_dir / f"ember_pred_{name}.npz")
 
@@ -112,7 +112,7 @@ def _equal(a, b):
         np.testing.assert_array_equal(u, v)
 
 
-@pytest.mark.parametrize("name", M.NAMES + ("zoo",))
+@pytest.mark.parametrize("name", M.NAMES + ("zoo", "shared"))
 def test_keras_roundtrip_within_ember_is_exact(tmp_path, name):
     model = M.perturb(M.build(name, small=True))
     x = M.inputs(name, model)
