@@ -240,6 +240,10 @@ class ModelCheckpoint(_MonitorCallback):
         self.filepath = os.fspath(filepath)
         self.verbose = verbose
         self.save_best_only, self.save_weights_only = bool(save_best_only), bool(save_weights_only)
+        if not self.save_weights_only and self.filepath.endswith(".weights.h5"):
+            # Keras' rule, checked here rather than after the first epoch's training
+            raise ValueError("ModelCheckpoint: a '.weights.h5' file holds weights only; pass "
+                             f"save_weights_only=True or name a '.keras' file. Received: filepath={filepath!r}")
         if save_freq != "epoch" and not (isinstance(save_freq, numbers.Integral) and save_freq > 0):
             raise ValueError(f"ModelCheckpoint: unrecognized save_freq: {save_freq!r}. Expected 'epoch' or a "
                              "positive integer (a number of batches)")
