@@ -21,3 +21,9 @@ from .recurrent import GRU, LSTM, Bidirectional, SimpleRNN, TimeDistributed  # n
 from .layer_norm import LayerNormalization  # noqa: F401
 from .attention import AdditiveAttention, Attention, MultiHeadAttention  # noqa: F401
 from .transformer import PositionalEncoding, PositionEmbedding, TransformerEncoder  # noqa: F401
+from .text_vectorization import TextVectorization  # noqa: F401
+from .conv_extra import Conv3D, DepthwiseConv2D, SeparableConv2D  # noqa: F401
+from .pooling3d import AveragePooling3D, GlobalAveragePooling3D, GlobalMaxPooling3D, MaxPooling3D  # noqa: F401
+from .augmentation import (  # noqa: F401
+    RandomContrast, RandomCrop, RandomFlip, RandomRotation, RandomTranslation, RandomZoom,
+)
