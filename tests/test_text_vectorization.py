@@ -175,3 +175,21 @@ def test_errors_name_the_layer_and_what_was_received():
         L.TextVectorization(output_mode="tf_idf", vocabulary=["a"])
     with pytest.raises(RuntimeError, match="set the layer's vocabulary before calling it"):
         L.TextVectorization(output_mode="multi_hot")(["a"])
+
+
+def test_end_to_end_model_fits_and_predicts_on_raw_strings(tmp_path):
+    """Keras' end-to-end text model: Input(dtype="string") -> TextVectorization -> ...;
+    fit / evaluate / predict take arrays of str, and the saved model still does."""
+    texts = np.array(["good great fine", "bad awful", "great good nice", "poor bad sad"] * 8)
+    y = np.array([1, 0, 1, 0] * 8, dtype=np.float32).reshape(-1, 1)
+    vec = L.TextVectorization(output_mode="multi_hot")
+    vec.adapt(texts)
+    model = ember.Sequential([ember.Input(shape=(), dtype="string"), vec, L.Dense(1, activation="sigmoid")])
+    model.compile(optimizer=ember.optimizers.Adam(0.1), loss="binary_crossentropy", metrics=["accuracy"])
+    model.fit(texts, y, epochs=10, batch_size=8, verbose=0)
+    assert model.evaluate(texts, y, verbose=0)[1] == 1.0
+    model.save(str(tmp_path / "text.npz"))
+    back = ember.models.load_model(str(tmp_path / "text.npz"))
+    probe = np.array(["good nice", "awful sad"])
+    np.testing.assert_array_equal(back.predict(probe, verbose=0), model.predict(probe, verbose=0))
+    assert model.predict(probe, verbose=0)[0, 0] > 0.5 > model.predict(probe, verbose=0)[1, 0]
