@@ -189,3 +189,9 @@ def test_bad_inputs_name_the_layer_and_the_shapes():
         L.DepthwiseConv2D(3, depth_multiplier=0)
     with pytest.raises(ValueError, match=r"Conv3D layer .*padding must be one of 'valid', 'same'. Received"):
         L.Conv3D(2, 3, padding="causal")
+
+
+def test_keras_alias_names():
+    assert L.MaxPool3D is L.MaxPooling3D and L.AvgPool2D is L.AveragePooling2D
+    assert L.GlobalAvgPool3D is L.GlobalAveragePooling3D and L.GlobalMaxPool1D is L.GlobalMaxPooling1D
+    assert L.Convolution3D is L.Conv3D and L.SeparableConvolution2D is L.SeparableConv2D
