@@ -213,3 +213,23 @@ def test_errors_name_the_layer_and_what_was_received():
         L.RandomContrast(1.5)
     with pytest.raises(ValueError, match=r"RandomCrop layer .*positive integers. Received: height=0"):
         L.RandomCrop(0, 3)
+
+
+def test_augmentation_runs_in_fit_only_inside_a_nested_sequential():
+    """Keras' image-classification recipe: a Sequential of augmentation layers called on the
+    Input of a functional model; fit augments, predict and evaluate do not."""
+    flip = L.RandomFlip("horizontal")
+    calls = []
+    real = flip._augment
+    flip._augment = lambda x: calls.append(x.shape[0]) or real(x)
+    augment = ember.Sequential([flip, L.RandomRotation(0.1)])
+    inp = ember.Input(shape=(8, 8, 3))
+    x = L.SeparableConv2D(4, 3, padding="same", activation="relu")(L.Rescaling(1 / 255)(augment(inp)))
+    model = ember.Model(inp, L.Dense(2, activation="softmax")(L.GlobalAveragePooling2D()(x)))
+    model.compile(optimizer="adam", loss="sparse_categorical_crossentropy")
+    X = np.random.default_rng(8).uniform(0, 255, (12, 8, 8, 3)).astype(np.float32)
+    model.predict(X, verbose=0)
+    model.evaluate(X, np.arange(12) % 2, verbose=0)
+    assert calls == []
+    model.fit(X, np.arange(12) % 2, epochs=1, batch_size=4, verbose=0)
+    assert calls == [4, 4, 4]
