@@ -79,6 +79,8 @@ def test_standardize_split_and_ngrams_options():
     text = ["Hello, World! hello"]
     lower = L.TextVectorization(standardize="lower", vocabulary=["hello,", "world!", "hello"])
     np.testing.assert_array_equal(lower(text).numpy(), [[2, 3, 4]])
+    ascii_only = L.TextVectorization(vocabulary=["École", "école"])  # as tf.strings.lower: ASCII letters only
+    np.testing.assert_array_equal(ascii_only(["École école ÉCOLE"]).numpy(), [[2, 3, 2]])
     strip = L.TextVectorization(standardize="strip_punctuation", vocabulary=["Hello", "World", "hello"])
     np.testing.assert_array_equal(strip(text).numpy(), [[2, 3, 4]])
     chars = L.TextVectorization(split="character", vocabulary=["a", "b"])

@@ -19,6 +19,8 @@ from .base import Layer
 
 # The punctuation class Keras strips ("lower_and_strip_punctuation" / "strip_punctuation").
 _PUNCTUATION = re.compile(r'[!"#$%&()\*\+,\-\./:;<=>?@\[\\\]^_`{|}~\']')
+# tf.strings.lower (what Keras calls) lowercases ASCII letters only: "É" stays "É".
+_ASCII_LOWER = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz")
 _STANDARDIZE = ("lower_and_strip_punctuation", "lower", "strip_punctuation")
 _SPLIT = ("whitespace", "character")
 _MODES = ("int", "multi_hot", "count", "tf_idf")
@@ -229,7 +231,7 @@ class TextVectorization(Layer):
     # -- processing ---------------------------------------------------------------------
     def _standardized(self, arr: np.ndarray) -> np.ndarray:
         if self.standardize in ("lower", "lower_and_strip_punctuation"):
-            arr = np.vectorize(str.lower, otypes=[object])(arr) if arr.size else arr
+            arr = np.vectorize(lambda s: s.translate(_ASCII_LOWER), otypes=[object])(arr) if arr.size else arr
         if self.standardize in ("strip_punctuation", "lower_and_strip_punctuation"):
             arr = np.vectorize(lambda s: _PUNCTUATION.sub("", s), otypes=[object])(arr) if arr.size else arr
         if callable(self.standardize):
