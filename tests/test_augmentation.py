@@ -9,13 +9,13 @@ import pytest
 
 import ember
 from ember import layers as L
-from ember.layers.image_transform import affine_sample, resize_bilinear, rotation_transforms
+from ember.layers.image_transform import affine_sample, resize, rotation_transforms
 from ember.tensor import Tensor
 from ember.testing import gradcheck
 
 IMG = np.random.default_rng(0).uniform(0, 255, (3, 7, 11, 2)).astype(np.float32)
 RANDOM = [lambda: L.RandomFlip(), lambda: L.RandomRotation(0.2), lambda: L.RandomZoom(0.3, 0.1),
-          lambda: L.RandomTranslation(0.2, 0.1), lambda: L.RandomContrast(0.4)]
+          lambda: L.RandomTranslation(0.2, 0.1), lambda: L.RandomContrast(0.4), lambda: L.RandomBrightness(0.3)]
 
 
 @pytest.mark.parametrize("make", RANDOM)
@@ -152,7 +152,7 @@ def test_random_crop_training_and_inference():
     small = np.random.default_rng(6).standard_normal((1, 4, 3, 1))  # smaller than the target: resized
     np.testing.assert_allclose(L.RandomCrop(5, 7)(small, training=True).numpy(),
                                _resize_loop(small[:, 1:3], 5, 7), rtol=1e-5)
-    np.testing.assert_allclose(resize_bilinear(Tensor(small), 7, 2).numpy(), _resize_loop(small, 7, 2), rtol=1e-12)
+    np.testing.assert_allclose(resize(Tensor(small), 7, 2).numpy(), _resize_loop(small, 7, 2), rtol=1e-12)
 
 
 def test_seeds_unbatched_and_channels_first():
@@ -186,7 +186,9 @@ def test_augmentation_layers_survive_save_and_load(tmp_path):
     stack = [L.RandomFlip("horizontal", seed=1), L.RandomRotation((-0.1, 0.2), fill_mode="constant", fill_value=2.0,
                                                                    interpolation="nearest", seed=2),
              L.RandomZoom(0.2, (-0.1, 0.3), fill_mode="wrap"), L.RandomTranslation(0.1, 0.2, fill_mode="nearest"),
-             L.RandomContrast((0.1, 0.3), value_range=(0, 1)), L.RandomCrop(5, 7, seed=3)]
+             L.RandomContrast((0.1, 0.3), value_range=(0, 1)), L.RandomBrightness((-0.2, 0.1), value_range=(0, 2)),
+             L.Resizing(9, 13, interpolation="nearest", pad_to_aspect_ratio=True, fill_value=1.0),
+             L.CenterCrop(8, 8), L.RandomCrop(5, 7, seed=3)]
     y = inp
     for layer in stack:
         y = layer(y)
@@ -233,3 +235,40 @@ def test_augmentation_runs_in_fit_only_inside_a_nested_sequential():
     assert calls == []
     model.fit(X, np.arange(12) % 2, epochs=1, batch_size=4, verbose=0)
     assert calls == [4, 4, 4]
+
+
+def _nearest_loop(x, h, w):
+    H, W = x.shape[1:3]
+    rows = [min(int((i + 0.5) * H / h), H - 1) for i in range(h)]
+    cols = [min(int((j + 0.5) * W / w), W - 1) for j in range(w)]
+    return x[:, rows][:, :, cols]
+
+
+def test_brightness_shifts_each_image_and_clips():
+    x = np.random.default_rng(9).uniform(0.3, 0.7, (6, 3, 4, 2))
+    out = L.RandomBrightness(0.2, value_range=(0, 1), seed=1)(x, training=True).numpy()
+    delta = out - x
+    assert np.allclose(delta, delta[:, :1, :1, :1]) and np.all(np.abs(delta) <= 0.2 + 1e-12)
+    assert np.ptp(delta[:, 0, 0, 0]) > 0
+    bright = L.RandomBrightness((0.9, 1.0), value_range=(0, 1))(x, training=True).numpy()
+    np.testing.assert_array_equal(bright, np.ones_like(x))
+
+
+def test_resizing_and_center_crop():
+    x = np.random.default_rng(10).standard_normal((2, 5, 7, 3)).astype(np.float32)
+    np.testing.assert_allclose(L.Resizing(3, 11)(x).numpy(), _resize_loop(x, 3, 11), rtol=1e-5, atol=1e-6)
+    np.testing.assert_array_equal(L.Resizing(8, 3, interpolation="nearest")(x).numpy(), _nearest_loop(x, 8, 3))
+    np.testing.assert_allclose(L.Resizing(4, 4, crop_to_aspect_ratio=True)(x).numpy(),
+                               _resize_loop(x[:, :, 1:6], 4, 4), rtol=1e-5, atol=1e-6)
+    padded = np.pad(x, ((0, 0), (1, 1), (0, 0), (0, 0)), constant_values=-3.0)  # 5x7 -> 7x7 for a square target
+    np.testing.assert_allclose(L.Resizing(3, 3, pad_to_aspect_ratio=True, fill_value=-3.0)(x).numpy(),
+                               _resize_loop(padded, 3, 3), rtol=1e-5, atol=1e-6)
+    np.testing.assert_array_equal(L.CenterCrop(3, 4)(x).numpy(), x[:, 1:4, 1:5])
+    np.testing.assert_allclose(L.CenterCrop(6, 3)(x).numpy(), _resize_loop(x[:, :, 2:4], 6, 3), rtol=1e-5, atol=1e-6)
+    assert L.Resizing(6, 2).compute_output_shape((None, 5, 7, 3)) == (None, 6, 2, 3)
+    gradcheck(lambda t: L.Resizing(4, 9)(t), [x])
+    gradcheck(lambda t: L.Resizing(3, 3, pad_to_aspect_ratio=True)(t), [x])
+    with pytest.raises(ValueError, match=r"Resizing layer .*interpolation must be .*Received: interpolation='area'"):
+        L.Resizing(3, 3, interpolation="area")
+    with pytest.raises(ValueError, match=r"CenterCrop layer .* expects images .*Received: shape=\(5, 7\)"):
+        L.CenterCrop(3, 3)(x[0, :, :, 0])

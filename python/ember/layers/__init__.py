@@ -25,8 +25,9 @@ from .text_vectorization import TextVectorization  # noqa: F401
 from .conv_extra import Conv3D, DepthwiseConv2D, SeparableConv2D  # noqa: F401
 from .pooling3d import AveragePooling3D, GlobalAveragePooling3D, GlobalMaxPooling3D, MaxPooling3D  # noqa: F401
 from .augmentation import (  # noqa: F401
-    RandomContrast, RandomCrop, RandomFlip, RandomRotation, RandomTranslation, RandomZoom,
+    RandomBrightness, RandomContrast, RandomCrop, RandomFlip, RandomRotation, RandomTranslation, RandomZoom,
 )
+from .image_preprocessing import CenterCrop, Resizing  # noqa: F401
 
 # Keras' alias names for the same classes (a saved model records the canonical class name).
 MaxPool1D, MaxPool2D, MaxPool3D = MaxPooling1D, MaxPooling2D, MaxPooling3D

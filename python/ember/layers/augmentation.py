@@ -1,5 +1,5 @@
 """Image augmentation layers (Keras 3 names, arguments and configs): RandomFlip,
-RandomRotation, RandomZoom, RandomTranslation, RandomContrast, RandomCrop.
+RandomRotation, RandomZoom, RandomTranslation, RandomContrast, RandomBrightness, RandomCrop.
 
 They change images only when called with ``training=True`` (``fit`` does); otherwise they
 return the input, except RandomCrop, which then center-crops the largest window of the
@@ -23,7 +23,7 @@ from .. import random as erandom
 from ..ops.core import clip, getitem, reshape, transpose, where
 from ..tensor import Tensor
 from .base import Layer
-from .image_transform import (FILL_MODES, INTERPOLATIONS, affine_sample, resize_bilinear, rotation_transforms,
+from .image_transform import (FILL_MODES, INTERPOLATIONS, affine_sample, rotation_transforms, smart_resize,
                               translation_transforms, zoom_transforms)
 
 
@@ -238,6 +238,28 @@ class RandomContrast(_ImageAugmentation):
         return dict(super().get_config(), factor=self.factor, value_range=list(self.value_range))
 
 
+class RandomBrightness(_ImageAugmentation):
+    """Add ``delta * (high - low)`` to each image, delta drawn in ``factor`` (f means
+    (-f, f), within [-1, 1]), then clip to ``value_range`` = (low, high)."""
+
+    def __init__(self, factor, value_range=(0, 255), seed: Optional[int] = None, **kwargs):
+        super().__init__(seed=seed, **kwargs)
+        self.factor = factor
+        self._range = _factor_range(self._who(), "factor", factor)
+        if not isinstance(value_range, (list, tuple)) or len(value_range) != 2:
+            raise ValueError(f"{self._who()}: value_range must be a pair (low, high). "
+                             f"Received: value_range={value_range!r}")
+        self.value_range = tuple(sorted(float(v) for v in value_range))
+
+    def _augment(self, x):
+        n, (low, high) = x.shape[0], self.value_range
+        delta = self._generator().uniform(self._range[0], self._range[1], n) * (high - low)
+        return clip(x + Tensor(delta.astype(x.dtype).reshape(n, 1, 1, 1)), low, high)
+
+    def get_config(self) -> dict:
+        return dict(super().get_config(), factor=self.factor, value_range=list(self.value_range))
+
+
 class RandomCrop(_ImageAugmentation):
     """Crop to (height, width). In training, at one random position for the whole batch
     (Keras); at inference, or when the input is not larger than the target in both
@@ -260,10 +282,7 @@ class RandomCrop(_ImageAugmentation):
             left = int(rng.integers(0, W - self.width + 1))
             y = x[:, top:top + self.height, left:left + self.width, :]
         else:
-            ch = max(min(H, int(W * self.height / self.width)), 1)
-            cw = max(min(W, int(H * self.width / self.height)), 1)
-            top, left = (H - ch) // 2, (W - cw) // 2
-            y = resize_bilinear(x[:, top:top + ch, left:left + cw, :], self.height, self.width)
+            y = smart_resize(x, self.height, self.width)
         return self._from_nhwc(y, single)
 
     def compute_output_shape(self, input_shape):

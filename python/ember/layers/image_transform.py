@@ -67,10 +67,14 @@ def affine_sample(images: Tensor, transforms: np.ndarray, interpolation: str, fi
     return out
 
 
-def _resize_matrix(n_in: int, n_out: int) -> np.ndarray:
-    """(n_out, n_in) bilinear interpolation weights with half-pixel centres (as
-    ``tf.image.resize`` / ``keras.ops.image.resize`` without antialiasing)."""
+def _resize_matrix(n_in: int, n_out: int, interpolation: str = "bilinear") -> np.ndarray:
+    """(n_out, n_in) interpolation weights with half-pixel centres (as ``tf.image.resize``
+    / ``keras.ops.image.resize`` without antialiasing): bilinear, or nearest (one-hot)."""
     m = np.zeros((n_out, n_in))
+    if interpolation == "nearest":
+        src = np.minimum(np.floor((np.arange(n_out) + 0.5) * (n_in / n_out)), n_in - 1).astype(np.intp)
+        m[np.arange(n_out), src] = 1.0
+        return m
     src = np.clip((np.arange(n_out) + 0.5) * (n_in / n_out) - 0.5, 0, n_in - 1)
     lo = np.floor(src).astype(np.intp)
     hi = np.minimum(lo + 1, n_in - 1)
@@ -80,14 +84,14 @@ def _resize_matrix(n_in: int, n_out: int) -> np.ndarray:
     return m
 
 
-def resize_bilinear(images: Tensor, height: int, width: int) -> Tensor:
+def resize(images: Tensor, height: int, width: int, interpolation: str = "bilinear") -> Tensor:
     """``images`` (N, H, W, C) resized to (N, height, width, C): separable, as two matmuls."""
     N, H, W, C = images.shape
     if (H, W) == (height, width):
         return images
     dt = images.dtype
-    mh = Tensor(_resize_matrix(H, height).astype(dt))
-    mw = Tensor(_resize_matrix(W, width).astype(dt))
+    mh = Tensor(_resize_matrix(H, height, interpolation).astype(dt))
+    mw = Tensor(_resize_matrix(W, width, interpolation).astype(dt))
     x = reshape(transpose(images, (0, 3, 1, 2)), (N * C, H, W))  # (NC, H, W)
     x = matmul(matmul(mh, x), transpose(mw, (1, 0)))              # (NC, height, width)
     return transpose(reshape(x, (N, C, height, width)), (0, 2, 3, 1))
@@ -114,3 +118,13 @@ def translation_transforms(dx: np.ndarray, dy: np.ndarray) -> np.ndarray:
     """Transforms shifting each image by (dx, dy) pixels (positive: right / down)."""
     one, z = np.ones_like(dx), np.zeros_like(dx)
     return np.stack([one, z, -dx, z, one, -dy], axis=1)
+
+
+def smart_resize(images: Tensor, height: int, width: int, interpolation: str = "bilinear") -> Tensor:
+    """The largest centred window of ``images`` with the target's aspect ratio, resized to
+    (height, width) (Keras' ``smart_resize``, its CenterCrop / RandomCrop fallback)."""
+    H, W = images.shape[1], images.shape[2]
+    ch = max(min(H, int(W * height / width)), 1)
+    cw = max(min(W, int(H * width / height)), 1)
+    top, left = (H - ch) // 2, (W - cw) // 2
+    return resize(images[:, top:top + ch, left:left + cw, :], height, width, interpolation)
