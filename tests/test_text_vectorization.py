@@ -195,3 +195,18 @@ def test_end_to_end_model_fits_and_predicts_on_raw_strings(tmp_path):
     probe = np.array(["good nice", "awful sad"])
     np.testing.assert_array_equal(back.predict(probe, verbose=0), model.predict(probe, verbose=0))
     assert model.predict(probe, verbose=0)[0, 0] > 0.5 > model.predict(probe, verbose=0)[1, 0]
+
+
+def test_symbolic_output_shape_keeps_the_unknown_sequence_length():
+    """Without output_sequence_length the length varies per batch: the graph records None
+    (not the 0 tokens of the empty strings it is probed with) and the model runs."""
+    vec = L.TextVectorization()
+    vec.adapt(["a b c", "b c"])
+    inp = ember.Input(shape=(1,), dtype="string")
+    ids = vec(inp)
+    assert ids.shape == (None, None)
+    out = L.Dense(1)(L.GlobalAveragePooling1D()(L.Embedding(5, 3)(ids)))
+    model = ember.Model(inp, out)
+    assert model.predict(np.array([["a b"], ["c c c c"]]), verbose=0).shape == (2, 1)
+    hot = L.TextVectorization(output_mode="count", vocabulary=["a", "b"])
+    assert hot(ember.Input(shape=(), dtype="string")).shape == (None, 3)

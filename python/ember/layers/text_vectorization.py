@@ -273,7 +273,11 @@ class TextVectorization(Layer):
     def __call__(self, inputs, *args, training=None, mask=None, **kwargs):
         from ..symbolic import SymbolicTensor
         if isinstance(inputs, SymbolicTensor):
-            return super().__call__(inputs, *args, training=training, mask=mask, **kwargs)
+            out = super().__call__(inputs, *args, training=training, mask=mask, **kwargs)
+            # The graph is probed with empty strings, which yield no tokens: take the declared
+            # shape instead, (batch, output_sequence_length or None) in "int" mode.
+            out.shape = (None,) + tuple(self.compute_output_shape(inputs.shape)[1:])
+            return out
         return self.call(inputs)
 
     def call(self, inputs):
