@@ -40,8 +40,8 @@ def _conv_ref(x, w, strides, padding, dilation, groups=1):
 
 def _depthwise_ref(x, k, strides, padding, dilation):
     """Channel c, multiplier m -> output channel c * dm + m (Keras' order), one loop each."""
-    C, dm = k.shape[2], k.shape[3]
-    outs = [_conv_ref(x[..., c:c + 1], k[:, :, c:c + 1, m:m + 1], strides, padding, dilation)
+    C, dm = k.shape[-2], k.shape[-1]
+    outs = [_conv_ref(x[..., c:c + 1], k[..., c:c + 1, m:m + 1], strides, padding, dilation)
             for c in range(C) for m in range(dm)]
     return np.concatenate(outs, axis=-1)
 
@@ -76,6 +76,30 @@ def test_separable_matches_reference_and_gradients():
     def ref(x, dk, pk, b):
         return np.tanh(_depthwise_ref(x, dk, (2, 2), "same", (1, 1)) @ pk[0, 0] + b)
     check_op(fn, ref, [x, dk, pk, b])
+
+
+@pytest.mark.parametrize("padding,strides,dilation", [("valid", 1, 1), ("same", 2, 1), ("same", 1, 3)])
+def test_1d_depthwise_and_separable_match_reference(padding, strides, dilation):
+    rng = np.random.default_rng(7)
+    x = rng.standard_normal((1, 11, 3))
+    dw = L.DepthwiseConv1D(3, strides=strides, padding=padding, dilation_rate=dilation, depth_multiplier=2)
+    dw.build(x.shape)
+    k, b = rng.standard_normal((3, 3, 2)), rng.standard_normal(6)
+
+    def depthwise(x, k, b):
+        dw.kernel, dw.bias = k, b
+        return dw.call(x)
+    check_op(depthwise, lambda x, k, b: _depthwise_ref(x, k, (strides,), padding, (dilation,)) + b, [x, k, b])
+    sep = L.SeparableConv1D(4, 3, strides=strides, padding=padding, dilation_rate=dilation)
+    sep.build(x.shape)
+    dk, pk = rng.standard_normal((3, 3, 1)), rng.standard_normal((1, 3, 4))
+
+    def separable(x, dk, pk, b):
+        sep.depthwise_kernel, sep.pointwise_kernel, sep.bias = dk, pk, b
+        return sep.call(x)
+    check_op(separable, lambda x, dk, pk, b: _depthwise_ref(x, dk, (strides,), padding, (dilation,)) @ pk[0] + b,
+             [x, dk, pk, b[:4]])
+    assert separable(Tensor(x), Tensor(dk), Tensor(pk), Tensor(b[:4])).shape == sep.compute_output_shape(x.shape)
 
 
 @pytest.mark.parametrize("strides,padding,dilation,groups", [((1, 1, 1), "valid", (1, 1, 1), 1),
@@ -145,6 +169,8 @@ def test_parameter_counts_follow_keras_formulas():
              (L.DepthwiseConv2D((3, 5), depth_multiplier=4), (None, 9, 9, 7), 3 * 5 * 7 * 4 + 28),
              (L.SeparableConv2D(64, 3), (None, 9, 9, 32), 3 * 3 * 32 + 32 * 64 + 64),
              (L.SeparableConv2D(16, (1, 3), depth_multiplier=2, use_bias=False), (None, 9, 9, 5), 15 * 2 + 10 * 16),
+             (L.DepthwiseConv1D(5, depth_multiplier=3), (None, 20, 4), 5 * 4 * 3 + 12),
+             (L.SeparableConv1D(8, 3), (None, 20, 4), 3 * 4 + 4 * 8 + 8),
              (L.Conv3D(64, 3), (None, 8, 8, 8, 1), 27 * 64 + 64), (L.Conv3D(6, (1, 2, 3), groups=3), (None, 4, 4, 4, 9),
                                                                     6 * 3 * 6 + 6)]
     for layer, shape, want in cases:
@@ -157,6 +183,8 @@ def test_new_conv_layers_survive_save_and_load(tmp_path):
     cases = [(L.DepthwiseConv2D(3, strides=2, padding="same", depth_multiplier=2, activation="relu"), (7, 5, 3)),
              (L.SeparableConv2D(4, (3, 2), dilation_rate=(1, 2), depth_multiplier=3, use_bias=False), (7, 6, 2)),
              (L.Conv3D(3, (2, 3, 1), strides=(1, 1, 2), padding="same", groups=1), (4, 5, 6, 2)),
+             (L.DepthwiseConv1D(3, padding="same", depth_multiplier=2), (9, 3)),
+             (L.SeparableConv1D(5, 2, strides=2, activation="tanh"), (9, 3)),
              (L.MaxPooling3D((2, 2, 1), strides=(1, 2, 1), padding="same"), (4, 5, 3, 2)),
              (L.AveragePooling3D(2, padding="same"), (5, 5, 3, 2)), (L.GlobalMaxPooling3D(keepdims=True), (3, 4, 5, 2))]
     for i, (layer, shape) in enumerate(cases):

@@ -22,7 +22,7 @@ from .layer_norm import LayerNormalization  # noqa: F401
 from .attention import AdditiveAttention, Attention, MultiHeadAttention  # noqa: F401
 from .transformer import PositionalEncoding, PositionEmbedding, TransformerEncoder  # noqa: F401
 from .text_vectorization import TextVectorization  # noqa: F401
-from .conv_extra import Conv3D, DepthwiseConv2D, SeparableConv2D  # noqa: F401
+from .conv_extra import Conv3D, DepthwiseConv1D, DepthwiseConv2D, SeparableConv1D, SeparableConv2D  # noqa: F401
 from .pooling3d import AveragePooling3D, GlobalAveragePooling3D, GlobalMaxPooling3D, MaxPooling3D  # noqa: F401
 from .augmentation import (  # noqa: F401
     RandomBrightness, RandomContrast, RandomCrop, RandomFlip, RandomRotation, RandomTranslation, RandomZoom,
@@ -35,4 +35,4 @@ AvgPool1D, AvgPool2D, AvgPool3D = AveragePooling1D, AveragePooling2D, AveragePoo
 GlobalAvgPool1D, GlobalAvgPool2D, GlobalAvgPool3D = GlobalAveragePooling1D, GlobalAveragePooling2D, GlobalAveragePooling3D
 GlobalMaxPool1D, GlobalMaxPool2D, GlobalMaxPool3D = GlobalMaxPooling1D, GlobalMaxPooling2D, GlobalMaxPooling3D
 Convolution1D, Convolution2D, Convolution3D = Conv1D, Conv2D, Conv3D
-SeparableConvolution2D = SeparableConv2D
+SeparableConvolution1D, SeparableConvolution2D = SeparableConv1D, SeparableConv2D

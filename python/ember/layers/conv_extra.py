@@ -1,5 +1,5 @@
 """More convolution layers (Keras 3 names, arguments, weights and configs):
-DepthwiseConv2D, SeparableConv2D and Conv3D.
+DepthwiseConv1D/2D, SeparableConv1D/2D and Conv3D.
 
 Depthwise convolution is the grouped 2-D convolution with one group per input channel:
 Keras' depthwise kernel (kh, kw, C, depth_multiplier) reshaped to (kh, kw, 1, C * dm)
@@ -33,15 +33,16 @@ def _spatial_out(layer, spatial, kernel_size, strides, dilation):
 
 
 class _DepthwiseBase(Layer):
-    """Arguments shared by DepthwiseConv2D and SeparableConv2D."""
+    """Arguments shared by the depthwise and separable convolutions (``_rank`` 1 or 2)."""
+    _rank = 2
 
     def __init__(self, kernel_size, strides, padding, depth_multiplier, data_format, dilation_rate, activation,
                  use_bias, **kwargs):
         super().__init__(**kwargs)
         cls = f"{type(self).__name__} layer '{self.name}'"
-        self.kernel_size = _tuple(kernel_size, 2, "kernel_size", cls)
-        self.strides = _tuple(strides, 2, "strides", cls)
-        self.dilation_rate = _tuple(dilation_rate, 2, "dilation_rate", cls)
+        self.kernel_size = _tuple(kernel_size, self._rank, "kernel_size", cls)
+        self.strides = _tuple(strides, self._rank, "strides", cls)
+        self.dilation_rate = _tuple(dilation_rate, self._rank, "dilation_rate", cls)
         self.padding = _check_padding(padding, cls)
         if not isinstance(self.padding, str):
             raise ValueError(f"{cls}: padding must be 'valid' or 'same'. Received: padding={padding!r}")
@@ -58,31 +59,37 @@ class _DepthwiseBase(Layer):
         self.use_bias = bool(use_bias)
 
     def _channels(self, shape) -> Optional[int]:
-        if len(shape) != 4:
-            layout = "(batch, height, width, channels)" if self.data_format == "channels_last" else \
-                "(batch, channels, height, width)"
-            raise ValueError(f"{type(self).__name__} layer '{self.name}' expects a 4-D input {layout}. "
+        if len(shape) != self._rank + 2:
+            names = "height, width" if self._rank == 2 else "steps"
+            layout = f"(batch, {names}, channels)" if self.data_format == "channels_last" else \
+                f"(batch, channels, {names})"
+            raise ValueError(f"{type(self).__name__} layer '{self.name}' expects a {self._rank + 2}-D input {layout}. "
                              f"Received: shape={tuple(shape)}")
         return shape[-1] if self.data_format == "channels_last" else shape[1]
 
+    def _conv(self, x, kernel, bias, strides, padding, dilation, groups):
+        """conv1d or conv2d by rank, in the layer's data format."""
+        name = f"{type(self).__name__} layer '{self.name}'"
+        if self._rank == 1:
+            return F.conv1d(x, kernel, bias, strides[0], padding, dilation[0], groups, self.data_format, name=name)
+        return F.conv2d(x, kernel, bias, strides, padding, dilation, groups, self.data_format, name=name)
+
     def _depthwise(self, inputs, kernel, bias):
-        """The depthwise convolution of ``inputs`` with a (kh, kw, C, dm) kernel."""
+        """The depthwise convolution of ``inputs`` with a (*kernel_size, C, dm) kernel."""
         c = self._channels(inputs.shape)
-        want = kernel.shape[2]
+        want = kernel.shape[-2]
         if c != want:
             raise ValueError(f"{type(self).__name__} layer '{self.name}' was built for {want} input channels but "
                              f"received an input with {c}. Received: shape={inputs.shape}")
-        kh, kw = self.kernel_size
-        k = reshape(kernel, (kh, kw, 1, c * self.depth_multiplier))
-        return F.conv2d(inputs, k, bias, self.strides, self.padding, self.dilation_rate, c, self.data_format,
-                        name=f"{type(self).__name__} layer '{self.name}'")
+        k = reshape(kernel, self.kernel_size + (1, c * self.depth_multiplier))
+        return self._conv(inputs, k, bias, self.strides, self.padding, self.dilation_rate, c)
 
     def _out_shape(self, input_shape, channels_out):
         self._channels(input_shape)
         cl = self.data_format == "channels_last"
-        spatial = input_shape[1:3] if cl else input_shape[2:4]
-        oh, ow = _spatial_out(self, spatial, self.kernel_size, self.strides, self.dilation_rate)
-        return (input_shape[0], oh, ow, channels_out) if cl else (input_shape[0], channels_out, oh, ow)
+        spatial = input_shape[1:1 + self._rank] if cl else input_shape[2:2 + self._rank]
+        out = _spatial_out(self, spatial, self.kernel_size, self.strides, self.dilation_rate)
+        return (input_shape[0], *out, channels_out) if cl else (input_shape[0], channels_out, *out)
 
     def get_config(self) -> dict:
         cfg = super().get_config()
@@ -114,11 +121,10 @@ class DepthwiseConv2D(_DepthwiseBase):
     def build(self, input_shape) -> None:
         c = self._channels(input_shape)
         if c is None:
-            raise ValueError(f"DepthwiseConv2D layer '{self.name}': the channel dimension must be known. "
+            raise ValueError(f"{type(self).__name__} layer '{self.name}': the channel dimension must be known. "
                              f"Received: input shape={tuple(input_shape)}")
-        kh, kw = self.kernel_size
-        self.kernel = self.add_weight("kernel", (kh, kw, c, self.depth_multiplier), self.depthwise_initializer,
-                                      regularizer=self.depthwise_regularizer)
+        self.kernel = self.add_weight("kernel", self.kernel_size + (c, self.depth_multiplier),
+                                      self.depthwise_initializer, regularizer=self.depthwise_regularizer)
         self.bias = self.add_weight("bias", (c * self.depth_multiplier,), self.bias_initializer,
                                     regularizer=self.bias_regularizer) if self.use_bias else None
         self.built = True
@@ -156,7 +162,7 @@ class SeparableConv2D(_DepthwiseBase):
         super().__init__(kernel_size, strides, padding, depth_multiplier, data_format, dilation_rate, activation,
                          use_bias, **kwargs)
         if int(filters) < 1:
-            raise ValueError(f"SeparableConv2D layer '{self.name}': filters must be a positive integer. "
+            raise ValueError(f"{type(self).__name__} layer '{self.name}': filters must be a positive integer. "
                              f"Received: filters={filters!r}")
         self.filters = int(filters)
         self.depthwise_initializer = initializers.get(depthwise_initializer)
@@ -169,13 +175,12 @@ class SeparableConv2D(_DepthwiseBase):
     def build(self, input_shape) -> None:
         c = self._channels(input_shape)
         if c is None:
-            raise ValueError(f"SeparableConv2D layer '{self.name}': the channel dimension must be known. "
+            raise ValueError(f"{type(self).__name__} layer '{self.name}': the channel dimension must be known. "
                              f"Received: input shape={tuple(input_shape)}")
-        kh, kw = self.kernel_size
         dm = self.depth_multiplier
-        self.depthwise_kernel = self.add_weight("depthwise_kernel", (kh, kw, c, dm), self.depthwise_initializer,
-                                                regularizer=self.depthwise_regularizer)
-        self.pointwise_kernel = self.add_weight("pointwise_kernel", (1, 1, c * dm, self.filters),
+        self.depthwise_kernel = self.add_weight("depthwise_kernel", self.kernel_size + (c, dm),
+                                                self.depthwise_initializer, regularizer=self.depthwise_regularizer)
+        self.pointwise_kernel = self.add_weight("pointwise_kernel", (1,) * self._rank + (c * dm, self.filters),
                                                 self.pointwise_initializer, regularizer=self.pointwise_regularizer)
         self.bias = self.add_weight("bias", (self.filters,), self.bias_initializer,
                                     regularizer=self.bias_regularizer) if self.use_bias else None
@@ -183,8 +188,8 @@ class SeparableConv2D(_DepthwiseBase):
 
     def call(self, inputs):
         y = self._depthwise(inputs, self.depthwise_kernel, None)
-        y = F.conv2d(y, self.pointwise_kernel, self.bias, 1, "valid", 1, 1, self.data_format,
-                     name=f"SeparableConv2D layer '{self.name}'")
+        one = (1,) * self._rank
+        y = self._conv(y, self.pointwise_kernel, self.bias, one, "valid", one, 1)
         return y if self.activation is None else self.activation(y)
 
     def compute_output_shape(self, input_shape):
@@ -200,6 +205,35 @@ class SeparableConv2D(_DepthwiseBase):
                                       pointwise_regularizer=(regularizers, self.pointwise_regularizer),
                                       bias_regularizer=(regularizers, self.bias_regularizer)))
         return cfg
+
+
+class DepthwiseConv1D(DepthwiseConv2D):
+    """Depthwise 1-D convolution over (batch, steps, channels) (Keras): kernel
+    (kernel_size, C, depth_multiplier), bias (C * dm,)."""
+    _rank = 1
+
+    def __init__(self, kernel_size, strides=1, padding="valid", depth_multiplier: int = 1,
+                 data_format: Optional[str] = None, dilation_rate=1, activation=None, use_bias: bool = True,
+                 depthwise_initializer="glorot_uniform", bias_initializer="zeros", depthwise_regularizer=None,
+                 bias_regularizer=None, **kwargs):
+        super().__init__(kernel_size, strides, padding, depth_multiplier, data_format, dilation_rate, activation,
+                         use_bias, depthwise_initializer, bias_initializer, depthwise_regularizer, bias_regularizer,
+                         **kwargs)
+
+
+class SeparableConv1D(SeparableConv2D):
+    """Depthwise separable 1-D convolution (Keras): depthwise kernel (kernel_size, C, dm),
+    pointwise kernel (1, C * dm, filters), bias (filters,)."""
+    _rank = 1
+
+    def __init__(self, filters: int, kernel_size, strides=1, padding="valid", data_format: Optional[str] = None,
+                 dilation_rate=1, depth_multiplier: int = 1, activation=None, use_bias: bool = True,
+                 depthwise_initializer="glorot_uniform", pointwise_initializer="glorot_uniform",
+                 bias_initializer="zeros", depthwise_regularizer=None, pointwise_regularizer=None,
+                 bias_regularizer=None, **kwargs):
+        super().__init__(filters, kernel_size, strides, padding, data_format, dilation_rate, depth_multiplier,
+                         activation, use_bias, depthwise_initializer, pointwise_initializer, bias_initializer,
+                         depthwise_regularizer, pointwise_regularizer, bias_regularizer, **kwargs)
 
 
 class Conv3D(_Conv):
