@@ -223,3 +223,16 @@ def test_keras_alias_names():
     assert L.MaxPool3D is L.MaxPooling3D and L.AvgPool2D is L.AveragePooling2D
     assert L.GlobalAvgPool3D is L.GlobalAveragePooling3D and L.GlobalMaxPool1D is L.GlobalMaxPooling1D
     assert L.Convolution3D is L.Conv3D and L.SeparableConvolution2D is L.SeparableConv2D
+
+
+def test_depthwise_and_separable_channels_first_match_channels_last():
+    x = np.random.default_rng(11).standard_normal((2, 7, 5, 3)).astype(np.float32)
+    for make in (lambda df: L.DepthwiseConv2D(3, strides=2, depth_multiplier=2, data_format=df),
+                 lambda df: L.SeparableConv2D(4, 3, padding="same", depth_multiplier=2, data_format=df)):
+        last, first = make("channels_last"), make("channels_first")
+        y = last(x)
+        first.build((2, 3, 7, 5))
+        first.set_weights(last.get_weights())
+        got = first(np.moveaxis(x, -1, 1))
+        np.testing.assert_allclose(got.numpy(), np.moveaxis(y.numpy(), -1, 1), rtol=1e-5, atol=1e-6)
+        assert got.shape == first.compute_output_shape((2, 3, 7, 5))
