@@ -145,8 +145,10 @@ class Layer:
 
     def _call_concrete(self, inputs, first, args, training, mask, kwargs):
         if not isinstance(first, Tensor) and not isinstance(inputs, (list, tuple)):
-            inputs = Tensor(inputs, dtype=self.dtype if np.asarray(inputs).dtype.kind == "f" else None)
-            first = inputs
+            kind = np.asarray(inputs).dtype.kind
+            if kind not in "OSU":  # strings stay NumPy arrays for the text layers (TextVectorization)
+                inputs = Tensor(inputs, dtype=self.dtype if kind == "f" else None)
+                first = inputs
         self._maybe_build(inputs)
         if self._call_has_training:
             kwargs["training"] = bool(training)
