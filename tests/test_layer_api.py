@@ -316,3 +316,31 @@ def test_functional_model_input_output_and_assignable_attributes():
         def call(self, inputs):
             return inputs
     assert Custom().output_shape == (None, 7)
+
+
+def test_keras_custom_loop_idiom_sum_of_model_losses_with_optimizer_apply():
+    """The custom-training-loop guide: loss += sum(model.losses); optimizer.apply(grads, w)."""
+    inp = ember.Input(shape=(6,))
+    first = layers.Dense(5, activation="relu")
+    x = ActivityPenalty(0.5)(first(inp))
+    model = ember.Model(inp, layers.Dense(3)(x))
+    loss_fn = ember.losses.SparseCategoricalCrossentropy(from_logits=True)
+    rng = np.random.default_rng(0)
+    xb, yb = rng.standard_normal((8, 6)).astype(np.float32), rng.integers(0, 3, 8)
+    with ember.GradientTape() as tape:
+        logits = model(xb, training=True)
+        loss = loss_fn(yb, logits)
+        loss += sum(model.losses)
+    grads = tape.gradient(loss, model.trainable_weights)
+    with ember.GradientTape() as tape2:
+        plain = loss_fn(yb, model(xb, training=True))
+    grads_plain = tape2.gradient(plain, model.trainable_weights)
+    # the penalty on the first layer's output changes the first kernel's gradient only there
+    assert not np.allclose(grads[0].numpy(), grads_plain[0].numpy())
+    np.testing.assert_allclose(grads[-1].numpy(), grads_plain[-1].numpy(), rtol=1e-5, atol=1e-7)
+    before = [w.numpy().copy() for w in model.trainable_weights]
+    opt = ember.optimizers.SGD(learning_rate=0.1)
+    opt.apply(grads, model.trainable_weights)
+    for w, b, g in zip(model.trainable_weights, before, grads):
+        np.testing.assert_allclose(w.numpy(), b - 0.1 * g.numpy(), rtol=1e-5, atol=1e-7)
+    assert f"{loss:.3f}" == f"{float(loss):.3f}"

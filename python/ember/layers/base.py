@@ -10,6 +10,7 @@ from typing import Iterable, List, Optional, Sequence, Tuple
 import numpy as np
 
 from .. import initializers, regularizers
+from ..optimizers import set_constraint
 from ..tensor import Tensor
 
 _uid = itertools.count()
@@ -192,7 +193,6 @@ class Layer:
             self._regularized.append((w, reg))
             _REGULARIZED.add(self)
         if kw["constraint"] is not None:
-            from ..optimizers import set_constraint
             set_constraint(w, kw["constraint"])
         return w
 

@@ -25,6 +25,7 @@ from ..ops import core, nn
 from ..ops import rnn as rnn_ops
 from ..tensor import Tensor
 from .base import Layer, serialized_entries
+from .rnn_layer import RNN
 
 
 class _RNNBase(Layer):
@@ -214,7 +215,6 @@ class Bidirectional(Layer):
 
     def __init__(self, layer: Layer, merge_mode: Optional[str] = "concat", backward_layer=None, **kwargs):
         super().__init__(**kwargs)
-        from .rnn_layer import RNN
         if not isinstance(layer, (_RNNBase, RNN)):
             raise TypeError(f"Bidirectional expects an RNN layer (SimpleRNN, LSTM, GRU, RNN). "
                             f"Received: {type(layer).__name__}")
