@@ -344,3 +344,20 @@ def test_keras_custom_loop_idiom_sum_of_model_losses_with_optimizer_apply():
     for w, b, g in zip(model.trainable_weights, before, grads):
         np.testing.assert_allclose(w.numpy(), b - 0.1 * g.numpy(), rtol=1e-5, atol=1e-7)
     assert f"{loss:.3f}" == f"{float(loss):.3f}"
+
+
+def test_metric_add_weight_keras2_name_first():
+    class Count(ember.metrics.Metric):
+        def __init__(self, **kwargs):
+            super().__init__(**kwargs)
+            self.n = self.add_weight("n", initializer="zeros")
+
+        def update_state(self, y_true, y_pred, sample_weight=None):
+            self.n.assign_add(len(y_true))
+
+        def result(self):
+            return self.n
+
+    m = Count(name="count")
+    m.update_state(np.zeros(5), np.zeros(5))
+    assert m.n.shape == () and m.n.name == "count/n" and float(m.result()) == 5.0

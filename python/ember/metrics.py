@@ -96,7 +96,9 @@ class Metric:
         return v
 
     def add_weight(self, shape=(), initializer=None, dtype=None, name: Optional[str] = None) -> Tensor:
-        """Keras' alias of ``add_variable``."""
+        """Keras' alias of ``add_variable`` (Keras 2's ``add_weight("name", ...)`` too)."""
+        if isinstance(shape, str):
+            shape, name = (), shape
         return self.add_variable(shape, initializer, dtype, name=name)
 
     @property
