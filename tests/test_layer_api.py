@@ -146,6 +146,8 @@ def test_add_weight_positional_forms_and_defaults():
     assert c.shape == ()
     d = layer.add_weight(shape=(2,), dtype="int32")             # integer weights default to zeros
     np.testing.assert_array_equal(d.numpy(), [0, 0])
+    e = layer.add_weight(shape=(1,), autocast=False, aggregation="mean")  # Keras options with no effect here
+    assert e.shape == (1,)
     with pytest.raises(TypeError, match="add_weight on layer 'host': unexpected keyword"):
         layer.add_weight(shape=(2,), initialiser="zeros")
     with pytest.raises(TypeError, match="at most 3 positional"):

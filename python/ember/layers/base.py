@@ -386,12 +386,17 @@ def _shapes(structure):
 
 
 _WEIGHT_KEYS = ("shape", "initializer", "dtype", "trainable", "regularizer", "constraint", "name")
+# Keras options with nothing to act on in ember (no mixed-precision autocasting, no
+# replica aggregation): accepted so that Keras code runs, and ignored.
+_NO_EFFECT_WEIGHT_KEYS = ("autocast", "aggregation", "synchronization")
 
 
 def _weight_args(layer_name: str, args: tuple, kw: dict) -> dict:
     """add_weight's arguments as one dict: Keras 3 positional ``(shape, initializer,
     dtype)``, or ember's older ``(name, shape, initializer, trainable, dtype, regularizer)``
     when the first positional argument is a string."""
+    for key in _NO_EFFECT_WEIGHT_KEYS:
+        kw.pop(key, None)
     extra = sorted(set(kw) - set(_WEIGHT_KEYS))
     if extra:
         raise TypeError(f"add_weight on layer '{layer_name}': unexpected keyword argument(s) {extra}")
