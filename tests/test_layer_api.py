@@ -363,3 +363,23 @@ def test_metric_add_weight_keras2_name_first():
     m = Count(name="count")
     m.update_state(np.zeros(5), np.zeros(5))
     assert m.n.shape == () and m.n.name == "count/n" and float(m.result()) == 5.0
+
+
+def test_activity_regularizer_adds_a_loss_per_call_and_round_trips(tmp_path):
+    inp = ember.Input(shape=(3,))
+    model = ember.Model(inp, layers.Dense(2, activity_regularizer=ember.regularizers.L1(0.1), name="act")(inp))
+    x = np.random.default_rng(0).standard_normal((5, 3)).astype(np.float32)
+    y = model(x).numpy()
+    assert len(model.losses) == 1
+    np.testing.assert_allclose(float(model.losses[0]), 0.1 * np.abs(y).sum() / 5, rtol=1e-5)
+    model.save(str(tmp_path / "a.npz"))
+    back = ember.models.load_model(str(tmp_path / "a.npz"))
+    back(x)
+    np.testing.assert_allclose(float(back.losses[0]), float(model.losses[0]), rtol=1e-6)
+    gradcheck(lambda t: _act_loss(t), [np.random.default_rng(1).standard_normal((3, 4))])
+
+
+def _act_loss(t):
+    layer = layers.Activation("tanh", activity_regularizer="l2", dtype="float64")
+    layer(t)
+    return layer.losses[0]

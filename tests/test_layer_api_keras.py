@@ -1,6 +1,6 @@
 """The layer-API pieces against Keras 3 itself: RNN over LSTMCell / GRUCell /
 SimpleRNNCell behind Masking (outputs and states, both directions), Dot / minimum /
-average, and add_loss + regularizer losses in model.losses and evaluate.
+average, and add_loss + activity and weight regularizer losses in model.losses and evaluate.
 
 Keras runs once for the module in a subprocess (tests/data/keras/keras_layer_api.py,
 KERAS_BACKEND=torch); skipped where keras or torch is not installed."""
@@ -50,7 +50,8 @@ def _cases(rng):
     c["loss_y"] = rng.standard_normal((8, 2)).astype(np.float32)
     inp = ember.Input(shape=(4,))
     d = layers.Dense(3, kernel_regularizer=ember.regularizers.L2(0.1))
-    models["loss"] = ember.Model(inp, layers.Dense(2)(Penalty()(d(inp))))
+    out = layers.Dense(2, activity_regularizer=ember.regularizers.L2(0.05))(Penalty()(d(inp)))
+    models["loss"] = ember.Model(inp, out)
     ws = [rng.standard_normal(w.shape).astype(np.float32) for w in models["loss"].get_weights()]
     models["loss"].set_weights(ws)
     c.update({f"loss_w{i}": w for i, w in enumerate(ws)})

@@ -65,13 +65,14 @@ class Layer:
     ``training`` and ``mask`` when ``call`` accepts them, and propagates masks.
 
     Keyword arguments every layer accepts: ``name``, ``trainable``, ``dtype``,
-    ``input_shape`` / ``batch_input_shape`` / ``input_dim`` (for the first layer of a model).
+    ``input_shape`` / ``batch_input_shape`` / ``input_dim`` (for the first layer of a model),
+    ``activity_regularizer`` (its penalty of each output / batch size goes to ``add_loss``).
     """
 
     supports_masking = False
 
     def __init__(self, name: Optional[str] = None, trainable: bool = True, dtype=None,
-                 input_shape=None, batch_input_shape=None, input_dim=None, **kwargs):
+                 input_shape=None, batch_input_shape=None, input_dim=None, activity_regularizer=None, **kwargs):
         if kwargs:
             raise TypeError(f"{type(self).__name__}: unexpected keyword argument(s) {sorted(kwargs)}")
         self.name = name or f"{_snake(type(self).__name__)}_{next(_uid)}"
@@ -81,6 +82,7 @@ class Layer:
         self._weights: List[Tensor] = []
         self._regularized: List[Tuple[Tensor, object]] = []
         self._losses: List[Tensor] = []
+        self.activity_regularizer = regularizers.get(activity_regularizer)
         if batch_input_shape is not None:
             self._batch_input_shape = tuple(batch_input_shape)
         elif input_shape is not None:
@@ -116,7 +118,10 @@ class Layer:
         return mask if self.supports_masking else None
 
     def get_config(self) -> dict:
-        return {"name": self.name, "trainable": self.trainable}
+        cfg = {"name": self.name, "trainable": self.trainable}
+        if getattr(self, "activity_regularizer", None) is not None:
+            cfg.update(serialized_entries(self.name, activity_regularizer=(regularizers, self.activity_regularizer)))
+        return cfg
 
     @classmethod
     def from_config(cls, config: dict) -> "Layer":
@@ -158,6 +163,8 @@ class Layer:
         if self._call_has_mask:
             kwargs["mask"] = mask
         out = self.call(inputs, *args, **kwargs)
+        if getattr(self, "activity_regularizer", None) is not None:
+            self._activity_losses(out)
         out_mask = self.compute_mask(inputs, mask)
         if out_mask is not None and isinstance(out, Tensor):
             out._mask = out_mask
@@ -219,6 +226,14 @@ class Layer:
                 self._losses = []
             self._losses.append(x)
             _HOLDING_LOSSES.add(self)
+
+    def _activity_losses(self, out) -> None:
+        """Keras' activity regularization: the penalty of each output, divided by its batch
+        size, as an add_loss loss."""
+        for o in (out if isinstance(out, (list, tuple)) else [out]):
+            if isinstance(o, Tensor):
+                loss = self.activity_regularizer(o)
+                self.add_loss(loss * (1.0 / o.shape[0]) if o.ndim > 0 and o.shape[0] else loss)
 
     def _flatten_layers(self, include_self: bool = True) -> List["Layer"]:
         """This layer (optionally) and every layer nested in it, each once."""

@@ -50,7 +50,8 @@ def loss_cases(c, out):
     x = c["loss_x"]
     inp = keras.Input(shape=x.shape[1:])
     d = layers.Dense(3, kernel_regularizer=keras.regularizers.L2(0.1))
-    model = keras.Model(inp, layers.Dense(2)(Penalty()(d(inp))))
+    y = layers.Dense(2, activity_regularizer=keras.regularizers.L2(0.05))(Penalty()(d(inp)))
+    model = keras.Model(inp, y)
     model.set_weights([c[f"loss_w{i}"] for i in range(4)])
     model(x)
     out["losses"] = np.array([float(v) for v in model.losses])
