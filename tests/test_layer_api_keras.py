@@ -55,6 +55,12 @@ def _cases(rng):
     ws = [rng.standard_normal(w.shape).astype(np.float32) for w in models["loss"].get_weights()]
     models["loss"].set_weights(ws)
     c.update({f"loss_w{i}": w for i, w in enumerate(ws)})
+    inp = ember.Input(shape=(6, 5))
+    h = layers.Activation("tanh")(layers.Dropout(0.3)(layers.Dense(4)(layers.Masking()(inp))))
+    models["chain"] = ember.Model(inp, [layers.GlobalAveragePooling1D()(h), layers.LSTM(3)(h)])
+    ws = [rng.standard_normal(w.shape).astype(np.float32) * 0.5 for w in models["chain"].get_weights()]
+    models["chain"].set_weights(ws)
+    c.update({f"chain_w{i}": w for i, w in enumerate(ws)})
     return c, models
 
 
@@ -104,3 +110,12 @@ def test_add_loss_and_regularizer_losses_match_keras(answers):
     model.compile(loss="mse")
     np.testing.assert_allclose(model.evaluate(c["loss_x"], c["loss_y"], verbose=0, batch_size=8), k["evaluate"],
                                rtol=1e-5)
+
+
+def test_mask_flows_through_dense_dropout_activation_like_keras(answers):
+    """Keras' Dense / Dropout / Activation pass the mask on; GlobalAveragePooling1D then
+    averages the unmasked steps and the LSTM skips the masked ones."""
+    c, models, k = answers
+    pooled, last = models["chain"].predict(c["rnn_x"], verbose=0)
+    np.testing.assert_allclose(pooled, k["chain_pooled"], rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(last, k["chain_lstm"], rtol=1e-5, atol=1e-6)

@@ -179,3 +179,28 @@ def test_merge_layers_round_trip(tmp_path):
         np.testing.assert_array_equal(u, v)
     with pytest.raises(ValueError, match=r"Minimum layer .* at least 2 inputs"):
         layers.Minimum()([a])
+
+
+@pytest.mark.parametrize("data_format", ["channels_last", "channels_first"])
+def test_global_average_pooling1d_masked_mean(data_format):
+    rng = np.random.default_rng(9)
+    x = rng.standard_normal((3, 7, 5))
+    m = np.ones((3, 7), bool)
+    m[0, 4:] = False
+    m[2, :3] = False
+    xx = x if data_format == "channels_last" else x.transpose(0, 2, 1)
+    pool = layers.GlobalAveragePooling1D(data_format=data_format, dtype="float64")
+    want = np.stack([x[i][m[i]].mean(0) for i in range(3)])
+    np.testing.assert_allclose(pool(xx, mask=m).numpy(), want, rtol=1e-12)
+    gradcheck(lambda t: pool(t, mask=m), [xx])
+    assert pool.compute_mask(xx, m) is None
+    with pytest.raises(ValueError, match=r"the mask must have shape \(batch, steps\) = \(3, 7\). Received: mask"):
+        pool(xx, mask=m[:, :4])
+
+
+def test_mask_passes_through_dense_dropout_activation():
+    x = np.zeros((2, 4, 3), np.float32)
+    x[:, :2] = 1.0
+    out = layers.Activation("relu")(layers.Dropout(0.2)(layers.Dense(2)(layers.Masking()(x))))
+    np.testing.assert_array_equal(out._mask, [[True, True, False, False]] * 2)
+    assert getattr(layers.Flatten()(layers.Masking()(x)), "_mask", None) is None  # Flatten drops it, as Keras

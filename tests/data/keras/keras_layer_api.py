@@ -59,6 +59,17 @@ def loss_cases(c, out):
     out["evaluate"] = np.array(model.evaluate(x, c["loss_y"], verbose=0, batch_size=len(x)))
 
 
+def mask_chain_cases(c, out):
+    """A mask through Dense / Dropout / Activation into a masked mean and into an LSTM."""
+    x = c["rnn_x"]
+    inp = keras.Input(shape=x.shape[1:])
+    h = layers.Activation("tanh")(layers.Dropout(0.3)(layers.Dense(4)(layers.Masking()(inp))))
+    model = keras.Model(inp, [layers.GlobalAveragePooling1D()(h), layers.LSTM(3)(h)])
+    model.set_weights([c[f"chain_w{i}"] for i in range(5)])
+    pooled, last = model.predict(x, verbose=0)
+    out["chain_pooled"], out["chain_lstm"] = np.asarray(pooled), np.asarray(last)
+
+
 def main(d):
     with np.load(os.path.join(d, "cases.npz")) as f:
         c = {k: f[k] for k in f.files}
@@ -66,6 +77,7 @@ def main(d):
     rnn_cases(c, out)
     dot_cases(c, out)
     loss_cases(c, out)
+    mask_chain_cases(c, out)
     np.savez(os.path.join(d, "keras.npz"), **out)
 
 
