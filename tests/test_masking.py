@@ -204,3 +204,12 @@ def test_mask_passes_through_dense_dropout_activation():
     out = layers.Activation("relu")(layers.Dropout(0.2)(layers.Dense(2)(layers.Masking()(x))))
     np.testing.assert_array_equal(out._mask, [[True, True, False, False]] * 2)
     assert getattr(layers.Flatten()(layers.Masking()(x)), "_mask", None) is None  # Flatten drops it, as Keras
+
+
+def test_compute_output_shape_keeps_none_and_the_given_batch():
+    assert layers.Conv1D(3, 3).compute_output_shape((None, None, 10)) == (None, None, 3)
+    assert layers.Dense(4).compute_output_shape((32, 10)) == (32, 4)
+    assert layers.LSTM(3, return_sequences=True, return_state=True).compute_output_shape((None, None, 2)) == \
+        [(None, None, 3), (None, 3), (None, 3)]
+    assert layers.Concatenate().compute_output_shape([(None, 3), (None, 4)]) == (None, 7)
+    assert layers.RNN(layers.GRUCell(5)).compute_output_shape((8, None, 2)) == (8, 5)

@@ -133,14 +133,13 @@ def _probe(layer, inputs, args, run_kwargs, has_unknown: bool):
     raise first_error
 
 
-def call_symbolic(layer, inputs, args, kwargs):
-    """Record ``layer(inputs, *args, **kwargs)`` on symbolic tensors; return symbolic outputs."""
+def infer_outputs(layer, inputs, args, kwargs):
+    """Symbolic outputs (not yet tied to a Node) of ``layer(inputs, *args, **kwargs)`` on
+    symbolic tensors, from probe runs: a dimension is None where the batch or an unknown
+    input dimension shows through."""
     from .tensor import Tensor
-    kwargs = dict(kwargs)
     run_kwargs = {k: v for k, v in kwargs.items() if not (k in ("training", "mask") and v is None)}
     run_kwargs["training"] = False
-    if isinstance(inputs, tuple):
-        inputs = list(inputs)
     has_unknown = any(s is None for st in flatten((inputs, args, kwargs)) for s in st.shape[1:])
     try:
         out_a, out_b = _probe(layer, inputs, args, run_kwargs, has_unknown)
@@ -159,10 +158,17 @@ def call_symbolic(layer, inputs, args, kwargs):
             shape = [None if (s is None or s != flat_b[i].shape[j]) else s for j, s in enumerate(shape)]
         syms.append(SymbolicTensor(shape, t.dtype if isinstance(t, Tensor) or hasattr(t, "dtype") else "float32",
                                    index=i, name=f"{layer.name}/out{i}"))
-    it = iter(syms)
-    outputs = _rebuild(out_a, it)
+    return _rebuild(out_a, iter(syms))
+
+
+def call_symbolic(layer, inputs, args, kwargs):
+    """Record ``layer(inputs, *args, **kwargs)`` on symbolic tensors; return symbolic outputs."""
+    kwargs = dict(kwargs)
+    if isinstance(inputs, tuple):
+        inputs = list(inputs)
+    outputs = infer_outputs(layer, inputs, args, kwargs)
     node = Node(layer, inputs, tuple(args), kwargs, outputs)
-    for s in syms:
+    for s in flatten(outputs):
         s.node = node
     layer._inbound_nodes = getattr(layer, "_inbound_nodes", []) + [node]
     return outputs

@@ -104,15 +104,20 @@ class Layer:
         raise NotImplementedError(f"{type(self).__name__}.call is not implemented")
 
     def compute_output_shape(self, input_shape):
-        """Output shape for ``input_shape`` (batch dim may be None). The default runs the
-        layer on a zero batch of one under ``no_grad`` and reads the result."""
-        from ..tensor import no_grad
-        shape = tuple(1 if s is None else s for s in input_shape)
-        with no_grad():
-            out = self(Tensor(np.zeros(shape, dtype=self.dtype)))
+        """Output shape for ``input_shape`` (batch dim included; None for unknown dims, which
+        stay None where they show through; a list of shapes for several inputs). The
+        default probes the layer on zero batches under ``no_grad``, as a functional
+        graph does."""
+        from ..symbolic import SymbolicTensor, infer_outputs
+        several = bool(input_shape) and isinstance(input_shape[0], (list, tuple))
+        shapes = [tuple(s) for s in input_shape] if several else [tuple(input_shape)]
+        syms = [SymbolicTensor(s, self.dtype) for s in shapes]
+        out = infer_outputs(self, syms if several else syms[0], (), {})
+        batch = shapes[0][0] if shapes[0] else None
+        fix = lambda t: (batch,) + tuple(t.shape[1:]) if t.shape else ()  # noqa: E731
         if isinstance(out, (list, tuple)):
-            return [(input_shape[0],) + tuple(o.shape[1:]) for o in out]
-        return (input_shape[0],) + tuple(out.shape[1:])
+            return [fix(t) for t in out]
+        return fix(out)
 
     def compute_mask(self, inputs, mask=None):
         return mask if self.supports_masking else None
