@@ -213,3 +213,29 @@ def test_compute_output_shape_keeps_none_and_the_given_batch():
         [(None, None, 3), (None, 3), (None, 3)]
     assert layers.Concatenate().compute_output_shape([(None, 3), (None, 4)]) == (None, 7)
     assert layers.RNN(layers.GRUCell(5)).compute_output_shape((8, None, 2)) == (8, 5)
+
+
+def test_masking_guide_idioms_keras_mask_and_per_output_masks():
+    """Keras' "Masking and padding" guide: ``_keras_mask``, a layer's own compute_mask
+    and one mask per output of a layer that splits its input."""
+    padded = np.array([[711, 632, 71, 0, 0, 0], [73, 8, 3215, 55, 927, 0]])
+    emb = layers.Embedding(input_dim=5000, output_dim=16, mask_zero=True)
+    out = emb(padded)
+    np.testing.assert_array_equal(out._keras_mask, padded != 0)
+    np.testing.assert_array_equal(emb.compute_mask(padded), padded != 0)
+
+    class TemporalSplit(layers.Layer):
+        def call(self, inputs):
+            return [inputs[:, :3], inputs[:, 3:]]
+
+        def compute_mask(self, inputs, mask=None):
+            if mask is None:
+                return None
+            return [mask[:, :3], mask[:, 3:]]
+
+    first, second = TemporalSplit()(out)
+    np.testing.assert_array_equal(first._keras_mask, padded[:, :3] != 0)
+    np.testing.assert_array_equal(second._keras_mask, padded[:, 3:] != 0)
+    t = ember.Tensor(np.ones((2, 3)))
+    t._keras_mask = np.array([[True, False, True]] * 2)
+    assert t._mask is t._keras_mask and ember.Tensor([1.0])._keras_mask is None

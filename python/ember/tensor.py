@@ -300,6 +300,16 @@ class Tensor:
     def is_leaf(self) -> bool:
         return self._backward is None
 
+    @property
+    def _keras_mask(self):
+        """The mask this tensor carries (from ``Masking``, ``Embedding(mask_zero=True)``, a
+        layer's ``compute_mask``), under Keras' attribute name; None when there is none."""
+        return getattr(self, "_mask", None)
+
+    @_keras_mask.setter
+    def _keras_mask(self, value) -> None:
+        self._mask = value
+
     def __len__(self) -> int:
         if self.data.ndim == 0:
             raise TypeError("len() of a 0-d Tensor")

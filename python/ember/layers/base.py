@@ -173,6 +173,10 @@ class Layer:
         out_mask = self.compute_mask(inputs, mask)
         if out_mask is not None and isinstance(out, Tensor):
             out._mask = out_mask
+        elif isinstance(out_mask, (list, tuple)) and isinstance(out, (list, tuple)) and len(out) == len(out_mask):
+            for o, m in zip(out, out_mask):  # one mask per output (Keras)
+                if isinstance(o, Tensor) and m is not None:
+                    o._mask = m
         return out
 
     def add_weight(self, *args, shape=None, initializer=None, dtype=None, trainable: bool = True,
