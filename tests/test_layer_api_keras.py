@@ -61,6 +61,17 @@ def _cases(rng):
     ws = [rng.standard_normal(w.shape).astype(np.float32) * 0.5 for w in models["chain"].get_weights()]
     models["chain"].set_weights(ws)
     c.update({f"chain_w{i}": w for i, w in enumerate(ws)})
+    c["merge_a"] = np.array([[1, 2, 3, 0, 0], [4, 0, 0, 0, 0]], dtype=np.int32)
+    c["merge_b"] = np.array([[5, 6, 0, 0, 0], [7, 8, 1, 2, 0]], dtype=np.int32)
+    a, b = ember.Input(shape=(None,), dtype="int32"), ember.Input(shape=(None,), dtype="int32")
+    ea = layers.Embedding(9, 3, mask_zero=True)(a)
+    eb = layers.Embedding(9, 3, mask_zero=True)(b)
+    lstm_add, lstm_cat = layers.LSTM(2), layers.LSTM(2)
+    models["merge"] = ember.Model([a, b], [lstm_add(layers.add([ea, eb])),
+                                           lstm_cat(layers.concatenate([ea, eb], axis=1))])
+    ws = [rng.standard_normal(w.shape).astype(np.float32) * 0.5 for w in models["merge"].get_weights()]
+    models["merge"].set_weights(ws)
+    c.update({f"merge_w{i}": w for i, w in enumerate(ws)})
     return c, models
 
 
@@ -119,3 +130,10 @@ def test_mask_flows_through_dense_dropout_activation_like_keras(answers):
     pooled, last = models["chain"].predict(c["rnn_x"], verbose=0)
     np.testing.assert_allclose(pooled, k["chain_pooled"], rtol=1e-5, atol=1e-6)
     np.testing.assert_allclose(last, k["chain_lstm"], rtol=1e-5, atol=1e-6)
+
+
+def test_merge_masks_like_keras(answers):
+    c, models, k = answers
+    y_add, y_cat = models["merge"].predict([c["merge_a"], c["merge_b"]], verbose=0)
+    np.testing.assert_allclose(y_add, k["merge_add"], rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(y_cat, k["merge_cat"], rtol=1e-5, atol=1e-6)

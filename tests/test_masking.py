@@ -239,3 +239,13 @@ def test_masking_guide_idioms_keras_mask_and_per_output_masks():
     t = ember.Tensor(np.ones((2, 3)))
     t._keras_mask = np.array([[True, False, True]] * 2)
     assert t._mask is t._keras_mask and ember.Tensor([1.0])._keras_mask is None
+
+
+def test_merge_layers_combine_input_masks():
+    a = layers.Masking()(np.array([[[1.0], [0.0], [0.0]]], np.float32))
+    b = layers.Masking()(np.array([[[0.0], [2.0], [0.0]]], np.float32))
+    np.testing.assert_array_equal(layers.add([a, b])._mask, [[True, True, False]])
+    assert getattr(layers.add([a, ember.Tensor(np.ones((1, 3, 1), np.float32))]), "_mask", None) is None
+    np.testing.assert_array_equal(layers.concatenate([a, b], axis=1)._mask, [[True, False, False, False, True, False]])
+    np.testing.assert_array_equal(layers.concatenate([a, b], axis=-1)._mask, [[True, True, False]])
+    assert getattr(layers.dot([a, b], axes=2), "_mask", None) is None

@@ -3,12 +3,15 @@ from __future__ import annotations
 
 from typing import List
 
+import numpy as np
+
 from ..ops import core as C
 from ..tensor import Tensor
 from .base import Layer
 
 
 class _Merge(Layer):
+    supports_masking = True
     def _check(self, inputs) -> List[Tensor]:
         if not isinstance(inputs, (list, tuple)) or len(inputs) < 2:
             raise ValueError(f"{type(self).__name__} layer '{self.name}' expects a list of at least 2 inputs. "
@@ -21,6 +24,23 @@ class _Merge(Layer):
 
     def _maybe_build(self, inputs) -> None:
         self.built = True
+
+    @staticmethod
+    def _input_masks(inputs) -> list:
+        """The mask each input carries (None where it has none)."""
+        return [getattr(t, "_mask", None) if isinstance(t, Tensor) else None for t in inputs] \
+            if isinstance(inputs, (list, tuple)) else []
+
+    def compute_mask(self, inputs, mask=None):
+        """Keras' merge mask: a step is kept when any input keeps it; no mask unless every
+        input has one."""
+        masks = self._input_masks(inputs)
+        if not masks or any(m is None for m in masks):
+            return None
+        out = np.asarray(masks[0], dtype=bool)
+        for m in masks[1:]:
+            out = out | np.asarray(m, dtype=bool)
+        return out
 
 
 class Add(_Merge):
@@ -122,6 +142,9 @@ class Dot(_Merge):
         out = C.matmul(xm, ym)
         return C.reshape(out, (b, *(x_rest + y_rest)) if x_rest or y_rest else (b, 1))
 
+    def compute_mask(self, inputs, mask=None):
+        return None
+
     def get_config(self) -> dict:
         return dict(super().get_config(), axes=list(self.axes) if isinstance(self.axes, tuple) else self.axes,
                     normalize=self.normalize)
@@ -152,6 +175,22 @@ class Concatenate(_Merge):
                 raise ValueError(f"Concatenate layer '{self.name}': inputs must match on all axes but {self.axis}. "
                                  f"Received shapes: {[x.shape for x in ts]}")
         return C.concatenate(ts, axis=ax)
+
+    def compute_mask(self, inputs, mask=None):
+        """Keras' Concatenate mask: the inputs' masks (all-True for an input without one,
+        widened to the input's rank) joined along ``axis``, then any() over the last axis."""
+        masks = self._input_masks(inputs)
+        if not masks or all(m is None for m in masks):
+            return None
+        full = []
+        for t, m in zip(inputs, masks):
+            shape = tuple(t.shape)
+            if m is None:
+                full.append(np.ones(shape, dtype=bool))
+            else:
+                m = np.asarray(m, dtype=bool)
+                full.append(np.broadcast_to(m[..., None], shape) if m.ndim < len(shape) else m)
+        return np.concatenate(full, axis=self.axis).any(axis=-1)
 
     def get_config(self) -> dict:
         return dict(super().get_config(), axis=self.axis)

@@ -70,6 +70,19 @@ def mask_chain_cases(c, out):
     out["chain_pooled"], out["chain_lstm"] = np.asarray(pooled), np.asarray(last)
 
 
+def merge_mask_cases(c, out):
+    """Masks through add (any input keeps the step) and concatenate along time."""
+    ids_a, ids_b = c["merge_a"], c["merge_b"]
+    a, b = keras.Input(shape=(None,), dtype="int32"), keras.Input(shape=(None,), dtype="int32")
+    ea = layers.Embedding(9, 3, mask_zero=True)(a)
+    eb = layers.Embedding(9, 3, mask_zero=True)(b)
+    lstm_add, lstm_cat = layers.LSTM(2), layers.LSTM(2)
+    model = keras.Model([a, b], [lstm_add(layers.add([ea, eb])), lstm_cat(layers.concatenate([ea, eb], axis=1))])
+    model.set_weights([c[f"merge_w{i}"] for i in range(len(model.weights))])
+    y_add, y_cat = model.predict([ids_a, ids_b], verbose=0)
+    out["merge_add"], out["merge_cat"] = np.asarray(y_add), np.asarray(y_cat)
+
+
 def main(d):
     with np.load(os.path.join(d, "cases.npz")) as f:
         c = {k: f[k] for k in f.files}
@@ -78,6 +91,7 @@ def main(d):
     dot_cases(c, out)
     loss_cases(c, out)
     mask_chain_cases(c, out)
+    merge_mask_cases(c, out)
     np.savez(os.path.join(d, "keras.npz"), **out)
 
 
