@@ -383,3 +383,17 @@ def _act_loss(t):
     layer = layers.Activation("tanh", activity_regularizer="l2", dtype="float64")
     layer(t)
     return layer.losses[0]
+
+
+def test_frozen_layers_add_no_weight_penalty_like_keras():
+    """Keras 3 regularizes trainable weights only (Layer._get_regularization_losses)."""
+    inp = ember.Input(shape=(3,))
+    base = layers.Dense(4, kernel_regularizer="l2")
+    head = layers.Dense(1, kernel_regularizer="l1")
+    model = ember.Model(inp, head(base(inp)))
+    assert len(model.losses) == 2
+    base.trainable = False
+    assert len(model.losses) == 1
+    np.testing.assert_allclose(float(model.losses[0]), 0.01 * np.abs(head.kernel.numpy()).sum(), rtol=1e-6)
+    model.trainable = False
+    assert model.losses == []

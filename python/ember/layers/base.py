@@ -269,13 +269,17 @@ class Layer:
     @property
     def losses(self) -> List[Tensor]:
         """Keras' ``layer.losses``: the losses added with ``add_loss`` during the last call
-        of this layer and its sublayers, then the regularization penalties of all their
-        weights (recomputed from the current weights at every access)."""
+        of this layer and its sublayers, then the regularization penalties of their
+        trainable weights (recomputed from the current weights at every access)."""
         if not _HOLDING_LOSSES and not _REGULARIZED:
             return []
         tree = self._flatten_layers()
         added = [p for layer in tree for p in getattr(layer, "_losses", ())]
-        return added + [reg(w) for layer in tree for w, reg in getattr(layer, "_regularized", ())]
+        regularized = [(w, reg) for layer in tree for w, reg in getattr(layer, "_regularized", ())]
+        if not regularized:
+            return added
+        trainable = {id(w) for w in self.trainable_weights}  # a frozen weight is not penalized (Keras)
+        return added + [reg(w) for w, reg in regularized if id(w) in trainable]
 
     # -- functional-graph introspection (Keras' layer.input / layer.output) -------------
     def _first_node(self, what: str):
