@@ -82,10 +82,21 @@ template <> void r_exp_sub<float>(float* d, const float* x, float s, float a, co
 }
 #endif
 
-// log-sum-exp of a row; -inf for an all -inf row (and for n == 0).
+// r_max ignores NaN, so a row whose max m is not finite holds +inf (m = +inf) or only -inf
+// and NaN (m = -inf). Only a row of -inf alone is fully masked (n == 0 included); the others
+// give NaN, as x - max = inf - inf or NaN does in PyTorch.
+template <typename T> bool fully_masked(const T* x, int64_t n, T m) {
+  if (m != -std::numeric_limits<T>::infinity()) return false;
+  for (int64_t j = 0; j < n; ++j)
+    if (x[j] != x[j]) return false;
+  return true;
+}
+
+// log-sum-exp of a row; -inf for a fully masked row, NaN for a row with NaN or +inf.
 template <typename T> T row_lse(const T* x, int64_t n) {
   T m = r_max(x, n);
-  if (!std::isfinite(m)) return m;
+  if (!std::isfinite(m))
+    return fully_masked(x, n, m) ? m : std::numeric_limits<T>::quiet_NaN();
   return m + std::log(r_sumexp(x, m, n));
 }
 
@@ -104,8 +115,9 @@ template <typename T> void softmax_forward(T* y, const T* x, int64_t rows, int64
   rows_for(rows, n, [&](int64_t r) {
     const T* xr = x + r * n;
     T m = r_max(xr, n);
-    if (!std::isfinite(m)) {  // an all -inf (fully masked) row: zeros, not NaN
-      for (int64_t j = 0; j < n; ++j) y[r * n + j] = T(0);
+    if (!std::isfinite(m)) {  // a fully masked (all -inf) row: zeros; +inf or NaN: NaN
+      const T fill = fully_masked(xr, n, m) ? T(0) : std::numeric_limits<T>::quiet_NaN();
+      for (int64_t j = 0; j < n; ++j) y[r * n + j] = fill;
       return;
     }
     T* yr = y + r * n;
@@ -153,7 +165,8 @@ void xent_forward(T* loss, T* lse, const T* x, const T* p, int64_t rows, int64_t
       if (pr[j] != T(0)) spx += pr[j] * xr[j];  // 0 * (-inf) must not give NaN
     }
     lse[r] = l;
-    loss[r] = sp == T(0) ? T(0) : sp * l - spx;
+    // no target mass: 0, unless the logits hold NaN / +inf (0 * log_softmax(x) is NaN then)
+    loss[r] = sp == T(0) ? (l != l ? l : T(0)) : sp * l - spx;
   });
 }
 

@@ -42,3 +42,27 @@ def test_softmax_and_xent_of_a_nan_logit_are_nan(path, n):
         g = _C.xent_backward(np.ones(2, np.float32), x, np.array([0, (at + 1) % n]), lse, True)
         assert np.isfinite(g[0]).all() and np.isnan(g[1]).all()
 
+
+# ---- D5: +inf rows and all-NaN rows gave zeros (the fully masked -inf rule) -------------
+@pytest.mark.parametrize("n", [5, 16, 40])
+def test_softmax_rows_with_inf_or_only_nan(path, n):
+    x = np.stack([rows(n, [inf]), rows(n, [nan] * n), rows(n, [-inf] * n), rows(n, [-inf] * (n - 1) + [nan]),
+                  rows(n, [-inf, 1.0]), rows(n, [inf, -inf])])
+    y = F.softmax(ember.Tensor(x)).numpy()
+    assert np.isnan(y[0]).all() and np.isnan(y[1]).all() and np.isnan(y[3]).all() and np.isnan(y[5]).all()
+    assert (y[2] == 0).all()  # fully masked: zeros, not NaN (ember's rule)
+    assert y[4, 0] == 0 and np.isfinite(y[4]).all() and abs(y[4].sum() - 1) < 1e-5
+    ls = F.log_softmax(ember.Tensor(x)).numpy()
+    assert np.isnan(ls[[0, 1, 3, 5]]).all()  # as PyTorch: x - max gives inf - inf
+    assert ls[4, 0] == -inf and np.isfinite(ls[4, 1:]).all()
+    loss, lse = _C.xent_forward(x, np.full(len(x), 1), True)
+    assert np.isnan(loss[[0, 1, 3, 5]]).all() and np.isfinite(loss[4])
+    loss, _ = _C.xent_forward(x, np.full(x.shape, 1.0 / n, np.float32))
+    assert np.isnan(loss[[0, 1, 3, 5]]).all() and loss[4] == inf  # -p * log(0) = +inf
+
+
+def test_xent_with_zero_targets_keeps_nan_logits(path):
+    x = np.array([[nan, 1, 2], [0, 1, 2]], np.float32)
+    loss, _ = _C.xent_forward(x, np.zeros_like(x))
+    assert np.isnan(loss[0]) and loss[1] == 0  # 0 * log_softmax(NaN) is NaN, as in PyTorch
+
