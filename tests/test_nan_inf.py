@@ -66,3 +66,32 @@ def test_xent_with_zero_targets_keeps_nan_logits(path):
     loss, _ = _C.xent_forward(x, np.zeros_like(x))
     assert np.isnan(loss[0]) and loss[1] == 0  # 0 * log_softmax(NaN) is NaN, as in PyTorch
 
+
+# ---- D8: fused ReLU kept NaN as 0 ---------------------------------------------------
+@pytest.mark.parametrize("C,OC", [(1, 8), (3, 16), (8, 8), (16, 40), (5, 3)])
+def test_conv2d_fused_relu_passes_nan(path, C, OC):
+    x = np.ones((1, 5, 5, C), np.float32)
+    x[0, 2, 2, 0] = nan
+    w = -np.ones((3, 3, C, OC), np.float32)  # all outputs negative: relu gives 0 where finite
+    y = _C.conv2d_forward(x, w, np.zeros(OC, np.float32), (1, 1), (1, 1, 1, 1), (1, 1), 1, 1)
+    hit = np.zeros((5, 5), bool)
+    hit[1:4, 1:4] = True  # outputs whose 3x3 window holds the NaN
+    assert np.isnan(y[0][hit]).all() and (y[0][~hit] == 0).all(), (path, y[0, :, :, 0])
+    yd = F.conv2d(ember.Tensor(x.astype(np.float64)), ember.Tensor(w.astype(np.float64)), padding="same")
+    assert np.isnan(F.relu(yd).numpy()[0][hit]).all()
+
+
+def test_relu_paths_pass_nan(path):
+    x = np.array([[nan, -1.0, 2.0, -inf, inf] * 4], np.float32)
+    for act in (1,):
+        y = _C.bias_act_forward(x, None, act)
+        np.testing.assert_array_equal(y, np.maximum(x, 0))
+    d = ember.layers.Dense(3, activation="relu")
+    assert np.isnan(d(ember.Tensor(np.array([[nan, 1.0]], np.float32))).numpy()).all()
+    x = np.ones((2, 3, 4), np.float32)
+    x[1, 0, 0] = nan
+    for dt in (np.float32, np.float64):
+        rnn = ember.layers.SimpleRNN(5, activation="relu", return_sequences=True)
+        y = rnn(ember.Tensor(x.astype(dt))).numpy()
+        assert np.isfinite(y[0]).all() and np.isnan(y[1]).all(), (path, dt, y[1])
+
