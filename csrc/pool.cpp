@@ -31,7 +31,8 @@ inline Win window(const PoolShape& s, int64_t oh, int64_t ow) {
           std::min<int64_t>(ws + s.PW, s.W)};
 }
 
-// Max and first argmax of one window, all channels. __restrict and unconditional loads let
+// Max and first argmax of one window, all channels; a NaN in the window gives NaN and the
+// index of the window's last NaN (PyTorch's max_pool2d rule). __restrict and unconditional loads let
 // the channel loop vectorise into compare + blend (no data-dependent branches).
 template <typename T>
 inline void max_window(T* __restrict yo, int32_t* __restrict io, const T* __restrict xn, const PoolShape& s,
@@ -52,8 +53,9 @@ inline void max_window(T* __restrict yo, int32_t* __restrict io, const T* __rest
       for (int64_t c = 0; c < C; ++c) {
         const T v = xp[c], b = yo[c];
         const int32_t i = io[c];
-        const int32_t m = -int32_t(v > b);  // all ones where v wins
-        yo[c] = b < v ? v : b;
+        const bool win = v > b || v != v;  // a NaN wins (the last one), as in PyTorch
+        const int32_t m = -int32_t(win);   // all ones where v wins
+        yo[c] = win ? v : b;
         io[c] = (p & m) | (i & ~m);
       }
     }

@@ -6,7 +6,8 @@
 //   x; cells outside x (the padding) are ignored by max pooling and, unless count_pad, not
 //   counted by average pooling (Keras / TF "same" semantics). Only the top/left padding is
 //   passed: the bottom/right padding is implied by OH/OW.
-//   Max pooling keeps, per output, ih * W + iw of the first maximum (for the backward);
+//   Max pooling keeps, per output, ih * W + iw of the first maximum (for the backward), or of
+//   the last NaN when the window holds NaN (then y is NaN: PyTorch's rule);
 //   a window with no cell inside x gives y = 0 and idx = -1.
 //   Global pooling is the window (H, W) with stride 1 and no padding.
 //

@@ -1,7 +1,7 @@
 // pool_avx2.cpp — max pooling with non-overlapping windows (stride == window, no padding),
 // float, C % 8 == 0: one output row per call, the running max and argmax of 8 channels in
 // registers, x read once; the backward writes each dx cell once (no zero fill + scatter). Same results as the portable path in pool.cpp (first maximum wins;
-// a NaN never replaces the running max). Compiled with -mavx2 -mfma; reached only when use_avx2().
+// a NaN always replaces the running max, a number never replaces a NaN: PyTorch's rule). Compiled with -mavx2 -mfma; reached only when use_avx2().
 #include "pool.h"
 
 #if defined(EMBER_X86)
@@ -28,7 +28,7 @@ void maxpool_tiled_row_avx2(float* y, int32_t* idx, const float* xn, const PoolS
         for (int64_t iw = (ih == h0 ? w0 + 1 : w0); iw < w0 + s.PW; ++iw) {
           const int32_t p = int32_t(ih * s.W + iw);
           const __m256 v = _mm256_loadu_ps(xn + p * C + c);
-          const __m256 gt = _mm256_cmp_ps(v, m, _CMP_GT_OQ);
+          const __m256 gt = _mm256_or_ps(_mm256_cmp_ps(v, m, _CMP_GT_OQ), _mm256_cmp_ps(v, v, _CMP_UNORD_Q));
           m = _mm256_blendv_ps(m, v, gt);
           i = _mm256_blendv_ps(i, _mm256_castsi256_ps(_mm256_set1_epi32(p)), gt);
         }

@@ -95,3 +95,40 @@ def test_relu_paths_pass_nan(path):
         y = rnn(ember.Tensor(x.astype(dt))).numpy()
         assert np.isfinite(y[0]).all() and np.isnan(y[1]).all(), (path, dt, y[1])
 
+
+# ---- max pooling: a NaN in the window wins, with its index ---------------------------
+@pytest.mark.parametrize("C", [1, 8, 16])
+@pytest.mark.parametrize("pool,stride,pads", [((2, 2), (2, 2), (0, 0, 0, 0)), ((3, 3), (1, 1), (1, 1, 1, 1))])
+def test_max_pool_passes_nan_and_its_index(path, C, pool, stride, pads):
+    x = np.random.default_rng(3).standard_normal((1, 6, 6, C)).astype(np.float32)
+    x[0, 0, 1, :] = nan
+    x[0, 4, 4, 0] = -inf
+    x[0, 5, 5, 0] = inf
+    y, idx = _C.max_pool2d_forward(x, pool, stride, pads)
+    ry, ridx = ref_max_pool(x, pool, stride, pads)
+    np.testing.assert_array_equal(y, ry.astype(np.float32), err_msg=path)  # NaN where ry is NaN
+    np.testing.assert_array_equal(idx, ridx, err_msg=path)
+    dx = _C.max_pool2d_backward(np.ones_like(y), idx, x.shape, pool, stride, pads)
+    assert (dx[0, 0, 1, :] > 0).all()  # the gradient goes to the NaN cell that won
+
+
+def ref_max_pool(x, pool, stride, pads):
+    """float64 max pooling NHWC with PyTorch's NaN rule: the last NaN of the window wins."""
+    N, H, W, C = x.shape
+    OH = (H + pads[0] + pads[1] - pool[0]) // stride[0] + 1
+    OW = (W + pads[2] + pads[3] - pool[1]) // stride[1] + 1
+    y = np.zeros((N, OH, OW, C))
+    idx = np.zeros((N, OH, OW, C), np.int64)
+    for n in range(N):
+        for i in range(OH):
+            for j in range(OW):
+                for c in range(C):
+                    best, bi = None, -1
+                    for a in range(max(i * stride[0] - pads[0], 0), min(i * stride[0] - pads[0] + pool[0], H)):
+                        for b in range(max(j * stride[1] - pads[2], 0), min(j * stride[1] - pads[2] + pool[1], W)):
+                            v = x[n, a, b, c]
+                            if best is None or v > best or np.isnan(v):
+                                best, bi = v, a * W + b
+                    y[n, i, j, c], idx[n, i, j, c] = best, bi
+    return y, idx
+
