@@ -45,22 +45,22 @@ template <typename T> AttnWork<T>& attn_work() {
   return w;
 }
 
-// Set masked scores of a (nq x nk) block (rows i0.., keys j0..) to -inf.
+// Set masked entries of a (nq x nk) block (rows i0.., keys j0..) to `fill`: a position is
+// masked by the mask, never by its value.
 template <typename T>
 void apply_mask(T* S, int64_t ld, int64_t i0, int64_t nq, int64_t j0, int64_t nk, const uint8_t* mask,
-                int64_t msq, int64_t msk, bool causal) {
-  const T ninf = -std::numeric_limits<T>::infinity();
+                int64_t msq, int64_t msk, bool causal, T fill) {
   if (mask)
     for (int64_t r = 0; r < nq; ++r) {
       const uint8_t* mr = mask + (i0 + r) * msq + j0 * msk;
       T* row = S + r * ld;
       for (int64_t c = 0; c < nk; ++c)
-        if (!mr[c * msk]) row[c] = ninf;
+        if (!mr[c * msk]) row[c] = fill;
     }
   if (causal && j0 + nk - 1 > i0)
     for (int64_t r = 0; r < nq; ++r) {
       T* row = S + r * ld;
-      for (int64_t c = std::max<int64_t>(i0 + r - j0 + 1, 0); c < nk; ++c) row[c] = ninf;
+      for (int64_t c = std::max<int64_t>(i0 + r - j0 + 1, 0); c < nk; ++c) row[c] = fill;
     }
 }
 
@@ -102,14 +102,19 @@ void attn_fwd_head(T* O, T* lse, const T* Q, const T* K, const T* V, const uint8
     for (int64_t j0 = 0; j0 < kend; j0 += kBK) {
       const int64_t nk = std::min(kBK, kend - j0);
       P::mm_fwd(nq, nk, D, Q + i0 * lq, lq, 1, Kt + j0 * D, kBK, S, kBK, false);
-      apply_mask(S, kBK, i0, nq, j0, nk, mask, msq, msk, s.causal);
+      apply_mask(S, kBK, i0, nq, j0, nk, mask, msq, msk, s.causal, ninf);
       for (int64_t r = 0; r < nq; ++r) {
         T* row = S + r * kBK;
+        // scale_max ignores NaN (a NaN score reaches the row through exp(NaN - max)), and
+        // std::max(m, mx) keeps a NaN m: a row that has seen a NaN score stays NaN.
         const T mx = P::scale_max(row, nk, scale);
-        const T mnew = std::max(m[r], mx);
-        if (mnew == ninf) {  // nothing attended yet in this row
-          std::fill(row, row + nk, T(0));
-          continue;
+        T mnew = std::max(m[r], mx);
+        if (mnew == ninf) {  // only -inf and NaN: nothing attended yet, or a NaN score
+          if (std::none_of(row, row + nk, [](T v) { return v != v; })) {
+            std::fill(row, row + nk, T(0));
+            continue;
+          }
+          mnew = std::numeric_limits<T>::quiet_NaN();
         }
         const T alpha = std::exp(m[r] - mnew);
         const T sum = P::exp_sum(row, nk, mnew);
@@ -122,7 +127,7 @@ void attn_fwd_head(T* O, T* lse, const T* Q, const T* K, const T* V, const uint8
     }
     for (int64_t r = 0; r < nq; ++r) {
       T* o = O + (i0 + r) * lo;
-      if (l[r] > T(0)) {
+      if (l[r] != T(0)) {  // attended (l > 0), or NaN: out and lse NaN
         const T inv = T(1) / l[r];
         for (int64_t c = 0; c < Dv; ++c) o[c] = acc[r * Dv + c] * inv;
         lse[i0 + r] = m[r] + std::log(l[r]);
@@ -164,7 +169,7 @@ void attn_bwd_head(T* dQ, T* dK, T* dV, const T* dO, const T* Q, const T* K, con
     for (int64_t i0 = istart; i0 < Tq; i0 += kBQ) {
       const int64_t nq = std::min(kBQ, Tq - i0);
       P::mm(nq, nk, D, Q + i0 * lq, lq, 1, Kt + j0 * D, kBK, S, kBK, false);
-      apply_mask(S, kBK, i0, nq, j0, nk, mask, msq, msk, s.causal);
+      apply_mask(S, kBK, i0, nq, j0, nk, mask, msq, msk, s.causal, -std::numeric_limits<T>::infinity());
       for (int64_t r = 0; r < nq; ++r) P::scale_exp(S + r * kBK, nk, scale, lse[i0 + r]);
       P::mm(nk, Dv, nq, S, 1, kBK, dO + i0 * lo, lo, dV + j0 * lv, lv, true);       // dV += P^T dO
       P::mm(nq, nk, Dv, dO + i0 * lo, lo, 1, Vt + j0 * Dv, kBK, dP, kBK, false);          // dP = dO V^T

@@ -67,6 +67,46 @@ def test_xent_with_zero_targets_keeps_nan_logits(path):
     assert np.isnan(loss[0]) and loss[1] == 0  # 0 * log_softmax(NaN) is NaN, as in PyTorch
 
 
+# ---- D6: attention treated a NaN score as masked ------------------------------------
+def attn_ref(q, k, v, allowed, scale):
+    s = np.einsum("bhid,bhjd->bhij", q.astype(np.float64), k.astype(np.float64)) * scale
+    s = np.where(allowed, s, -inf)  # masked by position, after scaling
+    m = np.max(np.where(np.isnan(s), -inf, s), -1, keepdims=True)
+    with np.errstate(invalid="ignore", over="ignore", divide="ignore"):
+        e = np.exp(s - np.where(m == -inf, 0, m))
+        z = e.sum(-1, keepdims=True)
+        out = np.where(z == 0, 0, np.einsum("bhij,bhjd->bhid", e / np.where(z == 0, 1, z), v))
+        return out, np.where(z[..., 0] == 0, inf, np.log(z[..., 0]) + m[..., 0])
+
+
+@pytest.mark.parametrize("Tk", [5, 70])
+def test_attention_nan_score_is_not_masked(path, Tk):
+    rng = np.random.default_rng(0)
+    q, k, v = (rng.standard_normal((1, 2, 6, 8)).astype(np.float32),
+               rng.standard_normal((1, 2, Tk, 8)).astype(np.float32), rng.standard_normal((1, 2, Tk, 4)).astype(np.float32))
+    k[0, 0, 1, 3] = nan  # every query of head 0 sees a NaN score at key 1
+    k[0, 1, :, 0] = nan  # head 1: every score NaN
+    for causal in (False, True):
+        o, lse = _C.attention_forward(q, k, v, None, causal, 0.5)
+        assert np.isfinite(o[0, 0, 0]).all() == causal  # query 0 sees only key 0 when causal
+        assert np.isnan(o[0, 0, 1:]).all() and np.isnan(lse[0, 0, 1:]).all(), (causal, o[0, 0, :, 0])
+        assert np.isnan(o[0, 1]).all() and np.isnan(lse[0, 1]).all()
+        dq, dk, dv = _C.attention_backward(np.ones_like(o), q, k, v, o, lse, None, causal, 0.5)
+        assert np.isnan(dq[0, 1]).all() and np.isnan(dq[0, 0, 1:]).all()
+    mask = np.ones((6, Tk), bool)
+    mask[:, 1] = False  # the NaN key masked: by position, so head 0 is finite again
+    o, lse = _C.attention_forward(q, k, v, np.broadcast_to(mask, (1, 2, 6, Tk)), False, 0.5)
+    assert np.isfinite(o[0, 0]).all() and np.isfinite(lse[0, 0]).all() and np.isnan(o[0, 1]).all()
+
+
+def test_multi_head_attention_layer_passes_nan():
+    x = np.random.default_rng(1).standard_normal((2, 5, 8)).astype(np.float32)
+    x[1, 2, 0] = nan
+    mha = ember.layers.MultiHeadAttention(num_heads=2, key_dim=4)
+    y = mha(ember.Tensor(x), ember.Tensor(x)).numpy()
+    assert np.isfinite(y[0]).all() and np.isnan(y[1]).all()
+
+
 # ---- D8: fused ReLU kept NaN as 0 ---------------------------------------------------
 @pytest.mark.parametrize("C,OC", [(1, 8), (3, 16), (8, 8), (16, 40), (5, 3)])
 def test_conv2d_fused_relu_passes_nan(path, C, OC):
