@@ -102,12 +102,19 @@ void attn_fwd_head(T* O, T* lse, const T* Q, const T* K, const T* V, const uint8
     for (int64_t j0 = 0; j0 < kend; j0 += kBK) {
       const int64_t nk = std::min(kBK, kend - j0);
       P::mm_fwd(nq, nk, D, Q + i0 * lq, lq, 1, Kt + j0 * D, kBK, S, kBK, false);
-      apply_mask(S, kBK, i0, nq, j0, nk, mask, msq, msk, s.causal, ninf);
+      // -inf * scale is -inf only for scale > 0: otherwise scale first, then mask (one more
+      // pass over the block, for scale <= 0 or NaN only).
+      const bool early = scale > T(0);
+      if (early) apply_mask(S, kBK, i0, nq, j0, nk, mask, msq, msk, s.causal, ninf);
+      else {
+        for (int64_t r = 0; r < nq; ++r) P::scale_max(S + r * kBK, nk, scale);
+        apply_mask(S, kBK, i0, nq, j0, nk, mask, msq, msk, s.causal, ninf);
+      }
       for (int64_t r = 0; r < nq; ++r) {
         T* row = S + r * kBK;
         // scale_max ignores NaN (a NaN score reaches the row through exp(NaN - max)), and
         // std::max(m, mx) keeps a NaN m: a row that has seen a NaN score stays NaN.
-        const T mx = P::scale_max(row, nk, scale);
+        const T mx = P::scale_max(row, nk, early ? scale : T(1));
         T mnew = std::max(m[r], mx);
         if (mnew == ninf) {  // only -inf and NaN: nothing attended yet, or a NaN score
           if (std::none_of(row, row + nk, [](T v) { return v != v; })) {
@@ -169,8 +176,8 @@ void attn_bwd_head(T* dQ, T* dK, T* dV, const T* dO, const T* Q, const T* K, con
     for (int64_t i0 = istart; i0 < Tq; i0 += kBQ) {
       const int64_t nq = std::min(kBQ, Tq - i0);
       P::mm(nq, nk, D, Q + i0 * lq, lq, 1, Kt + j0 * D, kBK, S, kBK, false);
-      apply_mask(S, kBK, i0, nq, j0, nk, mask, msq, msk, s.causal, -std::numeric_limits<T>::infinity());
       for (int64_t r = 0; r < nq; ++r) P::scale_exp(S + r * kBK, nk, scale, lse[i0 + r]);
+      apply_mask(S, kBK, i0, nq, j0, nk, mask, msq, msk, s.causal, T(0));  // P = 0 where masked
       P::mm(nk, Dv, nq, S, 1, kBK, dO + i0 * lo, lo, dV + j0 * lv, lv, true);       // dV += P^T dO
       P::mm(nq, nk, Dv, dO + i0 * lo, lo, 1, Vt + j0 * Dv, kBK, dP, kBK, false);          // dP = dO V^T
       for (int64_t r = 0; r < nq; ++r) {

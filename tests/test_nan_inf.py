@@ -107,6 +107,28 @@ def test_multi_head_attention_layer_passes_nan():
     assert np.isfinite(y[0]).all() and np.isnan(y[1]).all()
 
 
+# ---- D7: attention masked before scaling (-inf * 0 = NaN) ---------------------------
+@pytest.mark.parametrize("scale", [0.0, -0.4])
+@pytest.mark.parametrize("Tq,Tk", [(5, 7), (70, 70)])
+def test_attention_nonpositive_scale_with_mask_and_causal(path, scale, Tq, Tk):
+    rng = np.random.default_rng(2)
+    q, k, v = (rng.standard_normal((1, 2, Tq, 8)).astype(np.float32), rng.standard_normal((1, 2, Tk, 8)).astype(np.float32),
+               rng.standard_normal((1, 2, Tk, 3)).astype(np.float32))
+    mask = rng.random((Tq, Tk)) < 0.7
+    mask[0] = False  # one fully masked row
+    bmask = np.broadcast_to(mask, (1, 2, Tq, Tk))
+    for causal in (False, True):
+        allowed = mask & (np.tril(np.ones((Tq, Tk), bool)) if causal else True)
+        o, lse = _C.attention_forward(q, k, v, bmask, causal, scale)
+        ro, rl = attn_ref(q, k, v, allowed, scale)
+        np.testing.assert_allclose(o, ro, rtol=1e-4, atol=1e-5, err_msg=f"{path} causal={causal}")
+        np.testing.assert_allclose(lse, rl, rtol=1e-4, atol=1e-5)
+        g = _C.attention_backward(np.ones_like(o), q, k, v, o, lse, bmask, causal, scale)
+        assert all(np.isfinite(a).all() for a in g), (path, causal)
+        o64, l64 = _C.attention_forward(*(a.astype(np.float64) for a in (q, k, v)), bmask, causal, scale)
+        np.testing.assert_allclose(o64, ro, rtol=1e-9, atol=1e-12)
+
+
 # ---- D8: fused ReLU kept NaN as 0 ---------------------------------------------------
 @pytest.mark.parametrize("C,OC", [(1, 8), (3, 16), (8, 8), (16, 40), (5, 3)])
 def test_conv2d_fused_relu_passes_nan(path, C, OC):
