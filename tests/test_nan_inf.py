@@ -194,3 +194,14 @@ def ref_max_pool(x, pool, stride, pads):
                     y[n, i, j, c], idx[n, i, j, c] = best, bi
     return y, idx
 
+
+# ---- precision: float32 sum-exp over millions of classes ----------------------------
+def test_logsumexp_of_many_classes_is_accurate(path):
+    n = 1 << 24
+    x = np.random.default_rng(0).standard_normal((1, n), dtype=np.float32) * 0.01
+    ref = np.log(np.exp(x.astype(np.float64)).sum())
+    loss, lse = _C.xent_forward(x, np.array([0]), True)
+    assert abs(float(lse[0]) - ref) < 2e-5, (path, float(lse[0]), ref)
+    assert abs(float(loss[0]) - (ref - float(x[0, 0]))) < 2e-5
+    y = F.softmax(ember.Tensor(x)).numpy()
+    assert abs(y.astype(np.float64).sum() - 1) < 1e-5, (path, y.astype(np.float64).sum())
