@@ -104,8 +104,11 @@ void attention_forward_naive(T* out, T* lse, const T* q, const T* k, const T* v,
         }
         T sum = 0;
         for (int64_t j = 0; j < s.Tk; ++j) sum += (sc[j] = std::exp(sc[j] - mx));
-        for (int64_t j = 0; j < s.Tk; ++j)
+        for (int64_t j = 0; j < s.Tk; ++j) {
+          if ((s.causal && j > i) || (s.mask && !s.mask[b * s.ms[0] + h * s.ms[1] + i * s.ms[2] + j * s.ms[3]]))
+            continue;  // a masked key's value never reaches the output, NaN or not
           for (int64_t d = 0; d < s.Dv; ++d) o[d] += sc[j] / sum * v[b * s.vs[0] + h * s.vs[1] + j * s.vs[2] + d];
+        }
         lse[bh * s.Tq + i] = mx + std::log(sum);
       }
     }

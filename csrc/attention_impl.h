@@ -79,6 +79,28 @@ void transpose_blocked(T* dst, const T* src, int64_t rows, int64_t cols, int64_t
 
 inline int64_t padded(int64_t t) { return (t + kBK - 1) / kBK * kBK; }
 
+template <typename T> bool all_finite(const T* V, int64_t rows, int64_t cols, int64_t ld) {
+  for (int64_t j = 0; j < rows; ++j)
+    for (int64_t c = 0; c < cols; ++c)
+      if (!std::isfinite(V[j * ld + c])) return false;
+  return true;
+}
+
+// acc (nq x Dv) += P V over the attended keys only: a masked key's value never reaches the
+// output (in the block product its P = 0 would meet V as 0 * inf or 0 * NaN = NaN). Used only
+// for heads whose V holds NaN or inf.
+template <typename T>
+void pv_attended(T* acc, const T* S, const T* V, int64_t lv, int64_t i0, int64_t nq, int64_t j0, int64_t nk,
+                 int64_t Dv, const uint8_t* mask, int64_t msq, int64_t msk, bool causal) {
+  for (int64_t r = 0; r < nq; ++r)
+    for (int64_t c = 0; c < nk; ++c) {
+      const int64_t i = i0 + r, j = j0 + c;
+      if ((causal && j > i) || (mask && !mask[i * msq + j * msk])) continue;
+      const T p = S[r * kBK + c];
+      for (int64_t d = 0; d < Dv; ++d) acc[r * Dv + d] += p * V[j * lv + d];
+    }
+}
+
 template <typename T, class P>
 void attn_fwd_head(T* O, T* lse, const T* Q, const T* K, const T* V, const uint8_t* mask, int64_t msq,
                    int64_t msk, const AttnShape& s, T scale) {
@@ -93,6 +115,7 @@ void attn_fwd_head(T* O, T* lse, const T* Q, const T* K, const T* V, const uint8
   T *Kt = w.kt.data(), *S = w.s.data(), *acc = w.acc.data(), *m = w.m.data(), *l = w.l.data();
   transpose_blocked(Kt, K, Tk, D, lk);
   const T ninf = -std::numeric_limits<T>::infinity();
+  const bool v_finite = all_finite(V, Tk, Dv, lv);  // Tk x Dv reads: nothing beside the products
   for (int64_t i0 = 0; i0 < Tq; i0 += kBQ) {
     const int64_t nq = std::min(kBQ, Tq - i0);
     std::fill(m, m + nq, ninf);
@@ -130,7 +153,8 @@ void attn_fwd_head(T* O, T* lse, const T* Q, const T* K, const T* V, const uint8
           for (int64_t c = 0; c < Dv; ++c) acc[r * Dv + c] *= alpha;
         m[r] = mnew;
       }
-      P::mm_fwd(nq, Dv, nk, S, kBK, 1, V + j0 * lv, lv, acc, Dv, true);
+      if (v_finite) P::mm_fwd(nq, Dv, nk, S, kBK, 1, V + j0 * lv, lv, acc, Dv, true);
+      else pv_attended(acc, S, V, lv, i0, nq, j0, nk, Dv, mask, msq, msk, s.causal);
     }
     for (int64_t r = 0; r < nq; ++r) {
       T* o = O + (i0 + r) * lo;

@@ -129,6 +129,19 @@ def test_attention_nonpositive_scale_with_mask_and_causal(path, scale, Tq, Tk):
         np.testing.assert_allclose(o64, ro, rtol=1e-9, atol=1e-12)
 
 
+def test_attention_masked_value_never_reaches_the_output(path):
+    rng = np.random.default_rng(4)
+    q, k, v = (rng.standard_normal((1, 1, 70, 8)).astype(np.float32) for _ in range(3))
+    v[0, 0, 69] = nan  # the last key: masked for every query but the last (causal)
+    v[0, 0, 3, 0] = inf
+    mask = np.ones((1, 1, 70, 70), bool)
+    mask[..., 3] = False
+    o, lse = _C.attention_forward(q, k, v, mask, True, 0.3)
+    assert np.isfinite(o[0, 0, :69]).all() and np.isnan(o[0, 0, 69]).all(), path
+    o2, _ = _C.attention_forward_naive(q, k, v, mask, True, 0.3)
+    np.testing.assert_allclose(o2, o, rtol=1e-5, atol=1e-6)
+
+
 # ---- D8: fused ReLU kept NaN as 0 ---------------------------------------------------
 @pytest.mark.parametrize("C,OC", [(1, 8), (3, 16), (8, 8), (16, 40), (5, 3)])
 def test_conv2d_fused_relu_passes_nan(path, C, OC):
