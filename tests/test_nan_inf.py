@@ -208,6 +208,30 @@ def ref_max_pool(x, pool, stride, pads):
     return y, idx
 
 
+# ---- optimizers: a NaN gradient reaches the parameter and every state buffer -------------
+@pytest.mark.parametrize("dt", [np.float32, np.float64])
+def test_optimizer_updates_pass_nan_gradients(path, dt):
+    n = 37
+    g = np.linspace(-1, 1, n).astype(dt)
+    g[[0, 17, 36]] = nan
+
+    def fresh():
+        return np.ones(n, dt), np.zeros(n, dt), np.zeros(n, dt), np.zeros(n, dt)
+    p, m, v, vh = fresh()
+    _C.adam_update(p, g, m, v, vh, 1e-3, 1e-3, 0.9, 0.999, 1e-7, 0.0)
+    p2, m2, v2, vh2 = fresh()
+    _C.adam_update(p2, g, m2, v2, None, 1e-3, 1e-3, 0.9, 0.999, 1e-7, 0.0)
+    p3, m3, _, _ = fresh()
+    _C.sgd_update(p3, g, m3, 0.1, 0.9, True, 0.0)
+    p4, v4, mo4, av4 = fresh()
+    _C.rmsprop_update(p4, g, v4, mo4, av4, 0.1, 0.9, 0.5, 1e-7, 0.0)
+    bad = np.isnan(g)
+    for name, a in [("adam p", p), ("adam m", m), ("adam v", v), ("amsgrad vhat", vh), ("adam p (no vhat)", p2),
+                    ("sgd p", p3), ("sgd m", m3), ("rmsprop p", p4), ("rmsprop v", v4), ("rmsprop mom", mo4),
+                    ("rmsprop avg", av4)]:
+        np.testing.assert_array_equal(np.isnan(a), bad, err_msg=f"{path} {name}")
+
+
 # ---- precision: float32 sum-exp over millions of classes ----------------------------
 def test_logsumexp_of_many_classes_is_accurate(path):
     n = 1 << 24
