@@ -43,6 +43,14 @@ def test_softmax_and_xent_of_a_nan_logit_are_nan(path, n):
         assert np.isfinite(g[0]).all() and np.isnan(g[1]).all()
 
 
+def test_losses_from_logits_with_a_nan_logit_are_nan(path):
+    logits = np.array([[nan, 1, 2], [0, 1, 2]], np.float32)  # the row: 88.0, not NaN, on AVX2
+    sparse = ember.losses.SparseCategoricalCrossentropy(from_logits=True)
+    assert np.isnan(float(sparse(np.array([1, 2]), ember.Tensor(logits)).numpy())), path
+    dense = ember.losses.CategoricalCrossentropy(from_logits=True)
+    assert np.isnan(float(dense(np.eye(3, dtype=np.float32)[[1, 2]], ember.Tensor(logits)).numpy())), path
+
+
 # ---- D5: +inf rows and all-NaN rows gave zeros (the fully masked -inf rule) -------------
 @pytest.mark.parametrize("n", [5, 16, 40])
 def test_softmax_rows_with_inf_or_only_nan(path, n):
