@@ -188,8 +188,10 @@ void xent_forward(T* loss, T* lse, const T* x, const T* p, int64_t rows, int64_t
       if (pr[j] != T(0)) spx += double(pr[j]) * double(xr[j]);  // 0 * (-inf) must not give NaN
     }
     lse[r] = l;
-    // no target mass: 0, unless the logits hold NaN / +inf (0 * log_softmax(x) is NaN then)
-    loss[r] = sp == 0 ? (l != l ? l : T(0)) : T(sp * double(l) - spx);
+    // no target mass: 0, unless log_softmax(x) is NaN (NaN, +inf or only -inf in the row),
+    // as 0 * NaN is in PyTorch's -sum(p * log_softmax(x))
+    if (sp == 0) loss[r] = std::isfinite(l) || n == 0 ? T(0) : std::numeric_limits<T>::quiet_NaN();
+    else loss[r] = T(sp * double(l) - spx);
   });
 }
 
