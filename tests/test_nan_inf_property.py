@@ -286,6 +286,7 @@ def test_softmax_family_and_cross_entropies(seed):
             x[rng.integers(R)] = rng.choice([-inf, -inf, nan], size=n)
         check(F.softmax(T(x, dt)), ref_softmax(x), f"softmax {path} {dt.__name__}")
         check(F.log_softmax(T(x, dt)), ref_softmax(x, log=True), f"log_softmax {path} {dt.__name__}")
+        check(F.softmax(T(x.T, dt), axis=0), ref_softmax(x).T, f"softmax axis 0 {path} {dt.__name__}")
         lab = rng.integers(0, n, R)
         ls = ref_softmax(x, log=True)
         with np.errstate(invalid="ignore"):
