@@ -101,6 +101,33 @@ void pv_attended(T* acc, const T* S, const T* V, int64_t lv, int64_t i0, int64_t
     }
 }
 
+// One block of the online softmax: each row of S (nq x nk, masked; scores times `scale`
+// after scale_max) becomes exp(S - new max), its sum joins l, acc is rescaled to the new max.
+template <typename T, class P>
+void online_rows(T* S, T* m, T* l, T* acc, int64_t nq, int64_t nk, int64_t Dv, T scale) {
+  const T ninf = -std::numeric_limits<T>::infinity();
+  for (int64_t r = 0; r < nq; ++r) {
+    T* row = S + r * kBK;
+    // scale_max ignores NaN (a NaN score reaches the row through exp(NaN - max)), and
+    // std::max(m, mx) keeps a NaN m: a row that has seen a NaN score stays NaN.
+    const T mx = P::scale_max(row, nk, scale);
+    T mnew = std::max(m[r], mx);
+    if (mnew == ninf) {  // only -inf and NaN: nothing attended yet, or a NaN score
+      if (std::none_of(row, row + nk, [](T v) { return v != v; })) {
+        std::fill(row, row + nk, T(0));
+        continue;
+      }
+      mnew = std::numeric_limits<T>::quiet_NaN();
+    }
+    const T alpha = std::exp(m[r] - mnew);
+    const T sum = P::exp_sum(row, nk, mnew);
+    l[r] = l[r] * alpha + sum;
+    if (alpha != T(1))
+      for (int64_t c = 0; c < Dv; ++c) acc[r * Dv + c] *= alpha;
+    m[r] = mnew;
+  }
+}
+
 template <typename T, class P>
 void attn_fwd_head(T* O, T* lse, const T* Q, const T* K, const T* V, const uint8_t* mask, int64_t msq,
                    int64_t msk, const AttnShape& s, T scale) {
@@ -133,26 +160,7 @@ void attn_fwd_head(T* O, T* lse, const T* Q, const T* K, const T* V, const uint8
         for (int64_t r = 0; r < nq; ++r) P::scale_max(S + r * kBK, nk, scale);
         apply_mask(S, kBK, i0, nq, j0, nk, mask, msq, msk, s.causal, ninf);
       }
-      for (int64_t r = 0; r < nq; ++r) {
-        T* row = S + r * kBK;
-        // scale_max ignores NaN (a NaN score reaches the row through exp(NaN - max)), and
-        // std::max(m, mx) keeps a NaN m: a row that has seen a NaN score stays NaN.
-        const T mx = P::scale_max(row, nk, early ? scale : T(1));
-        T mnew = std::max(m[r], mx);
-        if (mnew == ninf) {  // only -inf and NaN: nothing attended yet, or a NaN score
-          if (std::none_of(row, row + nk, [](T v) { return v != v; })) {
-            std::fill(row, row + nk, T(0));
-            continue;
-          }
-          mnew = std::numeric_limits<T>::quiet_NaN();
-        }
-        const T alpha = std::exp(m[r] - mnew);
-        const T sum = P::exp_sum(row, nk, mnew);
-        l[r] = l[r] * alpha + sum;
-        if (alpha != T(1))
-          for (int64_t c = 0; c < Dv; ++c) acc[r * Dv + c] *= alpha;
-        m[r] = mnew;
-      }
+      online_rows<T, P>(S, m, l, acc, nq, nk, Dv, early ? scale : T(1));
       if (v_finite) P::mm_fwd(nq, Dv, nk, S, kBK, 1, V + j0 * lv, lv, acc, Dv, true);
       else pv_attended(acc, S, V, lv, i0, nq, j0, nk, Dv, mask, msq, msk, s.causal);
     }
