@@ -103,8 +103,9 @@ void pv_attended(T* acc, const T* S, const T* V, int64_t lv, int64_t i0, int64_t
 
 // One block of the online softmax: each row of S (nq x nk, masked; scores times `scale`
 // after scale_max) becomes exp(S - new max), its sum joins l, acc is rescaled to the new max.
+// Always inlined: as a call, the AVX2 forward (B8 H8 T256 D64) ran 1.5-2x slower (GCC 12).
 template <typename T, class P>
-void online_rows(T* S, T* m, T* l, T* acc, int64_t nq, int64_t nk, int64_t Dv, T scale) {
+inline __attribute__((always_inline)) void online_rows(T* S, T* m, T* l, T* acc, int64_t nq, int64_t nk, int64_t Dv, T scale) {
   const T ninf = -std::numeric_limits<T>::infinity();
   for (int64_t r = 0; r < nq; ++r) {
     T* row = S + r * kBK;
