@@ -53,7 +53,7 @@ inline void max_window(T* __restrict yo, int32_t* __restrict io, const T* __rest
       for (int64_t c = 0; c < C; ++c) {
         const T v = xp[c], b = yo[c];
         const int32_t i = io[c];
-        const bool win = v > b || v != v;  // a NaN wins (the last one), as in PyTorch
+        const bool win = (v > b) | (v != v);  // a NaN wins (the last one), as in PyTorch; | keeps it a vector select
         const int32_t m = -int32_t(win);   // all ones where v wins
         yo[c] = win ? v : b;
         io[c] = (p & m) | (i & ~m);
@@ -72,7 +72,8 @@ inline bool tiled(const PoolShape& s) {
 template <typename T>
 void maxpool2d_forward(T* y, int32_t* idx, const T* x, const PoolShape& s) {
   const int64_t C = s.C;
-  const bool vec = std::is_same<T, float>::value && tiled(s) && C % 8 == 0 && use_avx2();
+  const bool avx2 = std::is_same<T, float>::value && use_avx2();
+  const bool vec = avx2 && tiled(s) && C % 8 == 0;
   parallel_for(s.N * s.OH, min_par(s), [&](int64_t b, int64_t e) {
     for (int64_t nr = b; nr < e; ++nr) {
       const int64_t n = nr / s.OH, oh = nr % s.OH;
@@ -91,6 +92,12 @@ void maxpool2d_forward(T* y, int32_t* idx, const T* x, const PoolShape& s) {
           std::fill(yo, yo + C, T(0));
           std::fill(io, io + C, int32_t(-1));
           continue;
+        }
+        if constexpr (std::is_same<T, float>::value) {
+          if (avx2) {
+            maxpool_window_avx2(yo, io, xn, s, w.h0, w.h1, w.w0, w.w1);
+            continue;
+          }
         }
         max_window(yo, io, xn, s, w);
       }

@@ -34,6 +34,10 @@ void maxpool2d_backward(T* dx, const T* dy, const int32_t* idx, const PoolShape&
 // no padding), float, C % 8 == 0; y, idx point at that row, xn at the image.
 void maxpool_tiled_row_avx2(float* y, int32_t* idx, const float* xn, const PoolShape& s, int64_t oh);
 // ... and its backward for one image: dxn[cell] = dy of its window where cell was the argmax, else 0.
+// Any window (rows [h0, h1), columns [w0, w1) of image xn, not empty), float, any C: the
+// result of max_window in pool.cpp, 8 channels per instruction.
+void maxpool_window_avx2(float* yo, int32_t* io, const float* xn, const PoolShape& s, int64_t h0, int64_t h1,
+                         int64_t w0, int64_t w1);
 void maxpool_tiled_backward_avx2(float* dxn, const float* g, const int32_t* id, const PoolShape& s);
 
 template <typename T>
