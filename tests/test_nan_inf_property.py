@@ -10,11 +10,13 @@ import math
 
 import numpy as np
 import pytest
-from hypothesis import given, settings, strategies as st
 
-import ember
-import ember.functional as F
-from ember import _C, layers
+pytest.importorskip("hypothesis", reason="the property test needs hypothesis (pip install ember[test])")
+from hypothesis import given, settings, strategies as st  # noqa: E402
+
+import ember  # noqa: E402
+import ember.functional as F  # noqa: E402
+from ember import _C, layers  # noqa: E402
 
 nan, inf = np.nan, np.inf
 PROP = settings(max_examples=20, deadline=None, derandomize=True, database=None)
