@@ -182,10 +182,12 @@ void xent_forward(T* loss, T* lse, const T* x, const T* p, int64_t rows, int64_t
   rows_for(rows, n, [&](int64_t r) {
     const T *xr = x + r * n, *pr = p + r * n;
     T l = row_lse(xr, n);
-    double sp = 0, spx = 0;  // double: see kSumBlock
-    for (int64_t j = 0; j < n; ++j) {
-      sp += double(pr[j]);
-      if (pr[j] != T(0)) spx += double(pr[j]) * double(xr[j]);  // 0 * (-inf) must not give NaN
+    const double sp = double(r_sum(pr, n));
+    double spx = double(r_dot(pr, xr, n));
+    if (spx != spx) {  // rare: NaN / inf entries; a zero target skips its logit (0 * -inf is no NaN)
+      spx = 0;
+      for (int64_t j = 0; j < n; ++j)
+        if (pr[j] != T(0)) spx += double(pr[j]) * double(xr[j]);
     }
     lse[r] = l;
     // no target mass: 0, unless log_softmax(x) is NaN (NaN, +inf or only -inf in the row),
