@@ -250,3 +250,6 @@ def test_logsumexp_of_many_classes_is_accurate(path):
     assert abs(float(loss[0]) - (ref - float(x[0, 0]))) < 2e-5
     y = F.softmax(ember.Tensor(x)).numpy()
     assert abs(y.astype(np.float64).sum() - 1) < 1e-5, (path, y.astype(np.float64).sum())
+    p = np.full_like(x, 1.0 / n)  # dense targets: sum(p) and sum(p * x) over 2^24 terms
+    loss, _ = _C.xent_forward(x, p)
+    assert abs(float(loss[0]) - (ref - x.astype(np.float64).mean())) < 2e-5, (path, float(loss[0]))
