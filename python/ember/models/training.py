@@ -499,6 +499,7 @@ class Trainer:
         n = D.check_pair(x, y, "evaluate", [h.name for h in self._heads], sample_weight)
         bs = int(batch_size or 32)
         cb_list = self._callback_list(callbacks, math.ceil(n / bs), _verbosity(verbose))
+        bar = cbks.Progbar(math.ceil(n / bs), _verbosity(verbose)) if _verbosity(verbose) and not _prepared else None
         metrics = self._make_metrics(reset=True)
         loss_sum = 0.0
         part_sums = [0.0] * len(self._heads)
@@ -516,10 +517,12 @@ class Trainer:
             self._update_metrics(metrics, yb, outs, swb)
             if cb_list.has("on_test_batch_end"):
                 cb_list.batch("on_test_batch_end", step, self._logs(loss_sum / hi, [p / hi for p in part_sums], metrics))
+            if bar is not None:  # logs computed only when the bar is redrawn
+                bar.update(step + 1, lambda: self._logs(loss_sum / hi, [p / hi for p in part_sums], metrics))
         logs = self._logs(loss_sum / max(n, 1), [p / max(n, 1) for p in part_sums], metrics)
         cb_list.call("on_test_end", dict(logs))
-        if _verbosity(verbose) and not _prepared:
-            print(f"{math.ceil(n / bs)}/{math.ceil(n / bs)} - " + cbks.Progbar.format_logs(logs))
+        if bar is not None:
+            bar.finish(logs)
         if return_dict:
             return logs
         vals = list(logs.values())
@@ -534,6 +537,7 @@ class Trainer:
         if n == 0:
             raise ValueError("predict: x has no samples")
         cb_list = self._callback_list(callbacks, math.ceil(n / bs), _verbosity(verbose))
+        bar = cbks.Progbar(math.ceil(n / bs), _verbosity(verbose)) if _verbosity(verbose) else None
         outs = []
         cb_list.call("on_predict_begin", None)
         with no_grad():
@@ -542,7 +546,11 @@ class Trainer:
                 out = _to_numpy(self(D.take(x, slice(lo, min(lo + bs, n))), training=False))
                 outs.append(out)
                 cb_list.batch("on_predict_batch_end", step, {"outputs": out})
+                if bar is not None:
+                    bar.update(step + 1)
         cb_list.call("on_predict_end", None)
+        if bar is not None:
+            bar.finish()
         return _concat(outs)
 
     def _callback_list(self, callbacks, steps: int, verbose: int) -> cbks.CallbackList:
