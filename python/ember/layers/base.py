@@ -32,6 +32,11 @@ def auto_name(class_name: str) -> str:
     return prefix if k == 0 else f"{prefix}_{k}"
 
 
+def reset_names() -> None:
+    """Start every name counter again (``ember.utils.clear_session``)."""
+    _name_uids.clear()
+
+
 def shape_of(x) -> Tuple[Optional[int], ...]:
     """The shape of a Tensor, an array, or a symbolic input (None for unknown dims)."""
     return tuple(x.shape)

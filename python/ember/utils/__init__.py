@@ -12,6 +12,13 @@ from .plotting import plot_history  # noqa: F401
 from .progbar import Progbar  # noqa: F401
 
 
+def clear_session() -> None:
+    """As ``keras.utils.clear_session``: the automatic layer names start again
+    (the next Dense is ``dense``). Models already built keep their names."""
+    from ..layers.base import reset_names
+    reset_names()
+
+
 def to_categorical(y, num_classes: Optional[int] = None, dtype="float32") -> np.ndarray:
     """Integer class labels (any shape; a trailing axis of size 1 is dropped) to one-hot
     rows of length ``num_classes`` (default max(y) + 1).
