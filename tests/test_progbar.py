@@ -135,3 +135,15 @@ def test_progbar_interactive_stream_and_eta():
     bar.update(2, lambda: pytest.fail("logs computed for a stream that is not a terminal"))
     bar.finish({"loss": 0.5})
     assert re.fullmatch(r"4/4 - \d+s \d+(us|ms|s)/step - loss: 0\.5000\n", quiet.getvalue())
+
+
+def test_adapt_draws_a_bar_on_a_terminal_only():
+    code = ("import numpy as np, ember\n"
+            "n = ember.layers.Normalization()\n"
+            "n.adapt(np.arange(600, dtype='float32').reshape(300, 2), batch_size=10)\n"
+            "print('MEAN', n.mean.numpy().ravel().tolist())\n")
+    out = _run_in_pty(code)
+    assert re.search(r"30/30 [━=]{20} \d+s \d+(?:us|ms|s)/batch *\r?\n", out), out
+    assert "MEAN [299.0, 300.0]" in out
+    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert res.returncode == 0 and res.stdout == "MEAN [299.0, 300.0]\n", res.stdout + res.stderr
