@@ -35,7 +35,7 @@ m.predict(x, batch_size=32, verbose=1)
 print("DONE")
 """
 
-STEP_LINE = re.compile(r"20/20 - \d+s \d+(?:us|ms|s)/step")
+STEP_LINE = re.compile(r"20/20 - \d+s - \d+(?:us|ms|s)/step")
 
 
 def _script(epochs: int) -> str:
@@ -134,7 +134,7 @@ def test_progbar_interactive_stream_and_eta():
     bar = Progbar(4, verbose=1, stream=quiet)
     bar.update(2, lambda: pytest.fail("logs computed for a stream that is not a terminal"))
     bar.finish({"loss": 0.5})
-    assert re.fullmatch(r"4/4 - \d+s \d+(us|ms|s)/step - loss: 0\.5000\n", quiet.getvalue())
+    assert re.fullmatch(r"4/4 - \d+s - \d+(us|ms|s)/step - loss: 0\.5000\n", quiet.getvalue())
 
 
 def test_adapt_draws_a_bar_on_a_terminal_only():

@@ -4,7 +4,9 @@
 On a terminal (verbose=1): one line redrawn in place,
 ``  37/178 ━━━━━━━━━━━━━━━━━━━━ 3s 21ms/step - accuracy: 0.8812 - loss: 0.4013``, with the ETA
 while running and the elapsed time once done. Anywhere else (a log file, a pipe, verbose=2)
-only the final line is written, so logs hold no carriage returns or backspaces.
+only the final line is written, as Keras writes it with verbose=2
+(``178/178 - 3s - 17ms/step - accuracy: 0.9812 - loss: 0.0619``), so logs hold no carriage
+returns or backspaces.
 """
 from __future__ import annotations
 
@@ -127,11 +129,11 @@ class Progbar:
         per_step = self.step_time(self.target, now)
         if callable(logs):
             logs = logs()
-        elapsed = f"{now - self.start:.0f}s {format_time_per_unit(per_step, self.unit_name)}"
+        elapsed, per = f"{now - self.start:.0f}s", format_time_per_unit(per_step, self.unit_name)
         tail = (" - " + format_logs(logs)) if logs else ""
         if self.interactive and self.verbose == 1:
-            self._draw(f"{self._counter(self.target)} {self._done_char * self.width} {elapsed}{tail}")
+            self._draw(f"{self._counter(self.target)} {self._done_char * self.width} {elapsed} {per}{tail}")
             self.stream.write("\n")
-        else:
-            self.stream.write(f"{self._counter(self.target)} - {elapsed}{tail}\n")
+        else:  # Keras' verbose=2 line
+            self.stream.write(f"{self._counter(self.target)} - {elapsed} - {per}{tail}\n")
         self.stream.flush()
