@@ -133,6 +133,7 @@ def test_progbar_interactive_stream_and_eta():
     quiet = io.StringIO()
     bar = Progbar(4, verbose=1, stream=quiet)
     bar.update(2, lambda: pytest.fail("logs computed for a stream that is not a terminal"))
+    bar.add(1, [("loss", 0.5)])  # Keras' form: (name, value) pairs
     bar.finish({"loss": 0.5})
     assert re.fullmatch(r"4/4 - \d+s - \d+(us|ms|s)/step - loss: 0\.5000\n", quiet.getvalue())
 

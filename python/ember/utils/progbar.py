@@ -13,7 +13,7 @@ from __future__ import annotations
 import math
 import sys
 import time
-from typing import Callable, Dict, Optional, Union
+from typing import Callable, Dict, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
@@ -46,6 +46,14 @@ def format_eta(seconds: float) -> str:
     if seconds > 60:
         return "%d:%02d" % (seconds // 60, seconds % 60)
     return "%ds" % seconds
+
+
+def _as_logs(values) -> Optional[Logs]:
+    if callable(values):
+        values = values()
+    if values is not None and not isinstance(values, dict):
+        values = dict(values)
+    return values
 
 
 def _bar_chars(stream) -> str:
@@ -82,6 +90,7 @@ class Progbar:
         self._after_first: Optional[float] = None
         self._last_draw = 0.0
         self._prev_width = 0
+        self._seen = 0
 
     def step_time(self, current: int, now: float) -> float:
         """Seconds per step; the first step (warm-up, allocation) is left out once there are others."""
@@ -103,7 +112,12 @@ class Progbar:
         self.stream.flush()
         self._prev_width = len(text)
 
-    def update(self, current: int, logs: Union[Logs, Callable[[], Logs], None] = None) -> None:
+    def update(self, current: int, values: Union[Logs, Sequence[Tuple[str, float]], Callable[[], Logs], None] = None
+               ) -> None:
+        """Step ``current`` is done; ``values``: the logs to show (a dict, Keras' list of
+        (name, value) pairs shown as given, or a function returning them)."""
+        logs = values
+        self._seen = current
         now = time.perf_counter()
         per_step = self.step_time(current, now)
         if not self.interactive or self.verbose != 1 or current >= self.target:
@@ -111,8 +125,7 @@ class Progbar:
         if now - self._last_draw < self.interval:
             return
         self._last_draw = now
-        if callable(logs):
-            logs = logs()
+        logs = _as_logs(logs)
         filled = int(self.width * min(current, self.target) / max(self.target, 1))
         bar = self._done_char * filled + self._todo_char * (self.width - filled)
         eta = format_eta(per_step * max(self.target - current, 0))
@@ -121,14 +134,17 @@ class Progbar:
             text += " - " + format_logs(logs)
         self._draw(text)
 
+    def add(self, n: int, values=None) -> None:
+        """``n`` more steps done (Keras' ``Progbar.add``)."""
+        self.update(self._seen + n, values)
+
     def finish(self, logs: Union[Logs, Callable[[], Logs], None] = None) -> None:
         """The final line: the full bar (terminal) or the counter, elapsed time, time per step, logs."""
         if self.verbose < 1:
             return
         now = time.perf_counter()
         per_step = self.step_time(self.target, now)
-        if callable(logs):
-            logs = logs()
+        logs = _as_logs(logs)
         elapsed, per = f"{now - self.start:.0f}s", format_time_per_unit(per_step, self.unit_name)
         tail = (" - " + format_logs(logs)) if logs else ""
         if self.interactive and self.verbose == 1:
