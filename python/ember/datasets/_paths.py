@@ -22,5 +22,5 @@ def candidates(name: str, path: Optional[str] = None) -> List[Path]:
     env = os.environ.get("EMBER_DATASETS")
     if env:
         out.append(Path(env).expanduser() / name)
-    out += [Path("data") / name, Path(name), cache_dir() / name, cache_dir()]
+    out += [Path.cwd() / "data" / name, Path.cwd() / name, cache_dir() / name, cache_dir()]
     return out
