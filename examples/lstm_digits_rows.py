@@ -7,6 +7,7 @@ About 70 s on 2 cores (8 epochs; `--epochs 2` for a 20-second run), 98.4 % test 
     python examples/lstm_digits_rows.py [--epochs 8] [--steps N]
 """
 import argparse
+import sys
 import time
 
 import numpy as np
@@ -16,7 +17,10 @@ from ember.layers import LSTM, Dense
 
 def load():
     """Real MNIST via ember's Keras-style loader; pixels scaled to [0, 1]."""
-    (x_tr, y_tr), (x_te, y_te) = ember.datasets.mnist.load_data()
+    try:
+        (x_tr, y_tr), (x_te, y_te) = ember.datasets.mnist.load_data()
+    except FileNotFoundError as e:  # no data and no network: the message says what to do
+        sys.exit(str(e))
     return (x_tr.astype(np.float32) / 255.0, y_tr.astype(np.int64),
             x_te.astype(np.float32) / 255.0, y_te.astype(np.int64))
 

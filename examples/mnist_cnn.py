@@ -36,7 +36,10 @@ def main() -> float:
         ember.set_num_threads(args.threads)
     ember.set_seed(args.seed)
 
-    (x_train, y_train), (x_test, y_test) = ember.datasets.mnist.load_data()
+    try:
+        (x_train, y_train), (x_test, y_test) = ember.datasets.mnist.load_data()
+    except FileNotFoundError as e:  # no data and no network: the message says what to do
+        sys.exit(str(e))
     x_train = (x_train.astype("float32") / 255.0)[..., None]
     x_test = (x_test.astype("float32") / 255.0)[..., None]
     print(f"train {x_train.shape}, test {x_test.shape}, threads {ember.get_num_threads()}, "
