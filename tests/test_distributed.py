@@ -277,12 +277,12 @@ def test_mnist_cnn_example_runs_on_two_ranks():
     if not (MNIST / "train-images-idx3-ubyte.gz").exists():
         pytest.skip(f"real MNIST not found at {MNIST} (the repo's ../shared/data/mnist)")
     example = Path(__file__).resolve().parents[1] / "examples" / "mnist_cnn.py"
-    env = dict(os.environ, OMP_NUM_THREADS="1")
-    proc = subprocess.run([_mpiexec(), "-n", "2", sys.executable, str(example), "--distribute", "--epochs", "1",
-                           "--data", str(MNIST)], capture_output=True, text=True, timeout=300, env=env)
+    env = dict(os.environ, OMP_NUM_THREADS="1", EMBER_DATASETS=str(MNIST.parent))
+    proc = subprocess.run([_mpiexec(), "-n", "2", sys.executable, str(example), "--distribute", "--epochs", "1"],
+                          capture_output=True, text=True, timeout=300, env=env)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     lines = proc.stdout.splitlines()
-    assert sum(l.startswith("epoch 1/1") for l in lines) == 1  # rank 0 only
+    assert sum(l.startswith("Epoch 1/1") for l in lines) == 1  # rank 0 only
     acc = float(next(l for l in lines if l.startswith("test accuracy")).split()[2])
     assert acc > 90.0, lines
 
