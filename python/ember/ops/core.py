@@ -20,18 +20,59 @@ _bmax = builtins.max
 Axis = Optional[Union[int, Tuple[int, ...]]]
 
 
+def constant(arr) -> Tensor:
+    """Wrap an array of any numeric dtype (int and bool included, which the Tensor
+    constructor turns into floats) as a Tensor outside the graph."""
+    return make_op(arr, (), None, "constant")
+
+
+def _operand(x, like=None) -> Tensor:
+    """``x`` as a Tensor. A Python number adopts the dtype of ``like`` (a Tensor) unless it
+    is a float meeting an integer tensor, which makes float32 (Keras' promotion); integer
+    and bool arrays keep their dtype."""
+    if isinstance(x, Tensor):
+        return x
+    if like is not None and np.isscalar(x):
+        dt = like.data.dtype
+        if dt.kind in "biu" and isinstance(x, (float, np.floating)):
+            dt = np.dtype(np.float32)
+        elif dt.kind == "b" and not isinstance(x, (bool, np.bool_)):
+            dt = np.dtype(np.int32)
+        return constant(np.asarray(x, dtype=dt))
+    arr = np.asarray(x)
+    if arr.dtype.kind in "biu":
+        return constant(arr)
+    if like is not None and like.data.dtype.kind == "f":
+        return as_tensor(arr, like.data.dtype)  # float data adopts the tensor's precision
+    return as_tensor(arr)
+
+
+def result_dtype(*dtypes) -> np.dtype:
+    """The dtype two operands meet in: an integer or bool operand takes the float one's
+    dtype (int32 + float32 is float32, as in Keras, not NumPy's float64); otherwise NumPy's
+    promotion."""
+    dts = [np.dtype(d) for d in dtypes]
+    floats = [d for d in dts if d.kind == "f"]
+    if floats and len(floats) < len(dts):
+        return np.result_type(*floats)
+    return np.result_type(*dts)
+
+
 def _pair(a, b):
-    """Both operands as Tensors of one float dtype (a Python scalar adopts the other's)."""
-    if isinstance(a, Tensor) and not isinstance(b, Tensor):
-        b = Tensor(np.asarray(b, dtype=a.data.dtype) if np.isscalar(b) else b, dtype=a.data.dtype)
-    elif isinstance(b, Tensor) and not isinstance(a, Tensor):
-        a = Tensor(np.asarray(a, dtype=b.data.dtype) if np.isscalar(a) else a, dtype=b.data.dtype)
-    else:
-        a, b = as_tensor(a), as_tensor(b)
+    """Both operands as Tensors of one dtype (a Python scalar adopts the other's)."""
+    a = _operand(a, b if isinstance(b, Tensor) else None)
+    b = _operand(b, a)
     if a.data.dtype != b.data.dtype:
-        dt = np.promote_types(a.data.dtype, b.data.dtype)
+        dt = result_dtype(a.data.dtype, b.data.dtype)
         a, b = as_tensor(a, dt), as_tensor(b, dt)
     return a, b
+
+
+def _floating(a) -> Tensor:
+    """``a`` as a float Tensor: integer and bool tensors become float32 (Keras' rule for
+    exp, log, sqrt, mean ...)."""
+    a = _operand(a)
+    return a if a.data.dtype.kind == "f" else cast(a, np.float32)
 
 
 def _check_broadcast(op: str, a: Tensor, b: Tensor) -> None:
@@ -134,9 +175,16 @@ def where(cond, a, b) -> Tensor:
 
 
 def cast(a, dtype) -> Tensor:
-    a = as_tensor(a)
-    dt = np.dtype(dtype)
+    """``a`` converted to ``dtype``; the gradient flows only between float dtypes (a cast
+    to an integer or bool has none, as in Keras)."""
+    a = _operand(a)
+    try:
+        dt = np.dtype(dtype)
+    except TypeError:
+        raise TypeError(f"cast: unknown dtype. Received: dtype={dtype!r}") from None
     src = a.data.dtype
+    if dt.kind != "f" or src.kind != "f":
+        return constant(a.data.astype(dt))
     return make_op(a.data.astype(dt), (a,), lambda g: (g.astype(src),), "cast")
 
 
@@ -218,7 +266,7 @@ def sum(a, axis: Axis = None, keepdims: bool = False) -> Tensor:  # noqa: A001
 
 
 def mean(a, axis: Axis = None, keepdims: bool = False) -> Tensor:
-    a = as_tensor(a)
+    a = _floating(a)
     axes = _norm_axis(axis, a.ndim, "mean")
     shape = a.shape
     n = int(np.prod([shape[i] for i in axes])) if axes else 1
@@ -228,7 +276,7 @@ def mean(a, axis: Axis = None, keepdims: bool = False) -> Tensor:
 
 def var(a, axis: Axis = None, keepdims: bool = False) -> Tensor:
     """Population variance (ddof=0), like ``numpy.var`` and Keras."""
-    a = as_tensor(a)
+    a = _floating(a)
     d = a - mean(a, axis, keepdims=True)
     return mean(d * d, axis, keepdims)
 
@@ -396,19 +444,19 @@ def pad(a, pad_width, value: float = 0.0) -> Tensor:
 # ---------------------------------------------------------------------------------------
 
 def exp(a) -> Tensor:
-    a = as_tensor(a)
+    a = _floating(a)
     out = np.exp(a.data)
     return make_op(out, (a,), lambda g: (g * out,), "exp")
 
 
 def log(a) -> Tensor:
-    a = as_tensor(a)
+    a = _floating(a)
     ad = a.data
     return make_op(np.log(ad), (a,), lambda g: (g / ad,), "log")
 
 
 def sqrt(a) -> Tensor:
-    a = as_tensor(a)
+    a = _floating(a)
     out = np.sqrt(a.data)
     return make_op(out, (a,), lambda g: (g / (2 * out),), "sqrt")
 
@@ -420,7 +468,7 @@ def abs(a) -> Tensor:  # noqa: A001
 
 
 def tanh(a) -> Tensor:
-    a = as_tensor(a)
+    a = _floating(a)
     out = np.tanh(a.data)
     return make_op(out, (a,), lambda g: (g * (1 - out * out),), "tanh")
 
@@ -452,7 +500,7 @@ def _sigmoid_array(x):
 
 
 def sigmoid(a) -> Tensor:
-    a = as_tensor(a)
+    a = _floating(a)
     k = _kernel_act(a.data, "sigmoid")
     if k is not None:
         return make_op(k[0], (a,), lambda g: (k[1](g),), "sigmoid")

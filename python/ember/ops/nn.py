@@ -139,10 +139,14 @@ def log_softmax(x, axis: int = -1) -> Tensor:
     return make_op(out, (x,), backward, "log_softmax")
 
 
-def logsumexp(x, axis: int = -1, keepdims: bool = False) -> Tensor:
+def logsumexp(x, axis=-1, keepdims: bool = False) -> Tensor:
+    """log(sum(exp(x))) over ``axis`` (an int, a tuple, or None for all axes), stable for
+    large values."""
     x = as_tensor(x)
     xd = x.data
+    axis = tuple(range(xd.ndim)) if axis is None else axis
     m = xd.max(axis=axis, keepdims=True)
+    m = np.where(np.isfinite(m), m, 0)  # an all -inf slice gives -inf, not NaN
     lse_k = m + np.log(np.exp(xd - m).sum(axis=axis, keepdims=True))
     out = lse_k if keepdims else np.squeeze(lse_k, axis=axis)
 
@@ -152,22 +156,14 @@ def logsumexp(x, axis: int = -1, keepdims: bool = False) -> Tensor:
     return make_op(out, (x,), backward, "logsumexp")
 
 
-def dropout(x, rate: float, training: bool = True, noise_shape=None) -> Tensor:
-    """Inverted dropout: zero each element with probability ``rate`` and scale the rest by
-    1 / (1 - rate) in training; identity otherwise."""
-    x = as_tensor(x)
+def dropout(x, rate: float, training: bool = True, noise_shape=None, seed=None) -> Tensor:
+    """Inverted dropout in training (``ember.random.dropout``: zero each element with
+    probability ``rate``, scale the rest by 1 / (1 - rate)); identity otherwise."""
     if not 0.0 <= rate < 1.0:
         raise ValueError(f"dropout: rate must be in [0, 1). Received: rate={rate}")
-    if not training or rate == 0.0:
-        return x
-    shape = x.shape if noise_shape is None else tuple(s if s is not None else x.shape[i] for i, s in enumerate(noise_shape))
-    if noise_shape is None or noise_shape[0] is None:  # axis 0 is the batch
-        keep = erandom.batch_draw(erandom.generator(), "random", shape) >= rate
-    else:
-        keep = erandom.generator().random(shape, dtype=np.float32) >= rate
-    scale = x.data.dtype.type(1.0 / (1.0 - rate))
-    mask = keep * scale
-    return make_op(x.data * mask, (x,), lambda g: (g * mask,), "dropout")
+    if not training:
+        return as_tensor(x)
+    return erandom.dropout(x, rate, noise_shape=noise_shape, seed=seed)
 
 
 ACTIVATIONS = {
