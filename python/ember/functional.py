@@ -30,7 +30,7 @@ from .ops.conv import conv1d, conv1d_transpose, conv2d, conv2d_transpose  # noqa
 from .ops.pool import (  # noqa: F401,E402
     avg_pool1d, avg_pool2d, global_avg_pool2d, global_max_pool2d, max_pool1d, max_pool2d,
 )
-from .ops.norm import batch_norm  # noqa: F401,E402
+from .ops.batchnorm import batch_norm  # noqa: F401,E402
 from .ops.xent import softmax_cross_entropy, sparse_softmax_cross_entropy  # noqa: F401,E402
 from .ops.attention import scaled_dot_product_attention  # noqa: F401,E402
 from .ops.rnn import gru, lstm, simple_rnn  # noqa: F401,E402
