@@ -380,8 +380,15 @@ def slice(inputs, start_indices: Sequence[int], shape: Sequence[int]) -> Tensor:
 
 def moveaxis(x, source, destination) -> Tensor:
     x = _operand(x)
-    perm = np.moveaxis(np.arange(x.ndim), destination, source)  # where each output axis comes from
-    return core.transpose(x, [int(p) for p in perm])
+    src = [_axis(a, x.ndim, "moveaxis") for a in np.atleast_1d(source)]
+    dst = [_axis(a, x.ndim, "moveaxis") for a in np.atleast_1d(destination)]
+    if len(src) != len(dst):
+        raise ValueError(f"moveaxis: source and destination need the same number of axes. "
+                         f"Received: source={source}, destination={destination}")
+    perm = [a for a in range(x.ndim) if a not in src]  # the input axis of each output axis
+    for d, s in sorted(zip(dst, src)):
+        perm.insert(d, s)
+    return core.transpose(x, perm)
 
 
 def swapaxes(x, axis1: int, axis2: int) -> Tensor:

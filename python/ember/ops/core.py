@@ -107,7 +107,10 @@ def mul(a, b) -> Tensor:
 
 
 def div(a, b) -> Tensor:
+    """a / b; integer operands divide as float32 (Keras' rule)."""
     a, b = _pair(a, b)
+    if a.data.dtype.kind != "f":
+        a, b = cast(a, np.float32), cast(b, np.float32)
     _check_broadcast("div", a, b)
     ad, bd = a.data, b.data
     out = ad / bd
