@@ -507,3 +507,18 @@ def test_crossentropies_match_numpy():
         ops.binary_crossentropy(np.ones(3), np.ones(4))
     with pytest.raises(ValueError, match=r"sparse_categorical_crossentropy: target must be in \[0, 5\)"):
         ops.sparse_categorical_crossentropy(np.array([5, 0, 0, 0]), p)
+
+
+def test_matches_keras_ops():
+    """The same calls through keras.ops (NumPy backend, in a child process) and ember.ops."""
+    import importlib.util
+    import os
+    import subprocess
+    import sys
+    for mod in ("keras", "jax"):  # Keras' NumPy backend imports jax
+        if importlib.util.find_spec(mod) is None:
+            pytest.skip(f"{mod} is not installed (the Keras reference is optional)")
+    script = os.path.join(os.path.dirname(__file__), "_keras_ops_reference.py")
+    res = subprocess.run([sys.executable, script], capture_output=True, text=True, timeout=300)
+    assert res.returncode == 0, res.stderr[-3000:]
+    assert "bad 0 of" in res.stdout, res.stdout
