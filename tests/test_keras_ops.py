@@ -25,6 +25,22 @@ def test_ops_are_the_one_definition():
     assert ember.ops is ops and callable(ops.norm)
 
 
+REQUIRED = """shape convert_to_tensor convert_to_numpy cast arange ones zeros ones_like zeros_like full eye
+one_hot argmax argmin argsort where maximum minimum abs sqrt square exp log mean sum max min std var matmul dot
+einsum transpose reshape expand_dims squeeze concatenate stack split take take_along_axis tile repeat cumsum sort
+top_k clip norm softmax log_softmax sigmoid relu gelu tanh logsumexp stop_gradient cond add subtract multiply
+divide negative power floor ceil round sign log1p expm1 sin cos any all prod flip linspace meshgrid pad
+broadcast_to is_tensor logical_and logical_or logical_not equal not_equal greater greater_equal less less_equal
+binary_crossentropy categorical_crossentropy sparse_categorical_crossentropy""".split()
+
+
+def test_keras_names_are_there():
+    missing = [n for n in REQUIRED if not callable(getattr(ops, n, None))]
+    assert not missing, missing
+    for n in ("normal", "uniform", "truncated_normal", "randint", "shuffle", "dropout", "SeedGenerator"):
+        assert callable(getattr(ember.random, n, None)), n
+
+
 # ---------------------------------------------------------------------------------------
 # elementwise
 # ---------------------------------------------------------------------------------------

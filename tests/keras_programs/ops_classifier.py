@@ -2,8 +2,6 @@
 one_hot, argmax, top_k ...) and keras.random (shuffle, dropout with a SeedGenerator),
 trained with a custom GradientTape loop. Runs on ember with only the imports changed.
 About two seconds."""
-import numpy as np
-
 import ember as keras  # import keras
 import ember as tf  # import tensorflow as tf: only tf.GradientTape is used
 from ember import ops  # from keras import ops
