@@ -538,3 +538,48 @@ def test_matches_keras_ops():
     res = subprocess.run([sys.executable, script], capture_output=True, text=True, timeout=300)
     assert res.returncode == 0, res.stderr[-3000:]
     assert "bad 0 of" in res.stdout, res.stdout
+
+
+# ---------------------------------------------------------------------------------------
+# control flow (eager) and small extras
+# ---------------------------------------------------------------------------------------
+
+def test_loops_record_gradients():
+    assert ops.fori_loop(0, 5, lambda i, v: v + i, 0) == 10
+    assert ops.while_loop(lambda i, s: i < 4, lambda i, s: (i + 1, s * 2), (0, 1)) == (4, 16)
+    assert ops.while_loop(lambda i: i < 100, lambda i: i + 1, 0, maximum_iterations=7) == 7
+    xs = r(5, 3)
+    # a running sum as scan: carry and stacked outputs, gradients through every step
+    check_op(lambda t: ops.scan(lambda c, x: (c + x, c * x), ops.zeros_like(t[0]), t)[1],
+             lambda t: np.concatenate([np.zeros((1, 3)), np.cumsum(t, 0)[:-1]]) * t, [xs])
+    check_op(lambda t: ops.scan(lambda c, x: (c + x, x), ops.zeros_like(t[0]), t, reverse=True)[0],
+             lambda t: t.sum(0), [xs])
+    check_op(lambda t: ops.map(lambda row: ops.sum(row * row), t), lambda t: (t * t).sum(1), [xs])
+    check_op(lambda a, b: ops.vectorized_map(lambda ab: ops.dot(ab[0], ab[1]), (a, b)),
+             lambda a, b: (a * b).sum(1), [xs, r(5, 3)])
+    assert ops.scan(lambda c, _: (c + 1, None), 0, length=3) == (3, None)
+    with pytest.raises(ValueError, match="while_loop: the condition must be a scalar"):
+        ops.while_loop(lambda x: x > 0, lambda x: x - 1, ember.Tensor([1.0, 2.0]))
+    with pytest.raises(ValueError, match="scan: give xs or length"):
+        ops.scan(lambda c, x: (c, x), 0)
+
+
+def test_extras():
+    x, w = r(4, 3), r(3, lo=0.5, hi=1.5)
+    check_op(lambda a, b: ops.average(a, 1, b), lambda a, b: np.average(a, 1, b), [x, w])
+    check_op(lambda a, b: ops.average(a, None, b), lambda a, b: np.average(a, None, b), [x, r(4, 3, lo=0.5, hi=1.5)])
+    with pytest.raises(ValueError, match="average: weights must have x's shape"):
+        ops.average(x, 0, w)
+    parts = ops.unstack(ember.Tensor(x, dtype="float64"), axis=1)
+    assert len(parts) == 3 and np.array_equal(parts[2].numpy(), x[:, 2])
+    check_op(lambda t: ops.unstack(t, axis=1)[1], lambda t: t[:, 1], [x])
+    check_op(lambda a, b: ops.append(a, b), lambda a, b: np.append(a, b), [x, r(2)])
+    check_op(lambda a, b: ops.hstack([a, b]), lambda a, b: np.hstack([a, b]), [x, r(4, 2)])
+    check_op(lambda a, b: ops.vstack([a, b]), lambda a, b: np.vstack([a, b]), [x, r(3)])
+    np.testing.assert_array_equal(ops.tri(3, 4, 1).numpy(), np.tri(3, 4, 1))
+    np.testing.assert_array_equal(ops.identity(3).numpy(), np.eye(3))
+    assert ops.empty((2, 0)).shape == (2, 0)
+    np.testing.assert_array_equal(ops.isclose(np.array([1.0, 2.0]), np.array([1.0 + 1e-9, 2.1])).numpy(), [True, False])
+    p = np.array([[0.1, 0.5, 0.5, 0.2], [0.9, 0.05, 0.03, 0.02]])
+    np.testing.assert_array_equal(ops.in_top_k(np.array([2, 3]), p, 1).numpy(), [True, False])
+    np.testing.assert_array_equal(ops.in_top_k(np.array([0, 1]), p, 2).numpy(), [False, True])

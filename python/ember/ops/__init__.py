@@ -14,7 +14,7 @@ gradient); ``shape`` and ``convert_to_numpy`` return Python / NumPy values.
 """
 from __future__ import annotations
 
-from typing import Callable, Tuple
+from typing import Tuple
 
 import numpy as np
 
@@ -33,13 +33,14 @@ from .math_ops import (  # noqa: F401
     all, any, arccos, arcsin, arctan, argmax, argmin, ceil, cos, cosh, count_nonzero, cumprod, cumsum, equal,
     erf, expm1, floor, floor_divide, greater, greater_equal, isfinite, isinf, isnan, less, less_equal, log1p,
     log2, log10, logical_and, logical_not, logical_or, logical_xor, max, min, mod, nan_to_num, not_equal, prod,
-    reciprocal, round, rsqrt, sign, sin, sinh, std, tan,
+    reciprocal, round, rsqrt, sign, sin, sinh, std, tan, average, isclose, in_top_k,
 )
 from .array_ops import (  # noqa: F401
     arange, argsort, diag, eye, flip, full, full_like, linspace, meshgrid, moveaxis, nonzero, one_hot, ones,
     ones_like, pad, ravel, repeat, roll, slice, sort, split, swapaxes, take, take_along_axis, tile, top_k, tril,
-    triu, where, zeros, zeros_like,
+    triu, where, zeros, zeros_like, unstack, identity, tri, empty, append, hstack, vstack,
 )
+from .control_flow import cond, fori_loop, map, scan, vectorized_map, while_loop  # noqa: F401
 from .linalg import dot, einsum, norm, outer, tensordot  # noqa: F401
 
 absolute = abs
@@ -100,12 +101,3 @@ def stop_gradient(variable) -> Tensor:
     """The same values, cut from the graph: no gradient flows through."""
     x = variable if isinstance(variable, Tensor) else convert_to_tensor(variable)
     return constant(x.data)
-
-
-def cond(pred, true_fn: Callable, false_fn: Callable):
-    """``true_fn()`` if ``pred`` else ``false_fn()`` (eager: only one branch runs)."""
-    if isinstance(pred, Tensor):
-        if pred.size != 1:
-            raise ValueError(f"cond: pred must be a scalar. Received: shape={pred.shape}")
-        pred = bool(pred.data.reshape(()))
-    return true_fn() if pred else false_fn()

@@ -397,3 +397,44 @@ def swapaxes(x, axis1: int, axis2: int) -> Tensor:
 
 def ravel(x) -> Tensor:
     return core.reshape(_operand(x), (-1,))
+
+
+def unstack(x, num: Optional[int] = None, axis: int = 0) -> List[Tensor]:
+    """The slices of ``x`` along ``axis``, as a list (each differentiable)."""
+    x = _operand(x)
+    ax = _axis(axis, x.ndim, "unstack")
+    if num is not None and int(num) != x.shape[ax]:
+        raise ValueError(f"unstack: num={num} does not match axis {axis} of shape {x.shape}")
+    return [core.getitem(x, _along(ax, i)) for i in range(x.shape[ax])]
+
+
+def identity(n: int, dtype=None) -> Tensor:
+    return eye(n, dtype=dtype)
+
+
+def tri(N: int, M: Optional[int] = None, k: int = 0, dtype=None) -> Tensor:
+    """Ones at and below the ``k``-th diagonal of an N x M matrix."""
+    return constant(np.tri(int(N), None if M is None else int(M), int(k), dtype=_dtype(dtype)))
+
+
+def empty(shape, dtype=None) -> Tensor:
+    """A tensor of ``shape`` (zeros: ember never hands out uninitialised memory)."""
+    return zeros(shape, dtype)
+
+
+def append(x1, x2, axis: Optional[int] = None) -> Tensor:
+    """``x2`` joined after ``x1`` along ``axis`` (both flattened when None)."""
+    a, b = _operand(x1), _operand(x2)
+    if axis is None:
+        a, b, axis = core.reshape(a, (-1,)), core.reshape(b, (-1,)), 0
+    return core.concatenate([a, b], axis=axis)
+
+
+def hstack(xs) -> Tensor:
+    ts = [_operand(t) for t in xs]
+    return core.concatenate(ts, axis=0 if builtins.all(t.ndim == 1 for t in ts) else 1)
+
+
+def vstack(xs) -> Tensor:
+    ts = [_operand(t) for t in xs]
+    return core.concatenate([core.reshape(t, (1, -1)) if t.ndim < 2 else t for t in ts], axis=0)

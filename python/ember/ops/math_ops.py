@@ -283,3 +283,38 @@ def cumprod(x, axis=None, dtype=None) -> Tensor:
             res[..., i] = (gm[..., i:] * np.cumprod(others, axis=-1)[..., i:]).sum(axis=-1)
         return (np.moveaxis(res, -1, ax),)
     return make_op(out, (x,), backward, "cumprod")
+
+
+def average(x, axis=None, weights=None) -> Tensor:
+    """Mean over ``axis`` weighted by ``weights`` (a 1-D weight vector along ``axis``, or
+    ``x``'s shape); differentiable in both."""
+    x = _floating(x)
+    if weights is None:
+        return core.mean(x, axis)
+    w = _floating(weights)
+    if w.shape != x.shape:
+        if axis is None or w.ndim != 1 or w.shape[0] != x.shape[_norm_axis(axis, x.ndim, "average")[0]]:
+            raise ValueError(f"average: weights must have x's shape {x.shape} or be 1-D along axis {axis}. "
+                             f"Received: weights.shape={w.shape}")
+        ax = _norm_axis(axis, x.ndim, "average")[0]
+        w = core.reshape(w, [-1 if i == ax else 1 for i in range(x.ndim)])
+    return core.div(core.sum(core.mul(x, w), axis), core.sum(core.mul(core.constant(np.ones(x.shape, x.data.dtype)), w), axis))
+
+
+def isclose(x1, x2, rtol: float = 1e-5, atol: float = 1e-8, equal_nan: bool = False) -> Tensor:
+    a, b = _pair(x1, x2)
+    return constant(np.isclose(a.data, b.data, rtol=rtol, atol=atol, equal_nan=equal_nan))
+
+
+def in_top_k(targets, predictions, k: int) -> Tensor:
+    """Whether each row's target class scores among its ``k`` largest predictions (ties
+    with the k-th value count, as ``tf.math.in_top_k``)."""
+    p = _operand(predictions).data
+    t = np.asarray(targets.data if isinstance(targets, Tensor) else targets).astype(np.intp)
+    if p.ndim != 2 or t.shape != p.shape[:1]:
+        raise ValueError(f"in_top_k: predictions must be (batch, classes) and targets (batch,). "
+                         f"Received: predictions.shape={p.shape}, targets.shape={t.shape}")
+    if int(k) <= 0:
+        return constant(np.zeros(t.shape, bool))
+    kth = -np.sort(-p, axis=1)[:, builtins.min(int(k), p.shape[1]) - 1]
+    return constant(p[np.arange(len(t)), t] >= kth)
