@@ -43,6 +43,13 @@ cases = {
  "moveaxis": lambda o: o.moveaxis(x, [0,1], [2,0]), "slice": lambda o: o.slice(x, (1,0,2), (2,2,2)),
  "divide_int": lambda o: o.divide(np.array([1,2],dtype="int32"), 2),
  "floor_div": lambda o: o.floor_divide(x, 0.3), "sign": lambda o: o.sign(x), "log1p": lambda o: o.log1p(np.abs(x)),
+ "average": lambda o: o.average(x, axis=1, weights=np.array([1.0, 2, 3, 4])),
+ "in_top_k": lambda o: o.in_top_k(np.array([0, 1, 2, 3]), x[0], 2), "unstack": lambda o: o.unstack(x, axis=1)[2],
+ "hstack": lambda o: o.hstack([y, y]), "vstack": lambda o: o.vstack([y[0], y[1]]), "tri": lambda o: o.tri(3, 4, 1),
+ "isclose": lambda o: o.isclose(x, x + 1e-9), "append": lambda o: o.append(y, y[0]),
+ "scan": lambda o: o.scan(lambda c, v: (c + v, c * v), np.zeros(5, "float32"), x[0])[1],
+ "fori": lambda o: o.fori_loop(0, 3, lambda i, v: v * 2.0, o.ones((2,))),
+ "map": lambda o: o.map(lambda r: o.sum(r), x),
  "expand": lambda o: o.expand_dims(x, (0, 2)), "squeeze": lambda o: o.squeeze(x[:1]), "stack": lambda o: o.stack([y, y], axis=1),
 }
 bad=0
