@@ -50,6 +50,12 @@ cases = {
  "scan": lambda o: o.scan(lambda c, v: (c + v, c * v), np.zeros(5, "float32"), x[0])[1],
  "fori": lambda o: o.fori_loop(0, 3, lambda i, v: v * 2.0, o.ones((2,))),
  "map": lambda o: o.map(lambda r: o.sum(r), x),
+ "dpa": lambda o: o.dot_product_attention(x[..., None][:, :, :2], x[..., None][:, :, 1:3], x[..., None][:, :, 2:4]),
+ "dpa_mask": lambda o: o.dot_product_attention(x[:2, :, None, :], x[:2, :, None, :], x[:2, :, None, :],
+                                               mask=np.tril(np.ones((4, 4), bool)), bias=np.full((4, 4), 0.5, "float32")),
+ "dpa_causal": lambda o: o.dot_product_attention(x[:2, :, None, :], x[:2, :, None, :], x[:2, :, None, :], is_causal=True),
+ "batchnorm": lambda o: o.batch_normalization(x, x[0, 0], np.abs(x[1, 1]), axis=-1, offset=x[2, 2], scale=x[0, 1]),
+ "segment_sum": lambda o: o.segment_sum(x[0], np.array([0, 2, 2, 1]), num_segments=3),
  "expand": lambda o: o.expand_dims(x, (0, 2)), "squeeze": lambda o: o.squeeze(x[:1]), "stack": lambda o: o.stack([y, y], axis=1),
 }
 bad=0

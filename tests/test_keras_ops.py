@@ -583,3 +583,61 @@ def test_extras():
     p = np.array([[0.1, 0.5, 0.5, 0.2], [0.9, 0.05, 0.03, 0.02]])
     np.testing.assert_array_equal(ops.in_top_k(np.array([2, 3]), p, 1).numpy(), [True, False])
     np.testing.assert_array_equal(ops.in_top_k(np.array([0, 1]), p, 2).numpy(), [False, True])
+
+
+def _attention_ref(q, k, v, mask=None, bias=None):
+    s = np.einsum("btnh,bsnh->bnts", q, k) / np.sqrt(q.shape[-1])
+    if bias is not None:
+        s = s + bias
+    if mask is not None:
+        s = np.where(mask, s, -np.inf)
+    p = np.exp(s - s.max(-1, keepdims=True))
+    p /= p.sum(-1, keepdims=True)
+    return np.einsum("bnts,bsnh->btnh", p, v)
+
+
+def test_dot_product_attention_keras_layout():
+    q, k, v = r(2, 3, 2, 4), r(2, 5, 2, 4), r(2, 5, 2, 3)
+    check_op(ops.dot_product_attention, _attention_ref, [q, k, v])
+    mask = rng.uniform(size=(3, 5)) > 0.3
+    mask[:, 0] = True
+    bias = r(2, 1, 3, 5)
+    check_op(lambda a, b, c: ops.dot_product_attention(a, b, c, bias=bias, mask=mask),
+             lambda a, b, c: _attention_ref(a, b, c, mask, bias), [q, k, v])
+    causal = np.tril(np.ones((3, 3), bool))
+    q3 = r(2, 3, 1, 4)
+    check_op(lambda a: ops.dot_product_attention(a, a, a, is_causal=True), lambda a: _attention_ref(a, a, a, causal), [q3])
+    with pytest.raises(ValueError, match="dot_product_attention expects 4-D query, key and value"):
+        ops.dot_product_attention(r(2, 3, 4), r(2, 3, 4), r(2, 3, 4))
+
+
+def test_batch_normalization_pools_segment_sum():
+    x = r(2, 3, 5)
+    m, var, off, sc = r(3), r(3, lo=0.5, hi=1.5), r(3), r(3)
+    shape = (1, 3, 1)
+    check_op(lambda t, a, b, c, d: ops.batch_normalization(t, a, b, 1, c, d),
+             lambda t, a, b, c, d: (t - a.reshape(shape)) / np.sqrt(b.reshape(shape) + 1e-3) * d.reshape(shape)
+             + c.reshape(shape), [x, m, var, off, sc])
+    with pytest.raises(ValueError, match=r"batch_normalization: mean must have shape \(5,\) for axis -1"):
+        ops.batch_normalization(x, m, var, -1)
+    img = r(2, 6, 7, 3)
+    np.testing.assert_array_equal(ops.max_pool(img, 2).numpy(), ember.functional.max_pool2d(img, 2).numpy())
+    np.testing.assert_array_equal(ops.average_pool(img, (2, 3), 1, "same").numpy(),
+                                  ember.functional.avg_pool2d(img, (2, 3), 1, "same").numpy())
+    seq = r(2, 7, 3)
+    np.testing.assert_array_equal(ops.max_pool(seq, 2).numpy(), ember.functional.max_pool1d(seq, 2).numpy())
+    with pytest.raises(ValueError, match=r"max_pool: inputs must be 3-D or 4-D"):
+        ops.max_pool(r(3, 4), 2)
+    ids = np.array([0, 2, 2, 4, -1])  # -1 and 4 (>= num_segments) are dropped
+    d = r(5, 3)
+
+    def ref(t):
+        out = np.zeros((4, 3))
+        for i, s in enumerate(ids):
+            if 0 <= s < 4:
+                out[s] += t[i]
+        return out
+    check_op(lambda t: ops.segment_sum(t, ids, num_segments=4), ref, [d])
+    assert ops.segment_sum(d[:4], ids[:4]).shape == (5, 3)
+    with pytest.raises(ValueError, match=r"segment_sum: segment_ids must have shape \(5,\)"):
+        ops.segment_sum(d, ids[:3])

@@ -27,7 +27,8 @@ from .core import (  # noqa: F401
 from .nn import elu, leaky_relu, log_softmax, selu, silu, softmax, softplus, swish  # noqa: F401
 from .nn_ops import (  # noqa: F401
     binary_crossentropy, categorical_crossentropy, gelu, hard_sigmoid, log_sigmoid, logsumexp, moments,
-    normalize, relu6, sparse_categorical_crossentropy,
+    normalize, relu6, sparse_categorical_crossentropy, average_pool, batch_normalization, dot_product_attention,
+    max_pool, segment_sum,
 )
 from .math_ops import (  # noqa: F401
     all, any, arccos, arcsin, arctan, argmax, argmin, ceil, cos, cosh, count_nonzero, cumprod, cumsum, equal,
