@@ -641,3 +641,15 @@ def test_batch_normalization_pools_segment_sum():
     assert ops.segment_sum(d[:4], ids[:4]).shape == (5, 3)
     with pytest.raises(ValueError, match=r"segment_sum: segment_ids must have shape \(5,\)"):
         ops.segment_sum(d, ids[:3])
+
+
+def test_tensor_comparisons_are_bool_masks():
+    x = ember.Tensor([-1.0, 2.0, -3.0, 4.0], requires_grad=True)
+    m = x > 0
+    assert m.dtype == np.bool_ and not m.requires_grad
+    np.testing.assert_array_equal(x[m].numpy(), [2.0, 4.0])  # a mask, not 0/1 indices
+    assert (x <= 0).numpy().tolist() == [True, False, True, False] and (x >= 2).numpy().sum() == 2
+    assert float(ops.mean(x < 0)) == 0.5
+    with ember.GradientTape() as tape:
+        y = ops.sum(ops.where(x > 0, x * x, 0.0))
+    np.testing.assert_array_equal(tape.gradient(y, x).numpy(), [0.0, 4.0, 0.0, 8.0])

@@ -424,11 +424,12 @@ class Tensor:
     def __abs__(self): return _core().abs(self)
     def __getitem__(self, idx): return _core().getitem(self, idx)
 
-    # comparisons give plain (non-differentiable) boolean Tensors-as-arrays
-    def __lt__(self, o): return Tensor(self.data < as_array(o))
-    def __le__(self, o): return Tensor(self.data <= as_array(o))
-    def __gt__(self, o): return Tensor(self.data > as_array(o))
-    def __ge__(self, o): return Tensor(self.data >= as_array(o))
+    # comparisons give bool Tensors outside the graph (as Keras and PyTorch), so that
+    # x[x > 0] masks instead of indexing with 0/1 floats
+    def __lt__(self, o): return make_op(self.data < as_array(o), (), None, "less")
+    def __le__(self, o): return make_op(self.data <= as_array(o), (), None, "less_equal")
+    def __gt__(self, o): return make_op(self.data > as_array(o), (), None, "greater")
+    def __ge__(self, o): return make_op(self.data >= as_array(o), (), None, "greater_equal")
     __hash__ = object.__hash__
 
     # -- methods -----------------------------------------------------------------------
