@@ -7,7 +7,8 @@ import sys
 import pytest
 
 HERE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "keras_programs")
-PROGRAMS = {"ops_regression.py": "ops_regression ok", "ops_classifier.py": "ops_classifier ok"}
+PROGRAMS = {"ops_regression.py": "ops_regression ok", "ops_classifier.py": "ops_classifier ok",
+            "ops_attention.py": "ops_attention ok"}
 
 
 def test_every_ops_program_is_listed():
