@@ -226,12 +226,12 @@ class ModelCheckpoint(_MonitorCallback):
     (``mode``, ``initial_value_threshold`` as in Keras); without format fields the file is
     overwritten by each better model.
 
-    File format: ember writes its own format (an .npz zip archive: JSON config + weights,
-    no pickle) to exactly the path given, whatever its suffix. The Keras suffixes
-    ``.keras``, ``.h5`` and ``.weights.h5`` are accepted (so Keras scripts run unchanged), but
-    the files are ember's, read back with ``ember.models.load_model`` / ``model.load_weights``,
-    not by Keras or h5py. Saving a whole subclassed model is not supported
-    (``save_weights_only=True`` is); that is reported when training starts."""
+    File format: the name picks it, as for ``model.save`` / ``save_weights``: ``.keras`` a
+    Keras 3 archive and ``.weights.h5`` Keras weights (need h5py), ``.safetensors``
+    safetensors weights, any other name (``.h5`` too) ember's own format (an .npz zip: JSON
+    config + weights, no pickle), always to exactly the path given. Saving a whole
+    subclassed model is not supported (``save_weights_only=True`` is); that is reported
+    when training starts."""
 
     def __init__(self, filepath, monitor: str = "val_loss", verbose: int = 0, save_best_only: bool = False,
                  save_weights_only: bool = False, mode: str = "auto", save_freq="epoch",
@@ -240,6 +240,10 @@ class ModelCheckpoint(_MonitorCallback):
         self.filepath = os.fspath(filepath)
         self.verbose = verbose
         self.save_best_only, self.save_weights_only = bool(save_best_only), bool(save_weights_only)
+        if not self.save_weights_only and self.filepath.endswith(".weights.h5"):
+            # Keras' rule, checked here rather than after the first epoch's training
+            raise ValueError("ModelCheckpoint: a '.weights.h5' file holds weights only; pass "
+                             f"save_weights_only=True or name a '.keras' file. Received: filepath={filepath!r}")
         if save_freq != "epoch" and not (isinstance(save_freq, numbers.Integral) and save_freq > 0):
             raise ValueError(f"ModelCheckpoint: unrecognized save_freq: {save_freq!r}. Expected 'epoch' or a "
                              "positive integer (a number of batches)")

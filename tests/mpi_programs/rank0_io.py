@@ -22,7 +22,7 @@ m = ember.Sequential([Dense(4, activation="relu", input_shape=(4,)), Dense(1, ac
 m.compile(optimizer="sgd", loss="binary_crossentropy", metrics=["accuracy"])
 stop = ember.callbacks.EarlyStopping(monitor="loss", patience=0, min_delta=10.0, verbose=1)
 h = m.fit(x, y, batch_size=8, epochs=5, verbose=1, distribute=True,
-          callbacks=[ember.callbacks.ModelCheckpoint("ckpt.weights.h5", verbose=1),
+          callbacks=[ember.callbacks.ModelCheckpoint("ckpt.weights.h5", save_weights_only=True, verbose=1),
                      ember.callbacks.CSVLogger("log.csv"), stop])
 epochs = dist.allreduce(np.array([len(h.history["loss"])]), op="max")
 same = dist.allreduce(np.array([len(h.history["loss"])]), op="min")

@@ -123,7 +123,9 @@ class Layer:
         if isinstance(first, SymbolicTensor):
             return call_symbolic(self, inputs, args, dict(kwargs, training=training, mask=mask))
         if not isinstance(first, Tensor) and not isinstance(inputs, (list, tuple)):
-            inputs = Tensor(inputs, dtype=self.dtype if np.asarray(inputs).dtype.kind == "f" else None)
+            kind = np.asarray(inputs).dtype.kind
+            if kind not in "OSU":  # strings stay NumPy arrays for the text layers (TextVectorization)
+                inputs = Tensor(inputs, dtype=self.dtype if kind == "f" else None)
         self._maybe_build(inputs)
         if self._call_has_training:
             kwargs["training"] = bool(training)

@@ -252,6 +252,8 @@ class InputLayer(Layer):
             raise ValueError("InputLayer: shape is required (the input shape without the batch dimension)")
         if isinstance(shape, (int, np.integer)):
             shape = (int(shape),)
+        if isinstance(dtype, str) and dtype in ("string", "str"):  # Keras' text inputs (TextVectorization)
+            dtype = np.str_
         super().__init__(name=name, dtype=dtype if dtype is not None and np.dtype(dtype).kind == "f" else None,
                          **kwargs)
         self.input_dtype = np.dtype(dtype) if dtype is not None else np.dtype("float32")

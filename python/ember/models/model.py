@@ -151,9 +151,17 @@ class Model(Trainer, Layer):
     def save(self, filepath: str) -> None:
         """Save the architecture (JSON) and weights in one .npz file (no pickle), atomically:
         Sequential and functional models; a subclassed model raises NotImplementedError
-        (use ``save_weights``)."""
+        (use ``save_weights``). A name ending in ``.keras`` writes a Keras 3 archive instead
+        (needs h5py)."""
         from .saving import save_model
         save_model(self, filepath)
+
+    def export(self, filepath: str, format: str = "onnx", **kwargs) -> None:
+        """Export for inference elsewhere (Keras 3's spelling): ``format="onnx"`` writes an
+        ONNX graph with a dynamic batch dimension (needs the onnx package; see
+        ``ember.export``)."""
+        from ..export import export
+        export(self, filepath, format=format, **kwargs)
 
     def save_weights(self, filepath: str) -> None:
         from .saving import save_weights

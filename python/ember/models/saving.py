@@ -27,7 +27,10 @@ def _atomic_savez(path: str, arrays: Dict[str, np.ndarray]) -> None:
 
 
 def save_weights(model, path: str) -> None:
-    """All weights of ``model`` (in ``model.weights`` order) into an .npz file."""
+    """All weights of ``model`` (in ``model.weights`` order) into an .npz file (or the
+    format the file name asks for: ``.weights.h5``, ``.safetensors``; see ``formats``)."""
+    if _foreign("save_weights", model, path) is not _OWN:
+        return
     _atomic_savez(path, {f"w{i:04d}": w for i, w in enumerate(model.get_weights())})
 
 
@@ -47,8 +50,37 @@ def _read_weights(f) -> list:
 
 
 def load_weights(model, path: str) -> None:
+    if _foreign("load_weights", model, path) is not _OWN:
+        return
     with np.load(path, allow_pickle=False) as f:
         model.set_weights(_read_weights(f))
+
+
+_OWN = object()
+
+
+def _foreign(what: str, model, path):
+    """Hands ``what`` to the module for a foreign format (by file name) and returns its result;
+    ``_OWN`` for ember's own format."""
+    from .formats import format_of, is_ember_npz
+    fmt = format_of(path)
+    if fmt is None or (what.startswith("load") and is_ember_npz(path)):
+        return _OWN
+    from . import saving_keras as K
+    from . import saving_safetensors as S
+    table = {("save_model", "keras"): K.save_keras, ("load_weights", "keras"): K.load_keras_weights,
+             ("save_weights", "weights.h5"): K.save_weights_h5, ("load_weights", "weights.h5"): K.load_weights_h5,
+             ("save_weights", "safetensors"): S.save_weights, ("load_weights", "safetensors"): S.load_weights}
+    if (what, fmt) == ("load_model", "keras"):
+        return K.load_keras(path)
+    fn = table.get((what, fmt))
+    if fn is None:
+        if fmt == "keras":
+            raise ValueError(f"{what}: {path!r}: a .keras file holds a whole model; use model.save(path), or name "
+                             "a weights file *.weights.h5")
+        raise ValueError(f"{what}: {path!r} names a {fmt} file, which holds weights only; use "
+                         "model.save_weights / model.load_weights")
+    return fn(model, path)
 
 
 def _is_functional(model) -> bool:
@@ -202,6 +234,8 @@ def save_model(model, path: str) -> None:
     """Architecture + weights of a Sequential or functional model. A subclassed model's
     architecture is Python code: save its weights with ``save_weights`` and rebuild it in code."""
     from .sequential import Sequential
+    if _foreign("save_model", model, path) is not _OWN:
+        return
     if isinstance(model, Sequential):
         if not model.built:
             raise ValueError("save: the model is not built yet (give it an input_shape or call it once)")
@@ -224,7 +258,11 @@ def save_model(model, path: str) -> None:
 
 def load_model(path: str, compile: bool = False, custom_objects: Optional[dict] = None):
     """Rebuild a model saved with ``model.save(path)`` and load its weights.
-    ``custom_objects``: {class name: class} for layers defined outside ember."""
+    ``custom_objects``: {class name: class} for layers defined outside ember. A ``.keras``
+    file is read as a Keras 3 archive (``saving_keras``)."""
+    model = _foreign("load_model", None, path)
+    if model is not _OWN:
+        return model
     with np.load(path, allow_pickle=False) as f:
         if "config" not in f.files:
             raise ValueError(f"load_model: {path!r} holds no model config (was it written by save_weights?)")

@@ -112,8 +112,10 @@ def softmax(x, axis: int = -1) -> Tensor:
         kern = backend.ops(xd)
         out = kern.softmax_lastaxis(xd)
         return make_op(out, (x,), lambda g: (kern.softmax_lastaxis_backward(out, g),), "softmax")
-    e = np.exp(xd - xd.max(axis=axis, keepdims=True))
-    out = e / e.sum(axis=axis, keepdims=True)
+    m = xd.max(axis=axis, keepdims=True)  # NaN or +inf in a row: its max or x - max is NaN
+    e = np.exp(xd - np.where(m == -np.inf, 0, m))
+    s = e.sum(axis=axis, keepdims=True)
+    out = np.divide(e, s, out=np.zeros_like(e), where=s != 0)  # an all -inf row: zeros, as the kernel
 
     def backward(g):
         return (out * (g - (g * out).sum(axis=axis, keepdims=True)),)
