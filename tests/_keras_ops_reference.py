@@ -11,6 +11,7 @@ from ember import ops as E  # noqa: E402
 rng=np.random.default_rng(0)
 x=rng.standard_normal((3,4,5)).astype("float32"); y=rng.standard_normal((5,2)).astype("float32")
 m=rng.standard_normal((4,4)).astype("float32")
+img = np.stack([x, 2 * x], axis=-1)  # (3, 4, 5, 2) images
 cases = {
  "mean": lambda o: o.mean(x, axis=(0,2)), "std": lambda o: o.std(x, axis=1), "var": lambda o: o.var(x),
  "logsumexp": lambda o: o.logsumexp(x), "logsumexp1": lambda o: o.logsumexp(x, axis=1, keepdims=True),
@@ -56,6 +57,10 @@ cases = {
  "dpa_causal": lambda o: o.dot_product_attention(x[:2, :, None, :], x[:2, :, None, :], x[:2, :, None, :], is_causal=True),
  "batchnorm": lambda o: o.batch_normalization(x, x[0, 0], np.abs(x[1, 1]), axis=-1, offset=x[2, 2], scale=x[0, 1]),
  "segment_sum": lambda o: o.segment_sum(x[0], np.array([0, 2, 2, 1]), num_segments=3),
+ "patches": lambda o: o.image.extract_patches(img, 2),
+ "patches_same": lambda o: o.image.extract_patches(img, (2, 3), strides=(1, 2), padding="same"),
+ "resize_up": lambda o: o.image.resize(img, (7, 11)),
+ "resize_down": lambda o: o.image.resize(img, (2, 3), interpolation="nearest"),
  "expand": lambda o: o.expand_dims(x, (0, 2)), "squeeze": lambda o: o.squeeze(x[:1]), "stack": lambda o: o.stack([y, y], axis=1),
 }
 bad=0

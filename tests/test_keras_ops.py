@@ -653,3 +653,51 @@ def test_tensor_comparisons_are_bool_masks():
     with ember.GradientTape() as tape:
         y = ops.sum(ops.where(x > 0, x * x, 0.0))
     np.testing.assert_array_equal(tape.gradient(y, x).numpy(), [0.0, 4.0, 0.0, 8.0])
+
+
+def _patches_ref(x, ph, pw, sh, sw):
+    B, H, W, C = x.shape
+    oh, ow = (H - ph) // sh + 1, (W - pw) // sw + 1
+    out = np.zeros((B, oh, ow, ph * pw * C))
+    for i in range(oh):
+        for j in range(ow):
+            out[:, i, j] = x[:, i * sh:i * sh + ph, j * sw:j * sw + pw, :].reshape(B, -1)
+    return out
+
+
+def _bilinear_ref(x, oh, ow):
+    """Half-pixel-centre bilinear resize by explicit loops (TensorFlow 2's definition)."""
+    B, H, W, C = x.shape
+    out = np.zeros((B, oh, ow, C))
+    for i in range(oh):
+        for j in range(ow):
+            sy = min(max((i + 0.5) * H / oh - 0.5, 0), H - 1)
+            sx = min(max((j + 0.5) * W / ow - 0.5, 0), W - 1)
+            y0, x0 = int(np.floor(sy)), int(np.floor(sx))
+            y1, x1 = min(y0 + 1, H - 1), min(x0 + 1, W - 1)
+            wy, wx = sy - y0, sx - x0
+            out[:, i, j] = ((1 - wy) * (1 - wx) * x[:, y0, x0] + (1 - wy) * wx * x[:, y0, x1]
+                            + wy * (1 - wx) * x[:, y1, x0] + wy * wx * x[:, y1, x1])
+    return out
+
+
+def test_image_extract_patches_and_resize():
+    x = r(2, 7, 5, 3)
+    check_op(lambda t: ops.image.extract_patches(t, 2), lambda t: _patches_ref(t, 2, 2, 2, 2), [x])
+    check_op(lambda t: ops.image.extract_patches(t, (3, 2), strides=(2, 1)), lambda t: _patches_ref(t, 3, 2, 2, 1), [x])
+    assert ops.image.extract_patches(x, 3, strides=2, padding="same").shape == (2, 4, 3, 27)
+    for size in ((11, 8), (3, 2), (7, 3)):
+        check_op(lambda t: ops.image.resize(t, size), lambda t: _bilinear_ref(t, *size), [x])
+    nearest = ops.image.resize(x, (14, 10), interpolation="nearest").numpy()
+    np.testing.assert_allclose(nearest, np.repeat(np.repeat(x, 2, 1), 2, 2), rtol=1e-6)
+    cf = ops.image.resize(np.transpose(x, (0, 3, 1, 2)), (3, 2), data_format="channels_first").numpy()
+    np.testing.assert_allclose(cf, np.transpose(_bilinear_ref(x, 3, 2), (0, 3, 1, 2)), rtol=1e-5, atol=1e-6)
+    assert ops.image.resize(x[0], (4, 4)).shape == (4, 4, 3)  # one image, no batch axis
+    with pytest.raises(ValueError, match=r"extract_patches: patches of size \(8, 8\)"):
+        ops.image.extract_patches(x, 8)
+    with pytest.raises(ValueError, match=r"resize: images must be 3-D \(one image\) or 4-D"):
+        ops.image.resize(r(3, 4), (2, 2))
+    with pytest.raises(ValueError, match="resize: interpolation must be 'nearest' or 'bilinear'"):
+        ops.image.resize(x, (2, 2), interpolation="bicubic")
+    with pytest.raises(ValueError, match="resize: antialias=True when shrinking is not supported"):
+        ops.image.resize(x, (2, 2), antialias=True)

@@ -43,6 +43,7 @@ from .array_ops import (  # noqa: F401
 )
 from .control_flow import cond, fori_loop, map, scan, vectorized_map, while_loop  # noqa: F401
 from .linalg import dot, einsum, norm, outer, tensordot  # noqa: F401
+from . import image  # noqa: F401  (ember.ops.image, as keras.ops.image)
 
 absolute = abs
 true_divide = divide
