@@ -701,3 +701,23 @@ def test_image_extract_patches_and_resize():
         ops.image.resize(x, (2, 2), interpolation="bicubic")
     with pytest.raises(ValueError, match="resize: antialias=True when shrinking is not supported"):
         ops.image.resize(x, (2, 2), antialias=True)
+
+
+def test_causal_mask_idiom_of_keras_transformer_examples():
+    """get_causal_attention_mask from Keras' English-to-Spanish Transformer example: int
+    tensors from Python ints, comparison, reshape, concatenate and tile keep int32."""
+    batch_size, n = 3, 4
+    i = ops.arange(n)[:, None]
+    j = ops.arange(n)
+    mask = ops.cast(i >= j, dtype="int32")
+    mask = ops.reshape(mask, (1, n, n))
+    mult = ops.concatenate([ops.expand_dims(batch_size, -1), ops.convert_to_tensor([1, 1])], axis=0)
+    assert mult.dtype == np.int32 and mult.numpy().tolist() == [3, 1, 1]
+    tiled = ops.tile(mask, mult)
+    assert tiled.dtype == np.int32 and tiled.shape == (3, 4, 4)
+    np.testing.assert_array_equal(tiled.numpy()[2], np.tril(np.ones((4, 4))))
+    padding = ops.cast(np.array([[1, 1, 1, 0]] * 3)[:, None, :], dtype="int32")
+    combined = ops.minimum(padding, tiled)
+    assert combined.dtype == np.int32 and combined.numpy()[0, 3].tolist() == [1, 1, 1, 0]
+    # int tensors joined with floats give the float dtype (Keras), not float64
+    assert ops.concatenate([ops.arange(2), ember.Tensor(np.ones(2, np.float32))]).dtype == np.float32

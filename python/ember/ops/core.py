@@ -40,6 +40,8 @@ def _operand(x, like=None) -> Tensor:
             dt = np.dtype(np.int32)
         return constant(np.asarray(x, dtype=dt))
     arr = np.asarray(x)
+    if arr.dtype.kind in "iu" and not isinstance(x, np.ndarray) and not isinstance(x, np.generic):
+        arr = arr.astype(np.int32)  # Python ints are int32, as in Keras
     if arr.dtype.kind in "biu":
         return constant(arr)
     if like is not None and like.data.dtype.kind == "f":
@@ -122,14 +124,14 @@ def div(a, b) -> Tensor:
 
 
 def neg(a) -> Tensor:
-    a = as_tensor(a)
+    a = _operand(a)
     return make_op(-a.data, (a,), lambda g: (-g,), "neg")
 
 
 def power(a, b) -> Tensor:
     """a ** b elementwise; b may be a Tensor (gradient through both) or a number."""
     if not isinstance(b, Tensor) and np.isscalar(b):
-        a = as_tensor(a)
+        a = _operand(a)
         p = float(b)
         ad = a.data
         out = ad ** p
@@ -261,7 +263,7 @@ def _expand_to(g, shape, axes, keepdims):
 
 
 def sum(a, axis: Axis = None, keepdims: bool = False) -> Tensor:  # noqa: A001
-    a = as_tensor(a)
+    a = _operand(a)
     axes = _norm_axis(axis, a.ndim, "sum")
     shape = a.shape
     out = np.asarray(a.data.sum(axis=axes, keepdims=keepdims))
@@ -285,7 +287,7 @@ def var(a, axis: Axis = None, keepdims: bool = False) -> Tensor:
 
 
 def _extremum(a, axis, keepdims, name, fn):
-    a = as_tensor(a)
+    a = _operand(a)
     if a.size == 0:
         raise ValueError(f"{name}: reduction of an empty tensor of shape {a.shape}")
     axes = _norm_axis(axis, a.ndim, name)
@@ -315,7 +317,7 @@ def min(a, axis: Axis = None, keepdims: bool = False) -> Tensor:  # noqa: A001
 # ---------------------------------------------------------------------------------------
 
 def reshape(a, shape: Sequence[int]) -> Tensor:
-    a = as_tensor(a)
+    a = _operand(a)
     src = a.shape
     try:
         out = a.data.reshape(tuple(shape))
@@ -326,7 +328,7 @@ def reshape(a, shape: Sequence[int]) -> Tensor:
 
 
 def transpose(a, axes: Optional[Sequence[int]] = None) -> Tensor:
-    a = as_tensor(a)
+    a = _operand(a)
     if axes is None:
         axes = tuple(reversed(range(a.ndim)))
     axes = tuple(int(x) % a.ndim for x in axes) if a.ndim else ()
@@ -337,14 +339,14 @@ def transpose(a, axes: Optional[Sequence[int]] = None) -> Tensor:
 
 
 def swapaxes(a, a1: int, a2: int) -> Tensor:
-    a = as_tensor(a)
+    a = _operand(a)
     axes = list(range(a.ndim))
     axes[a1], axes[a2] = axes[a2], axes[a1]
     return transpose(a, axes)
 
 
 def squeeze(a, axis=None) -> Tensor:
-    a = as_tensor(a)
+    a = _operand(a)
     src = a.shape
     try:
         out = np.squeeze(a.data, axis)
@@ -354,13 +356,13 @@ def squeeze(a, axis=None) -> Tensor:
 
 
 def expand_dims(a, axis) -> Tensor:
-    a = as_tensor(a)
+    a = _operand(a)
     src = a.shape
     return make_op(np.expand_dims(a.data, axis), (a,), lambda g: (g.reshape(src),), "expand_dims")
 
 
 def broadcast_to(a, shape) -> Tensor:
-    a = as_tensor(a)
+    a = _operand(a)
     try:
         out = np.broadcast_to(a.data, tuple(shape))
     except ValueError:
@@ -379,7 +381,7 @@ def _index_arrays(idx):
 
 def getitem(a, idx) -> Tensor:
     """Indexing and slicing (basic and advanced); the gradient scatters back (adds repeats)."""
-    a = as_tensor(a)
+    a = _operand(a)
     idx = _index_arrays(idx)
     try:
         out = a.data[idx]
@@ -405,10 +407,10 @@ def getitem(a, idx) -> Tensor:
 
 def concatenate(tensors: Sequence, axis: int = 0) -> Tensor:
     """Join tensors along an existing axis."""
-    ts = [as_tensor(t) for t in tensors]
+    ts = [_operand(t) for t in tensors]
     if not ts:
         raise ValueError("concatenate: needs at least one tensor")
-    dt = np.result_type(*[t.data.dtype for t in ts])
+    dt = result_dtype(*[t.data.dtype for t in ts])
     ts = [as_tensor(t, dt) for t in ts]
     try:
         out = np.concatenate([t.data for t in ts], axis=axis)
@@ -421,12 +423,12 @@ def concatenate(tensors: Sequence, axis: int = 0) -> Tensor:
 
 def stack(tensors: Sequence, axis: int = 0) -> Tensor:
     """Join tensors of one shape along a new axis."""
-    ts = [as_tensor(t) for t in tensors]
+    ts = [_operand(t) for t in tensors]
     if not ts:
         raise ValueError("stack: needs at least one tensor")
     if len({t.shape for t in ts}) != 1:
         raise ValueError(f"stack: all tensors must have the same shape. Received: {[t.shape for t in ts]}")
-    dt = np.result_type(*[t.data.dtype for t in ts])
+    dt = result_dtype(*[t.data.dtype for t in ts])
     ts = [as_tensor(t, dt) for t in ts]
     out = np.stack([t.data for t in ts], axis=axis)
     ax = axis % out.ndim
@@ -435,7 +437,7 @@ def stack(tensors: Sequence, axis: int = 0) -> Tensor:
 
 def pad(a, pad_width, value: float = 0.0) -> Tensor:
     """Constant padding; ``pad_width`` as in ``numpy.pad``."""
-    a = as_tensor(a)
+    a = _operand(a)
     pw = np.broadcast_to(np.asarray(pad_width, dtype=np.intp), (a.ndim, 2))
     out = np.pad(a.data, pw, constant_values=value)
     sl = tuple(slice(int(lo), out.shape[i] - int(hi)) for i, (lo, hi) in enumerate(pw))
@@ -465,7 +467,7 @@ def sqrt(a) -> Tensor:
 
 
 def abs(a) -> Tensor:  # noqa: A001
-    a = as_tensor(a)
+    a = _operand(a)
     ad = a.data
     return make_op(np.abs(ad), (a,), lambda g: (g * np.sign(ad),), "abs")
 
@@ -512,13 +514,13 @@ def sigmoid(a) -> Tensor:
 
 
 def relu(a) -> Tensor:
-    a = as_tensor(a)
+    a = _operand(a)
     ad = a.data
     return make_op(np.maximum(ad, 0), (a,), lambda g: (g * (ad > 0),), "relu")
 
 
 def clip(a, lo=None, hi=None) -> Tensor:
-    a = as_tensor(a)
+    a = _operand(a)
     ad = a.data
     out = np.clip(ad, lo, hi)
     inside = np.ones(ad.shape, dtype=bool)
