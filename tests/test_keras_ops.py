@@ -187,6 +187,10 @@ def test_reductions_odd_shapes_zeros_and_initial():
 
 def test_mean_of_integers_is_float32_and_any_all_count():
     assert ops.mean(np.array([1, 2])).dtype == np.float32
+    assert ops.sum(np.array([True, False, True])).dtype == np.int32 and int(ops.sum(np.array([True, True]))) == 2
+    assert ops.sum(ops.arange(4)).dtype == np.int32 and int(ops.sum(ops.arange(4))) == 6
+    with pytest.raises(TypeError, match=r"int\(\): only a one-element Tensor converts"):
+        int(ops.arange(2))
     assert ops.mean(ops.convert_to_tensor([1, 2])).numpy() == 1.5
     x = np.array([[0, 1, 2], [0, 0, 3]])
     np.testing.assert_array_equal(ops.any(x, axis=1).numpy(), [True, True])

@@ -432,6 +432,12 @@ class Tensor:
     def __ge__(self, o): return make_op(self.data >= as_array(o), (), None, "greater_equal")
     __hash__ = object.__hash__
 
+    def __int__(self) -> int:
+        """``int(t)`` of a one-element Tensor (``int(ops.sum(mask))``), as NumPy."""
+        if self.data.size != 1:
+            raise TypeError(f"int(): only a one-element Tensor converts to a Python int. Received: shape={self.shape}")
+        return int(self.data.reshape(()))
+
     # -- methods -----------------------------------------------------------------------
     def sum(self, axis=None, keepdims: bool = False): return _core().sum(self, axis, keepdims)
     def mean(self, axis=None, keepdims: bool = False): return _core().mean(self, axis, keepdims)

@@ -263,10 +263,13 @@ def _expand_to(g, shape, axes, keepdims):
 
 
 def sum(a, axis: Axis = None, keepdims: bool = False) -> Tensor:  # noqa: A001
+    """Sum over ``axis``; a bool tensor counts as int32 (Keras), other dtypes are kept."""
     a = _operand(a)
+    if a.data.dtype.kind == "b":
+        a = cast(a, np.int32)
     axes = _norm_axis(axis, a.ndim, "sum")
     shape = a.shape
-    out = np.asarray(a.data.sum(axis=axes, keepdims=keepdims))
+    out = np.asarray(a.data.sum(axis=axes, keepdims=keepdims, dtype=a.data.dtype))  # int32 stays int32
     return make_op(out, (a,), lambda g: (_expand_to(g, shape, axes, keepdims),), "sum")
 
 
