@@ -99,6 +99,8 @@ def test_dropout_scales_masks_and_gradient():
     z = R.dropout(np.ones((6, 40)), 0.5, noise_shape=(None, 1), seed=4).numpy()
     assert (z == z[:, :1]).all()
     gradcheck(lambda t: R.dropout(t, 0.4, seed=9), [np.random.default_rng(1).standard_normal((4, 7))])
+    ints = R.dropout(ops.ones((50,), dtype="int32"), 0.5, seed=2)
+    assert ints.dtype == np.float32 and set(np.unique(ints.numpy())) <= {0.0, 2.0}
     with pytest.raises(ValueError, match=r"dropout: rate must be in \[0, 1\). Received: rate=1.5"):
         R.dropout(x, 1.5)
     with pytest.raises(ValueError, match="dropout: noise_shape must have one entry per axis"):

@@ -228,6 +228,8 @@ def dropout(inputs, rate: float, noise_shape=None, seed: SeedLike = None) -> Ten
     size). With the global generator the mask follows ``batch_draw`` (data-parallel runs
     use one process's masks)."""
     x = as_tensor(inputs)
+    if x.data.dtype.kind != "f":  # an integer tensor (ember.ops) drops out as float32, as Keras
+        x = x.astype(np.float32)
     if not 0.0 <= rate < 1.0:
         raise ValueError(f"dropout: rate must be in [0, 1). Received: rate={rate}")
     if rate == 0.0:
