@@ -6,6 +6,7 @@ both (``.ci/run``: mpi4py and the mpich wheel)."""
 import importlib.util
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -253,14 +254,14 @@ def test_a_raising_rank_aborts_the_job():
 
 
 def test_only_rank_zero_prints_and_writes_files(tmp_path):
-    proc, _ = _run(2, "rank0_io.py", tmp_path, extra=("-prepend-rank",))
+    proc, _ = _run(2, "rank0_io.py", tmp_path)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert sorted(p.name for p in (tmp_path / "rank0").iterdir()) == ["ckpt.weights.h5", "log.csv"]
     assert list((tmp_path / "rank1").iterdir()) == []
-    lines = proc.stdout.splitlines()
-    assert any(l.startswith("[0] Epoch 1/5") for l in lines)
-    rank1 = [l for l in lines if l.startswith("[1]")]
-    assert len(rank1) == 1 and "RESULT rank=1 epochs=2 max=2 min=2 verbose_restored=1" in rank1[0], lines
+    rank0 = (tmp_path / "stdout0.txt").read_text().splitlines()
+    rank1 = (tmp_path / "stdout1.txt").read_text().splitlines()
+    assert any(l.startswith("Epoch 1/5") for l in rank0), rank0
+    assert rank1 == ["RESULT rank=1 epochs=2 max=2 min=2 verbose_restored=1"], rank1
 
 
 def test_ranks_with_different_data_sizes_get_a_clear_error():
@@ -277,12 +278,13 @@ def test_mnist_cnn_example_runs_on_two_ranks():
     if not (MNIST / "train-images-idx3-ubyte.gz").exists():
         pytest.skip(f"real MNIST not found at {MNIST} (the repo's ../shared/data/mnist)")
     example = Path(__file__).resolve().parents[1] / "examples" / "mnist_cnn.py"
-    env = dict(os.environ, OMP_NUM_THREADS="1")
+    env = dict(os.environ, OMP_NUM_THREADS="1", EMBER_DATASETS=str(MNIST.parent))
     proc = subprocess.run([_mpiexec(), "-n", "2", sys.executable, str(example), "--distribute", "--epochs", "1",
-                           "--data", str(MNIST)], capture_output=True, text=True, timeout=300, env=env)
+                           "--min-accuracy", "0.9"],
+                          capture_output=True, text=True, timeout=300, env=env)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     lines = proc.stdout.splitlines()
-    assert sum(l.startswith("epoch 1/1") for l in lines) == 1  # rank 0 only
+    assert sum(l.startswith("Epoch 1/1") for l in lines) == 1  # rank 0 only
     acc = float(next(l for l in lines if l.startswith("test accuracy")).split()[2])
     assert acc > 90.0, lines
 
@@ -290,5 +292,6 @@ def test_mnist_cnn_example_runs_on_two_ranks():
 def test_horovod_style_custom_data_keeps_ranks_in_step():
     proc, _ = _run(2, "horovod_style.py", timeout=60)
     assert proc.returncode == 0, proc.stdout + proc.stderr
-    spreads = [float(l.split()[1]) for l in proc.stdout.splitlines() if l.startswith("SPREAD")]
+    # by pattern, not by line: mpiexec may interleave the two ranks' output mid-line
+    spreads = [float(v) for v in re.findall(r"SPREAD ([-+0-9.e]+)", proc.stdout)]
     assert spreads == [0.0, 0.0]

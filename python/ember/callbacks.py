@@ -20,12 +20,12 @@ import csv
 import math
 import numbers
 import os
-import sys
-import time
 import warnings
 from typing import Callable, Dict, List, Optional
 
 import numpy as np
+
+from .utils.progbar import Progbar  # noqa: F401  (fit's bar; kept importable from here)
 
 
 class Callback:
@@ -81,6 +81,11 @@ class History(Callback):
         self.epoch.append(epoch)
         for k, v in (logs or {}).items():
             self.history.setdefault(k, []).append(v)
+
+    def plot(self, path: str, **kwargs) -> str:
+        """Save the loss and metric curves to ``path`` (see ``ember.utils.plot_history``; needs matplotlib)."""
+        from .utils.plotting import plot_history
+        return plot_history(self, path, **kwargs)
 
 
 class TerminateOnNaN(Callback):
@@ -539,45 +544,3 @@ class CallbackList:
     def batch(self, hook: str, step: int, logs=None) -> None:
         for cb in self._batch[hook]:
             getattr(cb, hook)(step, logs)
-
-
-class Progbar:
-    """A one-line progress bar on a terminal, or one line per epoch elsewhere."""
-
-    def __init__(self, target: int, verbose: int, stream=None):
-        self.target, self.verbose = target, verbose
-        self.stream = stream or sys.stdout
-        self.interactive = verbose == 1 and hasattr(self.stream, "isatty") and self.stream.isatty()
-        self.start = time.perf_counter()
-        self._last = 0.0
-
-    @staticmethod
-    def format_logs(logs: Dict[str, float]) -> str:
-        def fmt(v):
-            if np.ndim(v) == 0:
-                return f"{float(v):.4f}"
-            return np.array2string(np.asarray(v, dtype=np.float64), precision=4, separator=", ")
-        return " - ".join(f"{k}: {fmt(v)}" for k, v in logs.items())
-
-    def update(self, step: int, logs: Dict[str, float]) -> None:
-        if not self.interactive:
-            return
-        now = time.perf_counter()
-        if step < self.target and now - self._last < 0.1:
-            return
-        self._last = now
-        width = 30
-        done = int(width * step / max(self.target, 1))
-        bar = "=" * max(done - 1, 0) + (">" if done < width else "=") + "." * (width - done)
-        self.stream.write(f"\r{step}/{self.target} [{bar}] - {now - self.start:.0f}s - {self.format_logs(logs)}")
-        self.stream.flush()
-
-    def finish(self, logs: Dict[str, float]) -> None:
-        elapsed = time.perf_counter() - self.start
-        per_step = elapsed / max(self.target, 1) * 1e3
-        line = f"{self.target}/{self.target} - {elapsed:.1f}s - {per_step:.0f}ms/step - {self.format_logs(logs)}"
-        if self.interactive:
-            self.stream.write("\r" + line + " " * 10 + "\n")
-        else:
-            self.stream.write(line + "\n")
-        self.stream.flush()

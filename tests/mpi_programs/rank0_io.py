@@ -11,6 +11,11 @@ import ember.distributed as dist
 from ember.layers import Dense
 
 base = sys.argv[1]
+# Each rank's standard output into its own file (at the descriptor, so nothing escapes):
+# mpiexec interleaves the ranks' chunks mid-line, which would blur whose output is whose.
+_out = open(os.path.join(base, f"stdout{dist.rank()}.txt"), "w")
+sys.stdout.flush()
+os.dup2(_out.fileno(), 1)
 here = os.path.join(base, f"rank{dist.rank()}")
 os.makedirs(here, exist_ok=True)
 os.chdir(here)

@@ -1,8 +1,10 @@
 """The Layer base class: lazy building, weights, training flag, masks, sublayers."""
 from __future__ import annotations
 
+import collections
 import inspect
 import itertools
+import re
 import threading
 import weakref
 from typing import Iterable, List, Optional, Sequence, Tuple
@@ -13,7 +15,7 @@ from .. import initializers, regularizers
 from ..optimizers import set_constraint
 from ..tensor import Tensor
 
-_uid = itertools.count()
+_name_uids: "collections.Counter[str]" = collections.Counter()
 # How deep the current thread is inside Layer.__call__: the outermost call clears the
 # add_loss losses of the layer tree it runs, as Keras' call context does.
 _call_state = threading.local()
@@ -26,12 +28,25 @@ _NOT_SUBLAYERS = frozenset({"_weights", "_regularized", "_losses", "_inbound_nod
 
 
 def _snake(name: str) -> str:
-    out = []
-    for i, c in enumerate(name):
-        if c.isupper() and i and (not name[i - 1].isupper() or (i + 1 < len(name) and name[i + 1].islower())):
-            out.append("_")
-        out.append(c.lower())
-    return "".join(out)
+    """Keras' rule (keras.src.utils.naming.to_snake_case): Conv2D -> conv2d,
+    MaxPooling2D -> max_pooling2d, LSTM -> lstm, GRUCell -> gru_cell."""
+    name = re.sub(r"\W+", "", name)
+    name = re.sub("(.)([A-Z][a-z]+)", r"\1_\2", name)
+    return re.sub("([a-z])([A-Z])", r"\1_\2", name).lower()
+
+
+def auto_name(class_name: str) -> str:
+    """A process-wide unique name as Keras gives it: one counter per prefix, so the first
+    Dense is ``dense``, the next ``dense_1``, and a Conv2D in between does not bump them."""
+    prefix = _snake(class_name)
+    k = _name_uids[prefix]
+    _name_uids[prefix] += 1
+    return prefix if k == 0 else f"{prefix}_{k}"
+
+
+def reset_names() -> None:
+    """Start every name counter again (``ember.utils.clear_session``)."""
+    _name_uids.clear()
 
 
 def shape_of(x) -> Tuple[Optional[int], ...]:
@@ -75,7 +90,7 @@ class Layer:
                  input_shape=None, batch_input_shape=None, input_dim=None, activity_regularizer=None, **kwargs):
         if kwargs:
             raise TypeError(f"{type(self).__name__}: unexpected keyword argument(s) {sorted(kwargs)}")
-        self.name = name or f"{_snake(type(self).__name__)}_{next(_uid)}"
+        self.name = name or auto_name(type(self).__name__)
         self.trainable = trainable
         self.dtype = np.dtype(dtype or "float32")
         self.built = False

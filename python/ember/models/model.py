@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from typing import List, Optional
 
-from ..layers.base import Layer, _shapes
+from ..layers.base import Layer, _shapes, auto_name
 from ..symbolic import SymbolicTensor, flatten, run_graph, topological_nodes
 from . import summary as S
 from .training import Trainer
@@ -24,6 +24,8 @@ class Model(Trainer, Layer):
     """
 
     def __init__(self, inputs=None, outputs=None, name: Optional[str] = None, trainable: bool = True, **kwargs):
+        if name is None and inputs is not None:
+            name = auto_name("Functional")  # Keras 3 names a functional model "functional"
         super().__init__(name=name, trainable=trainable, **kwargs)
         self._graph = None
         if (inputs is None) != (outputs is None):
@@ -156,7 +158,7 @@ class Model(Trainer, Layer):
         return run_graph(self._nodes, self._inputs, values, self._outputs_struct, training)
 
     # -- introspection -------------------------------------------------------------------
-    def summary(self, print_fn=None, line_length: int = 72) -> None:
+    def summary(self, print_fn=None, line_length: Optional[int] = None) -> None:
         """Print the layers, their output shapes and parameter counts, and the totals."""
         if self._graph:
             shapes = {}

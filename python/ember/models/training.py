@@ -501,11 +501,13 @@ class Trainer:
         n = D.check_pair(x, y, "evaluate", [h.name for h in self._heads], sample_weight)
         bs = int(batch_size or 32)
         cb_list = self._callback_list(callbacks, math.ceil(n / bs), _verbosity(verbose))
+        dist = _distribution(distribute)
+        show = _verbosity(verbose) and not _prepared and (dist is None or dist.is_root())
+        bar = cbks.Progbar(math.ceil(n / bs), _verbosity(verbose)) if show else None
         metrics = self._make_metrics(reset=True)
         loss_sum = 0.0
         part_sums = [0.0] * len(self._heads)
         cb_list.call("on_test_begin", None)
-        dist = _distribution(distribute)
         for step, lo in enumerate(range(0, n, bs)):
             hi = min(lo + bs, n)
             sl = slice(lo, hi) if dist is None else dist.local_slice(lo, hi)
@@ -521,12 +523,14 @@ class Trainer:
             self._update_metrics(metrics, yb, outs, swb)
             if cb_list.has("on_test_batch_end"):
                 cb_list.batch("on_test_batch_end", step, self._logs(loss_sum / hi, [p / hi for p in part_sums], metrics))
+            if bar is not None:  # logs computed only when the bar is redrawn
+                bar.update(step + 1, lambda: self._logs(loss_sum / hi, [p / hi for p in part_sums], metrics))
         if dist is not None:
             loss_sum, part_sums = dist.reduce_eval(loss_sum, part_sums, metrics)
         logs = self._logs(loss_sum / max(n, 1), [p / max(n, 1) for p in part_sums], metrics)
         cb_list.call("on_test_end", dict(logs))
-        if _verbosity(verbose) and not _prepared and (dist is None or dist.is_root()):
-            print(f"{math.ceil(n / bs)}/{math.ceil(n / bs)} - " + cbks.Progbar.format_logs(logs))
+        if bar is not None:
+            bar.finish(logs)
         if return_dict:
             return logs
         vals = list(logs.values())
@@ -545,6 +549,7 @@ class Trainer:
         if n == 0:
             raise ValueError("predict: x has no samples")
         cb_list = self._callback_list(callbacks, math.ceil(n / bs), _verbosity(verbose))
+        bar = cbks.Progbar(math.ceil(n / bs), _verbosity(verbose)) if _verbosity(verbose) else None
         outs = []
         cb_list.call("on_predict_begin", None)
         with no_grad():
@@ -553,7 +558,11 @@ class Trainer:
                 out = _to_numpy(self(D.take(x, slice(lo, min(lo + bs, n))), training=False))
                 outs.append(out)
                 cb_list.batch("on_predict_batch_end", step, {"outputs": out})
+                if bar is not None:
+                    bar.update(step + 1)
         cb_list.call("on_predict_end", None)
+        if bar is not None:
+            bar.finish()
         return _concat(outs)
 
     def _callback_list(self, callbacks, steps: int, verbose: int) -> cbks.CallbackList:
