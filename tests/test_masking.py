@@ -249,3 +249,31 @@ def test_merge_layers_combine_input_masks():
     np.testing.assert_array_equal(layers.concatenate([a, b], axis=1)._mask, [[True, False, False, False, True, False]])
     np.testing.assert_array_equal(layers.concatenate([a, b], axis=-1)._mask, [[True, True, False]])
     assert getattr(layers.dot([a, b], axes=2), "_mask", None) is None
+
+
+class TemporalSoftmax(layers.Layer):
+    """Keras' masking guide: a layer that needs its mask, even while the graph is built."""
+
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        self.supports_masking = True
+
+    def call(self, inputs, mask=None):
+        assert mask is not None
+        w = ember.ops.expand_dims(ember.ops.cast(mask, "float32"), -1)
+        e = ember.ops.exp(inputs) * w
+        return e / (ember.ops.sum(e, axis=1, keepdims=True) + 1e-9)
+
+
+def test_symbolic_graph_carries_masks_to_layers_that_need_them():
+    inp = ember.Input(shape=(None,), dtype="int32")
+    x = layers.Embedding(input_dim=10, output_dim=4, mask_zero=True)(inp)
+    x = layers.Dense(1)(x)
+    assert x.mask_ndim == 2
+    out = TemporalSoftmax()(x)
+    model = ember.Model(inp, out)
+    ids = np.array([[3, 1, 2, 0, 0], [4, 5, 0, 0, 0]])
+    y = model.predict(ids, verbose=0)
+    np.testing.assert_allclose(y.sum(axis=1), 1.0, rtol=1e-5)   # a softmax over the kept steps
+    np.testing.assert_array_equal(y[ids == 0], 0.0)
+    assert layers.Dense(2)(ember.Input(shape=(3,))).mask_ndim is None

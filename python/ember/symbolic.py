@@ -26,6 +26,9 @@ class SymbolicTensor:
         self.index = index        # position among the node's outputs
         self.layer = layer        # the InputLayer for a model input
         self.name = name
+        # the rank of the mask the tensor carries at run time (Masking, Embedding(mask_zero),
+        # a layer's compute_mask), None without one: probes of the next layer get a mask too
+        self.mask_ndim: Optional[int] = None
 
     @property
     def ndim(self) -> int:
@@ -105,7 +108,10 @@ def _concrete(st: SymbolicTensor, fill: int):
     from .tensor import Tensor
     shape = tuple((_PROBE_BATCH if i == 0 else fill) if s is None else s for i, s in enumerate(st.shape))
     if st.dtype.kind == "f":
-        return Tensor(np.zeros(shape, dtype=st.dtype))
+        t = Tensor(np.zeros(shape, dtype=st.dtype))
+        if st.mask_ndim is not None:  # nothing masked: a probe only needs a mask to be there
+            t._mask = np.ones(shape[:st.mask_ndim], dtype=bool)
+        return t
     return np.zeros(shape, dtype=st.dtype)
 
 
@@ -158,8 +164,11 @@ def infer_outputs(layer, inputs, args, kwargs):
             shape[0] = None  # the batch
         if flat_b is not None:
             shape = [None if (s is None or s != flat_b[i].shape[j]) else s for j, s in enumerate(shape)]
-        syms.append(SymbolicTensor(shape, t.dtype if isinstance(t, Tensor) or hasattr(t, "dtype") else "float32",
-                                   index=i, name=f"{layer.name}/out{i}"))
+        sym = SymbolicTensor(shape, t.dtype if isinstance(t, Tensor) or hasattr(t, "dtype") else "float32",
+                             index=i, name=f"{layer.name}/out{i}")
+        mask = getattr(t, "_mask", None) if isinstance(t, Tensor) else None
+        sym.mask_ndim = None if mask is None else np.ndim(mask)
+        syms.append(sym)
     return _rebuild(out_a, iter(syms))
 
 
