@@ -397,3 +397,17 @@ def test_frozen_layers_add_no_weight_penalty_like_keras():
     np.testing.assert_allclose(float(model.losses[0]), 0.01 * np.abs(head.kernel.numpy()).sum(), rtol=1e-6)
     model.trainable = False
     assert model.losses == []
+
+
+def test_tensor_equality_is_elementwise_and_hash_stays_identity():
+    a = ember.Tensor(np.array([1.0, 2.0, 3.0]))
+    np.testing.assert_array_equal((a == np.array([1.0, 0.0, 3.0])).numpy(), [True, False, True])
+    np.testing.assert_array_equal((a != 2.0).numpy(), [True, False, True])
+    assert (a == ember.Tensor(np.array([1.0, 2.0, 3.0]))).numpy().all()
+    assert (a == None) is False and (a != "x") is True  # noqa: E711 (not comparable: by identity)
+    b = ember.Tensor(np.array([1.0, 2.0, 3.0]))
+    assert a in [a] and b not in {a} and [a, b] == [a, b]  # containers find tensors by identity
+    layer = layers.Layer()
+    w = layer.add_weight(shape=(2,), constraint=lambda v: v.numpy() * 0)  # the constraint registry too
+    ember.optimizers.SGD(0.1).apply([np.ones(2, np.float32)], [w])
+    np.testing.assert_array_equal(w.numpy(), [0.0, 0.0])

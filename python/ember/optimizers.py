@@ -24,20 +24,26 @@ from .tensor import Tensor, as_array
 LearningRate = Union[float, Callable[[int], float]]
 
 # A variable's constraint (``add_weight(constraint=...)``), applied after each optimizer
-# step as Keras does. Tensors have fixed slots, so the link lives here, dropped with the
-# variable.
-_CONSTRAINTS: "weakref.WeakKeyDictionary[Tensor, Callable]" = weakref.WeakKeyDictionary()
+# step as Keras does. Tensors have fixed slots, so the link lives here, keyed by id (a
+# Tensor's == is elementwise) and dropped with the variable.
+_CONSTRAINTS: Dict[int, Tuple["weakref.ref", Callable]] = {}
 
 
 def set_constraint(var: Tensor, constraint: Optional[Callable]) -> None:
     """Attach ``constraint`` (a callable ``w -> w``) to ``var``; None removes it."""
+    key = id(var)
     if constraint is None:
-        _CONSTRAINTS.pop(var, None)
+        _CONSTRAINTS.pop(key, None)
         return
     if not callable(constraint):
         raise TypeError(f"constraint for variable {var.name!r} must be a callable w -> w. "
                         f"Received: {constraint!r}")
-    _CONSTRAINTS[var] = constraint
+    _CONSTRAINTS[key] = (weakref.ref(var, lambda _, k=key: _CONSTRAINTS.pop(k, None)), constraint)
+
+
+def _constraint(var: Tensor) -> Optional[Callable]:
+    entry = _CONSTRAINTS.get(id(var))
+    return entry[1] if entry is not None and entry[0]() is var else None
 
 
 class Optimizer:
@@ -166,7 +172,7 @@ class Optimizer:
             for g, (_, v) in zip(grads, pairs):
                 self._update(v.data, g, self._slots(v), lr)
         for _, v in pairs:
-            c = _CONSTRAINTS.get(v)
+            c = _constraint(v)
             if c is not None:
                 v.assign(as_array(c(v)))
         return self.iterations

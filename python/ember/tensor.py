@@ -451,6 +451,19 @@ class Tensor:
     def __le__(self, o): return make_op(self.data <= as_array(o), (), None, "less_equal")
     def __gt__(self, o): return make_op(self.data > as_array(o), (), None, "greater")
     def __ge__(self, o): return make_op(self.data >= as_array(o), (), None, "greater_equal")
+
+    # == and != are elementwise too (Keras' ``ops.cast(y_true, "int32") == y_pred`` idiom);
+    # a Tensor still hashes by identity, and ``t in a_list`` finds it by identity first
+    def __eq__(self, o):
+        if o is None or not isinstance(o, (Tensor, np.ndarray, np.generic, int, float, bool, list, tuple)):
+            return NotImplemented
+        return make_op(self.data == as_array(o), (), None, "equal")
+
+    def __ne__(self, o):
+        if o is None or not isinstance(o, (Tensor, np.ndarray, np.generic, int, float, bool, list, tuple)):
+            return NotImplemented
+        return make_op(self.data != as_array(o), (), None, "not_equal")
+
     __hash__ = object.__hash__
 
     def __int__(self) -> int:
