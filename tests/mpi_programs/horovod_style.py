@@ -9,4 +9,4 @@ m = ember.Sequential([ember.layers.Dense(4, input_shape=(3,)), ember.layers.Dens
 m.compile(optimizer=d.DistributedOptimizer(ember.optimizers.SGD(0.05)), loss="mse")
 m.fit(x, y, batch_size=4, epochs=2, verbose=0, callbacks=[d.callbacks.BroadcastGlobalVariablesCallback(0)])
 w = np.concatenate([a.ravel() for a in m.get_weights()])
-print("SPREAD", float(np.max(np.abs(d.allreduce(w, op="max") - d.allreduce(w, op="min")))))
+print("SPREAD", float(np.max(np.abs(d.allreduce(w, op="max") - d.allreduce(w, op="min")))), flush=True)
