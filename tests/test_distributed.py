@@ -294,4 +294,4 @@ def test_horovod_style_custom_data_keeps_ranks_in_step():
     assert proc.returncode == 0, proc.stdout + proc.stderr
     # by pattern, not by line: mpiexec may interleave the two ranks' output mid-line
     spreads = [float(v) for v in re.findall(r"SPREAD ([-+0-9.e]+)", proc.stdout)]
-    assert spreads == [0.0, 0.0]
+    assert spreads == [0.0, 0.0], proc.stdout + proc.stderr
