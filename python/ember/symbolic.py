@@ -81,18 +81,6 @@ def map_structure(fn: Callable, structure, leaf=SymbolicTensor):
     return structure
 
 
-def Input(shape=None, batch_size: Optional[int] = None, dtype=None, name: Optional[str] = None,
-          batch_shape=None) -> SymbolicTensor:
-    """The input of a functional model: ``ember.Input(shape=(28, 28, 1))`` (batch excluded).
-
-    >>> x = ember.Input(shape=(784,))
-    >>> y = Dense(10, activation="softmax")(Dense(64, activation="relu")(x))
-    >>> model = ember.Model(x, y)
-    """
-    from .layers.core import InputLayer
-    return InputLayer(shape=shape, batch_size=batch_size, dtype=dtype, name=name, batch_shape=batch_shape).output
-
-
 def _concrete(st: SymbolicTensor, fill: int):
     from .tensor import Tensor
     shape = tuple(fill if s is None else s for s in st.shape)

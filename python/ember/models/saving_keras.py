@@ -21,6 +21,8 @@ from typing import Dict, List, Tuple
 
 import numpy as np
 
+from ..serialization import class_name, is_functional, json_default
+from . import compile_state as CS
 from . import keras_layers as KL
 from .formats import write_bytes_atomic
 
@@ -50,8 +52,7 @@ def _is_sequential(model) -> bool:
 
 
 def _check_model(model, what: str) -> None:
-    from .saving import _is_functional
-    if not (_is_sequential(model) or _is_functional(model)):
+    if not (_is_sequential(model) or is_functional(model)):
         raise NotImplementedError(f"{what}: {type(model).__name__} is a subclassed model; its architecture is Python "
                                   "code. Use model.save_weights('w.weights.h5') and rebuild the model in code")
     if _is_sequential(model) and not model.built:
@@ -107,8 +108,7 @@ def _model_layers(model) -> list:
 
 
 def _is_graph_model(layer) -> bool:
-    from .saving import _is_functional
-    return _is_sequential(layer) or _is_functional(layer)
+    return _is_sequential(layer) or is_functional(layer)
 
 
 def _unique(base: str, used: Dict[str, int]) -> str:
@@ -169,10 +169,12 @@ def variable_paths(model, prefix: str = "") -> List[Tuple[str, object, list]]:
 
 
 # -- weights (.weights.h5 and the archive's model.weights.h5) -----------------------------------------
-def weights_h5_bytes(model) -> bytes:
+def weights_h5_bytes(model, optimizer_meta=None, optimizer_arrays=()) -> bytes:
     h5py = _h5py()
     buf = io.BytesIO()
     with h5py.File(buf, "w") as f:
+        if optimizer_meta is not None:
+            _write_optimizer(f, model.optimizer, optimizer_meta, optimizer_arrays)
         f.create_group("vars").attrs["name"] = model.name
         for path, layer, ws in variable_paths(model):
             KL.check_unused_bias(layer)
@@ -181,6 +183,39 @@ def weights_h5_bytes(model) -> bytes:
             for i, w in enumerate(ws):
                 g.create_dataset(str(i), data=w.numpy())
     return buf.getvalue()
+
+
+_KERAS_ONLY_OPTIMIZER_KEYS = ("use_ema", "ema_momentum", "ema_overwrite_frequency", "loss_scale_factor",
+                               "gradient_accumulation_steps")
+
+
+def _write_optimizer(f, opt, meta: dict, arrays) -> None:
+    """Keras' layout: ``optimizer/vars/0`` the iteration count, ``1`` the learning rate (not
+    for a schedule), then each trainable variable's slots in turn. ember's extra scalar
+    state (Nadam's momentum product) rides in an attribute Keras ignores."""
+    g = f.create_group("optimizer").create_group("vars")
+    g.attrs["name"] = getattr(opt, "name", "optimizer")
+    g.attrs["ember_state"] = json.dumps({"scalars": meta["scalars"], "built": meta["built"]})
+    values = [np.asarray(meta["iterations"], dtype=np.int64)]
+    if not callable(opt._learning_rate):
+        values.append(np.asarray(opt._learning_rate, dtype=np.float32))
+    for i, a in enumerate(values + list(arrays)):
+        g.create_dataset(str(i), data=a)
+
+
+def _read_optimizer(f, model) -> tuple:
+    """(meta, slot arrays) as ``compile_state.optimizer_state`` gives them, from the h5 file."""
+    g = f.get("optimizer/vars")
+    if g is None:
+        return None, []
+    n = len(g.keys())
+    values = [np.asarray(g[str(i)]) for i in range(n)]
+    extra = json.loads(g.attrs.get("ember_state", "{}"))
+    skip = 1 if callable(model.optimizer._learning_rate) else 2
+    slots = values[skip:]
+    meta = {"iterations": int(values[0]) if values else 0, "scalars": extra.get("scalars", {}),
+            "built": extra.get("built", bool(slots))}
+    return meta, slots
 
 
 def load_weights_h5(model, source) -> None:
@@ -210,6 +245,7 @@ def load_weights_h5(model, source) -> None:
         known = {p for p, _, ws in wanted if ws}
         extra = []
         f.visititems(lambda name, obj: extra.append(name[:-5]) if name.endswith("/vars") and len(obj.keys()) and
+                     not name.startswith("optimizer/") and
                      name[:-5] not in known else None)
         if "vars" in f and len(f["vars"].keys()) and "" not in known:
             extra.append("(the model's own variables)")
@@ -221,7 +257,6 @@ def load_weights_h5(model, source) -> None:
 
 # -- config: ember -> Keras ----------------------------------------------------------------------
 def _layer_entry(layer) -> dict:
-    from .saving import _class_name
     if _is_graph_model(layer):
         return keras_config(layer)
     if hasattr(layer, "activation_name"):  # conv layers keep the name beside the function
@@ -235,7 +270,7 @@ def _layer_entry(layer) -> dict:
 
     def sub(lc):
         return KL.to_keras_layer(lc["class_name"], lc["config"], dtype, sub)
-    return KL.to_keras_layer(_class_name(layer), layer.get_config(), dtype, sub)
+    return KL.to_keras_layer(class_name(layer), layer.get_config(), dtype, sub)
 
 
 def _functional_config(model) -> dict:
@@ -299,13 +334,30 @@ def keras_config(model) -> dict:
             "config": _functional_config(model)}
 
 
+def _keras_compile_config(cc: dict) -> dict:
+    """ember's compile config in Keras' ``get_compile_config`` shape (module names beside the
+    top-level objects, Keras' extra keys)."""
+    out = dict(cc)
+    out["optimizer"] = dict(cc["optimizer"], module="keras.optimizers", registered_name=None)
+    out.update(weighted_metrics=None, run_eagerly=False, steps_per_execution=1, jit_compile=False)
+    return out
+
+
 def save_keras(model, path: str) -> None:
-    """``model`` as a Keras 3 ``.keras`` archive at ``path`` (written atomically)."""
-    config = json.dumps(keras_config(model))
-    weights = weights_h5_bytes(model)
-    from .. import __version__
+    """``model`` as a Keras 3 ``.keras`` archive at ``path`` (written atomically), with its
+    compile state: ``compile_config`` in config.json, the optimizer's variables under
+    ``optimizer/vars`` in model.weights.h5 (Keras' layout); ember's random state in
+    metadata.json (a key Keras ignores)."""
+    cfg = keras_config(model)
+    cc = CS.compile_config(model)
+    opt_meta, opt_arrays = CS.optimizer_state(model) if cc is not None else (None, [])
+    if cc is not None:
+        cfg["compile_config"] = _keras_compile_config(cc)
+    config = json.dumps(cfg, default=json_default)
+    weights = weights_h5_bytes(model, opt_meta, opt_arrays)
+    from .._version import __version__
     meta = json.dumps({"keras_version": KERAS_VERSION, "date_saved": datetime.datetime.now().strftime("%Y-%m-%d@%H:%M:%S"),
-                       "ember_version": __version__})
+                       "ember_version": __version__, "ember_rng_state": CS.rng_state(model)})
     buf = io.BytesIO()
     with zipfile.ZipFile(buf, "w") as zf:
         zf.writestr("metadata.json", meta)
@@ -427,8 +479,33 @@ def load_keras_weights(model, path: str) -> None:
     load_weights_h5(model, data)
 
 
-def load_keras(path: str):
-    """A model rebuilt from a Keras 3 ``.keras`` archive (its config and weights)."""
+def _compile_from_keras(model, config: dict, weights: bytes, meta: dict, path: str) -> None:
+    from .saving import restore_compile_state
+    state = {"rng_state": meta.get("ember_rng_state")}
+    slots: list = []
+    cc = config.get("compile_config")
+    if isinstance(cc, dict) and isinstance(cc.get("optimizer"), (dict, str)):
+        opt = cc["optimizer"]
+        if isinstance(opt, dict):
+            opt = dict(opt, config={k: v for k, v in (opt.get("config") or {}).items()
+                                    if k not in _KERAS_ONLY_OPTIMIZER_KEYS})
+        else:
+            opt = {"class_name": {"sgd": "SGD", "rmsprop": "RMSprop"}.get(opt.lower(), opt.capitalize()), "config": {}}
+        state["compile_config"] = {k: cc.get(k) for k in ("loss", "metrics", "loss_weights")}
+        state["compile_config"]["optimizer"] = opt
+        restore_compile_state(model, {"compile_config": state["compile_config"]}, [], repr(path))
+        with _h5py().File(io.BytesIO(weights), "r") as f:
+            opt_meta, slots = _read_optimizer(f, model)
+        state["optimizer_state"] = opt_meta
+        from .compile_state import set_optimizer_state
+        if opt_meta is not None:
+            set_optimizer_state(model, opt_meta, slots, repr(path))
+    restore_compile_state(model, {"rng_state": state["rng_state"]}, [], repr(path))
+
+
+def load_keras(path: str, compile: bool = True):
+    """A model rebuilt from a Keras 3 ``.keras`` archive (its config and weights; with
+    ``compile``, its compile state and optimizer variables when the archive holds them)."""
     try:
         zf = zipfile.ZipFile(path)
     except zipfile.BadZipFile:
@@ -438,6 +515,9 @@ def load_keras(path: str):
         if "model.weights.h5" not in zf.namelist():
             raise ValueError(f"load_model: {path!r} holds no model.weights.h5 (npz-weight archives are not supported)")
         weights = _read_member(zf, "model.weights.h5", path)
+        meta = json.loads(_read_member(zf, "metadata.json", path)) if "metadata.json" in zf.namelist() else {}
     model = model_from_keras_config(config)
     load_weights_h5(model, weights)
+    if compile:
+        _compile_from_keras(model, config, weights, meta if isinstance(meta, dict) else {}, path)
     return model
