@@ -147,3 +147,16 @@ def test_from_config_with_custom_objects():
     seq = ember.Sequential([layers.Dense(3, input_shape=(4,)), layers.Dense(1)])
     s2 = ember.Sequential.from_config(seq.get_config())
     assert isinstance(s2, ember.Sequential) and [w.shape for w in s2.weights] == [w.shape for w in seq.weights]
+
+
+def test_wrapped_optimizer_saves_the_inner_one(tmp_path):
+    """A DistributedOptimizer (single process here) is saved as the optimizer it wraps."""
+    from ember.distributed import DistributedOptimizer
+    x, y = _data()
+    m = _model()
+    m.compile(optimizer=DistributedOptimizer(ember.optimizers.Adam(0.01)), loss="binary_crossentropy")
+    m.fit(x, y, batch_size=8, epochs=1, verbose=0)
+    m.save(str(tmp_path / "d.ember"))
+    loaded = load_model(str(tmp_path / "d.ember"))
+    assert type(loaded.optimizer).__name__ == "Adam" and loaded.optimizer.learning_rate == 0.01
+    assert loaded.optimizer.iterations == 5

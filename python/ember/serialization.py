@@ -162,9 +162,28 @@ def callable_config(v) -> dict:
     return object_config(v)
 
 
-def from_object_config(entry, modules: list, what: str):
+def _accepted(cls) -> Optional[set]:
+    """The keyword names ``cls``'s constructors take (its own and those it forwards
+    ``**kwargs`` to up the MRO); None when one takes ``**kwargs`` it does not forward."""
+    names: set = set()
+    for c in cls.__mro__:
+        if "__init__" not in vars(c) or c is object:
+            continue
+        try:
+            params = inspect.signature(vars(c)["__init__"]).parameters
+        except (TypeError, ValueError):
+            return None
+        names |= {p for p, v in params.items() if v.kind not in (v.VAR_POSITIONAL, v.VAR_KEYWORD)}
+        if not any(v.kind == v.VAR_KEYWORD for v in params.values()):
+            return names
+    return names
+
+
+def from_object_config(entry, modules: list, what: str, lenient: bool = False):
     """The object ``object_config`` / ``callable_config`` describes, looked up in the custom
-    objects, then in ``modules`` (by class or function name)."""
+    objects, then in ``modules`` (by class or function name). ``lenient``: drop the config
+    keys the class's constructors do not name (a config Keras wrote holds options ember
+    lacks, such as ``dtype``)."""
     if not isinstance(entry, dict):
         return entry
     name = entry.get("function") or entry.get("class_name")
@@ -177,9 +196,13 @@ def from_object_config(entry, modules: list, what: str):
                          f"custom_objects={{{name!r}: ...}}")
     if "function" in entry:
         return found
-    cfg = {k: (from_object_config(v, modules, what) if isinstance(v, dict) and
+    cfg = {k: (from_object_config(v, modules, what, lenient) if isinstance(v, dict) and
                ("function" in v or "class_name" in v) else v)
-           for k, v in entry.get("config", {}).items()}
+           for k, v in (entry.get("config") or {}).items()}
+    if lenient and isinstance(found, type):
+        accepted = _accepted(found)
+        if accepted is not None:
+            cfg = {k: v for k, v in cfg.items() if k in accepted}
     if hasattr(found, "from_config"):
         return found.from_config(cfg)
     return found(**cfg)

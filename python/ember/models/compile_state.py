@@ -45,7 +45,17 @@ def _loss_spec(loss):
     return object_config(loss)
 
 
+def _stepping(opt):
+    """The optimizer that holds the state: a wrapper's inner one (``DistributedOptimizer``
+    keeps its Optimizer as ``.optimizer``); the file records that one."""
+    while not isinstance(opt, optimizers_mod.Optimizer) and isinstance(getattr(opt, "optimizer", None),
+                                                                         optimizers_mod.Optimizer):
+        opt = opt.optimizer
+    return opt
+
+
 def _optimizer_spec(opt) -> dict:
+    opt = _stepping(opt)
     entry = object_config(opt)
     lr = getattr(opt, "_learning_rate", None)
     if callable(lr):
@@ -68,22 +78,26 @@ def compile_config(model) -> Optional[dict]:
         return None
 
 
-def _decode(v, modules: list, what: str):
+def _decode(v, modules: list, what: str, lenient: bool):
     if isinstance(v, list):
-        return [_decode(e, modules, what) for e in v]
+        return [_decode(e, modules, what, lenient) for e in v]
     if isinstance(v, dict) and "__dict__" in v:
-        return {k: _decode(e, modules, what) for k, e in v["__dict__"].items()}
-    if isinstance(v, dict):
-        return from_object_config(v, modules, what)
+        return {k: _decode(e, modules, what, lenient) for k, e in v["__dict__"].items()}
+    if isinstance(v, dict) and ("class_name" in v or "function" in v):
+        return from_object_config(v, modules, what, lenient)
+    if isinstance(v, dict):  # Keras writes a dict of losses / metrics by output name as a plain dict
+        return {k: _decode(e, modules, what, lenient) for k, e in v.items()}
     return v
 
 
-def compile_from_config(model, config: dict) -> None:
+def compile_from_config(model, config: dict, lenient: bool = False) -> None:
     """``model.compile`` with the arguments ``compile_config`` wrote (custom losses and metrics
-    come from the ``custom_objects`` in scope)."""
-    opt = from_object_config(config["optimizer"], [optimizers_mod, optimizers_mod.schedules], "optimizer")
-    model.compile(optimizer=opt, loss=_decode(config.get("loss"), [losses_mod], "loss"),
-                  metrics=_decode(config.get("metrics"), [metrics_mod, losses_mod], "metric"),
+    come from the ``custom_objects`` in scope; ``lenient`` for a config Keras wrote)."""
+    opt = config["optimizer"]
+    if isinstance(opt, dict):
+        opt = from_object_config(opt, [optimizers_mod, optimizers_mod.schedules], "optimizer", lenient)
+    model.compile(optimizer=opt, loss=_decode(config.get("loss"), [losses_mod], "loss", lenient),
+                  metrics=_decode(config.get("metrics"), [metrics_mod, losses_mod], "metric", lenient),
                   loss_weights=config.get("loss_weights"))
 
 
@@ -99,7 +113,7 @@ def optimizer_state(model) -> Tuple[dict, List[np.ndarray]]:
     """({"iterations", "scalars", "built"}, slot arrays): each trainable variable's slots in
     ``model.trainable_variables`` order, each in the optimizer's slot-name order (Keras
     interleaves them per variable the same way). No arrays before the first step."""
-    opt = model.optimizer
+    opt = _stepping(model.optimizer)
     tv = model.trainable_variables
     states = [opt._state.get(id(v)) for v in tv] if hasattr(opt, "_state") else []
     built = bool(tv) and all(s is not None and s[0] is v for s, v in zip(states, tv))

@@ -257,12 +257,13 @@ def load_model(path: str, custom_objects: Optional[dict] = None, compile: bool =
     return model
 
 
-def restore_compile_state(model, config: dict, slots: list, where: str, custom_objects=None) -> None:
+def restore_compile_state(model, config: dict, slots: list, where: str, custom_objects=None,
+                          lenient: bool = False) -> None:
     """Compile ``model`` as ``config`` records and restore its optimizer and random state."""
     if config.get("compile_config"):
         with custom_object_scope(custom_objects):
             try:
-                CS.compile_from_config(model, config["compile_config"])
+                CS.compile_from_config(model, config["compile_config"], lenient)
             except (KeyError, TypeError) as e:
                 raise ValueError(f"load_model: {where} holds a malformed compile config "
                                  f"({type(e).__name__}: {e})") from None

@@ -16,6 +16,7 @@ import datetime
 import io
 import json
 import re
+import warnings
 import zipfile
 from typing import Dict, List, Tuple
 
@@ -174,7 +175,7 @@ def weights_h5_bytes(model, optimizer_meta=None, optimizer_arrays=()) -> bytes:
     buf = io.BytesIO()
     with h5py.File(buf, "w") as f:
         if optimizer_meta is not None:
-            _write_optimizer(f, model.optimizer, optimizer_meta, optimizer_arrays)
+            _write_optimizer(f, CS._stepping(model.optimizer), optimizer_meta, optimizer_arrays)
         f.create_group("vars").attrs["name"] = model.name
         for path, layer, ws in variable_paths(model):
             KL.check_unused_bias(layer)
@@ -337,7 +338,15 @@ def keras_config(model) -> dict:
 def _keras_compile_config(cc: dict) -> dict:
     """ember's compile config in Keras' ``get_compile_config`` shape (module names beside the
     top-level objects, Keras' extra keys)."""
-    out = dict(cc)
+    def mod(v, module):
+        if isinstance(v, list):
+            return [mod(e, module) for e in v]
+        if isinstance(v, dict) and "__dict__" in v:
+            return {k: mod(e, module) for k, e in v["__dict__"].items()}
+        if isinstance(v, dict) and "class_name" in v:
+            return dict(v, module=module, registered_name=None)
+        return v
+    out = dict(cc, loss=mod(cc["loss"], "keras.losses"), metrics=mod(cc["metrics"], "keras.metrics"))
     out["optimizer"] = dict(cc["optimizer"], module="keras.optimizers", registered_name=None)
     out.update(weighted_metrics=None, run_eagerly=False, steps_per_execution=1, jit_compile=False)
     return out
@@ -480,27 +489,30 @@ def load_keras_weights(model, path: str) -> None:
 
 
 def _compile_from_keras(model, config: dict, weights: bytes, meta: dict, path: str) -> None:
+    """Compile ``model`` as the archive's ``compile_config`` says and restore the optimizer
+    variables and (an ember archive's) random state. A compile config ember cannot follow
+    (a Keras-only loss, an option ember lacks) leaves the model uncompiled with a warning, as
+    Keras does when ``compile_from_config`` fails."""
     from .saving import restore_compile_state
-    state = {"rng_state": meta.get("ember_rng_state")}
-    slots: list = []
     cc = config.get("compile_config")
-    if isinstance(cc, dict) and isinstance(cc.get("optimizer"), (dict, str)):
+    if isinstance(cc, dict) and cc.get("optimizer") is not None:
         opt = cc["optimizer"]
         if isinstance(opt, dict):
             opt = dict(opt, config={k: v for k, v in (opt.get("config") or {}).items()
                                     if k not in _KERAS_ONLY_OPTIMIZER_KEYS})
-        else:
-            opt = {"class_name": {"sgd": "SGD", "rmsprop": "RMSprop"}.get(opt.lower(), opt.capitalize()), "config": {}}
-        state["compile_config"] = {k: cc.get(k) for k in ("loss", "metrics", "loss_weights")}
-        state["compile_config"]["optimizer"] = opt
-        restore_compile_state(model, {"compile_config": state["compile_config"]}, [], repr(path))
-        with _h5py().File(io.BytesIO(weights), "r") as f:
-            opt_meta, slots = _read_optimizer(f, model)
-        state["optimizer_state"] = opt_meta
-        from .compile_state import set_optimizer_state
-        if opt_meta is not None:
-            set_optimizer_state(model, opt_meta, slots, repr(path))
-    restore_compile_state(model, {"rng_state": state["rng_state"]}, [], repr(path))
+        state = {"compile_config": dict({k: cc.get(k) for k in ("loss", "metrics", "loss_weights")}, optimizer=opt)}
+        try:
+            restore_compile_state(model, state, [], repr(path), lenient=True)
+            with _h5py().File(io.BytesIO(weights), "r") as f:
+                opt_meta, slots = _read_optimizer(f, model)
+            if opt_meta is not None:
+                CS.set_optimizer_state(model, opt_meta, slots, repr(path))
+        except (ValueError, TypeError, KeyError, AttributeError) as e:
+            model.compiled, model.optimizer, model.loss = False, None, None
+            warnings.warn(f"load_model: {path!r}: the compile state could not be restored ({e}); the model is "
+                          "loaded uncompiled: compile it before fit / evaluate", stacklevel=3)
+    if isinstance(meta.get("ember_rng_state"), dict):
+        restore_compile_state(model, {"rng_state": meta["ember_rng_state"]}, [], repr(path))
 
 
 def load_keras(path: str, compile: bool = True):
