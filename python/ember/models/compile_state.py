@@ -13,6 +13,7 @@ from typing import List, Optional, Tuple
 
 import numpy as np
 
+from .. import backend
 from .. import losses as losses_mod
 from .. import metrics as metrics_mod
 from .. import optimizers as optimizers_mod
@@ -117,7 +118,7 @@ def optimizer_state(model) -> Tuple[dict, List[np.ndarray]]:
     tv = model.trainable_variables
     states = [opt._state.get(id(v)) for v in tv] if hasattr(opt, "_state") else []
     built = bool(tv) and all(s is not None and s[0] is v for s, v in zip(states, tv))
-    arrays = [np.asarray(a) for s in states for a in s[1].values()] if built else []
+    arrays = [backend.to_numpy(a) for s in states for a in s[1].values()] if built else []
     return {"iterations": int(opt.iterations), "scalars": _scalars(opt), "built": built}, arrays
 
 
@@ -138,7 +139,7 @@ def set_optimizer_state(model, meta: dict, arrays: List[np.ndarray], where: str)
                 raise ValueError(f"load_model: {where}: the optimizer state does not match the model (slot {name!r} "
                                  f"of {v.name!r}, shape {cur.shape}; the file holds "
                                  f"{None if a is None else a.shape})")
-            cur[...] = a
+            cur[...] = backend.xp(cur).asarray(a, dtype=cur.dtype)  # on the slot's device
     if next(it, None) is not None:
         raise ValueError(f"load_model: {where}: the file holds more optimizer variables than the model has")
 

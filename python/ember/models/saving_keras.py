@@ -190,31 +190,72 @@ _KERAS_ONLY_OPTIMIZER_KEYS = ("use_ema", "ema_momentum", "ema_overwrite_frequenc
                                "gradient_accumulation_steps")
 
 
+# Keras creates an optimizer's slots in groups (``add_optimizer_variables`` per call): the
+# names of one group interleave per variable, and group after group follows. ember keeps
+# each variable's slots together; these are the groups where the two orders differ.
+_KERAS_SLOT_GROUPS = {"Adam": [["m", "v"], ["vhat"]], "AdamW": [["m", "v"], ["vhat"]],
+                      "RMSprop": [["v"], ["momentum"], ["average_grad"]]}
+
+
+def _slot_order(model) -> Tuple[list, list]:
+    """([(variable index, slot name)] in ember's order, the same in Keras' order)."""
+    opt = CS._stepping(model.optimizer)
+    names = [opt._slot_names(v) for v in model.trainable_variables]
+    ember_order = [(i, n) for i, ns in enumerate(names) for n in ns]
+    groups = _KERAS_SLOT_GROUPS.get(type(opt).__name__)
+    if groups is None:
+        return ember_order, ember_order
+    keras_order = [(i, n) for g in groups for i, ns in enumerate(names) for n in g if n in ns]
+    return ember_order, keras_order
+
+
+def _reorder(arrays: list, src: list, dst: list) -> list:
+    if len(arrays) != len(src):
+        return list(arrays)  # a count mismatch is reported by set_optimizer_state
+    by_key = dict(zip(src, arrays))
+    return [by_key[k] for k in dst]
+
+
+# Scalar state Keras keeps as a variable after the slots (Nadam's momentum product).
+_KERAS_TRAILING = {"Nadam": ("_u_product",)}
+
+
 def _write_optimizer(f, opt, meta: dict, arrays) -> None:
     """Keras' layout: ``optimizer/vars/0`` the iteration count, ``1`` the learning rate (not
-    for a schedule), then each trainable variable's slots in turn. ember's extra scalar
-    state (Nadam's momentum product) rides in an attribute Keras ignores."""
+    for a schedule), then the slots in Keras' order (``_slot_order``), then the scalars of
+    ``_KERAS_TRAILING``. ember's own record of its scalar state rides in an attribute Keras
+    ignores."""
     g = f.create_group("optimizer").create_group("vars")
     g.attrs["name"] = getattr(opt, "name", "optimizer")
     g.attrs["ember_state"] = json.dumps({"scalars": meta["scalars"], "built": meta["built"]})
     values = [np.asarray(meta["iterations"], dtype=np.int64)]
     if not callable(opt._learning_rate):
         values.append(np.asarray(opt._learning_rate, dtype=np.float32))
-    for i, a in enumerate(values + list(arrays)):
+    values += list(arrays)
+    if arrays:
+        values += [np.asarray(getattr(opt, a), dtype=np.float32) for a in _KERAS_TRAILING.get(type(opt).__name__, ())]
+    for i, a in enumerate(values):
         g.create_dataset(str(i), data=a)
 
 
 def _read_optimizer(f, model) -> tuple:
-    """(meta, slot arrays) as ``compile_state.optimizer_state`` gives them, from the h5 file."""
+    """(meta, slot arrays in Keras' order) from the h5 file's ``optimizer/vars``."""
     g = f.get("optimizer/vars")
     if g is None:
         return None, []
     n = len(g.keys())
     values = [np.asarray(g[str(i)]) for i in range(n)]
     extra = json.loads(g.attrs.get("ember_state", "{}"))
-    skip = 1 if callable(model.optimizer._learning_rate) else 2
+    opt = CS._stepping(model.optimizer)
+    skip = 1 if callable(opt._learning_rate) else 2
     slots = values[skip:]
-    meta = {"iterations": int(values[0]) if values else 0, "scalars": extra.get("scalars", {}),
+    scalars = dict(extra.get("scalars", {}))
+    trailing = _KERAS_TRAILING.get(type(opt).__name__, ())
+    if trailing and len(slots) == len(_slot_order(model)[0]) + len(trailing):
+        for name, v in zip(trailing, slots[-len(trailing):]):
+            scalars.setdefault(name, float(v))
+        slots = slots[:-len(trailing)]
+    meta = {"iterations": int(values[0]) if values else 0, "scalars": scalars,
             "built": extra.get("built", bool(slots))}
     return meta, slots
 
@@ -360,6 +401,8 @@ def save_keras(model, path: str) -> None:
     cfg = keras_config(model)
     cc = CS.compile_config(model)
     opt_meta, opt_arrays = CS.optimizer_state(model) if cc is not None else (None, [])
+    if opt_arrays:
+        opt_arrays = _reorder(opt_arrays, *_slot_order(model))
     if cc is not None:
         cfg["compile_config"] = _keras_compile_config(cc)
     config = json.dumps(cfg, default=json_default)
@@ -505,6 +548,8 @@ def _compile_from_keras(model, config: dict, weights: bytes, meta: dict, path: s
             restore_compile_state(model, state, [], repr(path), lenient=True)
             with _h5py().File(io.BytesIO(weights), "r") as f:
                 opt_meta, slots = _read_optimizer(f, model)
+            ember_order, keras_order = _slot_order(model)
+            slots = _reorder(slots, keras_order, ember_order)
             if opt_meta is not None:
                 CS.set_optimizer_state(model, opt_meta, slots, repr(path))
         except (ValueError, TypeError, KeyError, AttributeError) as e:
