@@ -6,7 +6,10 @@ Config format versions (the "format" key): "ember-model-v1" holds a Sequential m
 model inputs, the layers (each once, with ``get_config``), and the layer calls in graph
 order, each naming the tensors it consumes as ["input", i] or [call index, output index].
 Both versions load. The weights are the arrays "w0000", "w0001", ... in ``model.weights``
-order."""
+order. A compiled model adds "compile_config" (optimizer, loss, metrics, loss weights) and
+"optimizer_state" (iteration count, scalar state) to the config and its optimizer's slot
+arrays as "o0000", ... (``compile_state``); every model adds "rng_state". Files without them
+(written before) load uncompiled, as they always did."""
 from __future__ import annotations
 
 import json
