@@ -388,7 +388,11 @@ def _keras_compile_config(cc: dict) -> dict:
             return dict(v, module=module, registered_name=None)
         return v
     out = dict(cc, loss=mod(cc["loss"], "keras.losses"), metrics=mod(cc["metrics"], "keras.metrics"))
-    out["optimizer"] = dict(cc["optimizer"], module="keras.optimizers", registered_name=None)
+    opt = dict(cc["optimizer"], module="keras.optimizers", registered_name=None)
+    lr = opt["config"].get("learning_rate")
+    if isinstance(lr, dict) and "class_name" in lr:  # a schedule
+        opt["config"] = dict(opt["config"], learning_rate=mod(lr, "keras.optimizers.schedules"))
+    out["optimizer"] = opt
     out.update(weighted_metrics=None, run_eagerly=False, steps_per_execution=1, jit_compile=False)
     return out
 
