@@ -16,8 +16,6 @@ from .ops.dense import dense  # noqa: F401
 from .ops.losses import (  # noqa: F401
     binary_cross_entropy_probs, categorical_cross_entropy_probs, sigmoid_binary_cross_entropy,
 )
-
-
 from .ops.conv import conv1d, conv1d_transpose, conv2d, conv2d_transpose  # noqa: F401,E402
 from .ops.conv3d import avg_pool3d, conv3d, max_pool3d  # noqa: F401,E402
 from .ops.pool import (  # noqa: F401,E402

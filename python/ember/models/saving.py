@@ -13,7 +13,7 @@ arrays as "o0000", ... (``compile_state``); every model adds "rng_state". Files 
 from __future__ import annotations
 
 import json
-from typing import Any, Dict, Optional
+from typing import Dict, Optional
 
 import numpy as np
 
