@@ -23,10 +23,10 @@ from .random import set_seed
 from .tensor import Tensor, as_tensor, enable_grad, is_grad_enabled, no_grad
 from . import initializers, regularizers, layers, losses, metrics, optimizers, callbacks, utils, models  # noqa: F401,E402
 from .models import Model, Sequential  # noqa: E402
-from .symbolic import Input  # noqa: E402
+from .layers.core import Input  # noqa: E402
 from . import distributed  # noqa: F401,E402  (mpi4py is imported only when MPI is first used)
 
-__version__ = "0.1.0"
+from ._version import __version__  # noqa: E402
 
 __all__ = [
     "Tensor", "as_tensor", "no_grad", "enable_grad", "is_grad_enabled", "grad", "GradientTape",

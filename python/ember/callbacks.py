@@ -25,6 +25,7 @@ from typing import Callable, Dict, List, Optional
 
 import numpy as np
 
+from . import serialization
 from .utils.progbar import Progbar  # noqa: F401  (fit's bar; kept importable from here)
 
 
@@ -259,9 +260,7 @@ class ModelCheckpoint(_MonitorCallback):
 
     def on_train_begin(self, logs=None):
         if not self.save_weights_only:
-            from .models.saving import _is_functional
-            from .models.sequential import Sequential
-            if not (isinstance(self.model, Sequential) or _is_functional(self.model)):
+            if serialization.graph_kind(self.model) is None:
                 raise NotImplementedError(
                     f"ModelCheckpoint: {type(self.model).__name__} is a subclassed model, whose architecture "
                     "ember cannot save; pass save_weights_only=True (and rebuild the model in code before "

@@ -9,23 +9,13 @@ from .ops.core import (  # noqa: F401
     sqrt, square, squeeze, stack, sub, sum, swapaxes, tanh, transpose, var, where,
 )
 from .ops.nn import (  # noqa: F401
-    ACTIVATIONS, dropout, elu, gelu, leaky_relu, log_softmax, logsumexp, selu, silu, softmax,
+    ACTIVATIONS, dropout, elu, gelu, get_activation, leaky_relu, log_softmax, logsumexp, selu, silu, softmax,
     softplus, swish,
 )
 from .ops.dense import dense  # noqa: F401
 from .ops.losses import (  # noqa: F401
     binary_cross_entropy_probs, categorical_cross_entropy_probs, sigmoid_binary_cross_entropy,
 )
-
-
-def get_activation(name):
-    """An activation function by Keras name ("relu", "softmax", ...), a callable, or None."""
-    if name is None or callable(name):
-        return name
-    try:
-        return ACTIVATIONS[str(name).lower()]
-    except KeyError:
-        raise ValueError(f"Unknown activation {name!r}. Known: {sorted(ACTIVATIONS)}") from None
 from .ops.conv import conv1d, conv1d_transpose, conv2d, conv2d_transpose  # noqa: F401,E402
 from .ops.conv3d import avg_pool3d, conv3d, max_pool3d  # noqa: F401,E402
 from .ops.pool import (  # noqa: F401,E402

@@ -84,18 +84,6 @@ def map_structure(fn: Callable, structure, leaf=SymbolicTensor):
     return structure
 
 
-def Input(shape=None, batch_size: Optional[int] = None, dtype=None, name: Optional[str] = None,
-          batch_shape=None) -> SymbolicTensor:
-    """The input of a functional model: ``ember.Input(shape=(28, 28, 1))`` (batch excluded).
-
-    >>> x = ember.Input(shape=(784,))
-    >>> y = Dense(10, activation="softmax")(Dense(64, activation="relu")(x))
-    >>> model = ember.Model(x, y)
-    """
-    from .layers.core import InputLayer
-    return InputLayer(shape=shape, batch_size=batch_size, dtype=dtype, name=name, batch_shape=batch_shape).output
-
-
 # Sizes given to the unknown non-batch dimensions when a layer is probed: two runs whose
 # outputs differ along a dimension mark it None. Far enough apart that pooling or
 # striding by up to 20 still tells them apart, and long enough for common kernel sizes;

@@ -1,7 +1,8 @@
-"""Loaders for real datasets, as ``keras.datasets``: MNIST (IDX files or Keras' npz;
-downloaded with a hash check when not found), CIFAR-10 (binary version, files only).
+"""Loaders for real datasets, as ``keras.datasets``: ``mnist``, ``fashion_mnist``, ``cifar10``
+(the binary version, never a pickle), ``imdb``, ``reuters``, ``boston_housing``. Each is
+downloaded with a hash check (``utils.get_file``) only when no local copy is found.
 
 Without a path, files are looked up in ``$EMBER_DATASETS/<name>``, ``./data/<name>``,
 ``./<name>`` and the cache ``~/.ember/datasets`` (``$EMBER_HOME/datasets``); see ``_paths``.
 """
-from . import cifar10, mnist  # noqa: F401
+from . import boston_housing, cifar10, fashion_mnist, imdb, mnist, reuters  # noqa: F401

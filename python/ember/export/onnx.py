@@ -13,6 +13,8 @@ from typing import Dict, List, Optional
 
 import numpy as np
 
+from ..serialization import is_functional, is_sequential
+
 OPSET = 17
 
 
@@ -114,14 +116,12 @@ def _trace_functional(model, g: Graph, convert):
 def to_onnx(model):
     """The ``onnx.ModelProto`` of a built Sequential or functional ember model."""
     onnx = _onnx()
-    from ..models.saving import _is_functional
-    from ..models.sequential import Sequential
     from . import onnx_layers
-    if isinstance(model, Sequential):
+    if is_sequential(model):
         if not model.built or model._input_spec is None:
             raise ValueError("export: the model is not built yet (give it an input shape or call it once)")
         trace = _trace_sequential
-    elif _is_functional(model):
+    elif is_functional(model):
         trace = _trace_functional
     else:
         raise NotImplementedError(f"export: {type(model).__name__} is a subclassed model; ONNX export covers "

@@ -1,13 +1,15 @@
 """Keras-style layers."""
+import sys as _sys
+
+from ..serialization import register_layer_namespace as _register_layer_namespace
 from .base import Layer  # noqa: F401
 from .core import (  # noqa: F401
-    ELU, Activation, Dense, Dropout, Flatten, Identity, InputLayer, Lambda, LeakyReLU, ReLU, Softmax,
+    ELU, Activation, Dense, Dropout, Flatten, Identity, Input, InputLayer, Lambda, LeakyReLU, ReLU, Softmax,
 )
 from .merge import (  # noqa: F401
     Add, Average, Concatenate, Dot, Maximum, Minimum, Multiply, Subtract, add, average, concatenate, dot, maximum,
     minimum, multiply, subtract,
 )
-from ..symbolic import Input  # noqa: F401
 from .conv import Conv1D, Conv1DTranspose, Conv2D, Conv2DTranspose  # noqa: F401
 from .pooling import (  # noqa: F401
     AveragePooling1D, AveragePooling2D, GlobalAveragePooling1D, GlobalAveragePooling2D, GlobalMaxPooling1D,
@@ -42,3 +44,6 @@ GlobalAvgPool1D, GlobalAvgPool2D, GlobalAvgPool3D = GlobalAveragePooling1D, Glob
 GlobalMaxPool1D, GlobalMaxPool2D, GlobalMaxPool3D = GlobalMaxPooling1D, GlobalMaxPooling2D, GlobalMaxPooling3D
 Convolution1D, Convolution2D, Convolution3D = Conv1D, Conv2D, Conv3D
 SeparableConvolution1D, SeparableConvolution2D = SeparableConv1D, SeparableConv2D
+
+# Configs name layers by class; serialization finds them here (it sits below this package).
+_register_layer_namespace(_sys.modules[__name__])

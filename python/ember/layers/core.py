@@ -10,6 +10,9 @@ from .. import random as erandom
 from ..ops import core as C
 from ..ops import nn
 from ..ops.dense import dense
+from ..ops.nn import get_activation
+from ..serialization import custom_objects
+from ..symbolic import SymbolicTensor
 from ..tensor import Tensor, make_op
 from .base import Layer, serialized_entries
 
@@ -27,7 +30,7 @@ class Dense(Layer):
 
     Input (..., in_features) -> output (..., units). The bias add and the activation
     ("relu", "tanh", "gelu", "leaky_relu", "linear") run fused in one C++ kernel after the
-    GEMM; other activations ("sigmoid", "softmax", any name ``ember.functional.get_activation``
+    GEMM; other activations ("sigmoid", "softmax", any name ``ember.ops.nn.get_activation``
     knows, or a callable) are applied as their own op.
 
     >>> layer = Dense(64, activation="relu")
@@ -44,7 +47,6 @@ class Dense(Layer):
             raise ValueError(f"Dense: units must be a positive integer. Received: units={units!r}")
         self.units = int(units)
         if isinstance(activation, str):
-            from ..functional import get_activation
             get_activation(activation)  # unknown names fail here, at construction
         self.activation = activation
         self.use_bias = bool(use_bias)
@@ -92,7 +94,6 @@ class Activation(Layer):
 
     def __init__(self, activation: Union[str, Callable], **kwargs):
         super().__init__(**kwargs)
-        from ..functional import get_activation
         self.activation = activation
         self._fn = get_activation(activation)
 
@@ -272,7 +273,6 @@ class InputLayer(Layer):
         self.shape = tuple(None if s is None else int(s) for s in shape)
         self.batch_size = batch_size
         self._batch_input_shape = (batch_size,) + self.shape
-        from ..symbolic import SymbolicTensor
         self._output = SymbolicTensor(self._batch_input_shape, self.input_dtype, layer=self, name=self.name)
         self.built = True
 
@@ -292,6 +292,17 @@ class InputLayer(Layer):
 
     def get_config(self) -> dict:
         return dict(super().get_config(), shape=self.shape, dtype=str(self.input_dtype))
+
+
+def Input(shape=None, batch_size: Optional[int] = None, dtype=None, name: Optional[str] = None,
+          batch_shape=None) -> SymbolicTensor:
+    """The input of a functional model: ``ember.Input(shape=(28, 28, 1))`` (batch excluded).
+
+    >>> x = ember.Input(shape=(784,))
+    >>> y = Dense(10, activation="softmax")(Dense(64, activation="relu")(x))
+    >>> model = ember.Model(x, y)
+    """
+    return InputLayer(shape=shape, batch_size=batch_size, dtype=dtype, name=name, batch_shape=batch_shape).output
 
 
 class Identity(Layer):
@@ -323,9 +334,8 @@ def _function_ref(layer: "Lambda", what: str, fn) -> dict:
 def _resolve_function(config, layer_name: str, what: str):
     if config is None or not isinstance(config, dict):
         return config
-    from ..models.saving import _CUSTOM_OBJECTS
     name = config.get("config")
-    fn = _CUSTOM_OBJECTS.get().get(name)
+    fn = custom_objects().get(name)
     if not callable(fn):
         raise ValueError(f"load_model: Lambda layer '{layer_name}' calls the function {name!r} as its {what}; "
                          f"pass it to load: custom_objects={{{name!r}: {name}}}")

@@ -23,6 +23,7 @@ from .. import initializers, regularizers
 from .. import random as erandom
 from ..ops import core, nn
 from ..ops import rnn as rnn_ops
+from ..serialization import layer_config, layer_from_config
 from ..tensor import Tensor
 from .base import Layer, serialized_entries
 from .rnn_layer import RNN
@@ -234,17 +235,15 @@ class Bidirectional(Layer):
         self.return_state = layer.return_state
 
     def get_config(self) -> dict:
-        from ..models.saving import _layer_config
-        return dict(super().get_config(), layer=_layer_config(self.forward_layer), merge_mode=self.merge_mode,
-                    backward_layer=_layer_config(self.backward_layer))
+        return dict(super().get_config(), layer=layer_config(self.forward_layer), merge_mode=self.merge_mode,
+                    backward_layer=layer_config(self.backward_layer))
 
     @classmethod
     def from_config(cls, config: dict) -> "Bidirectional":
-        from ..models.saving import _layer_from_config
         cfg = dict(config)
-        cfg["layer"] = _layer_from_config(cfg["layer"])
+        cfg["layer"] = layer_from_config(cfg["layer"])
         if cfg.get("backward_layer") is not None:
-            cfg["backward_layer"] = _layer_from_config(cfg["backward_layer"])
+            cfg["backward_layer"] = layer_from_config(cfg["backward_layer"])
         return cls(**cfg)
 
     def build(self, input_shape) -> None:
@@ -291,13 +290,11 @@ class TimeDistributed(Layer):
         self.layer = layer
 
     def get_config(self) -> dict:
-        from ..models.saving import _layer_config
-        return dict(super().get_config(), layer=_layer_config(self.layer))
+        return dict(super().get_config(), layer=layer_config(self.layer))
 
     @classmethod
     def from_config(cls, config: dict) -> "TimeDistributed":
-        from ..models.saving import _layer_from_config
-        return cls(**dict(config, layer=_layer_from_config(config["layer"])))
+        return cls(**dict(config, layer=layer_from_config(config["layer"])))
 
     def build(self, input_shape) -> None:
         self.built = True

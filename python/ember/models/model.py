@@ -170,12 +170,31 @@ class Model(Trainer, Layer):
             rows = [(l, None) for l in self.layers]
         S.summary(self, rows, print_fn, line_length)
 
+    def _graph_kind(self):
+        """"Functional" for a graph of layers, None for a subclassed model (its architecture
+        is Python code); ``ember.serialization`` asks this instead of importing the models."""
+        if self._graph and type(self).call is Model.call:
+            return "Functional"
+        return None
+
     def get_config(self) -> dict:
         """A functional model's graph as JSON-able data (what ``save`` stores)."""
         if self._graph:
             from .saving import functional_config
             return functional_config(self)
         return {"name": self.name, "trainable": self.trainable}
+
+    @classmethod
+    def from_config(cls, config: dict, custom_objects: Optional[dict] = None) -> "Model":
+        """A new functional model (unbuilt-weight values) from ``get_config()``'s output, as
+        ``keras.Model.from_config``; ``custom_objects`` ({name: class}) for layers defined in
+        your code. A subclassed model's config holds no graph: it is ``cls(**config)``."""
+        from ..serialization import custom_object_scope
+        from .saving import functional_from_config
+        if not (isinstance(config, dict) and "nodes" in config and "layers" in config):
+            return cls(**config)
+        with custom_object_scope(custom_objects):
+            return functional_from_config(config)
 
     def save(self, filepath: str) -> None:
         """Save the architecture (JSON) and weights in one .npz file (no pickle), atomically:

@@ -6,20 +6,24 @@ Config format versions (the "format" key): "ember-model-v1" holds a Sequential m
 model inputs, the layers (each once, with ``get_config``), and the layer calls in graph
 order, each naming the tensors it consumes as ["input", i] or [call index, output index].
 Both versions load. The weights are the arrays "w0000", "w0001", ... in ``model.weights``
-order."""
+order. A compiled model adds "compile_config" (optimizer, loss, metrics, loss weights) and
+"optimizer_state" (iteration count, scalar state) to the config and its optimizer's slot
+arrays as "o0000", ... (``compile_state``); every model adds "rng_state". Files without them
+(written before) load uncompiled, as they always did."""
 from __future__ import annotations
 
-import contextvars
 import json
-from typing import Any, Dict, Optional
+from typing import Dict, Optional
 
 import numpy as np
 
 from ..fileio import atomic_write
+from . import compile_state as CS
+from ..serialization import (custom_object_scope, is_functional, json_default, layer_config,
+                             layer_from_config)
 
 FORMAT = "ember-model-v2"
 READABLE_FORMATS = ("ember-model-v1", "ember-model-v2")
-_CUSTOM_OBJECTS: contextvars.ContextVar = contextvars.ContextVar("ember_custom_objects", default={})
 
 
 def _atomic_savez(path: str, arrays: Dict[str, np.ndarray]) -> None:
@@ -59,7 +63,7 @@ def load_weights(model, path: str) -> None:
 _OWN = object()
 
 
-def _foreign(what: str, model, path):
+def _foreign(what: str, model, path, **kwargs):
     """Hands ``what`` to the module for a foreign format (by file name) and returns its result;
     ``_OWN`` for ember's own format."""
     from .formats import format_of, is_ember_npz
@@ -72,7 +76,7 @@ def _foreign(what: str, model, path):
              ("save_weights", "weights.h5"): K.save_weights_h5, ("load_weights", "weights.h5"): K.load_weights_h5,
              ("save_weights", "safetensors"): S.save_weights, ("load_weights", "safetensors"): S.load_weights}
     if (what, fmt) == ("load_model", "keras"):
-        return K.load_keras(path)
+        return K.load_keras(path, **kwargs)
     fn = table.get((what, fmt))
     if fn is None:
         if fmt == "keras":
@@ -81,31 +85,6 @@ def _foreign(what: str, model, path):
         raise ValueError(f"{what}: {path!r} names a {fmt} file, which holds weights only; use "
                          "model.save_weights / model.load_weights")
     return fn(model, path)
-
-
-def _is_functional(model) -> bool:
-    from .model import Model
-    from .sequential import Sequential
-    return (isinstance(model, Model) and not isinstance(model, Sequential) and bool(model._graph)
-            and type(model).call is Model.call)
-
-
-def _class_name(layer) -> str:
-    from .model import Model
-    from .sequential import Sequential
-    if isinstance(layer, Sequential):
-        return "Sequential"
-    if isinstance(layer, Model):
-        if _is_functional(layer):
-            return "Functional"
-        raise NotImplementedError(f"save: the model contains '{layer.name}', a subclassed {type(layer).__name__} "
-                                  "whose architecture is Python code; save the weights with model.save_weights(path) "
-                                  "and rebuild the model in code")
-    return type(layer).__name__
-
-
-def _layer_config(layer) -> dict:
-    return {"class_name": _class_name(layer), "config": layer.get_config()}
 
 
 def functional_config(model) -> dict:
@@ -150,7 +129,7 @@ def functional_config(model) -> dict:
             "inputs": [{"name": t.layer.name, "batch_shape": list(t.shape), "dtype": t.dtype.name}
                        for t in model._inputs],
             "single_input": bool(model._single_input),
-            "layers": [_layer_config(l) for l in layers],
+            "layers": [layer_config(l) for l in layers],
             "nodes": nodes,
             "outputs": enc(model._outputs_struct, "the model outputs")}
 
@@ -163,7 +142,7 @@ def functional_from_config(cfg: dict):
     try:
         inputs = [InputLayer(batch_shape=tuple(i["batch_shape"]), dtype=i["dtype"], name=i["name"]).output
                   for i in cfg["inputs"]]
-        layers = [_layer_from_config(lc) for lc in cfg["layers"]]
+        layers = [layer_from_config(lc) for lc in cfg["layers"]]
         produced: list = []
 
         def dec(v):
@@ -199,35 +178,8 @@ def _sequential_from_config(cfg: dict):
     if cfg.get("input_shape") is not None:
         model.add(L.InputLayer(batch_shape=tuple(cfg["input_shape"]), dtype=cfg.get("input_dtype")))
     for lc in cfg["layers"]:
-        model.add(_layer_from_config(lc))
+        model.add(layer_from_config(lc))
     return model
-
-
-def _layer_from_config(lc: dict):
-    from .. import layers as L
-    name, cfg = lc["class_name"], lc["config"]
-    if name == "Sequential":
-        return _sequential_from_config(cfg)
-    if name == "Functional":
-        return functional_from_config(cfg)
-    cls = _CUSTOM_OBJECTS.get().get(name) or getattr(L, name, None)
-    if not (isinstance(cls, type) and issubclass(cls, L.Layer)):
-        raise ValueError(f"load_model: unknown layer class {name!r} (pass custom_objects={{{name!r}: cls}} "
-                         "for a layer defined in your code)")
-    try:
-        return cls.from_config(cfg)
-    except TypeError as e:
-        raise ValueError(f"load_model: cannot rebuild layer {name} from {cfg}: {e}") from None
-
-
-def _json_default(v: Any):
-    if isinstance(v, np.generic):
-        return v.item()
-    if isinstance(v, np.ndarray):
-        return v.tolist()
-    if isinstance(v, np.dtype):
-        return v.name
-    raise TypeError(f"save: a layer config holds a {type(v).__name__} ({v!r}), which cannot be stored as JSON")
 
 
 def save_model(model, path: str) -> None:
@@ -240,27 +192,39 @@ def save_model(model, path: str) -> None:
         if not model.built:
             raise ValueError("save: the model is not built yet (give it an input_shape or call it once)")
         class_name = "Sequential"
-    elif _is_functional(model):
+    elif is_functional(model):
         class_name = "Functional"
     else:
         raise NotImplementedError(f"save: {type(model).__name__} is a subclassed model (its architecture is Python "
                                   "code, which ember does not save); use model.save_weights(path), rebuild the "
                                   "model in code and call load_weights(path)")
     config = {"format": FORMAT, "class_name": class_name, "config": model.get_config()}
+    arrays = {f"w{i:04d}": w for i, w in enumerate(model.get_weights())}
+    compiled = CS.compile_config(model)
+    if compiled is not None:
+        meta, slots = CS.optimizer_state(model)
+        config.update(compile_config=compiled, optimizer_state=meta)
+        arrays.update({f"o{i:04d}": a for i, a in enumerate(slots)})
+    config["rng_state"] = CS.rng_state(model)
     try:
-        text = json.dumps(config, default=_json_default)
+        text = json.dumps(config, default=json_default)
     except TypeError as e:
         raise TypeError(str(e)) from None
-    arrays = {f"w{i:04d}": w for i, w in enumerate(model.get_weights())}
     arrays["config"] = np.array(text)
     _atomic_savez(path, arrays)
 
 
-def load_model(path: str, compile: bool = False, custom_objects: Optional[dict] = None):
-    """Rebuild a model saved with ``model.save(path)`` and load its weights.
-    ``custom_objects``: {class name: class} for layers defined outside ember. A ``.keras``
-    file is read as a Keras 3 archive (``saving_keras``)."""
-    model = _foreign("load_model", None, path)
+def load_model(path: str, custom_objects: Optional[dict] = None, compile: bool = True, safe_mode: bool = True):
+    """Rebuild a model saved with ``model.save(path)`` and load its weights (Keras 3's
+    signature). ``custom_objects``: {name: class or function} for layers, losses and metrics
+    defined outside ember. ``compile=True`` restores the compile state the file holds
+    (optimizer with its slot variables and iteration count, loss, metrics) and the random
+    state (ember's global generator and the layers' own), so ``fit`` continues the saved run
+    bit for bit; ``compile=False`` loads the architecture and weights only. A ``.keras`` file
+    is read as a Keras 3 archive (``saving_keras``). ``safe_mode`` is accepted for Keras'
+    sake: ember never runs code from a file."""
+    with custom_object_scope(custom_objects):
+        model = _foreign("load_model", None, path, compile=compile)
     if model is not _OWN:
         return model
     with np.load(path, allow_pickle=False) as f:
@@ -271,6 +235,7 @@ def load_model(path: str, compile: bool = False, custom_objects: Optional[dict] 
         except RecursionError:
             raise ValueError(f"load_model: {path!r} holds a config nested too deeply to be a model") from None
         weights = _read_weights(f)
+        slots = [f[k] for k in sorted(k for k in f.files if k.startswith("o") and k[1:].isdigit())]
     if not isinstance(config, dict):
         raise ValueError(f"load_model: {path!r} holds a malformed config (a JSON {type(config).__name__}, "
                          "not an object)")
@@ -280,16 +245,31 @@ def load_model(path: str, compile: bool = False, custom_objects: Optional[dict] 
                          f"readable: {list(READABLE_FORMATS)})")
     if class_name not in ("Sequential", "Functional") or (class_name == "Functional" and fmt == "ember-model-v1"):
         raise ValueError(f"load_model: {path!r} holds an unknown model class {class_name!r} (format {fmt!r})")
-    token = _CUSTOM_OBJECTS.set(dict(custom_objects or {}))
     try:
         build = _sequential_from_config if class_name == "Sequential" else functional_from_config
-        model = build(config["config"])
+        with custom_object_scope(custom_objects):
+            model = build(config["config"])
     except (KeyError, IndexError, TypeError, AttributeError, RecursionError) as e:
         # A config that is JSON but not a model's: name the file and the fault, not a
         # Python internals error from deep inside the rebuild.
         raise ValueError(f"load_model: {path!r} holds a malformed {class_name} config "
                          f"({type(e).__name__}: {e})") from None
-    finally:
-        _CUSTOM_OBJECTS.reset(token)
     model.set_weights(weights)
+    if compile:
+        restore_compile_state(model, config, slots, repr(path), custom_objects)
     return model
+
+
+def restore_compile_state(model, config: dict, slots: list, where: str, custom_objects=None,
+                          lenient: bool = False) -> None:
+    """Compile ``model`` as ``config`` records and restore its optimizer and random state."""
+    if config.get("compile_config"):
+        with custom_object_scope(custom_objects):
+            try:
+                CS.compile_from_config(model, config["compile_config"], lenient)
+            except (KeyError, TypeError) as e:
+                raise ValueError(f"load_model: {where} holds a malformed compile config "
+                                 f"({type(e).__name__}: {e})") from None
+        CS.set_optimizer_state(model, config.get("optimizer_state") or {}, slots, where)
+    if isinstance(config.get("rng_state"), dict):
+        CS.set_rng_state(model, config["rng_state"])

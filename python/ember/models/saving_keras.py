@@ -16,11 +16,14 @@ import datetime
 import io
 import json
 import re
+import warnings
 import zipfile
 from typing import Dict, List, Tuple
 
 import numpy as np
 
+from ..serialization import class_name, is_functional, json_default
+from . import compile_state as CS
 from . import keras_layers as KL
 from .formats import write_bytes_atomic
 
@@ -50,8 +53,7 @@ def _is_sequential(model) -> bool:
 
 
 def _check_model(model, what: str) -> None:
-    from .saving import _is_functional
-    if not (_is_sequential(model) or _is_functional(model)):
+    if not (_is_sequential(model) or is_functional(model)):
         raise NotImplementedError(f"{what}: {type(model).__name__} is a subclassed model; its architecture is Python "
                                   "code. Use model.save_weights('w.weights.h5') and rebuild the model in code")
     if _is_sequential(model) and not model.built:
@@ -107,8 +109,7 @@ def _model_layers(model) -> list:
 
 
 def _is_graph_model(layer) -> bool:
-    from .saving import _is_functional
-    return _is_sequential(layer) or _is_functional(layer)
+    return _is_sequential(layer) or is_functional(layer)
 
 
 def _unique(base: str, used: Dict[str, int]) -> str:
@@ -169,10 +170,12 @@ def variable_paths(model, prefix: str = "") -> List[Tuple[str, object, list]]:
 
 
 # -- weights (.weights.h5 and the archive's model.weights.h5) -----------------------------------------
-def weights_h5_bytes(model) -> bytes:
+def weights_h5_bytes(model, optimizer_meta=None, optimizer_arrays=()) -> bytes:
     h5py = _h5py()
     buf = io.BytesIO()
     with h5py.File(buf, "w") as f:
+        if optimizer_meta is not None:
+            _write_optimizer(f, CS._stepping(model.optimizer), optimizer_meta, optimizer_arrays)
         f.create_group("vars").attrs["name"] = model.name
         for path, layer, ws in variable_paths(model):
             KL.check_unused_bias(layer)
@@ -181,6 +184,80 @@ def weights_h5_bytes(model) -> bytes:
             for i, w in enumerate(ws):
                 g.create_dataset(str(i), data=w.numpy())
     return buf.getvalue()
+
+
+_KERAS_ONLY_OPTIMIZER_KEYS = ("use_ema", "ema_momentum", "ema_overwrite_frequency", "loss_scale_factor",
+                               "gradient_accumulation_steps")
+
+
+# Keras creates an optimizer's slots in groups (``add_optimizer_variables`` per call): the
+# names of one group interleave per variable, and group after group follows. ember keeps
+# each variable's slots together; these are the groups where the two orders differ.
+_KERAS_SLOT_GROUPS = {"Adam": [["m", "v"], ["vhat"]], "AdamW": [["m", "v"], ["vhat"]],
+                      "RMSprop": [["v"], ["momentum"], ["average_grad"]]}
+
+
+def _slot_order(model) -> Tuple[list, list]:
+    """([(variable index, slot name)] in ember's order, the same in Keras' order)."""
+    opt = CS._stepping(model.optimizer)
+    names = [opt._slot_names(v) for v in model.trainable_variables]
+    ember_order = [(i, n) for i, ns in enumerate(names) for n in ns]
+    groups = _KERAS_SLOT_GROUPS.get(type(opt).__name__)
+    if groups is None:
+        return ember_order, ember_order
+    keras_order = [(i, n) for g in groups for i, ns in enumerate(names) for n in g if n in ns]
+    return ember_order, keras_order
+
+
+def _reorder(arrays: list, src: list, dst: list) -> list:
+    if len(arrays) != len(src):
+        return list(arrays)  # a count mismatch is reported by set_optimizer_state
+    by_key = dict(zip(src, arrays))
+    return [by_key[k] for k in dst]
+
+
+# Scalar state Keras keeps as a variable after the slots (Nadam's momentum product).
+_KERAS_TRAILING = {"Nadam": ("_u_product",)}
+
+
+def _write_optimizer(f, opt, meta: dict, arrays) -> None:
+    """Keras' layout: ``optimizer/vars/0`` the iteration count, ``1`` the learning rate (not
+    for a schedule), then the slots in Keras' order (``_slot_order``), then the scalars of
+    ``_KERAS_TRAILING``. ember's own record of its scalar state rides in an attribute Keras
+    ignores."""
+    g = f.create_group("optimizer").create_group("vars")
+    g.attrs["name"] = getattr(opt, "name", "optimizer")
+    g.attrs["ember_state"] = json.dumps({"scalars": meta["scalars"], "built": meta["built"]})
+    values = [np.asarray(meta["iterations"], dtype=np.int64)]
+    if not callable(opt._learning_rate):
+        values.append(np.asarray(opt._learning_rate, dtype=np.float32))
+    values += list(arrays)
+    if arrays:
+        values += [np.asarray(getattr(opt, a), dtype=np.float32) for a in _KERAS_TRAILING.get(type(opt).__name__, ())]
+    for i, a in enumerate(values):
+        g.create_dataset(str(i), data=a)
+
+
+def _read_optimizer(f, model) -> tuple:
+    """(meta, slot arrays in Keras' order) from the h5 file's ``optimizer/vars``."""
+    g = f.get("optimizer/vars")
+    if g is None:
+        return None, []
+    n = len(g.keys())
+    values = [np.asarray(g[str(i)]) for i in range(n)]
+    extra = json.loads(g.attrs.get("ember_state", "{}"))
+    opt = CS._stepping(model.optimizer)
+    skip = 1 if callable(opt._learning_rate) else 2
+    slots = values[skip:]
+    scalars = dict(extra.get("scalars", {}))
+    trailing = _KERAS_TRAILING.get(type(opt).__name__, ())
+    if trailing and len(slots) == len(_slot_order(model)[0]) + len(trailing):
+        for name, v in zip(trailing, slots[-len(trailing):]):
+            scalars.setdefault(name, float(v))
+        slots = slots[:-len(trailing)]
+    meta = {"iterations": int(values[0]) if values else 0, "scalars": scalars,
+            "built": extra.get("built", bool(slots))}
+    return meta, slots
 
 
 def load_weights_h5(model, source) -> None:
@@ -210,6 +287,7 @@ def load_weights_h5(model, source) -> None:
         known = {p for p, _, ws in wanted if ws}
         extra = []
         f.visititems(lambda name, obj: extra.append(name[:-5]) if name.endswith("/vars") and len(obj.keys()) and
+                     not name.startswith("optimizer/") and
                      name[:-5] not in known else None)
         if "vars" in f and len(f["vars"].keys()) and "" not in known:
             extra.append("(the model's own variables)")
@@ -221,7 +299,6 @@ def load_weights_h5(model, source) -> None:
 
 # -- config: ember -> Keras ----------------------------------------------------------------------
 def _layer_entry(layer) -> dict:
-    from .saving import _class_name
     if _is_graph_model(layer):
         return keras_config(layer)
     if hasattr(layer, "activation_name"):  # conv layers keep the name beside the function
@@ -235,7 +312,7 @@ def _layer_entry(layer) -> dict:
 
     def sub(lc):
         return KL.to_keras_layer(lc["class_name"], lc["config"], dtype, sub)
-    return KL.to_keras_layer(_class_name(layer), layer.get_config(), dtype, sub)
+    return KL.to_keras_layer(class_name(layer), layer.get_config(), dtype, sub)
 
 
 def _functional_config(model) -> dict:
@@ -299,13 +376,44 @@ def keras_config(model) -> dict:
             "config": _functional_config(model)}
 
 
+def _keras_compile_config(cc: dict) -> dict:
+    """ember's compile config in Keras' ``get_compile_config`` shape (module names beside the
+    top-level objects, Keras' extra keys)."""
+    def mod(v, module):
+        if isinstance(v, list):
+            return [mod(e, module) for e in v]
+        if isinstance(v, dict) and "__dict__" in v:
+            return {k: mod(e, module) for k, e in v["__dict__"].items()}
+        if isinstance(v, dict) and "class_name" in v:
+            return dict(v, module=module, registered_name=None)
+        return v
+    out = dict(cc, loss=mod(cc["loss"], "keras.losses"), metrics=mod(cc["metrics"], "keras.metrics"))
+    opt = dict(cc["optimizer"], module="keras.optimizers", registered_name=None)
+    lr = opt["config"].get("learning_rate")
+    if isinstance(lr, dict) and "class_name" in lr:  # a schedule
+        opt["config"] = dict(opt["config"], learning_rate=mod(lr, "keras.optimizers.schedules"))
+    out["optimizer"] = opt
+    out.update(weighted_metrics=None, run_eagerly=False, steps_per_execution=1, jit_compile=False)
+    return out
+
+
 def save_keras(model, path: str) -> None:
-    """``model`` as a Keras 3 ``.keras`` archive at ``path`` (written atomically)."""
-    config = json.dumps(keras_config(model))
-    weights = weights_h5_bytes(model)
-    from .. import __version__
+    """``model`` as a Keras 3 ``.keras`` archive at ``path`` (written atomically), with its
+    compile state: ``compile_config`` in config.json, the optimizer's variables under
+    ``optimizer/vars`` in model.weights.h5 (Keras' layout); ember's random state in
+    metadata.json (a key Keras ignores)."""
+    cfg = keras_config(model)
+    cc = CS.compile_config(model)
+    opt_meta, opt_arrays = CS.optimizer_state(model) if cc is not None else (None, [])
+    if opt_arrays:
+        opt_arrays = _reorder(opt_arrays, *_slot_order(model))
+    if cc is not None:
+        cfg["compile_config"] = _keras_compile_config(cc)
+    config = json.dumps(cfg, default=json_default)
+    weights = weights_h5_bytes(model, opt_meta, opt_arrays)
+    from .._version import __version__
     meta = json.dumps({"keras_version": KERAS_VERSION, "date_saved": datetime.datetime.now().strftime("%Y-%m-%d@%H:%M:%S"),
-                       "ember_version": __version__})
+                       "ember_version": __version__, "ember_rng_state": CS.rng_state(model)})
     buf = io.BytesIO()
     with zipfile.ZipFile(buf, "w") as zf:
         zf.writestr("metadata.json", meta)
@@ -427,8 +535,38 @@ def load_keras_weights(model, path: str) -> None:
     load_weights_h5(model, data)
 
 
-def load_keras(path: str):
-    """A model rebuilt from a Keras 3 ``.keras`` archive (its config and weights)."""
+def _compile_from_keras(model, config: dict, weights: bytes, meta: dict, path: str) -> None:
+    """Compile ``model`` as the archive's ``compile_config`` says and restore the optimizer
+    variables and (an ember archive's) random state. A compile config ember cannot follow
+    (a Keras-only loss, an option ember lacks) leaves the model uncompiled with a warning, as
+    Keras does when ``compile_from_config`` fails."""
+    from .saving import restore_compile_state
+    cc = config.get("compile_config")
+    if isinstance(cc, dict) and cc.get("optimizer") is not None:
+        opt = cc["optimizer"]
+        if isinstance(opt, dict):
+            opt = dict(opt, config={k: v for k, v in (opt.get("config") or {}).items()
+                                    if k not in _KERAS_ONLY_OPTIMIZER_KEYS})
+        state = {"compile_config": dict({k: cc.get(k) for k in ("loss", "metrics", "loss_weights")}, optimizer=opt)}
+        try:
+            restore_compile_state(model, state, [], repr(path), lenient=True)
+            with _h5py().File(io.BytesIO(weights), "r") as f:
+                opt_meta, slots = _read_optimizer(f, model)
+            ember_order, keras_order = _slot_order(model)
+            slots = _reorder(slots, keras_order, ember_order)
+            if opt_meta is not None:
+                CS.set_optimizer_state(model, opt_meta, slots, repr(path))
+        except (ValueError, TypeError, KeyError, AttributeError) as e:
+            model.compiled, model.optimizer, model.loss = False, None, None
+            warnings.warn(f"load_model: {path!r}: the compile state could not be restored ({e}); the model is "
+                          "loaded uncompiled: compile it before fit / evaluate", stacklevel=3)
+    if isinstance(meta.get("ember_rng_state"), dict):
+        restore_compile_state(model, {"rng_state": meta["ember_rng_state"]}, [], repr(path))
+
+
+def load_keras(path: str, compile: bool = True):
+    """A model rebuilt from a Keras 3 ``.keras`` archive (its config and weights; with
+    ``compile``, its compile state and optimizer variables when the archive holds them)."""
     try:
         zf = zipfile.ZipFile(path)
     except zipfile.BadZipFile:
@@ -438,6 +576,9 @@ def load_keras(path: str):
         if "model.weights.h5" not in zf.namelist():
             raise ValueError(f"load_model: {path!r} holds no model.weights.h5 (npz-weight archives are not supported)")
         weights = _read_member(zf, "model.weights.h5", path)
+        meta = json.loads(_read_member(zf, "metadata.json", path)) if "metadata.json" in zf.namelist() else {}
     model = model_from_keras_config(config)
     load_weights_h5(model, weights)
+    if compile:
+        _compile_from_keras(model, config, weights, meta if isinstance(meta, dict) else {}, path)
     return model

@@ -6,7 +6,9 @@ from typing import List, Optional, Sequence
 import numpy as np
 
 from ..layers.base import Layer
-from ..symbolic import Input, SymbolicTensor
+from ..layers.core import Input, InputLayer
+from ..serialization import layer_config
+from ..symbolic import SymbolicTensor
 from . import summary as S
 from .model import Model
 
@@ -35,7 +37,6 @@ class Sequential(Model):
 
     def add(self, layer) -> None:
         """Append a layer (or set the input with ``ember.Input(...)`` / ``InputLayer`` first)."""
-        from ..layers.core import InputLayer
         if isinstance(layer, SymbolicTensor):
             if layer.layer is None:
                 raise TypeError("Sequential.add: only an ember.Input(...) tensor can be added, not a layer output")
@@ -131,8 +132,19 @@ class Sequential(Model):
         shapes = self._shapes + [None] * (len(self._layers) - len(self._shapes))
         S.summary(self, list(zip(self._layers, shapes)), print_fn, line_length)
 
+    @classmethod
+    def from_config(cls, config: dict, custom_objects: Optional[dict] = None) -> "Sequential":
+        """A new Sequential model from ``get_config()``'s output (``custom_objects``:
+        {name: class} for layers defined in your code)."""
+        from ..serialization import custom_object_scope
+        from .saving import _sequential_from_config
+        with custom_object_scope(custom_objects):
+            return _sequential_from_config(config)
+
+    def _graph_kind(self) -> str:
+        return "Sequential"
+
     def get_config(self) -> dict:
-        from .saving import _layer_config
-        return {"name": self.name, "layers": [_layer_config(l) for l in self._layers],
+        return {"name": self.name, "layers": [layer_config(l) for l in self._layers],
                 "input_shape": None if self._input_spec is None else list(self._input_spec[0]),
                 "input_dtype": None if self._input_spec is None else str(self._input_spec[1])}

@@ -27,8 +27,7 @@ def _split(activation, fuse_sigmoid: bool):
         name = activation.lower()
         if name in FUSED and (name != "sigmoid" or fuse_sigmoid):
             return name, None
-        from ..functional import get_activation
-        return "linear", get_activation(name)
+        return "linear", nn.get_activation(name)
     by_fn = {nn.relu: "relu", nn.tanh: "tanh", nn.gelu: "gelu", nn.sigmoid: "sigmoid"}
     name = by_fn.get(activation)  # the functions themselves fuse too (activation=F.relu)
     if name is not None and (name != "sigmoid" or fuse_sigmoid):

@@ -183,3 +183,13 @@ ACTIVATIONS = {
     "swish": silu,
     "linear": None,
 }
+
+
+def get_activation(name):
+    """An activation function by Keras name ("relu", "softmax", ...), a callable, or None."""
+    if name is None or callable(name):
+        return name
+    try:
+        return ACTIVATIONS[str(name).lower()]
+    except KeyError:
+        raise ValueError(f"Unknown activation {name!r}. Known: {sorted(ACTIVATIONS)}") from None

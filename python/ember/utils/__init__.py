@@ -1,5 +1,6 @@
 """Utilities (Keras names): ``to_categorical``, ``normalize``, ``set_random_seed``, ``get_file``,
-``Progbar``, ``plot_history``."""
+``Progbar``, ``plot_history``, ``pad_sequences``, ``plot_model``, ``array_to_img`` /
+``img_to_array`` / ``load_img`` / ``save_img``."""
 from __future__ import annotations
 
 from typing import Optional
@@ -8,8 +9,11 @@ import numpy as np
 
 from ..random import set_seed as set_random_seed  # noqa: F401
 from .file_utils import get_file  # noqa: F401
+from .image import array_to_img, img_to_array, load_img, save_img  # noqa: F401
+from .model_visualization import model_to_dot, plot_model  # noqa: F401
 from .plotting import plot_history  # noqa: F401
 from .progbar import Progbar  # noqa: F401
+from .sequence import pad_sequences  # noqa: F401
 
 
 def clear_session() -> None:
@@ -34,7 +38,7 @@ def to_categorical(y, num_classes: Optional[int] = None, dtype="float32") -> np.
     a = a.astype(np.int64)
     if a.ndim > 1 and a.shape[-1] == 1:
         a = a[..., 0]
-    if num_classes is None:
+    if not num_classes:  # None or 0: from the labels, as Keras
         num_classes = int(a.max()) + 1 if a.size else 0
     if a.size and (a.min() < 0 or a.max() >= num_classes):
         raise ValueError(f"to_categorical: labels must be in [0, {num_classes}). "

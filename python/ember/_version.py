@@ -1,0 +1,2 @@
+"""The package version (its own module so that any module can read it without importing ember)."""
+__version__ = "0.1.0"
