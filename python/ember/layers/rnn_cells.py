@@ -19,6 +19,7 @@ from .. import initializers, regularizers
 from .. import random as erandom
 from ..ops import core as C
 from ..tensor import Tensor
+from ..serialization import layer_config, layer_from_config
 from .base import Layer, serialized_entries
 
 
@@ -261,13 +262,11 @@ class StackedRNNCells(Layer):
         return x, new_states
 
     def get_config(self) -> dict:
-        from ..models.saving import _layer_config
-        return dict(super().get_config(), cells=[_layer_config(c) for c in self.cells])
+        return dict(super().get_config(), cells=[layer_config(c) for c in self.cells])
 
     @classmethod
     def from_config(cls, config: dict) -> "StackedRNNCells":
-        from ..models.saving import _layer_from_config
-        return cls(**dict(config, cells=[_layer_from_config(c) for c in config["cells"]]))
+        return cls(**dict(config, cells=[layer_from_config(c) for c in config["cells"]]))
 
 
 def _sizes(state_size) -> List[int]:

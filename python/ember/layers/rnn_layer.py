@@ -8,6 +8,7 @@ import numpy as np
 
 from ..ops import core as C
 from ..tensor import Tensor
+from ..serialization import layer_config, layer_from_config
 from .base import Layer
 from .rnn_cells import StackedRNNCells, _sizes
 
@@ -110,12 +111,10 @@ class RNN(Layer):
         return m[:, ::-1] if self.go_backwards else m
 
     def get_config(self) -> dict:
-        from ..models.saving import _layer_config
-        return dict(super().get_config(), cell=_layer_config(self.cell), return_sequences=self.return_sequences,
+        return dict(super().get_config(), cell=layer_config(self.cell), return_sequences=self.return_sequences,
                     return_state=self.return_state, go_backwards=self.go_backwards, unroll=self.unroll,
                     zero_output_for_mask=self.zero_output_for_mask)
 
     @classmethod
     def from_config(cls, config: dict) -> "RNN":
-        from ..models.saving import _layer_from_config
-        return cls(**dict(config, cell=_layer_from_config(config["cell"])))
+        return cls(**dict(config, cell=layer_from_config(config["cell"])))
