@@ -1,0 +1,160 @@
+"""Bindings that must raise a clear Python error, never crash or answer wrongly: optional
+array arguments of the wrong type, unaligned or overlapping buffers, out-of-range sizes
+(issue 10: D1, D2, D3, D10, D14). The fuzz harness (tests/fuzz/) covers the same ground at
+random; these are the named regressions."""
+import numpy as np
+import pytest
+
+import ember
+from ember import _C
+
+F32 = np.float32
+NOT_ARRAYS = [3, F32(1.0), [1.0, 2.0], "x", 2.5]
+
+
+def _optional_slots():
+    """(name, call) for every optional array argument of every binding; call(v) passes v there."""
+    x = np.ones((2, 3), F32)
+    b = np.ones(3, F32)
+    p, g = np.ones(4, F32), np.ones(4, F32)
+    st = lambda: np.zeros(4, F32)  # noqa: E731
+    x4 = np.ones((1, 4, 4, 2), F32)
+    w4 = np.ones((2, 2, 2, 3), F32)
+    y4 = np.ones((1, 3, 3, 3), F32)
+    q = np.ones((1, 1, 2, 4), F32)
+    xs, W, R, h0 = np.ones((2, 3, 4), F32), np.ones((4, 5), F32), np.ones((5, 5), F32), np.zeros((2, 5), F32)
+    bn = np.ones((4, 3), F32)
+    return [
+        ("gemm.out", lambda v: _C.gemm(x, x.T, out=v)),
+        ("gemm_batched.out", lambda v: _C.gemm_batched(x[None], x.T[None], out=v)),
+        ("bias_act_forward.b", lambda v: _C.bias_act_forward(x, v, 1)),
+        ("bias_act_forward.out", lambda v: _C.bias_act_forward(x, b, 1, 0.0, v)),
+        ("bias_act_backward.y", lambda v: _C.bias_act_backward(x, v, x, b, 1)),
+        ("bias_act_backward.x", lambda v: _C.bias_act_backward(x, x, v, b, 4)),
+        ("bias_act_backward.b", lambda v: _C.bias_act_backward(x, x, x, v, 1)),
+        ("sgd_update.momentum", lambda v: _C.sgd_update(p, g, v, 0.1, 0.9, False, 0.0)),
+        ("adam_update.m", lambda v: _C.adam_update(p, g, v, st(), None, 0.1, 0.1, 0.9, 0.99, 1e-7, 0.0)),
+        ("adam_update.v", lambda v: _C.adam_update(p, g, st(), v, None, 0.1, 0.1, 0.9, 0.99, 1e-7, 0.0)),
+        ("adam_update.vhat", lambda v: _C.adam_update(p, g, st(), st(), v, 0.1, 0.1, 0.9, 0.99, 1e-7, 0.0)),
+        ("rmsprop_update.v", lambda v: _C.rmsprop_update(p, g, v, None, None, 0.1, 0.9, 0.0, 1e-7, 0.0)),
+        ("rmsprop_update.momentum", lambda v: _C.rmsprop_update(p, g, st(), v, None, 0.1, 0.9, 0.9, 1e-7, 0.0)),
+        ("rmsprop_update.average_grad",
+         lambda v: _C.rmsprop_update(p, g, st(), None, v, 0.1, 0.9, 0.0, 1e-7, 0.0)),
+        ("conv2d_forward.b", lambda v: _C.conv2d_forward(x4, w4, v, [1, 1], [0, 0, 0, 0], [1, 1], 1)),
+        ("conv2d_forward.out", lambda v: _C.conv2d_forward(x4, w4, None, [1, 1], [0, 0, 0, 0], [1, 1], 1, 0, v)),
+        ("conv2d_backward.y", lambda v: _C.conv2d_backward(x4, w4, y4, v, [1, 1], [0, 0, 0, 0], [1, 1], 1, 1,
+                                                           True, True, True)),
+        ("conv2d_naive.b", lambda v: _C.conv2d_naive(x4, w4, v, [1, 1], [0, 0, 0, 0], [1, 1], 1)),
+        ("batch_norm_forward_train.gamma", lambda v: _C.batch_norm_forward_train(bn, v, None, None, None, 1e-3, 0.9)),
+        ("batch_norm_forward_train.beta", lambda v: _C.batch_norm_forward_train(bn, None, v, None, None, 1e-3, 0.9)),
+        ("batch_norm_forward_train.running_mean",
+         lambda v: _C.batch_norm_forward_train(bn, None, None, v, None, 1e-3, 0.9)),
+        ("batch_norm_forward_train.running_var",
+         lambda v: _C.batch_norm_forward_train(bn, None, None, None, v, 1e-3, 0.9)),
+        ("batch_norm_forward_infer.gamma",
+         lambda v: _C.batch_norm_forward_infer(bn, v, None, np.zeros(3, F32), np.ones(3, F32), 1e-3)),
+        ("batch_norm_backward_train.gamma",
+         lambda v: _C.batch_norm_backward_train(bn, bn, v, np.zeros(3, F32), np.ones(3, F32))),
+        ("attention_forward.mask", lambda v: _C.attention_forward(q, q, q, v)),
+        ("attention_forward_naive.mask", lambda v: _C.attention_forward_naive(q, q, q, v)),
+        ("attention_backward.mask", lambda v: _C.attention_backward(q, q, q, q, q, np.zeros((1, 1, 2), F32), v)),
+        ("simple_rnn_forward.mask", lambda v: _C.simple_rnn_forward(xs, W, R, np.zeros(5, F32), h0, v)),
+        ("simple_rnn_forward.recurrent_mask",
+         lambda v: _C.simple_rnn_forward(xs, W, R, np.zeros(5, F32), h0, None, v)),
+    ]
+
+
+SLOTS = _optional_slots()
+
+
+@pytest.mark.parametrize("name,call", SLOTS, ids=[s[0] for s in SLOTS])
+@pytest.mark.parametrize("value", NOT_ARRAYS, ids=lambda v: type(v).__name__)
+def test_optional_array_of_wrong_type_is_a_type_error(name, call, value):
+    _, arg = name.split(".")
+    with pytest.raises(TypeError, match=rf"\w.*: '{arg}' must be an array \(numpy\.ndarray\) or None\. "
+                                        rf"Received: {type(value).__name__}"):
+        call(value)
+
+
+def test_the_two_crashes_of_the_issue_raise():
+    a = np.ones((2, 2), F32)
+    with pytest.raises(TypeError, match="gemm: 'out' must be an array \\(numpy.ndarray\\) or None. Received: int"):
+        _C.gemm(a, a, out=3)
+    with pytest.raises(TypeError, match=r"bias_act_forward\[relu\]: 'b' .* Received: float32"):
+        _C.bias_act_forward(a, F32(1), 1)
+
+
+def _unaligned(shape, dtype=F32):
+    n = int(np.prod(shape))
+    buf = np.zeros(n * np.dtype(dtype).itemsize + 1, np.uint8)
+    a = buf[1:].view(dtype).reshape(shape)
+    assert not a.flags.aligned
+    return a
+
+
+def test_unaligned_operands_are_rejected_or_copied():
+    x = _unaligned((4, 8))
+    x[...] = np.arange(32).reshape(4, 8)
+    with pytest.raises(ValueError, match="softmax: 'x' must be aligned"):
+        _C.softmax_forward(x)
+    with pytest.raises(ValueError, match="'out' must be aligned"):
+        _C.gemm(np.ones((4, 8), F32), np.ones((8, 8), F32), out=x)
+    # gemm copies an operand it cannot use in place: an unaligned one gives the right product
+    b = np.arange(64, dtype=F32).reshape(8, 8) / 64
+    np.testing.assert_allclose(_C.gemm(x, b), np.asarray(x, np.float64) @ b, rtol=1e-5)
+
+
+def test_out_sharing_memory_with_an_input_is_rejected():
+    a = np.ones((4, 4), F32)
+    with pytest.raises(ValueError, match="gemm: 'out' shares memory with the input 'a'"):
+        _C.gemm(a, np.ones((4, 4), F32), out=a)
+    big = np.ones((3, 4, 4), F32)
+    with pytest.raises(ValueError, match="gemm_batched: 'out' shares memory with the input 'b'"):
+        _C.gemm_batched(np.ones((3, 4, 4), F32), big, out=big)
+    x4, w4 = np.ones((1, 3, 3, 2), F32), np.ones((1, 1, 2, 2), F32)
+    with pytest.raises(ValueError, match="conv2d: 'out' shares memory with the input 'x'"):
+        _C.conv2d_forward(x4, w4, None, [1, 1], [0, 0, 0, 0], [1, 1], 1, 0, x4)
+    # bias_act_forward: out = x is the supported in-place form; a shifted view of x is not
+    x = np.arange(12, dtype=F32).reshape(3, 4)
+    want = np.maximum(x + 1, 0)
+    _C.bias_act_forward(x, np.ones(4, F32), 1, 0.0, x)
+    np.testing.assert_array_equal(x, want)
+    flat = np.zeros(13, F32)
+    with pytest.raises(ValueError, match="'out' shares memory with the input 'x'"):
+        _C.bias_act_forward(flat[:12].reshape(3, 4), None, 0, 0.0, flat[1:].reshape(3, 4))
+    b = np.ones(4, F32)
+    with pytest.raises(ValueError, match="'out' shares memory with the input 'b'"):
+        _C.bias_act_forward(np.ones((1, 4), F32), b, 0, 0.0, b.reshape(1, 4))
+
+
+def test_batch_norm_running_stats_must_not_alias():
+    x = np.random.default_rng(0).standard_normal((5, 3)).astype(F32)
+    r = np.zeros(3, F32)
+    with pytest.raises(ValueError, match="'running_mean' and 'running_var' share memory"):
+        _C.batch_norm_forward_train(x, None, None, r, r, 1e-3, 0.9)
+    with pytest.raises(ValueError, match="'running_mean' shares memory with the input 'x'"):
+        _C.batch_norm_forward_train(x, None, None, x[0], None, 1e-3, 0.9)
+
+
+@pytest.mark.parametrize("kw", [dict(strides=[2**31, 1]), dict(pads=[0, 2**40, 0, 0]), dict(dilation=[1, 2**62])])
+def test_conv_geometry_out_of_range_is_a_value_error(kw):
+    args = dict(strides=[1, 1], pads=[0, 0, 0, 0], dilation=[1, 1])
+    args.update(kw)
+    with pytest.raises(ValueError, match=r"< 2\^31"):
+        _C.conv2d_forward(np.ones((1, 3, 3, 1), F32), np.ones((1, 1, 1, 1), F32), None,
+                          args["strides"], args["pads"], args["dilation"], 1)
+
+
+def test_conv_groups_beyond_the_channels_is_a_value_error():
+    with pytest.raises(ValueError, match="groups must divide"):
+        _C.conv2d_forward(np.ones((1, 3, 3, 0), F32), np.ones((1, 1, 0, 0), F32), None,
+                          [1, 1], [0, 0, 0, 0], [1, 1], 2**62)
+
+
+def test_pool_backward_x_shape_must_be_sizes():
+    dy = np.ones((1, 1, 1, 1), F32)
+    with pytest.raises(ValueError, match="x_shape must be four sizes"):
+        _C.avg_pool2d_backward(dy, [1, -1, 3, 1], [3, 3], [1, 1], [2, 2, 1, 1])
+    with pytest.raises(ValueError, match="x_shape must be four sizes"):
+        _C.avg_pool2d_backward(np.ones((1, 1, 1, 0), F32), [1, 2**62, 2**62, 0], [2**30, 2**30],
+                               [2**30, 2**30], [0, 0, 0, 0])
