@@ -145,6 +145,16 @@ std::optional<py::array> slot(const std::string& op, const char* name, const py:
   return a;
 }
 
+// The update writes the parameter and every state buffer and reads the gradient: each
+// written buffer must be its own memory (adam_update(m=v, v=v) would mix two moments).
+void check_state_overlap(const std::string& op, py::array& p, const py::array& g,
+                         std::initializer_list<std::pair<const char*, std::optional<py::array>*>> states) {
+  std::vector<Named> written{{"param", &p}};
+  for (auto& st : states)
+    if (*st.second) written.push_back({st.first, &**st.second});
+  check_no_overlap(op, written, {{"grad", &g}});
+}
+
 // Runs f(T{}) with T the update's dtype (float or double).
 template <typename F> void by_dtype(DType d, F&& f) {
   if (d == DType::F32) f(float());
@@ -155,6 +165,7 @@ void sgd_update_py(py::array p, py::array g, py::object m, double lr, double mom
   const std::string op = "sgd_update";
   UpdateArgs u = check_update(op, p, g);
   auto ma = slot(op, "momentum", m, p, u.d, false);
+  check_state_overlap(op, p, g, {{"momentum", &ma}});
   by_dtype(u.d, [&](auto tag) {
     using T = decltype(tag);
     T* mp = opt_mptr<T>(ma);
@@ -169,6 +180,7 @@ void adam_update_py(py::array p, py::array g, py::object m, py::object v, py::ob
   UpdateArgs u = check_update(op, p, g);
   auto ma = slot(op, "m", m, p, u.d, true), va = slot(op, "v", v, p, u.d, true);
   auto ha = slot(op, "vhat", vhat, p, u.d, false);
+  check_state_overlap(op, p, g, {{"m", &ma}, {"v", &va}, {"vhat", &ha}});
   by_dtype(u.d, [&](auto tag) {
     using T = decltype(tag);
     T *mp = opt_mptr<T>(ma), *vp = opt_mptr<T>(va), *hp = opt_mptr<T>(ha);
@@ -183,6 +195,7 @@ void rmsprop_update_py(py::array p, py::array g, py::object v, py::object mom, p
   UpdateArgs u = check_update(op, p, g);
   auto va = slot(op, "v", v, p, u.d, true), ma = slot(op, "momentum", mom, p, u.d, false);
   auto aa = slot(op, "average_grad", avg, p, u.d, false);
+  check_state_overlap(op, p, g, {{"v", &va}, {"momentum", &ma}, {"average_grad", &aa}});
   by_dtype(u.d, [&](auto tag) {
     using T = decltype(tag);
     T *vp = opt_mptr<T>(va), *mp = opt_mptr<T>(ma), *ap = opt_mptr<T>(aa);

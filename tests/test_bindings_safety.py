@@ -158,3 +158,28 @@ def test_pool_backward_x_shape_must_be_sizes():
     with pytest.raises(ValueError, match="x_shape must be four sizes"):
         _C.avg_pool2d_backward(np.ones((1, 1, 1, 0), F32), [1, 2**62, 2**62, 0], [2**30, 2**30],
                                [2**30, 2**30], [0, 0, 0, 0])
+
+
+def _adam(p, g, m, v, vhat=None):
+    _C.adam_update(p, g, m, v, vhat, 0.1, 0.1, 0.9, 0.99, 1e-7, 0.0)
+
+
+def test_optimizer_state_buffers_must_not_alias():
+    p, g = np.ones(4, F32), np.ones(4, F32)
+    v = np.zeros(4, F32)
+    with pytest.raises(ValueError, match="adam_update: 'm' and 'v' share memory"):
+        _adam(p, g, v, v)
+    with pytest.raises(ValueError, match="adam_update: 'param' and 'm' share memory"):
+        _adam(p, g, p, v)
+    with pytest.raises(ValueError, match="adam_update: 'v' shares memory with the input 'grad'"):
+        _adam(p, g, np.zeros(4, F32), g)
+    with pytest.raises(ValueError, match="adam_update: 'param' shares memory with the input 'grad'"):
+        _adam(p, p, np.zeros(4, F32), np.zeros(4, F32))
+    both = np.zeros(8, F32)  # two halves of one buffer are separate memory: allowed
+    _adam(p, g, both[:4], both[4:])
+    with pytest.raises(ValueError, match="'m' and 'vhat' share memory"):  # partial overlap
+        _adam(p, g, both[:4], np.zeros(4, F32), both[3:7])
+    with pytest.raises(ValueError, match="sgd_update: 'param' and 'momentum' share memory"):
+        _C.sgd_update(p, g, p, 0.1, 0.9, False, 0.0)
+    with pytest.raises(ValueError, match="rmsprop_update: 'v' and 'average_grad' share memory"):
+        _C.rmsprop_update(p, g, v, None, v, 0.1, 0.9, 0.0, 1e-7, 0.0)
