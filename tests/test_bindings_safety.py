@@ -183,3 +183,38 @@ def test_optimizer_state_buffers_must_not_alias():
         _C.sgd_update(p, g, p, 0.1, 0.9, False, 0.0)
     with pytest.raises(ValueError, match="rmsprop_update: 'v' and 'average_grad' share memory"):
         _C.rmsprop_update(p, g, v, None, v, 0.1, 0.9, 0.0, 1e-7, 0.0)
+
+
+@pytest.mark.parametrize("path", _C.kernel_paths())
+@pytest.mark.parametrize("C", [3, 8])
+def test_max_pool_backward_checks_its_indices(path, C):
+    """idx is trusted by the scatter of the backward: an entry outside its window (the
+    issue's 36 = one past the 6x6 image) is a ValueError on every path, not a heap write."""
+    prev = _C.kernel_path()
+    _C.set_kernel_path(path)
+    try:
+        x = np.random.default_rng(0).standard_normal((2, 6, 6, C)).astype(F32)
+        args = ([2, 2], [2, 2], [0, 0, 0, 0])
+        y, idx = _C.max_pool2d_forward(x, *args)
+        dy = np.ones_like(y)
+        good = _C.max_pool2d_backward(dy, idx, list(x.shape), *args)
+        assert good.sum() == dy.sum()
+        for bad in (36, 2**31 - 1, -2, -2**31, 0, 14):  # 0 and 14: cells of other windows
+            idx2 = idx.copy()
+            idx2[1, 2, 2, 2] = bad
+            with pytest.raises(ValueError, match=rf"max_pool2d_backward: 'idx' .*idx\[1, 2, 2, 2\] = {bad}\b"):
+                _C.max_pool2d_backward(dy, idx2, list(x.shape), *args)
+        idx2 = idx.copy()
+        idx2[0, 0, 0, 0] = -1  # "no cell": no gradient, on every path
+        got = _C.max_pool2d_backward(dy, idx2, list(x.shape), *args)
+        assert got.sum() == dy.sum() - 1
+    finally:
+        _C.set_kernel_path(prev)
+
+
+def test_max_pool_backward_accepts_padded_windows():
+    x = np.random.default_rng(1).standard_normal((1, 5, 5, 2))
+    args = ([3, 3], [2, 2], [1, 1, 1, 1])
+    y, idx = _C.max_pool2d_forward(x, *args)
+    dx = _C.max_pool2d_backward(np.ones_like(y), idx, list(x.shape), *args)
+    assert dx.sum() == y.size
