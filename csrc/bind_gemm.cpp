@@ -76,7 +76,9 @@ py::array gemm_batched_py(py::array a, py::array b, bool trans_a, bool trans_b, 
   const int64_t Ba = a.shape(0), Bb = b.shape(0);
   if (Ba != Bb && Ba != 1 && Bb != 1)
     fail(op, "batch sizes differ. Received: a.shape=" + shape_str(a) + ", b.shape=" + shape_str(b));
-  const int64_t batch = std::max(Ba, Bb);
+  // NumPy broadcasting: a batch of 1 takes the other's size, 0 included (max() would make
+  // (0, M, K) x (1, K, N) a batch of one and read past the empty operand).
+  const int64_t batch = Ba == 1 ? Bb : Ba;
   const int64_t M = trans_a ? a.shape(2) : a.shape(1), K = trans_a ? a.shape(1) : a.shape(2);
   const int64_t Kb = trans_b ? b.shape(2) : b.shape(1), N = trans_b ? b.shape(1) : b.shape(2);
   if (K != Kb)

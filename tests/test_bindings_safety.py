@@ -218,3 +218,37 @@ def test_max_pool_backward_accepts_padded_windows():
     y, idx = _C.max_pool2d_forward(x, *args)
     dx = _C.max_pool2d_backward(np.ones_like(y), idx, list(x.shape), *args)
     assert dx.sum() == y.size
+
+
+@pytest.mark.parametrize("sa,sb", [((0, 3, 4), (1, 4, 5)), ((1, 3, 4), (0, 4, 5)), ((0, 3, 4), (0, 4, 5)),
+                                   ((2, 3, 0), (2, 0, 5)), ((1, 0, 4), (3, 4, 5)), ((2, 3, 4), (1, 4, 0))])
+def test_gemm_batched_broadcasts_empty_batches_like_numpy(sa, sb):
+    rng = np.random.default_rng(0)
+    a, b = rng.standard_normal(sa).astype(F32), rng.standard_normal(sb).astype(F32)
+    want = np.matmul(a.astype(np.float64), b)
+    got = _C.gemm_batched(a, b)
+    assert got.shape == want.shape
+    np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("sa,sb", [((0, 3, 4), (1, 4, 5)), ((2, 0, 3, 4), (4, 5)), ((2, 3, 0), (0, 5)),
+                                   ((0, 3, 4), (4, 5)), ((3, 2, 0), (1, 0, 4)), ((0, 2, 3), (2, 1, 3, 4)),
+                                   ((2, 3), (0, 3, 4))])
+def test_tensor_matmul_with_empty_operands_follows_numpy(sa, sb):
+    rng = np.random.default_rng(1)
+    a = ember.Tensor(rng.standard_normal(sa).astype(F32), requires_grad=True)
+    b = ember.Tensor(rng.standard_normal(sb).astype(F32), requires_grad=True)
+    out = a @ b
+    want = np.matmul(a.numpy(), b.numpy())
+    assert out.shape == want.shape
+    np.testing.assert_allclose(out.numpy(), want, atol=1e-5)
+    out.sum().backward()
+    assert a.grad.shape == sa and b.grad.shape == sb
+    np.testing.assert_allclose(np.asarray(a.grad), np.ones(want.shape) @ np.swapaxes(b.numpy(), -1, -2)
+                               if want.size else np.zeros(sa), atol=1e-5)
+
+
+def test_bilinear_upsampling_of_an_empty_batch():
+    layer = ember.layers.UpSampling2D(2, interpolation="bilinear")
+    y = layer(ember.Tensor(np.ones((0, 3, 4, 2), F32)))
+    assert y.shape == (0, 6, 8, 2)
