@@ -252,3 +252,28 @@ def test_bilinear_upsampling_of_an_empty_batch():
     layer = ember.layers.UpSampling2D(2, interpolation="bilinear")
     y = layer(ember.Tensor(np.ones((0, 3, 4, 2), F32)))
     assert y.shape == (0, 6, 8, 2)
+
+
+@pytest.mark.parametrize("n", [100000, 2**31 - 1, 2**40, 0, -3])
+def test_set_num_threads_is_bounded(n):
+    prev = ember.get_num_threads()
+    with pytest.raises(ValueError, match=rf"set_num_threads: n must be between 1 and {_C.max_threads()}\. "
+                                         rf"Received: {n}"):
+        ember.set_num_threads(n)
+    assert ember.get_num_threads() == prev
+    if n > 0:
+        with pytest.raises((ValueError, TypeError), match="set_num_threads"):
+            _C.set_num_threads(n)
+    assert _C.max_threads() >= 1024
+
+
+def test_a_huge_omp_num_threads_is_capped():
+    import os
+    import subprocess
+    import sys
+    code = ("import numpy as np, ember; assert ember.get_num_threads() == ember._C.max_threads(); "
+            "y = ember.layers.Conv2D(2, 3)(ember.Tensor(np.ones((2, 8, 8, 3), np.float32))); print(y.shape)")
+    env = dict(os.environ, OMP_NUM_THREADS="100000")
+    r = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr
+    assert "(2, 6, 6, 2)" in r.stdout
