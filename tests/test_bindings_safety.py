@@ -277,3 +277,18 @@ def test_a_huge_omp_num_threads_is_capped():
     r = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120)
     assert r.returncode == 0, r.stderr
     assert "(2, 6, 6, 2)" in r.stdout
+
+
+@pytest.mark.parametrize("path", _C.kernel_paths())
+def test_conv_with_no_input_channels_is_the_bias(path):
+    """C = 0: empty patch rows (under UBSan, im2col used to memset a null buffer)."""
+    prev = _C.kernel_path()
+    _C.set_kernel_path(path)
+    try:
+        x, w, b = np.zeros((3, 0, 23, 0), F32), np.zeros((5, 16, 0, 3), F32), np.arange(3, dtype=F32)
+        assert _C.conv2d_forward(x, w, None, [2, 1], [11, 1, 2, 6], [2, 2], 1).shape == (3, 2, 1, 3)
+        y = _C.conv2d_forward(np.zeros((2, 4, 4, 0), F32), np.zeros((3, 3, 0, 3), F32), b, [1, 1],
+                              [1, 1, 1, 1], [1, 1], 1)
+        np.testing.assert_array_equal(y, np.broadcast_to(b, (2, 4, 4, 3)))
+    finally:
+        _C.set_kernel_path(prev)
