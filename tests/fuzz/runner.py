@@ -1,6 +1,6 @@
 """Runs fuzz cases in a child process and tallies them in the parent.
 
-The child (``python -m tests.fuzz --child ...``) draws cases with hypothesis, one
+The child (``python -c <boot> tests/ --child ...``) draws cases with hypothesis, one
 function at a time in rounds, and prints one line before each call (S: the function and a
 description of its arguments) and one after (E: the outcome). A crash kills only the
 child: the parent sees the S line with no E line, records a crash naming the function and
@@ -8,7 +8,6 @@ the arguments, and starts a new child (another seed) for the time left.
 """
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 import tempfile
@@ -135,13 +134,18 @@ def run(path: str, seconds: float, names: List[str], seed: int = 0, per_round: i
     """Fuzz `names` on kernel path `path` for about `seconds`, restarting after crashes."""
     rep = report or Report()
     end = time.monotonic() + seconds
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(ROOT)] + os.environ.get("PYTHONPATH", "").split(os.pathsep)))
+    # the child imports the harness as the regular package `fuzz` from tests/ (first on its
+    # path), not as tests.fuzz: an installed distribution's own `tests` package would win over
+    # the namespace package tests/
+    boot = ("import sys; sys.path.insert(0, sys.argv[1]); from fuzz.__main__ import main; "
+            "sys.exit(main(sys.argv[2:]))")
     while end - time.monotonic() > 1:
         left = end - time.monotonic()
         with tempfile.TemporaryFile("w+") as err:
-            cmd = [sys.executable, "-m", "tests.fuzz", "--child", "--path", path, "--seconds", f"{left:.1f}",
-                   "--seed", str(seed), "--per-round", str(per_round), "--functions", ",".join(names)]
-            proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=err, text=True)
+            cmd = [sys.executable, "-c", boot, str(ROOT / "tests"), "--child", "--path", path,
+                   "--seconds", f"{left:.1f}", "--seed", str(seed), "--per-round", str(per_round),
+                   "--functions", ",".join(names)]
+            proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=err, text=True)
             rep.children += 1
             # a call that never returns is a defect too: kill the child well after its time
             timer = threading.Timer(left + 60, proc.kill)
