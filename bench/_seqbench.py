@@ -9,15 +9,7 @@ import statistics
 import subprocess
 import sys
 
-from _timing import med  # noqa: F401  (re-exported to the benchmarks)
-
-
-def have_torch() -> bool:
-    try:
-        r = subprocess.run([sys.executable, "-c", "import torch"], capture_output=True, timeout=120)
-        return r.returncode == 0
-    except Exception:
-        return False
+from ember.bench._timing import importable, med  # noqa: F401  (med re-exported to the benchmarks)
 
 
 def main(script: str, suites: dict, cases: list, doc: str) -> None:
@@ -33,7 +25,7 @@ def main(script: str, suites: dict, cases: list, doc: str) -> None:
         res = {c[0]: suites[args.worker](c, args.worker_threads, args.reps) for c in cases}
         print("RESULT " + json.dumps(res))
         return
-    libs = [lib for lib in suites if lib != "torch" or have_torch()]
+    libs = [lib for lib in suites if lib != "torch" or importable("torch")]
     runs = {}
     for _ in range(args.rounds):
         for t in args.threads:

@@ -12,7 +12,8 @@ import sys
 
 import numpy as np
 
-from _timing import med
+from ember.bench import reference
+from ember.bench._timing import med
 
 LAYERS = {  # name: (N, H, W, C, OC, padding)
     "mnist 128x28x28x1->32": (128, 28, 28, 1, 32, "valid"),
@@ -27,22 +28,11 @@ def numpy_suite(N, H, W, C, OC, pad, reps):
     p = 1 if pad == "same" else 0
 
     def fwd():
-        xp = np.pad(x, ((0, 0), (p, p), (p, p), (0, 0))) if p else x
-        win = np.lib.stride_tricks.sliding_window_view(xp, (3, 3), axis=(1, 2))  # N,OH,OW,C,3,3
-        col = np.ascontiguousarray(win.transpose(0, 1, 2, 4, 5, 3)).reshape(-1, 9 * C)
-        return col, (col @ w.reshape(9 * C, OC)).reshape(N, win.shape[1], win.shape[2], OC)
+        return reference.conv3x3(x, w, p)
 
     def fwd_bwd():
         col, y = fwd()
-        g = np.maximum(y, 0)
-        g2 = g.reshape(-1, OC)
-        dw = col.T @ g2
-        dcol = (g2 @ w.reshape(9 * C, OC).T).reshape(N, y.shape[1], y.shape[2], 3, 3, C)
-        dx = np.zeros((N, H + 2 * p, W + 2 * p, C), np.float32)
-        for i in range(3):
-            for j in range(3):
-                dx[:, i:i + y.shape[1], j:j + y.shape[2]] += dcol[:, :, :, i, j]
-        return dw, dx
+        return reference.conv3x3_backward(x, w, col, np.maximum(y, 0), p)
 
     y = fwd()[1]
 

@@ -85,6 +85,7 @@ void attention_forward_naive(T* out, T* lse, const T* q, const T* k, const T* v,
       const int64_t bh = b * s.H + h;
       for (int64_t i = 0; i < s.Tq; ++i) {
         T mx = -std::numeric_limits<T>::infinity();
+        bool any_nan = false;  // a NaN score is attended, not masked: the row becomes NaN
         for (int64_t j = 0; j < s.Tk; ++j) {
           bool ok = !(s.causal && j > i) &&
                     (!s.mask || s.mask[b * s.ms[0] + h * s.ms[1] + i * s.ms[2] + j * s.ms[3]]);
@@ -93,17 +94,21 @@ void attention_forward_naive(T* out, T* lse, const T* q, const T* k, const T* v,
             acc += q[b * s.qs[0] + h * s.qs[1] + i * s.qs[2] + d] * k[b * s.ks[0] + h * s.ks[1] + j * s.ks[2] + d];
           sc[j] = ok ? acc * scale : -std::numeric_limits<T>::infinity();
           mx = std::max(mx, sc[j]);
+          any_nan |= sc[j] != sc[j];
         }
         T* o = out + b * s.os[0] + h * s.os[1] + i * s.os[2];
         std::fill(o, o + s.Dv, T(0));
-        if (mx == -std::numeric_limits<T>::infinity()) {
+        if (mx == -std::numeric_limits<T>::infinity() && !any_nan) {
           lse[bh * s.Tq + i] = std::numeric_limits<T>::infinity();
           continue;
         }
         T sum = 0;
         for (int64_t j = 0; j < s.Tk; ++j) sum += (sc[j] = std::exp(sc[j] - mx));
-        for (int64_t j = 0; j < s.Tk; ++j)
+        for (int64_t j = 0; j < s.Tk; ++j) {
+          if ((s.causal && j > i) || (s.mask && !s.mask[b * s.ms[0] + h * s.ms[1] + i * s.ms[2] + j * s.ms[3]]))
+            continue;  // a masked key's value never reaches the output, NaN or not
           for (int64_t d = 0; d < s.Dv; ++d) o[d] += sc[j] / sum * v[b * s.vs[0] + h * s.vs[1] + j * s.vs[2] + d];
+        }
         lse[bh * s.Tq + i] = mx + std::log(sum);
       }
     }

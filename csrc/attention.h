@@ -15,7 +15,9 @@
 // Queries are processed in blocks of 64 against blocks of 64 keys with an online softmax
 // (running row max and sum); the backward recomputes the probabilities block by block from
 // the saved lse, so no Tq x Tk matrix is ever stored. A row with no attended key gives a
-// zero output, lse = +inf and zero gradients. Work is split over the B*H heads, one head per
+// zero output, lse = +inf and zero gradients. Masks act by position, after scaling (any
+// scale): a NaN or +inf score of an attended key makes its row NaN (out and lse), and a
+// masked key's value never reaches the forward output. Work is split over the B*H heads, one head per
 // thread at a time, so results do not depend on the thread count.
 #pragma once
 #include <cstdint>

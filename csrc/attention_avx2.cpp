@@ -88,7 +88,7 @@ struct Avx2Ops {
     for (; c + 8 <= n; c += 8) {
       __m256 x = _mm256_mul_ps(_mm256_loadu_ps(row + c), s);
       _mm256_storeu_ps(row + c, x);
-      mx = _mm256_max_ps(mx, x);
+      mx = _mm256_max_ps(x, mx);  // x first: a NaN x leaves mx (see attention_impl.h)
     }
     float m = avx2::hmax(mx);
     for (; c < n; ++c) {

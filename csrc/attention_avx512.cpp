@@ -112,13 +112,13 @@ struct Avx512Ops {
     for (; c + 16 <= n; c += 16) {
       const __m512 x = _mm512_mul_ps(_mm512_loadu_ps(row + c), s);
       _mm512_storeu_ps(row + c, x);
-      mx = _mm512_max_ps(mx, x);
+      mx = _mm512_max_ps(x, mx);  // x first: a NaN x leaves mx (see attention_impl.h)
     }
     if (c < n) {
       const __mmask16 k = first_lanes(n - c);
       const __m512 x = _mm512_mul_ps(_mm512_maskz_loadu_ps(k, row + c), s);
       _mm512_mask_storeu_ps(row + c, k, x);
-      mx = _mm512_mask_max_ps(mx, k, mx, x);
+      mx = _mm512_mask_max_ps(mx, k, x, mx);
     }
     return _mm512_reduce_max_ps(mx);
   }

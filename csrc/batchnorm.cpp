@@ -78,6 +78,9 @@ void batchnorm_forward_train(T* y, T* mean, T* invstd, T* running_mean, T* runni
     inv[j] = 1.0 / std::sqrt(var[j] + eps);
     mean[j] = T(mu[j]);
     invstd[j] = T(inv[j]);
+    // An empty batch has no statistics to blend in: leave the running ones as they are
+    // (PyTorch does the same) rather than pull them towards 0.
+    if (M == 0) continue;
     if (running_mean) running_mean[j] = T(momentum * double(running_mean[j]) + (1.0 - momentum) * mu[j]);
     if (running_var) running_var[j] = T(momentum * double(running_var[j]) + (1.0 - momentum) * var[j]);
   }

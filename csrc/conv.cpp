@@ -201,7 +201,7 @@ void conv2d_forward(T* y, const T* x, const T* w, const T* b, const ConvShape& s
           if (b)
             for (int64_t o = 0; o < s.OC; ++o) row[o] += b[o];
           if (act == 1)
-            for (int64_t o = 0; o < s.OC; ++o) row[o] = row[o] > T(0) ? row[o] : T(0);
+            for (int64_t o = 0; o < s.OC; ++o) row[o] = row[o] < T(0) ? T(0) : row[o];  // NaN stays NaN
         }
     }
   });

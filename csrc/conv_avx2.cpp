@@ -52,6 +52,8 @@ void fwd_cols(float* C, const float* A, const float* B, const float* bias, int64
               int64_t K, int act, __m256i m) {
   __m256 bv[NV];
   for (int v = 0; v < NV; ++v) bv[v] = bias ? ld<NV, PART>(bias, v, m) : _mm256_setzero_ps();
+  // ReLU as max(zero, a): max_ps returns its second operand when either is NaN, so NaN
+  // passes (as PyTorch's ReLU), at no cost
   const __m256 zero = _mm256_setzero_ps();
   int64_t i = 0;
   for (; i + 2 <= M; i += 2) {
@@ -70,8 +72,8 @@ void fwd_cols(float* C, const float* A, const float* B, const float* bias, int64
     }
     for (int v = 0; v < NV; ++v) {
       if (act == 1) {
-        a0[v] = _mm256_max_ps(a0[v], zero);
-        a1[v] = _mm256_max_ps(a1[v], zero);
+        a0[v] = _mm256_max_ps(zero, a0[v]);
+        a1[v] = _mm256_max_ps(zero, a1[v]);
       }
       st<NV, PART>(C + i * N, v, a0[v], m);
       st<NV, PART>(C + (i + 1) * N, v, a1[v], m);
@@ -85,7 +87,7 @@ void fwd_cols(float* C, const float* A, const float* B, const float* bias, int64
       const __m256 p0 = _mm256_broadcast_ss(x0 + k);
       for (int v = 0; v < NV; ++v) a0[v] = _mm256_fmadd_ps(p0, ld<NV, PART>(B + k * N, v, m), a0[v]);
     }
-    for (int v = 0; v < NV; ++v) st<NV, PART>(C + i * N, v, act == 1 ? _mm256_max_ps(a0[v], zero) : a0[v], m);
+    for (int v = 0; v < NV; ++v) st<NV, PART>(C + i * N, v, act == 1 ? _mm256_max_ps(zero, a0[v]) : a0[v], m);
   }
 }
 
@@ -186,6 +188,7 @@ void c1_fwd_cols(float* Y, const float* xn, const int64_t* xoff, const int64_t* 
                  const float* bias, int64_t M, int64_t N, int64_t K, int act) {
   __m256 bv[NV];
   for (int v = 0; v < NV; ++v) bv[v] = bias ? _mm256_loadu_ps(bias + 8 * v) : _mm256_setzero_ps();
+  // ReLU as max(zero, a): NaN passes (see fwd_cols)
   const __m256 zero = _mm256_setzero_ps();
   int64_t i = 0;
   for (; i + 3 <= M; i += 3) {
@@ -209,9 +212,9 @@ void c1_fwd_cols(float* Y, const float* xn, const int64_t* xoff, const int64_t* 
     float* y0 = Y + i * N;
     for (int v = 0; v < NV; ++v) {
       if (act == 1) {
-        a0[v] = _mm256_max_ps(a0[v], zero);
-        a1[v] = _mm256_max_ps(a1[v], zero);
-        a2[v] = _mm256_max_ps(a2[v], zero);
+        a0[v] = _mm256_max_ps(zero, a0[v]);
+        a1[v] = _mm256_max_ps(zero, a1[v]);
+        a2[v] = _mm256_max_ps(zero, a2[v]);
       }
       _mm256_storeu_ps(y0 + 8 * v, a0[v]);
       _mm256_storeu_ps(y0 + N + 8 * v, a1[v]);
@@ -227,7 +230,7 @@ void c1_fwd_cols(float* Y, const float* xn, const int64_t* xoff, const int64_t* 
       for (int v = 0; v < NV; ++v) a0[v] = _mm256_fmadd_ps(p0, _mm256_loadu_ps(W + k * N + 8 * v), a0[v]);
     }
     for (int v = 0; v < NV; ++v)
-      _mm256_storeu_ps(Y + i * N + 8 * v, act == 1 ? _mm256_max_ps(a0[v], zero) : a0[v]);
+      _mm256_storeu_ps(Y + i * N + 8 * v, act == 1 ? _mm256_max_ps(zero, a0[v]) : a0[v]);
   }
 }
 

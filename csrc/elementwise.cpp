@@ -228,7 +228,7 @@ void adam_span(T* __restrict pp, T* __restrict mp, T* __restrict vp, T* __restri
       const T vi = vp[i] + (gi * gi - vp[i]) * c2;
       mp[i] = mi;
       vp[i] = vi;
-      const T hi = std::max(hp[i], vi);
+      const T hi = std::max(vi, hp[i]);  // vi first: std::max returns it when vi is NaN
       hp[i] = hi;
       pp[i] = pp[i] * keep - step * mi / (std::sqrt(hi) + e);
     }

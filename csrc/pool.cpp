@@ -32,7 +32,8 @@ inline Win window(const PoolShape& s, int64_t oh, int64_t ow) {
           std::min<int64_t>(ws + s.PW, s.W)};
 }
 
-// Max and first argmax of one window, all channels. __restrict and unconditional loads let
+// Max and first argmax of one window, all channels; a NaN in the window gives NaN and the
+// index of the window's last NaN (PyTorch's max_pool2d rule). __restrict and unconditional loads let
 // the channel loop vectorise into compare + blend (no data-dependent branches).
 template <typename T>
 inline void max_window(T* __restrict yo, int32_t* __restrict io, const T* __restrict xn, const PoolShape& s,
@@ -53,8 +54,9 @@ inline void max_window(T* __restrict yo, int32_t* __restrict io, const T* __rest
       for (int64_t c = 0; c < C; ++c) {
         const T v = xp[c], b = yo[c];
         const int32_t i = io[c];
-        const int32_t m = -int32_t(v > b);  // all ones where v wins
-        yo[c] = b < v ? v : b;
+        const bool win = (v > b) | (v != v);  // a NaN wins (the last one), as in PyTorch; | keeps it a vector select
+        const int32_t m = -int32_t(win);   // all ones where v wins
+        yo[c] = win ? v : b;
         io[c] = (p & m) | (i & ~m);
       }
     }
@@ -71,7 +73,8 @@ inline bool tiled(const PoolShape& s) {
 template <typename T>
 void maxpool2d_forward(T* y, int32_t* idx, const T* x, const PoolShape& s) {
   const int64_t C = s.C;
-  const bool vec = std::is_same<T, float>::value && tiled(s) && C % 8 == 0 && use_avx2();
+  const bool avx2 = std::is_same<T, float>::value && use_avx2();
+  const bool vec = avx2 && tiled(s) && C % 8 == 0;
   parallel_for(s.N * s.OH, min_par(s), [&](int64_t b, int64_t e) {
     for (int64_t nr = b; nr < e; ++nr) {
       const int64_t n = nr / s.OH, oh = nr % s.OH;
@@ -90,6 +93,12 @@ void maxpool2d_forward(T* y, int32_t* idx, const T* x, const PoolShape& s) {
           std::fill(yo, yo + C, T(0));
           std::fill(io, io + C, int32_t(-1));
           continue;
+        }
+        if constexpr (std::is_same<T, float>::value) {
+          if (avx2) {
+            maxpool_window_avx2(yo, io, xn, s, w.h0, w.h1, w.w0, w.w1);
+            continue;
+          }
         }
         max_window(yo, io, xn, s, w);
       }

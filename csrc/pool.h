@@ -6,7 +6,8 @@
 //   x; cells outside x (the padding) are ignored by max pooling and, unless count_pad, not
 //   counted by average pooling (Keras / TF "same" semantics). Only the top/left padding is
 //   passed: the bottom/right padding is implied by OH/OW.
-//   Max pooling keeps, per output, ih * W + iw of the first maximum (for the backward);
+//   Max pooling keeps, per output, ih * W + iw of the first maximum (for the backward), or of
+//   the last NaN when the window holds NaN (then y is NaN: PyTorch's rule);
 //   a window with no cell inside x gives y = 0 and idx = -1.
 //   Global pooling is the window (H, W) with stride 1 and no padding.
 //
@@ -36,6 +37,10 @@ int64_t maxpool2d_bad_index(const int32_t* idx, const PoolShape& s);
 // no padding), float, C % 8 == 0; y, idx point at that row, xn at the image.
 void maxpool_tiled_row_avx2(float* y, int32_t* idx, const float* xn, const PoolShape& s, int64_t oh);
 // ... and its backward for one image: dxn[cell] = dy of its window where cell was the argmax, else 0.
+// Any window (rows [h0, h1), columns [w0, w1) of image xn, not empty), float, any C: the
+// result of max_window in pool.cpp, 8 channels per instruction.
+void maxpool_window_avx2(float* yo, int32_t* io, const float* xn, const PoolShape& s, int64_t h0, int64_t h1,
+                         int64_t w0, int64_t w1);
 void maxpool_tiled_backward_avx2(float* dxn, const float* g, const int32_t* id, const PoolShape& s);
 
 template <typename T>

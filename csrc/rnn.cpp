@@ -47,7 +47,7 @@ template <typename T> void activate(RnnAct a, T* y, const T* x, int64_t n) {
     case RnnAct::Tanh: return tanh_(y, x, n);
     case RnnAct::Sigmoid: return sigmoid_(y, x, n);
     case RnnAct::Relu:
-      for (int64_t j = 0; j < n; ++j) y[j] = x[j] > T(0) ? x[j] : T(0);
+      for (int64_t j = 0; j < n; ++j) y[j] = x[j] < T(0) ? T(0) : x[j];  // NaN stays NaN
       return;
     case RnnAct::Linear:
       if (y != x) std::copy_n(x, n, y);

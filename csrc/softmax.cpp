@@ -2,6 +2,7 @@
 // AVX2 float32 version (softmax_avx2.cpp) chosen at run time.
 #include "softmax.h"
 
+#include <algorithm>
 #include <cmath>
 #include <limits>
 
@@ -44,20 +45,32 @@ template <typename T> T p_sum(const T* a, int64_t n) {
   return s;
 }
 
-// ---- dispatch: float32 goes to AVX2 when available ----
-template <typename T> T r_dot(const T* a, const T* b, int64_t n) { return p_dot(a, b, n); }
-template <typename T> T r_sum(const T* a, int64_t n) { return p_sum(a, n); }
+// A float accumulator stops growing once its terms fall below half an ulp of it (all 2^24
+// of them for ones; a 2^28-class logsumexp came out 0.1 short): the row sums run in
+// blocks of kSumBlock elements in T (the kernels' own accumulators), the blocks added in
+// double. Rows up to kSumBlock get the bits of one kernel call.
+constexpr int64_t kSumBlock = 4096;
+template <typename T, typename F> T blocked_sum(int64_t n, F&& part) {
+  if (n <= kSumBlock) return part(0, n);
+  double acc = 0;
+  for (int64_t j = 0; j < n; j += kSumBlock) acc += double(part(j, std::min(kSumBlock, n - j)));
+  return T(acc);
+}
+
+// ---- dispatch: float32 goes to AVX2 / AVX-512 when available ----
+template <typename T> T k_dot(const T* a, const T* b, int64_t n) { return p_dot(a, b, n); }
+template <typename T> T k_sum(const T* a, int64_t n) { return p_sum(a, n); }
 template <typename T> T r_max(const T* x, int64_t n) { return p_max(x, n); }
-template <typename T> T r_sumexp(const T* x, T s, int64_t n) { return p_sumexp(x, s, n); }
+template <typename T> T k_sumexp(const T* x, T s, int64_t n) { return p_sumexp(x, s, n); }
 template <typename T> void r_exp(T* y, const T* x, T s, T c, int64_t n) { p_exp(y, x, s, c, n); }
 template <typename T> void r_exp_sub(T* d, const T* x, T s, T a, const T* p, T b, int64_t n) {
   p_exp_sub(d, x, s, a, p, b, n);
 }
 #if defined(EMBER_X86)
-template <> float r_dot<float>(const float* a, const float* b, int64_t n) {
+template <> float k_dot<float>(const float* a, const float* b, int64_t n) {
   return use_avx2() ? avx2::row_dot(a, b, n) : p_dot(a, b, n);
 }
-template <> float r_sum<float>(const float* a, int64_t n) {
+template <> float k_sum<float>(const float* a, int64_t n) {
   return use_avx2() ? avx2::row_sum(a, n) : p_sum(a, n);
 }
 template <> float r_max<float>(const float* x, int64_t n) {
@@ -65,7 +78,7 @@ template <> float r_max<float>(const float* x, int64_t n) {
 }
 // The exp passes take AVX-512 where the CPU has it (16 lanes; softmax fwd+bwd 4096x1000 at
 // one thread: see the commit for the figures).
-template <> float r_sumexp<float>(const float* x, float s, int64_t n) {
+template <> float k_sumexp<float>(const float* x, float s, int64_t n) {
   if (use_avx512()) return avx512::row_sumexp(x, s, n);
   return use_avx2() ? avx2::row_sumexp(x, s, n) : p_sumexp(x, s, n);
 }
@@ -82,10 +95,31 @@ template <> void r_exp_sub<float>(float* d, const float* x, float s, float a, co
 }
 #endif
 
-// log-sum-exp of a row; -inf for an all -inf row (and for n == 0).
+template <typename T> T r_dot(const T* a, const T* b, int64_t n) {
+  return blocked_sum<T>(n, [&](int64_t j, int64_t m) { return k_dot(a + j, b + j, m); });
+}
+template <typename T> T r_sum(const T* a, int64_t n) {
+  return blocked_sum<T>(n, [&](int64_t j, int64_t m) { return k_sum(a + j, m); });
+}
+template <typename T> T r_sumexp(const T* x, T s, int64_t n) {
+  return blocked_sum<T>(n, [&](int64_t j, int64_t m) { return k_sumexp(x + j, s, m); });
+}
+
+// r_max ignores NaN, so a row whose max m is not finite holds +inf (m = +inf) or only -inf
+// and NaN (m = -inf). Only a row of -inf alone is fully masked (n == 0 included); the others
+// give NaN, as x - max = inf - inf or NaN does in PyTorch.
+template <typename T> bool fully_masked(const T* x, int64_t n, T m) {
+  if (m != -std::numeric_limits<T>::infinity()) return false;
+  for (int64_t j = 0; j < n; ++j)
+    if (x[j] != x[j]) return false;
+  return true;
+}
+
+// log-sum-exp of a row; -inf for a fully masked row, NaN for a row with NaN or +inf.
 template <typename T> T row_lse(const T* x, int64_t n) {
   T m = r_max(x, n);
-  if (!std::isfinite(m)) return m;
+  if (!std::isfinite(m))
+    return fully_masked(x, n, m) ? m : std::numeric_limits<T>::quiet_NaN();
   return m + std::log(r_sumexp(x, m, n));
 }
 
@@ -104,8 +138,9 @@ template <typename T> void softmax_forward(T* y, const T* x, int64_t rows, int64
   rows_for(rows, n, [&](int64_t r) {
     const T* xr = x + r * n;
     T m = r_max(xr, n);
-    if (!std::isfinite(m)) {  // an all -inf (fully masked) row: zeros, not NaN
-      for (int64_t j = 0; j < n; ++j) y[r * n + j] = T(0);
+    if (!std::isfinite(m)) {  // a fully masked (all -inf) row: zeros; +inf or NaN: NaN
+      const T fill = fully_masked(xr, n, m) ? T(0) : std::numeric_limits<T>::quiet_NaN();
+      for (int64_t j = 0; j < n; ++j) y[r * n + j] = fill;
       return;
     }
     T* yr = y + r * n;
@@ -147,13 +182,18 @@ void xent_forward(T* loss, T* lse, const T* x, const T* p, int64_t rows, int64_t
   rows_for(rows, n, [&](int64_t r) {
     const T *xr = x + r * n, *pr = p + r * n;
     T l = row_lse(xr, n);
-    T sp = 0, spx = 0;
-    for (int64_t j = 0; j < n; ++j) {
-      sp += pr[j];
-      if (pr[j] != T(0)) spx += pr[j] * xr[j];  // 0 * (-inf) must not give NaN
+    const double sp = double(r_sum(pr, n));
+    double spx = double(r_dot(pr, xr, n));
+    if (spx != spx) {  // rare: NaN / inf entries; a zero target skips its logit (0 * -inf is no NaN)
+      spx = 0;
+      for (int64_t j = 0; j < n; ++j)
+        if (pr[j] != T(0)) spx += double(pr[j]) * double(xr[j]);
     }
     lse[r] = l;
-    loss[r] = sp == T(0) ? T(0) : sp * l - spx;
+    // no target mass: 0, unless log_softmax(x) is NaN (NaN, +inf or only -inf in the row),
+    // as 0 * NaN is in PyTorch's -sum(p * log_softmax(x))
+    if (sp == 0) loss[r] = std::isfinite(l) || n == 0 ? T(0) : std::numeric_limits<T>::quiet_NaN();
+    else loss[r] = T(sp * double(l) - spx);
   });
 }
 

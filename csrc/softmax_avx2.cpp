@@ -10,12 +10,15 @@
 namespace ember {
 namespace avx2 {
 
+// The max of the non-NaN entries (as the portable p_max): max_ps returns its second
+// operand when either is NaN, so the running max goes second and never becomes NaN. A NaN
+// entry still reaches the result through exp(NaN - max) in the sum.
 float row_max(const float* x, int64_t n) {
   __m256 m0 = _mm256_set1_ps(-std::numeric_limits<float>::infinity()), m1 = m0;
   int64_t j = 0;
   for (; j + 16 <= n; j += 16) {
-    m0 = _mm256_max_ps(m0, _mm256_loadu_ps(x + j));
-    m1 = _mm256_max_ps(m1, _mm256_loadu_ps(x + j + 8));
+    m0 = _mm256_max_ps(_mm256_loadu_ps(x + j), m0);
+    m1 = _mm256_max_ps(_mm256_loadu_ps(x + j + 8), m1);
   }
   float m = hmax(_mm256_max_ps(m0, m1));
   for (; j < n; ++j) m = std::max(m, x[j]);

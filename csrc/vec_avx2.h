@@ -8,11 +8,12 @@ namespace avx2 {
 
 // exp(x) for 8 floats, Cephes-style range reduction + degree-6 polynomial: relative error
 // ~2 ulp on [-87, 88]; x < -87.3 gives 0 (and -inf gives 0), x > 88.72 gives +inf; x in (88, 88.72] is clamped to exp(88).
+// NaN gives NaN: min/max return their second operand when either is NaN, so x goes second.
 inline __m256 exp_ps(__m256 x) {
   const __m256 hi = _mm256_set1_ps(88.0f), lo = _mm256_set1_ps(-87.3365447505531f);
   const __m256 under = _mm256_cmp_ps(x, lo, _CMP_LT_OQ);
   const __m256 over = _mm256_cmp_ps(x, _mm256_set1_ps(88.7228391f), _CMP_GT_OQ);
-  __m256 xc = _mm256_max_ps(_mm256_min_ps(x, hi), lo);
+  __m256 xc = _mm256_max_ps(lo, _mm256_min_ps(hi, x));
   __m256 fx = _mm256_round_ps(_mm256_mul_ps(xc, _mm256_set1_ps(1.44269504088896341f)),
                               _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
   __m256 r = _mm256_fnmadd_ps(fx, _mm256_set1_ps(0.693359375f), xc);

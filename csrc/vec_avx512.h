@@ -15,13 +15,14 @@ namespace {
 
 // exp(x) for 16 floats: the same operations, constants and special cases as avx2::exp_ps
 // (Cephes-style range reduction + degree-6 polynomial, ~2 ulp on [-87, 88]; x < -87.3 gives
-// 0, -inf included; x > 88.72 gives +inf; x in (88, 88.72] is clamped to exp(88)), so both
-// paths return the same bits for the same input.
+// 0, -inf included; x > 88.72 gives +inf; x in (88, 88.72] is clamped to exp(88); NaN gives
+// NaN: x is min/max's second operand, the one they return for NaN), so both paths return the
+// same bits for the same input.
 inline __m512 exp512(__m512 x) {
   const __m512 hi = _mm512_set1_ps(88.0f), lo = _mm512_set1_ps(-87.3365447505531f);
   const __mmask16 under = _mm512_cmp_ps_mask(x, lo, _CMP_LT_OQ);
   const __mmask16 over = _mm512_cmp_ps_mask(x, _mm512_set1_ps(88.7228391f), _CMP_GT_OQ);
-  const __m512 xc = _mm512_max_ps(_mm512_min_ps(x, hi), lo);
+  const __m512 xc = _mm512_max_ps(lo, _mm512_min_ps(hi, x));
   const __m512 fx = _mm512_roundscale_ps(_mm512_mul_ps(xc, _mm512_set1_ps(1.44269504088896341f)),
                                          _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
   __m512 r = _mm512_fnmadd_ps(fx, _mm512_set1_ps(0.693359375f), xc);

@@ -5,8 +5,11 @@ English/Python prose; values joined in sorted key order). Trains on the first 90
 validation bits per character, then samples text.
 
 2 pre-norm encoder blocks with a causal mask, d_model 128, 4 heads, context 128.
+Trains for a time budget (default 2 minutes; ``--minutes 8`` gives a lower loss) or
+``--steps`` steps, whichever ends first, and writes its learning curve (train and
+validation bits per character every 100 steps) to ``--plot`` (needs matplotlib).
 
-    python examples/char_transformer.py [--minutes 8] [--batch-size 32]
+    python examples/char_transformer.py [--minutes 2] [--steps N] [--plot char_transformer_curve.png]
 """
 import argparse
 import math
@@ -85,7 +88,9 @@ def sample(model, stoi, itos, prompt: str, n: int, context: int, temperature: fl
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--minutes", type=float, default=8.0, help="training time budget")
+    ap.add_argument("--minutes", type=float, default=2.0, help="training time budget")
+    ap.add_argument("--steps", type=int, default=None, help="stop after this many steps (default: the time budget)")
+    ap.add_argument("--plot", default="char_transformer_curve.png", help="learning-curve image ('' for none)")
     ap.add_argument("--batch-size", type=int, default=32)
     ap.add_argument("--context", type=int, default=128)
     ap.add_argument("--lr", type=float, default=2e-3)
@@ -117,9 +122,10 @@ def main() -> None:
     warmup = 100
     t0 = time.perf_counter()
     step, ema = 0, None
+    curve = {"steps": [], "history": {"bits_per_char": [], "val_bits_per_char": []}}  # every 100 steps
     for xb, yb in batches(train, T, args.batch_size, rng):
         elapsed = time.perf_counter() - t0
-        if elapsed > budget:
+        if elapsed > budget or (args.steps is not None and step >= args.steps):
             break
         frac = min(1.0, elapsed / budget)  # warmup, then cosine decay over the time budget
         opt.learning_rate = args.lr * min(1.0, (step + 1) / warmup) * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * frac)))
@@ -130,12 +136,22 @@ def main() -> None:
         step += 1
         if step % 100 == 0:
             vb = bits_per_char(model, val, T, max_windows=64)
+            curve["steps"].append(step)
+            curve["history"]["bits_per_char"].append(ema / math.log(2))
+            curve["history"]["val_bits_per_char"].append(vb)
             print(f"step {step}: train {ema / math.log(2):.3f} bits/char, val (subset) {vb:.3f} bits/char, "
                   f"{time.perf_counter() - t0:.0f} s", flush=True)
     train_s = time.perf_counter() - t0
     vb = bits_per_char(model, val, T)
     print(f"validation: {vb:.3f} bits/char over {len(val):,} characters after {step} steps, "
           f"{train_s / 60:.1f} min of training")
+    if args.plot and curve["steps"]:
+        try:
+            ember.utils.plot_history(curve["history"], args.plot, x=curve["steps"], xlabel="step",
+                                     title="char Transformer (validation: a 64-window subset)")
+            print(f"learning curve written to {args.plot}")
+        except ImportError as e:
+            print(f"no learning curve: {e}")
     print("sample (temperature 0.8):")
     print(sample(model, stoi, itos, "The ", 400, T, 0.8, rng))
 

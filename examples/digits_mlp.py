@@ -1,7 +1,9 @@
-"""An MLP on scikit-learn's 8x8 digits (1,797 real images): >= 97 % held-out accuracy.
+"""An MLP on scikit-learn's 8x8 digits (1,797 real images): >= 97 % held-out accuracy in
+about 5 s on 2 cores.
 
-    python examples/digits_mlp.py
+    python examples/digits_mlp.py [--epochs 60]
 """
+import argparse
 import time
 
 import numpy as np
@@ -47,4 +49,6 @@ def main(epochs: int = 60, verbose: int = 2) -> float:
 
 
 if __name__ == "__main__":
-    main()
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--epochs", type=int, default=60)
+    main(epochs=ap.parse_args().epochs)

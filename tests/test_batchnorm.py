@@ -101,3 +101,20 @@ def test_deterministic_across_thread_counts():
     for o in outs[1:]:
         for a, b in zip(outs[0], o):
             np.testing.assert_array_equal(a, b)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_empty_training_batch_leaves_moving_statistics(dtype):
+    # An empty batch has no statistics: the moving ones stay as they were (PyTorch), in the
+    # layer and in the kernel called directly.
+    bn = BatchNormalization(momentum=0.5, dtype=dtype)
+    bn(np.ones((4, 3), dtype), training=True)
+    mean, var = bn.moving_mean.numpy().copy(), bn.moving_variance.numpy().copy()
+    y = bn(np.zeros((0, 3), dtype), training=True)
+    assert y.shape == (0, 3)
+    np.testing.assert_array_equal(bn.moving_mean.numpy(), mean)
+    np.testing.assert_array_equal(bn.moving_variance.numpy(), var)
+    rm, rv = np.full(3, 2.0, dtype), np.full(3, 3.0, dtype)
+    ember.backend.cpu.batch_norm_train(np.zeros((0, 3), dtype), None, None, rm, rv, 1e-3, 0.5)
+    np.testing.assert_array_equal(rm, np.full(3, 2.0, dtype))
+    np.testing.assert_array_equal(rv, np.full(3, 3.0, dtype))

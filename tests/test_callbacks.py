@@ -98,14 +98,15 @@ def test_lambda_callback_batch_hooks_run():
 
 
 # ---- ModelCheckpoint ---------------------------------------------------------------------
+# (ember's own format: these need no optional package; test_interop_keras checks .keras)
 
 def test_model_checkpoint_every_epoch_formats_path(tmp_path):
     m = small_model()
-    path = str(tmp_path / "ck" / "model-{epoch:02d}-{val_loss:.3f}.keras")
+    path = str(tmp_path / "ck" / "model-{epoch:02d}-{val_loss:.3f}.ember")
     h = m.fit(X, Y, epochs=3, batch_size=8, validation_data=(XV, YV), verbose=0,
               callbacks=[C.ModelCheckpoint(path)])
     names = sorted(os.listdir(tmp_path / "ck"))
-    assert names == [f"model-{e + 1:02d}-{v:.3f}.keras" for e, v in enumerate(h.history["val_loss"])]
+    assert names == [f"model-{e + 1:02d}-{v:.3f}.ember" for e, v in enumerate(h.history["val_loss"])]
     last = ember.models.load_model(str(tmp_path / "ck" / names[-1]))  # ember's format at exactly that path
     for a, b in zip(last.get_weights(), m.get_weights()):
         np.testing.assert_array_equal(a, b)
@@ -115,47 +116,47 @@ def test_model_checkpoint_save_best_only_and_weights(tmp_path):
     m = small_model()
     scores = [0.5, 0.7, 0.6, 0.9, 0.9]
     snaps = []
-    path = str(tmp_path / "best.weights.h5")
+    path = str(tmp_path / "best.weights.npz")
     cb = C.ModelCheckpoint(path, monitor="score", mode="max", save_best_only=True, save_weights_only=True)
     m.fit(X, Y, epochs=5, batch_size=8, verbose=0,
           callbacks=[feed(scores), C.LambdaCallback(on_epoch_end=lambda e, l: snaps.append(m.get_weights())), cb])
-    assert os.listdir(tmp_path) == ["best.weights.h5"] and cb.best == 0.9
+    assert os.listdir(tmp_path) == ["best.weights.npz"] and cb.best == 0.9
     m2 = small_model()
     m2.load_weights(path)
     for a, b in zip(m2.get_weights(), snaps[3]):  # epoch 3 (0.9); epoch 4 only ties it
         np.testing.assert_array_equal(a, b)
 
     # the epochs that improve, with a formatted path; initial_value_threshold
-    cb = C.ModelCheckpoint(str(tmp_path / "e{epoch}.keras"), monitor="score", mode="max", save_best_only=True,
+    cb = C.ModelCheckpoint(str(tmp_path / "e{epoch}.ember"), monitor="score", mode="max", save_best_only=True,
                            initial_value_threshold=0.55)
     m.fit(X, Y, epochs=5, batch_size=8, verbose=0, callbacks=[feed(scores), cb])
-    assert sorted(n for n in os.listdir(tmp_path) if n.startswith("e")) == ["e2.keras", "e4.keras"]
+    assert sorted(n for n in os.listdir(tmp_path) if n.startswith("e")) == ["e2.ember", "e4.ember"]
 
 
 def test_model_checkpoint_auto_mode_uses_metric_direction(tmp_path):
     m = small_model(metrics=["auc"])
-    cb = C.ModelCheckpoint(str(tmp_path / "m.keras"), monitor="val_auc", save_best_only=True)
+    cb = C.ModelCheckpoint(str(tmp_path / "m.ember"), monitor="val_auc", save_best_only=True)
     m.fit(X, Y, epochs=1, batch_size=8, validation_data=(XV, YV), verbose=0, callbacks=[cb])
-    assert cb.monitor_op == "max" and os.path.exists(tmp_path / "m.keras")
-    cb = C.ModelCheckpoint(str(tmp_path / "m.keras"), monitor="score", save_best_only=True)
+    assert cb.monitor_op == "max" and os.path.exists(tmp_path / "m.ember")
+    cb = C.ModelCheckpoint(str(tmp_path / "m.ember"), monitor="score", save_best_only=True)
     with pytest.raises(ValueError, match="mode='max'"):
         m.fit(X, Y, epochs=1, batch_size=8, verbose=0, callbacks=[feed([1.0]), cb])
 
 
 def test_model_checkpoint_save_freq_batches(tmp_path):
     m = small_model()
-    cb = C.ModelCheckpoint(str(tmp_path / "{epoch}-{batch}.keras"), save_freq=2)
+    cb = C.ModelCheckpoint(str(tmp_path / "{epoch}-{batch}.ember"), save_freq=2)
     m.fit(X, Y, epochs=2, batch_size=8, verbose=0, callbacks=[cb])  # 3 batches per epoch
     # batches seen: 2 (epoch 1, batch 2), 4 (epoch 2, batch 1), 6 (epoch 2, batch 3)
-    assert sorted(os.listdir(tmp_path)) == ["1-2.keras", "2-1.keras", "2-3.keras"]
+    assert sorted(os.listdir(tmp_path)) == ["1-2.ember", "2-1.ember", "2-3.ember"]
 
 
 def test_model_checkpoint_errors(tmp_path):
     with pytest.raises(ValueError, match="save_freq"):
-        C.ModelCheckpoint(str(tmp_path / "m.keras"), save_freq="batch")
+        C.ModelCheckpoint(str(tmp_path / "m.ember"), save_freq="batch")
     m = small_model()
     with pytest.raises(KeyError, match="val_acc"):
-        m.fit(X, Y, epochs=1, verbose=0, callbacks=[C.ModelCheckpoint(str(tmp_path / "{val_acc}.keras"))])
+        m.fit(X, Y, epochs=1, verbose=0, callbacks=[C.ModelCheckpoint(str(tmp_path / "{val_acc}.ember"))])
     (tmp_path / "adir").mkdir()
     with pytest.raises(IsADirectoryError, match="non-directory"):
         m.fit(X, Y, epochs=1, verbose=0, callbacks=[C.ModelCheckpoint(str(tmp_path / "adir"))])
@@ -171,10 +172,10 @@ def test_model_checkpoint_errors(tmp_path):
     s = Sub()
     s.compile("sgd", "mse")
     with pytest.raises(NotImplementedError, match="save_weights_only=True"):
-        s.fit(X, Y, epochs=1, verbose=0, callbacks=[C.ModelCheckpoint(str(tmp_path / "s.keras"))])
-    s.fit(X, Y, epochs=1, verbose=0, callbacks=[C.ModelCheckpoint(str(tmp_path / "s.weights.h5"),
+        s.fit(X, Y, epochs=1, verbose=0, callbacks=[C.ModelCheckpoint(str(tmp_path / "s.ember"))])
+    s.fit(X, Y, epochs=1, verbose=0, callbacks=[C.ModelCheckpoint(str(tmp_path / "s.weights.npz"),
                                                                   save_weights_only=True)])
-    assert os.path.exists(tmp_path / "s.weights.h5")
+    assert os.path.exists(tmp_path / "s.weights.npz")
 
 
 # ---- ReduceLROnPlateau -------------------------------------------------------------------

@@ -11,6 +11,8 @@ import ember
 from ember.datasets import cifar10, mnist
 
 REAL_MNIST = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "mnist"
+if not REAL_MNIST.exists() and os.environ.get("EMBER_DATASETS"):  # as CI and the README set it
+    REAL_MNIST = Path(os.environ["EMBER_DATASETS"]) / "mnist"
 if not REAL_MNIST.exists() and os.environ.get("EMBER_MNIST_DIR"):  # e.g. a checkout elsewhere
     REAL_MNIST = Path(os.environ["EMBER_MNIST_DIR"])
 

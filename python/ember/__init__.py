@@ -15,7 +15,7 @@ if "OMP_WAIT_POLICY" not in _os.environ and "GOMP_SPINCOUNT" not in _os.environ:
     _os.environ["GOMP_SPINCOUNT"] = "1000"
 
 from . import _C  # noqa: E402
-from . import backend, functional, random, testing  # noqa: F401
+from . import backend, functional, ops, random, testing  # noqa: F401
 from . import datasets  # noqa: F401
 from .autograd import GradientTape, grad
 from .ops.core import concatenate, stack
@@ -24,14 +24,15 @@ from .tensor import Tensor, as_tensor, enable_grad, is_grad_enabled, no_grad
 from . import initializers, regularizers, layers, losses, metrics, optimizers, callbacks, utils, models  # noqa: F401,E402
 from .models import Model, Sequential  # noqa: E402
 from .symbolic import Input  # noqa: E402
+from . import distributed  # noqa: F401,E402  (mpi4py is imported only when MPI is first used)
 
 __version__ = "0.1.0"
 
 __all__ = [
     "Tensor", "as_tensor", "no_grad", "enable_grad", "is_grad_enabled", "grad", "GradientTape",
-    "concatenate", "stack", "set_seed", "set_num_threads", "get_num_threads", "functional",
+    "concatenate", "stack", "set_seed", "set_num_threads", "get_num_threads", "functional", "ops", "random",
     "testing", "layers", "losses", "metrics", "optimizers", "callbacks", "utils", "models", "initializers",
-    "regularizers", "Model", "Sequential", "Input",
+    "regularizers", "distributed", "Model", "Sequential", "Input",
 ]
 
 

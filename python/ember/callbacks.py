@@ -20,12 +20,12 @@ import csv
 import math
 import numbers
 import os
-import sys
-import time
 import warnings
 from typing import Callable, Dict, List, Optional
 
 import numpy as np
+
+from .utils.progbar import Progbar  # noqa: F401  (fit's bar; kept importable from here)
 
 
 class Callback:
@@ -81,6 +81,11 @@ class History(Callback):
         self.epoch.append(epoch)
         for k, v in (logs or {}).items():
             self.history.setdefault(k, []).append(v)
+
+    def plot(self, path: str, **kwargs) -> str:
+        """Save the loss and metric curves to ``path`` (see ``ember.utils.plot_history``; needs matplotlib)."""
+        from .utils.plotting import plot_history
+        return plot_history(self, path, **kwargs)
 
 
 class TerminateOnNaN(Callback):
@@ -226,12 +231,12 @@ class ModelCheckpoint(_MonitorCallback):
     (``mode``, ``initial_value_threshold`` as in Keras); without format fields the file is
     overwritten by each better model.
 
-    File format: ember writes its own format (an .npz zip archive: JSON config + weights,
-    no pickle) to exactly the path given, whatever its suffix. The Keras suffixes
-    ``.keras``, ``.h5`` and ``.weights.h5`` are accepted (so Keras scripts run unchanged), but
-    the files are ember's, read back with ``ember.models.load_model`` / ``model.load_weights``,
-    not by Keras or h5py. Saving a whole subclassed model is not supported
-    (``save_weights_only=True`` is); that is reported when training starts."""
+    File format: the name picks it, as for ``model.save`` / ``save_weights``: ``.keras`` a
+    Keras 3 archive and ``.weights.h5`` Keras weights (need h5py), ``.safetensors``
+    safetensors weights, any other name (``.h5`` too) ember's own format (an .npz zip: JSON
+    config + weights, no pickle), always to exactly the path given. Saving a whole
+    subclassed model is not supported (``save_weights_only=True`` is); that is reported
+    when training starts."""
 
     def __init__(self, filepath, monitor: str = "val_loss", verbose: int = 0, save_best_only: bool = False,
                  save_weights_only: bool = False, mode: str = "auto", save_freq="epoch",
@@ -240,6 +245,10 @@ class ModelCheckpoint(_MonitorCallback):
         self.filepath = os.fspath(filepath)
         self.verbose = verbose
         self.save_best_only, self.save_weights_only = bool(save_best_only), bool(save_weights_only)
+        if not self.save_weights_only and self.filepath.endswith(".weights.h5"):
+            # Keras' rule, checked here rather than after the first epoch's training
+            raise ValueError("ModelCheckpoint: a '.weights.h5' file holds weights only; pass "
+                             f"save_weights_only=True or name a '.keras' file. Received: filepath={filepath!r}")
         if save_freq != "epoch" and not (isinstance(save_freq, numbers.Integral) and save_freq > 0):
             raise ValueError(f"ModelCheckpoint: unrecognized save_freq: {save_freq!r}. Expected 'epoch' or a "
                              "positive integer (a number of batches)")
@@ -535,45 +544,3 @@ class CallbackList:
     def batch(self, hook: str, step: int, logs=None) -> None:
         for cb in self._batch[hook]:
             getattr(cb, hook)(step, logs)
-
-
-class Progbar:
-    """A one-line progress bar on a terminal, or one line per epoch elsewhere."""
-
-    def __init__(self, target: int, verbose: int, stream=None):
-        self.target, self.verbose = target, verbose
-        self.stream = stream or sys.stdout
-        self.interactive = verbose == 1 and hasattr(self.stream, "isatty") and self.stream.isatty()
-        self.start = time.perf_counter()
-        self._last = 0.0
-
-    @staticmethod
-    def format_logs(logs: Dict[str, float]) -> str:
-        def fmt(v):
-            if np.ndim(v) == 0:
-                return f"{float(v):.4f}"
-            return np.array2string(np.asarray(v, dtype=np.float64), precision=4, separator=", ")
-        return " - ".join(f"{k}: {fmt(v)}" for k, v in logs.items())
-
-    def update(self, step: int, logs: Dict[str, float]) -> None:
-        if not self.interactive:
-            return
-        now = time.perf_counter()
-        if step < self.target and now - self._last < 0.1:
-            return
-        self._last = now
-        width = 30
-        done = int(width * step / max(self.target, 1))
-        bar = "=" * max(done - 1, 0) + (">" if done < width else "=") + "." * (width - done)
-        self.stream.write(f"\r{step}/{self.target} [{bar}] - {now - self.start:.0f}s - {self.format_logs(logs)}")
-        self.stream.flush()
-
-    def finish(self, logs: Dict[str, float]) -> None:
-        elapsed = time.perf_counter() - self.start
-        per_step = elapsed / max(self.target, 1) * 1e3
-        line = f"{self.target}/{self.target} - {elapsed:.1f}s - {per_step:.0f}ms/step - {self.format_logs(logs)}"
-        if self.interactive:
-            self.stream.write("\r" + line + " " * 10 + "\n")
-        else:
-            self.stream.write(line + "\n")
-        self.stream.flush()

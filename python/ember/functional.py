@@ -27,10 +27,11 @@ def get_activation(name):
     except KeyError:
         raise ValueError(f"Unknown activation {name!r}. Known: {sorted(ACTIVATIONS)}") from None
 from .ops.conv import conv1d, conv1d_transpose, conv2d, conv2d_transpose  # noqa: F401,E402
+from .ops.conv3d import avg_pool3d, conv3d, max_pool3d  # noqa: F401,E402
 from .ops.pool import (  # noqa: F401,E402
     avg_pool1d, avg_pool2d, global_avg_pool2d, global_max_pool2d, max_pool1d, max_pool2d,
 )
-from .ops.norm import batch_norm  # noqa: F401,E402
+from .ops.batchnorm import batch_norm  # noqa: F401,E402
 from .ops.xent import softmax_cross_entropy, sparse_softmax_cross_entropy  # noqa: F401,E402
 from .ops.attention import scaled_dot_product_attention  # noqa: F401,E402
 from .ops.rnn import gru, lstm, simple_rnn  # noqa: F401,E402

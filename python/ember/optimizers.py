@@ -393,8 +393,8 @@ _BY_NAME = {"sgd": SGD, "adam": Adam, "adamw": AdamW, "rmsprop": RMSprop, "adagr
 def get(identifier: Union[str, Optimizer]) -> Optimizer:
     """An optimizer from a Keras name ("adam", "sgd", "rmsprop", "adamw", "adagrad",
     "adadelta", "adamax", "nadam"; any case) or an instance."""
-    if isinstance(identifier, Optimizer):
-        return identifier
+    if isinstance(identifier, Optimizer) or (not isinstance(identifier, type) and hasattr(identifier, "apply_gradients")):
+        return identifier  # also a wrapper such as ember.distributed.DistributedOptimizer
     if isinstance(identifier, str):
         cls = _BY_NAME.get(identifier.lower())
         if cls is None:

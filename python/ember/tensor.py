@@ -362,9 +362,16 @@ class Tensor:
 
     # -- in-place value updates (Keras Variable style; never recorded) -----------------
     def assign(self, value) -> "Tensor":
+        """Overwrite the values in place (Keras' ``Variable.assign``): the shape must match
+        exactly, and the value is cast to this tensor's dtype; complex values raise rather
+        than lose their imaginary part."""
         v = as_array(value)
-        if tuple(v.shape) != self.shape and v.size != 1:
-            raise ValueError(f"assign: value of shape {tuple(v.shape)} does not match the variable's shape {self.shape}")
+        if tuple(v.shape) != self.shape:
+            raise ValueError(f"assign: the value's shape must match the variable's shape {self.shape}. "
+                             f"Received: shape={tuple(v.shape)}")
+        if v.dtype.kind not in "biuf":
+            raise TypeError(f"assign: the value must be real numbers for a {self.data.dtype} variable of shape "
+                            f"{self.shape}. Received: dtype={v.dtype}")
         self.data[...] = v
         return self
 
@@ -417,12 +424,19 @@ class Tensor:
     def __abs__(self): return _core().abs(self)
     def __getitem__(self, idx): return _core().getitem(self, idx)
 
-    # comparisons give plain (non-differentiable) boolean Tensors-as-arrays
-    def __lt__(self, o): return Tensor(self.data < as_array(o))
-    def __le__(self, o): return Tensor(self.data <= as_array(o))
-    def __gt__(self, o): return Tensor(self.data > as_array(o))
-    def __ge__(self, o): return Tensor(self.data >= as_array(o))
+    # comparisons give bool Tensors outside the graph (as Keras and PyTorch), so that
+    # x[x > 0] masks instead of indexing with 0/1 floats
+    def __lt__(self, o): return make_op(self.data < as_array(o), (), None, "less")
+    def __le__(self, o): return make_op(self.data <= as_array(o), (), None, "less_equal")
+    def __gt__(self, o): return make_op(self.data > as_array(o), (), None, "greater")
+    def __ge__(self, o): return make_op(self.data >= as_array(o), (), None, "greater_equal")
     __hash__ = object.__hash__
+
+    def __int__(self) -> int:
+        """``int(t)`` of a one-element Tensor (``int(ops.sum(mask))``), as NumPy."""
+        if self.data.size != 1:
+            raise TypeError(f"int(): only a one-element Tensor converts to a Python int. Received: shape={self.shape}")
+        return int(self.data.reshape(()))
 
     # -- methods -----------------------------------------------------------------------
     def sum(self, axis=None, keepdims: bool = False): return _core().sum(self, axis, keepdims)

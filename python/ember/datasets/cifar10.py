@@ -4,7 +4,8 @@
 
 Reads data_batch_1.bin .. data_batch_5.bin and test_batch.bin (each record: 1 label byte,
 then 3072 bytes of a 32x32 image as 1024 red, 1024 green, 1024 blue values) from ``path``,
-else ``$EMBER_DATASETS/cifar10``, else ``~/.ember/datasets/cifar10``. Returns uint8 images
+else ``$EMBER_DATASETS/cifar10``, ``./data/cifar10``, ``./cifar10`` or the cache
+``~/.ember/datasets/cifar10`` (the search order of ``_paths``). Returns uint8 images
 (n, 32, 32, 3) (channels last, as Keras) and uint8 labels (n, 1). Nothing is downloaded.
 """
 from __future__ import annotations

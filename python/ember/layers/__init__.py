@@ -10,7 +10,7 @@ from .pooling import (  # noqa: F401
     AveragePooling1D, AveragePooling2D, GlobalAveragePooling1D, GlobalAveragePooling2D, GlobalMaxPooling1D,
     GlobalMaxPooling2D, MaxPooling1D, MaxPooling2D,
 )
-from .normalization import BatchNormalization  # noqa: F401
+from .normalization import BatchNormalization, SyncBatchNormalization  # noqa: F401
 from .reshaping import (  # noqa: F401
     Cropping1D, Cropping2D, Permute, RepeatVector, Reshape, UpSampling1D, UpSampling2D, ZeroPadding2D,
 )
@@ -21,3 +21,18 @@ from .recurrent import GRU, LSTM, Bidirectional, SimpleRNN, TimeDistributed  # n
 from .layer_norm import LayerNormalization  # noqa: F401
 from .attention import AdditiveAttention, Attention, MultiHeadAttention  # noqa: F401
 from .transformer import PositionalEncoding, PositionEmbedding, TransformerEncoder  # noqa: F401
+from .text_vectorization import TextVectorization  # noqa: F401
+from .conv_extra import Conv3D, DepthwiseConv1D, DepthwiseConv2D, SeparableConv1D, SeparableConv2D  # noqa: F401
+from .pooling3d import AveragePooling3D, GlobalAveragePooling3D, GlobalMaxPooling3D, MaxPooling3D  # noqa: F401
+from .augmentation import (  # noqa: F401
+    RandomBrightness, RandomContrast, RandomCrop, RandomFlip, RandomRotation, RandomTranslation, RandomZoom,
+)
+from .image_preprocessing import CenterCrop, Resizing  # noqa: F401
+
+# Keras' alias names for the same classes (a saved model records the canonical class name).
+MaxPool1D, MaxPool2D, MaxPool3D = MaxPooling1D, MaxPooling2D, MaxPooling3D
+AvgPool1D, AvgPool2D, AvgPool3D = AveragePooling1D, AveragePooling2D, AveragePooling3D
+GlobalAvgPool1D, GlobalAvgPool2D, GlobalAvgPool3D = GlobalAveragePooling1D, GlobalAveragePooling2D, GlobalAveragePooling3D
+GlobalMaxPool1D, GlobalMaxPool2D, GlobalMaxPool3D = GlobalMaxPooling1D, GlobalMaxPooling2D, GlobalMaxPooling3D
+Convolution1D, Convolution2D, Convolution3D = Conv1D, Conv2D, Conv3D
+SeparableConvolution1D, SeparableConvolution2D = SeparableConv1D, SeparableConv2D

@@ -1,8 +1,10 @@
 """The Layer base class: lazy building, weights, training flag, masks, sublayers."""
 from __future__ import annotations
 
+import collections
 import inspect
 import itertools
+import re
 from typing import Iterable, List, Optional, Sequence, Tuple
 
 import numpy as np
@@ -10,16 +12,29 @@ import numpy as np
 from .. import initializers, regularizers
 from ..tensor import Tensor
 
-_uid = itertools.count()
+_name_uids: "collections.Counter[str]" = collections.Counter()
 
 
 def _snake(name: str) -> str:
-    out = []
-    for i, c in enumerate(name):
-        if c.isupper() and i and (not name[i - 1].isupper() or (i + 1 < len(name) and name[i + 1].islower())):
-            out.append("_")
-        out.append(c.lower())
-    return "".join(out)
+    """Keras' rule (keras.src.utils.naming.to_snake_case): Conv2D -> conv2d,
+    MaxPooling2D -> max_pooling2d, LSTM -> lstm, GRUCell -> gru_cell."""
+    name = re.sub(r"\W+", "", name)
+    name = re.sub("(.)([A-Z][a-z]+)", r"\1_\2", name)
+    return re.sub("([a-z])([A-Z])", r"\1_\2", name).lower()
+
+
+def auto_name(class_name: str) -> str:
+    """A process-wide unique name as Keras gives it: one counter per prefix, so the first
+    Dense is ``dense``, the next ``dense_1``, and a Conv2D in between does not bump them."""
+    prefix = _snake(class_name)
+    k = _name_uids[prefix]
+    _name_uids[prefix] += 1
+    return prefix if k == 0 else f"{prefix}_{k}"
+
+
+def reset_names() -> None:
+    """Start every name counter again (``ember.utils.clear_session``)."""
+    _name_uids.clear()
 
 
 def shape_of(x) -> Tuple[Optional[int], ...]:
@@ -62,7 +77,7 @@ class Layer:
                  input_shape=None, batch_input_shape=None, input_dim=None, **kwargs):
         if kwargs:
             raise TypeError(f"{type(self).__name__}: unexpected keyword argument(s) {sorted(kwargs)}")
-        self.name = name or f"{_snake(type(self).__name__)}_{next(_uid)}"
+        self.name = name or auto_name(type(self).__name__)
         self.trainable = trainable
         self.dtype = np.dtype(dtype or "float32")
         self.built = False
@@ -123,7 +138,9 @@ class Layer:
         if isinstance(first, SymbolicTensor):
             return call_symbolic(self, inputs, args, dict(kwargs, training=training, mask=mask))
         if not isinstance(first, Tensor) and not isinstance(inputs, (list, tuple)):
-            inputs = Tensor(inputs, dtype=self.dtype if np.asarray(inputs).dtype.kind == "f" else None)
+            kind = np.asarray(inputs).dtype.kind
+            if kind not in "OSU":  # strings stay NumPy arrays for the text layers (TextVectorization)
+                inputs = Tensor(inputs, dtype=self.dtype if kind == "f" else None)
         self._maybe_build(inputs)
         if self._call_has_training:
             kwargs["training"] = bool(training)
@@ -216,7 +233,11 @@ class Layer:
         if len(values) != len(ws):
             raise ValueError(f"{self.name}.set_weights: expected {len(ws)} arrays, received {len(values)}")
         for w, v in zip(ws, values):
-            w.assign(np.asarray(v, dtype=w.dtype))
+            v = np.asarray(v)
+            if v.shape != w.shape:
+                raise ValueError(f"{self.name}.set_weights: weight {w.name!r} has shape {w.shape}. "
+                                 f"Received: shape={v.shape}")
+            w.assign(v)
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} name={self.name!r}>"

@@ -206,7 +206,10 @@ class Dropout(Layer):
                                  f"per input dimension. Received: input shape={x.shape}")
             shape = tuple(x.shape[i] if s is None else int(s) for i, s in enumerate(self.noise_shape))
         rng = self._rng if self._rng is not None else erandom.generator()
-        keep = rng.random(shape, dtype=np.float32) >= self.rate
+        if self.noise_shape is None or self.noise_shape[0] is None:  # axis 0 is the batch
+            keep = erandom.batch_draw(rng, "random", shape) >= self.rate
+        else:
+            keep = rng.random(shape, dtype=np.float32) >= self.rate
         mask = keep.astype(x.dtype) * x.dtype.type(1.0 / (1.0 - self.rate))
         return make_op(x.data * mask, (x,), lambda g: (g * mask,), "dropout")
 
@@ -249,6 +252,8 @@ class InputLayer(Layer):
             raise ValueError("InputLayer: shape is required (the input shape without the batch dimension)")
         if isinstance(shape, (int, np.integer)):
             shape = (int(shape),)
+        if isinstance(dtype, str) and dtype in ("string", "str"):  # Keras' text inputs (TextVectorization)
+            dtype = np.str_
         super().__init__(name=name, dtype=dtype if dtype is not None and np.dtype(dtype).kind == "f" else None,
                          **kwargs)
         self.input_dtype = np.dtype(dtype) if dtype is not None else np.dtype("float32")

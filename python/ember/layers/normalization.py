@@ -1,7 +1,9 @@
 """BatchNormalization (Keras names and defaults)."""
 from __future__ import annotations
 
+from .. import _shard
 from .. import functional as F
+from ..ops.sync_norm import sync_batch_norm
 from .base import Layer
 
 
@@ -14,14 +16,21 @@ class BatchNormalization(Layer):
     ``moving_mean`` / ``moving_variance`` are non-trainable weights updated in training as
     ``moving = momentum * moving + (1 - momentum) * batch_stat`` (Keras).
 
+    ``synchronized=True`` (Keras' spelling; also :class:`SyncBatchNormalization`): in
+    data-parallel training (``ember.distributed``) the batch statistics and the sums of
+    the backward pass are those of the whole global batch, reduced over every rank; in a
+    single process it is the ordinary layer.
+
     >>> bn = BatchNormalization()
     >>> y = bn(x, training=True)
     """
 
     def __init__(self, axis: int = -1, momentum: float = 0.99, epsilon: float = 1e-3, center: bool = True,
                  scale: bool = True, beta_initializer="zeros", gamma_initializer="ones",
-                 moving_mean_initializer="zeros", moving_variance_initializer="ones", **kwargs):
+                 moving_mean_initializer="zeros", moving_variance_initializer="ones", synchronized: bool = False,
+                 **kwargs):
         super().__init__(**kwargs)
+        self.synchronized = bool(synchronized)
         if isinstance(axis, (list, tuple)):
             if len(axis) != 1:
                 raise ValueError(f"BatchNormalization layer '{self.name}': only one axis is supported. Received: {axis}")
@@ -57,6 +66,11 @@ class BatchNormalization(Layer):
             raise ValueError(f"BatchNormalization layer '{self.name}' was built for {want} channels on axis "
                              f"{self.axis}. Received: shape={inputs.shape}")
         training = bool(training) and self.trainable
+        shard = _shard.current() if training and self.synchronized else None
+        if shard is not None:
+            return sync_batch_norm(inputs, self.gamma, self.beta, self.moving_mean, self.moving_variance,
+                                   self.momentum, self.epsilon, self.axis, shard,
+                                   name=f"BatchNormalization layer '{self.name}'")
         return F.batch_norm(inputs, self.gamma, self.beta, self.moving_mean, self.moving_variance, training,
                             self.momentum, self.epsilon, self.axis, name=f"BatchNormalization layer '{self.name}'")
 
@@ -66,4 +80,15 @@ class BatchNormalization(Layer):
     def get_config(self) -> dict:
         cfg = super().get_config()
         cfg.update(axis=self.axis, momentum=self.momentum, epsilon=self.epsilon, center=self.center, scale=self.scale)
+        if self.synchronized:
+            cfg["synchronized"] = True
         return cfg
+
+
+class SyncBatchNormalization(BatchNormalization):
+    """``BatchNormalization(synchronized=True)``: statistics over the global batch of a
+    data-parallel step (``ember.distributed``); the ordinary layer in a single process."""
+
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("synchronized", True)
+        super().__init__(*args, **kwargs)

@@ -1,12 +1,15 @@
 """Preprocessing layers (Keras names and defaults): Rescaling, Normalization."""
 from __future__ import annotations
 
+import math
+import sys
 from typing import Optional, Sequence, Tuple, Union
 
 import numpy as np
 
 from .. import functional as F
 from ..tensor import Tensor
+from ..utils.progbar import Progbar
 from .base import Layer
 
 _EPSILON = 1e-7  # keras.backend.epsilon()
@@ -144,12 +147,14 @@ class Normalization(Layer):
                              f"(statistics per entry of axis {self.axis}). {what}: shape={tuple(shape)}")
 
     # -- statistics -------------------------------------------------------------------------
-    def adapt(self, data, batch_size: Optional[int] = None, steps: Optional[int] = None) -> None:
+    def adapt(self, data, batch_size: Optional[int] = None, steps: Optional[int] = None, verbose: int = 1) -> None:
         """Compute the mean and variance of ``data`` over every axis but ``axis``.
 
         ``data``: an array (or a Tensor / nested list), or an iterable of batches (arrays, or
         tuples whose first item is the batch, as a dataset of (x, y) yields); ``steps``
-        caps the number of batches taken. Statistics are accumulated in float64."""
+        caps the number of batches taken. Statistics are accumulated in float64. With
+        ``verbose`` and several batches of known number, a progress bar is drawn on a terminal
+        (nothing is written elsewhere)."""
         if self.input_mean is not None:
             raise ValueError(f"Normalization layer '{self.name}' was given mean and variance; adapt() would "
                              "overwrite them. Build it without mean / variance to adapt it to data.")
@@ -168,9 +173,12 @@ class Normalization(Layer):
                 raise TypeError(f"Normalization layer '{self.name}'.adapt: data must be an array or an iterable of "
                                 f"batches. Received: {type(data).__name__}") from None
         count, mean, m2 = 0, None, None
+        bar = self._adapt_bar(data, batches, batch_size, steps) if verbose else None
         for i, batch in enumerate(batches):
             if steps is not None and i >= steps:
                 break
+            if bar is not None:
+                bar.update(i)
             if isinstance(batch, tuple):  # (x, y) or (x, y, sample_weight) from a dataset
                 batch = batch[0]
             b = np.asarray(batch.numpy() if isinstance(batch, Tensor) else batch)
@@ -198,10 +206,28 @@ class Normalization(Layer):
                 mean = mean + delta * (n / tot)
                 m2 = m2 + bm2 + delta ** 2 * (count * n / tot)
                 count = tot
+        if bar is not None:
+            bar.finish()
         if mean is None:
             raise ValueError(f"Normalization layer '{self.name}'.adapt: data holds no samples")
         self.mean.assign(mean.astype(self.mean.dtype))
         self.variance.assign((m2 / count).astype(self.variance.dtype))
+
+    @staticmethod
+    def _adapt_bar(data, batches, batch_size, steps) -> Optional[Progbar]:
+        """A progress bar over the batches when there are several, their number is known and
+        stdout is a terminal."""
+        if not sys.stdout.isatty():
+            return None
+        if isinstance(batches, list):
+            total = 1
+        elif isinstance(data, (np.ndarray, list)):
+            total = math.ceil(len(data) / int(batch_size))
+        else:
+            total = len(data) if hasattr(data, "__len__") else steps
+        if total is not None and steps is not None:
+            total = min(total, steps)
+        return Progbar(total, 1, unit_name="batch") if total and total > 1 else None
 
     def _stats(self, dt) -> Tuple[np.ndarray, np.ndarray]:
         if self.input_mean is not None:

@@ -102,8 +102,8 @@ class _RNNBase(Layer):
             raise ValueError(f"{type(self).__name__} expects a 3-D input (batch, timesteps, features). "
                              f"Received: shape={x.shape}")
         if self.dropout and training:
-            B, _, F = x.shape
-            x = nn.dropout(x, self.dropout, training=True, noise_shape=(B, 1, F))
+            F = x.shape[2]
+            x = nn.dropout(x, self.dropout, training=True, noise_shape=(None, 1, F))  # None: the batch axis
         m = None if mask is None else np.asarray(mask.data if isinstance(mask, Tensor) else mask, dtype=bool)
         if self.go_backwards:
             x = core.getitem(x, (slice(None), slice(None, None, -1)))
@@ -111,7 +111,7 @@ class _RNNBase(Layer):
         rmask = None
         if self.recurrent_dropout and training:  # one (batch, units) mask for every step (Keras)
             rate = self.recurrent_dropout
-            keep = erandom.generator().random((x.shape[0], self.units), dtype=np.float32) >= rate
+            keep = erandom.batch_draw(erandom.generator(), "random", (x.shape[0], self.units)) >= rate
             rmask = keep * x.dtype.type(1.0 / (1.0 - rate))
         states = list(initial_state) if initial_state is not None else None
         y, *final = self._run(x, m, states, rmask)

@@ -19,6 +19,8 @@ def to_array(x, who: str, what: str, float_dtype=np.float32) -> np.ndarray:
     except (ValueError, TypeError) as e:
         raise TypeError(f"{who}: {what} must be a numeric array (or a list of them). Could not convert "
                         f"{type(x).__name__}: {e}") from None
+    if a.dtype.kind in "US" and what.startswith("x"):
+        return a  # text for a model that starts with TextVectorization (Input(dtype="string"))
     if a.dtype.kind not in "biuf":
         raise TypeError(f"{who}: {what} must be numeric (bool, int or float). "
                         f"Received: dtype={a.dtype}, shape={a.shape}")

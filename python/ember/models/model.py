@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from typing import List, Optional
 
-from ..layers.base import Layer
+from ..layers.base import Layer, auto_name
 from ..symbolic import SymbolicTensor, flatten, run_graph, topological_nodes
 from . import summary as S
 from .training import Trainer
@@ -24,6 +24,8 @@ class Model(Trainer, Layer):
     """
 
     def __init__(self, inputs=None, outputs=None, name: Optional[str] = None, trainable: bool = True, **kwargs):
+        if name is None and inputs is not None:
+            name = auto_name("Functional")  # Keras 3 names a functional model "functional"
         super().__init__(name=name, trainable=trainable, **kwargs)
         self._graph = None
         if (inputs is None) != (outputs is None):
@@ -129,7 +131,7 @@ class Model(Trainer, Layer):
         return run_graph(self._nodes, self._inputs, values, self._outputs_struct, training)
 
     # -- introspection -------------------------------------------------------------------
-    def summary(self, print_fn=None, line_length: int = 72) -> None:
+    def summary(self, print_fn=None, line_length: Optional[int] = None) -> None:
         """Print the layers, their output shapes and parameter counts, and the totals."""
         if self._graph:
             shapes = {}
@@ -151,9 +153,17 @@ class Model(Trainer, Layer):
     def save(self, filepath: str) -> None:
         """Save the architecture (JSON) and weights in one .npz file (no pickle), atomically:
         Sequential and functional models; a subclassed model raises NotImplementedError
-        (use ``save_weights``)."""
+        (use ``save_weights``). A name ending in ``.keras`` writes a Keras 3 archive instead
+        (needs h5py)."""
         from .saving import save_model
         save_model(self, filepath)
+
+    def export(self, filepath: str, format: str = "onnx", **kwargs) -> None:
+        """Export for inference elsewhere (Keras 3's spelling): ``format="onnx"`` writes an
+        ONNX graph with a dynamic batch dimension (needs the onnx package; see
+        ``ember.export``)."""
+        from ..export import export
+        export(self, filepath, format=format, **kwargs)
 
     def save_weights(self, filepath: str) -> None:
         from .saving import save_weights

@@ -1,5 +1,5 @@
 """Saving and loading: one .npz file holding the weights and a JSON config (no pickle),
-written to a temporary file and moved into place with ``os.replace`` (atomic).
+written atomically (``ember.fileio.atomic_write``: temporary file, fsync, ``os.replace``).
 
 Config format versions (the "format" key): "ember-model-v1" holds a Sequential model;
 "ember-model-v2" (written now) adds functional models ("class_name": "Functional"): the
@@ -11,11 +11,11 @@ from __future__ import annotations
 
 import contextvars
 import json
-import os
-import tempfile
 from typing import Any, Dict, Optional
 
 import numpy as np
+
+from ..fileio import atomic_write
 
 FORMAT = "ember-model-v2"
 READABLE_FORMATS = ("ember-model-v1", "ember-model-v2")
@@ -23,31 +23,64 @@ _CUSTOM_OBJECTS: contextvars.ContextVar = contextvars.ContextVar("ember_custom_o
 
 
 def _atomic_savez(path: str, arrays: Dict[str, np.ndarray]) -> None:
-    d = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(dir=d, prefix=".tmp-", suffix=".npz")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            np.savez(f, **arrays)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    atomic_write(path, lambda f: np.savez(f, **arrays))
 
 
 def save_weights(model, path: str) -> None:
-    """All weights of ``model`` (in ``model.weights`` order) into an .npz file."""
+    """All weights of ``model`` (in ``model.weights`` order) into an .npz file (or the
+    format the file name asks for: ``.weights.h5``, ``.safetensors``; see ``formats``)."""
+    if _foreign("save_weights", model, path) is not _OWN:
+        return
     _atomic_savez(path, {f"w{i:04d}": w for i, w in enumerate(model.get_weights())})
 
 
 def _read_weights(f) -> list:
+    """The weight arrays of an open .npz, in order. ember writes float32 and float64 only;
+    any other dtype (complex, float16, integers, ...) means the file was not written by
+    ember for this model, and casting it would load different numbers silently."""
     keys = sorted(k for k in f.files if k.startswith("w") and k[1:].isdigit())
-    return [f[k] for k in keys]
+    out = []
+    for k in keys:
+        a = f[k]
+        if a.dtype not in (np.float32, np.float64):
+            raise ValueError(f"load: weight {k} has dtype {a.dtype}; ember weight files hold float32 or float64 "
+                             f"arrays. Received: dtype={a.dtype}, shape={a.shape}")
+        out.append(a)
+    return out
 
 
 def load_weights(model, path: str) -> None:
+    if _foreign("load_weights", model, path) is not _OWN:
+        return
     with np.load(path, allow_pickle=False) as f:
         model.set_weights(_read_weights(f))
+
+
+_OWN = object()
+
+
+def _foreign(what: str, model, path):
+    """Hands ``what`` to the module for a foreign format (by file name) and returns its result;
+    ``_OWN`` for ember's own format."""
+    from .formats import format_of, is_ember_npz
+    fmt = format_of(path)
+    if fmt is None or (what.startswith("load") and is_ember_npz(path)):
+        return _OWN
+    from . import saving_keras as K
+    from . import saving_safetensors as S
+    table = {("save_model", "keras"): K.save_keras, ("load_weights", "keras"): K.load_keras_weights,
+             ("save_weights", "weights.h5"): K.save_weights_h5, ("load_weights", "weights.h5"): K.load_weights_h5,
+             ("save_weights", "safetensors"): S.save_weights, ("load_weights", "safetensors"): S.load_weights}
+    if (what, fmt) == ("load_model", "keras"):
+        return K.load_keras(path)
+    fn = table.get((what, fmt))
+    if fn is None:
+        if fmt == "keras":
+            raise ValueError(f"{what}: {path!r}: a .keras file holds a whole model; use model.save(path), or name "
+                             "a weights file *.weights.h5")
+        raise ValueError(f"{what}: {path!r} names a {fmt} file, which holds weights only; use "
+                         "model.save_weights / model.load_weights")
+    return fn(model, path)
 
 
 def _is_functional(model) -> bool:
@@ -201,6 +234,8 @@ def save_model(model, path: str) -> None:
     """Architecture + weights of a Sequential or functional model. A subclassed model's
     architecture is Python code: save its weights with ``save_weights`` and rebuild it in code."""
     from .sequential import Sequential
+    if _foreign("save_model", model, path) is not _OWN:
+        return
     if isinstance(model, Sequential):
         if not model.built:
             raise ValueError("save: the model is not built yet (give it an input_shape or call it once)")
@@ -223,24 +258,37 @@ def save_model(model, path: str) -> None:
 
 def load_model(path: str, compile: bool = False, custom_objects: Optional[dict] = None):
     """Rebuild a model saved with ``model.save(path)`` and load its weights.
-    ``custom_objects``: {class name: class} for layers defined outside ember."""
+    ``custom_objects``: {class name: class} for layers defined outside ember. A ``.keras``
+    file is read as a Keras 3 archive (``saving_keras``)."""
+    model = _foreign("load_model", None, path)
+    if model is not _OWN:
+        return model
     with np.load(path, allow_pickle=False) as f:
         if "config" not in f.files:
             raise ValueError(f"load_model: {path!r} holds no model config (was it written by save_weights?)")
-        config = json.loads(str(f["config"]))
+        try:
+            config = json.loads(str(f["config"]))
+        except RecursionError:
+            raise ValueError(f"load_model: {path!r} holds a config nested too deeply to be a model") from None
         weights = _read_weights(f)
+    if not isinstance(config, dict):
+        raise ValueError(f"load_model: {path!r} holds a malformed config (a JSON {type(config).__name__}, "
+                         "not an object)")
     fmt, class_name = config.get("format"), config.get("class_name")
     if fmt not in READABLE_FORMATS:
         raise ValueError(f"load_model: {path!r} is not an ember model file this version reads (format {fmt!r}; "
                          f"readable: {list(READABLE_FORMATS)})")
+    if class_name not in ("Sequential", "Functional") or (class_name == "Functional" and fmt == "ember-model-v1"):
+        raise ValueError(f"load_model: {path!r} holds an unknown model class {class_name!r} (format {fmt!r})")
     token = _CUSTOM_OBJECTS.set(dict(custom_objects or {}))
     try:
-        if class_name == "Sequential":
-            model = _sequential_from_config(config["config"])
-        elif class_name == "Functional" and fmt != "ember-model-v1":
-            model = functional_from_config(config["config"])
-        else:
-            raise ValueError(f"load_model: {path!r} holds an unknown model class {class_name!r} (format {fmt!r})")
+        build = _sequential_from_config if class_name == "Sequential" else functional_from_config
+        model = build(config["config"])
+    except (KeyError, IndexError, TypeError, AttributeError, RecursionError) as e:
+        # A config that is JSON but not a model's: name the file and the fault, not a
+        # Python internals error from deep inside the rebuild.
+        raise ValueError(f"load_model: {path!r} holds a malformed {class_name} config "
+                         f"({type(e).__name__}: {e})") from None
     finally:
         _CUSTOM_OBJECTS.reset(token)
     model.set_weights(weights)

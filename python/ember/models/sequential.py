@@ -121,7 +121,7 @@ class Sequential(Model):
             x = layer(x, training=training)
         return x
 
-    def summary(self, print_fn=None, line_length: int = 72) -> None:
+    def summary(self, print_fn=None, line_length: Optional[int] = None) -> None:
         shapes = self._shapes + [None] * (len(self._layers) - len(self._shapes))
         S.summary(self, list(zip(self._layers, shapes)), print_fn, line_length)
 

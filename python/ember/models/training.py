@@ -371,7 +371,7 @@ class Trainer:
             callbacks: Optional[List[cbks.Callback]] = None, validation_split: float = 0.0,
             validation_data=None, shuffle: bool = True, class_weight=None, sample_weight=None,
             initial_epoch: int = 0, steps_per_epoch=None, validation_batch_size: Optional[int] = None,
-            validation_freq: int = 1) -> cbks.History:
+            validation_freq: int = 1, distribute=None) -> cbks.History:
         """Train for ``epochs`` passes over (x, y) in mini-batches; returns a History whose
         ``history`` dict maps "loss", each metric and "val_*" to per-epoch values.
 
@@ -380,7 +380,10 @@ class Trainer:
         weights every output); the logs add "<output>_loss" and "<output>_<metric>".
 
         A NaN or infinite batch loss stops training with a warning (the epoch's logs, with
-        the NaN, are still recorded)."""
+        the NaN, are still recorded).
+
+        ``distribute``: a ``ember.distributed.DataParallel`` (or True) trains on every rank of
+        an MPI job, ``batch_size`` being the global batch; None: ``set_distribution``'s."""
         self._require_compiled("fit")
         if y is None:
             raise ValueError("fit: y is required (x, y arrays; datasets/generators are not supported)")
@@ -418,12 +421,16 @@ class Trainer:
         n = D.num_samples(x, "fit")
         steps = steps_per_epoch or math.ceil(n / bs)
         vb = _verbosity(verbose)
+        dist = _distribution(distribute)
+        if dist is not None:  # rank 0's weights everywhere; only rank 0 prints and writes files
+            vb, callbacks = dist.begin_fit(self, vb, callbacks, n)
         history = cbks.History()
         cb_list = cbks.CallbackList(list(callbacks or []) + [history], self,
                                     {"epochs": epochs, "steps": steps, "verbose": vb})
         self.history = history
         self.stop_training = False
         metrics = self._make_metrics()
+        step_fn = self._train_step if dist is None else dist.step_fn(self, metrics)
         n_out = len(self._heads)
         cb_list.call("on_train_begin", None)
         logs: Dict[str, float] = {}
@@ -445,19 +452,22 @@ class Trainer:
                 idx = order[lo:hi] if order is not None else slice(lo, hi)
                 xb, yb, swb = D.take(x, idx), D.take(y, idx), D.take(sw, idx)
                 cb_list.batch("on_train_batch_begin", step, None)
-                loss_val, parts, outs = self._train_step(xb, yb, swb)
+                loss_val, parts, outs = step_fn(xb, yb, swb)
                 nb = hi - lo
                 loss_sum += loss_val * nb
                 for i, p in enumerate(parts):
                     if p is not None:
                         part_sums[i] += p * nb
                 seen += nb
-                self._update_metrics(metrics, yb, outs, swb)
+                if outs is not None:  # a data-parallel step has updated the metrics
+                    self._update_metrics(metrics, yb, outs, swb)
                 logs = self._logs(loss_sum / seen, [p / seen for p in part_sums], metrics)
                 if bar is not None:
                     bar.update(step + 1, logs)
                 if cb_list.has("on_train_batch_end"):
                     cb_list.batch("on_train_batch_end", step, dict(logs))
+                if dist is not None:
+                    dist.agree_stop(self, batch=True)
                 if not math.isfinite(loss_val):
                     nan_batch = step
                     break
@@ -466,7 +476,7 @@ class Trainer:
             if validation_data is not None and (epoch + 1 - initial_epoch) % validation_freq == 0 and nan_batch is None:
                 vals = self.evaluate(*validation_data[:2], sample_weight=validation_data[2],
                                      batch_size=validation_batch_size or bs, verbose=0, return_dict=True,
-                                     callbacks=cb_list, _prepared=True)
+                                     callbacks=cb_list, _prepared=True, distribute=dist or False)
                 logs.update({"val_" + k: v for k, v in vals.items()})
             epoch_logs = dict(logs)
             cb_list.call("on_epoch_end", epoch, epoch_logs)  # callbacks may add keys (learning_rate)
@@ -477,6 +487,8 @@ class Trainer:
                               "training stopped. The learning rate may be too high, or the data may hold "
                               "NaN/inf values.", RuntimeWarning, stacklevel=2)
                 self.stop_training = True
+            if dist is not None:
+                dist.agree_stop(self)
             if self.stop_training:
                 break
         cb_list.call("on_train_end", epoch_logs)
@@ -484,10 +496,11 @@ class Trainer:
 
     # -- evaluate / predict ------------------------------------------------------------
     def evaluate(self, x=None, y=None, batch_size: Optional[int] = None, verbose="auto", sample_weight=None,
-                 return_dict: bool = False, callbacks=None, _prepared: bool = False, **kwargs):
+                 return_dict: bool = False, callbacks=None, _prepared: bool = False, distribute=None, **kwargs):
         """Loss and metrics on (x, y): ``[loss, metric...]``, a scalar loss when there are no
         metrics, or a dict with ``return_dict=True``. With several outputs:
-        ``[loss, <output>_loss..., <output>_<metric>...]`` (y and sample_weight as in fit)."""
+        ``[loss, <output>_loss..., <output>_<metric>...]`` (y and sample_weight as in fit).
+        ``distribute`` as in fit: each batch is split over the ranks, the sums gathered."""
         self._require_compiled("evaluate")
         if y is None:
             raise ValueError("evaluate: y is required")
@@ -499,41 +512,55 @@ class Trainer:
         n = D.check_pair(x, y, "evaluate", [h.name for h in self._heads], sample_weight)
         bs = int(batch_size or 32)
         cb_list = self._callback_list(callbacks, math.ceil(n / bs), _verbosity(verbose))
+        dist = _distribution(distribute)
+        show = _verbosity(verbose) and not _prepared and (dist is None or dist.is_root())
+        bar = cbks.Progbar(math.ceil(n / bs), _verbosity(verbose)) if show else None
         metrics = self._make_metrics(reset=True)
         loss_sum = 0.0
         part_sums = [0.0] * len(self._heads)
         cb_list.call("on_test_begin", None)
         for step, lo in enumerate(range(0, n, bs)):
             hi = min(lo + bs, n)
-            sl = slice(lo, hi)
+            sl = slice(lo, hi) if dist is None else dist.local_slice(lo, hi)
+            if sl.start == sl.stop:
+                continue
             yb, swb = D.take(y, sl), D.take(sample_weight, sl)
             cb_list.batch("on_test_batch_begin", step, None)
             loss_val, parts, outs = self._test_step(D.take(x, sl), yb, swb)
-            loss_sum += loss_val * (hi - lo)
+            loss_sum += loss_val * (sl.stop - sl.start)
             for i, p in enumerate(parts):
                 if p is not None:
-                    part_sums[i] += p * (hi - lo)
+                    part_sums[i] += p * (sl.stop - sl.start)
             self._update_metrics(metrics, yb, outs, swb)
             if cb_list.has("on_test_batch_end"):
                 cb_list.batch("on_test_batch_end", step, self._logs(loss_sum / hi, [p / hi for p in part_sums], metrics))
+            if bar is not None:  # logs computed only when the bar is redrawn
+                bar.update(step + 1, lambda: self._logs(loss_sum / hi, [p / hi for p in part_sums], metrics))
+        if dist is not None:
+            loss_sum, part_sums = dist.reduce_eval(loss_sum, part_sums, metrics)
         logs = self._logs(loss_sum / max(n, 1), [p / max(n, 1) for p in part_sums], metrics)
         cb_list.call("on_test_end", dict(logs))
-        if _verbosity(verbose) and not _prepared:
-            print(f"{math.ceil(n / bs)}/{math.ceil(n / bs)} - " + cbks.Progbar.format_logs(logs))
+        if bar is not None:
+            bar.finish(logs)
         if return_dict:
             return logs
         vals = list(logs.values())
         return vals[0] if len(vals) == 1 else vals
 
-    def predict(self, x, batch_size: Optional[int] = None, verbose=0, callbacks=None, **kwargs):
+    def predict(self, x, batch_size: Optional[int] = None, verbose=0, callbacks=None, distribute=None, **kwargs):
         """The model's outputs for ``x`` (gradients off, ``training=False``) as a NumPy array;
-        a list of arrays (a dict for dict outputs) for a model with several outputs."""
+        a list of arrays (a dict for dict outputs) for a model with several outputs.
+        ``distribute`` as in fit: each rank predicts a part, every rank gets all."""
         x = D.to_data(x, self._n_inputs(), "predict", "x", self.dtype)
+        dist = _distribution(distribute)
+        if dist is not None:
+            return dist.predict(self, x, batch_size, verbose, callbacks)
         n = D.num_samples(x, "predict")
         bs = int(batch_size or 32)
         if n == 0:
             raise ValueError("predict: x has no samples")
         cb_list = self._callback_list(callbacks, math.ceil(n / bs), _verbosity(verbose))
+        bar = cbks.Progbar(math.ceil(n / bs), _verbosity(verbose)) if _verbosity(verbose) else None
         outs = []
         cb_list.call("on_predict_begin", None)
         with no_grad():
@@ -542,7 +569,11 @@ class Trainer:
                 out = _to_numpy(self(D.take(x, slice(lo, min(lo + bs, n))), training=False))
                 outs.append(out)
                 cb_list.batch("on_predict_batch_end", step, {"outputs": out})
+                if bar is not None:
+                    bar.update(step + 1)
         cb_list.call("on_predict_end", None)
+        if bar is not None:
+            bar.finish()
         return _concat(outs)
 
     def _callback_list(self, callbacks, steps: int, verbose: int) -> cbks.CallbackList:
@@ -587,6 +618,12 @@ class Trainer:
             return logs
         vals = list(logs.values())
         return vals[0] if len(vals) == 1 else vals
+
+
+def _distribution(distribute):
+    """The DataParallel ``distribute`` asks for, or None (ember.distributed sits above)."""
+    from .. import distributed
+    return distributed.resolve(distribute)
 
 
 def _layout_of(out):

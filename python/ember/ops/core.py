@@ -21,18 +21,61 @@ _bmax = builtins.max
 Axis = Optional[Union[int, Tuple[int, ...]]]
 
 
+def constant(arr) -> Tensor:
+    """Wrap an array of any numeric dtype (int and bool included, which the Tensor
+    constructor turns into floats) as a Tensor outside the graph."""
+    return make_op(arr, (), None, "constant")
+
+
+def _operand(x, like=None) -> Tensor:
+    """``x`` as a Tensor. A Python number adopts the dtype of ``like`` (a Tensor) unless it
+    is a float meeting an integer tensor, which makes float32 (Keras' promotion); integer
+    and bool arrays keep their dtype."""
+    if isinstance(x, Tensor):
+        return x
+    if like is not None and np.isscalar(x):
+        dt = like.data.dtype
+        if dt.kind in "biu" and isinstance(x, (float, np.floating)):
+            dt = np.dtype(np.float32)
+        elif dt.kind == "b" and not isinstance(x, (bool, np.bool_)):
+            dt = np.dtype(np.int32)
+        return constant(np.asarray(x, dtype=dt))
+    arr = np.asarray(x)
+    if arr.dtype.kind in "iu" and not isinstance(x, np.ndarray) and not isinstance(x, np.generic):
+        arr = arr.astype(np.int32)  # Python ints are int32, as in Keras
+    if arr.dtype.kind in "biu":
+        return constant(arr)
+    if like is not None and like.data.dtype.kind == "f":
+        return as_tensor(arr, like.data.dtype)  # float data adopts the tensor's precision
+    return as_tensor(arr)
+
+
+def result_dtype(*dtypes) -> np.dtype:
+    """The dtype two operands meet in: an integer or bool operand takes the float one's
+    dtype (int32 + float32 is float32, as in Keras, not NumPy's float64); otherwise NumPy's
+    promotion."""
+    dts = [np.dtype(d) for d in dtypes]
+    floats = [d for d in dts if d.kind == "f"]
+    if floats and len(floats) < len(dts):
+        return np.result_type(*floats)
+    return np.result_type(*dts)
+
+
 def _pair(a, b):
-    """Both operands as Tensors of one float dtype (a Python scalar adopts the other's)."""
-    if isinstance(a, Tensor) and not isinstance(b, Tensor):
-        b = Tensor(np.asarray(b, dtype=a.data.dtype) if np.isscalar(b) else b, dtype=a.data.dtype)
-    elif isinstance(b, Tensor) and not isinstance(a, Tensor):
-        a = Tensor(np.asarray(a, dtype=b.data.dtype) if np.isscalar(a) else a, dtype=b.data.dtype)
-    else:
-        a, b = as_tensor(a), as_tensor(b)
+    """Both operands as Tensors of one dtype (a Python scalar adopts the other's)."""
+    a = _operand(a, b if isinstance(b, Tensor) else None)
+    b = _operand(b, a)
     if a.data.dtype != b.data.dtype:
-        dt = np.promote_types(a.data.dtype, b.data.dtype)
+        dt = result_dtype(a.data.dtype, b.data.dtype)
         a, b = as_tensor(a, dt), as_tensor(b, dt)
     return a, b
+
+
+def _floating(a) -> Tensor:
+    """``a`` as a float Tensor: integer and bool tensors become float32 (Keras' rule for
+    exp, log, sqrt, mean ...)."""
+    a = _operand(a)
+    return a if a.data.dtype.kind == "f" else cast(a, np.float32)
 
 
 def _check_broadcast(op: str, a: Tensor, b: Tensor) -> None:
@@ -67,7 +110,10 @@ def mul(a, b) -> Tensor:
 
 
 def div(a, b) -> Tensor:
+    """a / b; integer operands divide as float32 (Keras' rule)."""
     a, b = _pair(a, b)
+    if a.data.dtype.kind != "f":
+        a, b = cast(a, np.float32), cast(b, np.float32)
     _check_broadcast("div", a, b)
     ad, bd = a.data, b.data
     out = ad / bd
@@ -79,14 +125,14 @@ def div(a, b) -> Tensor:
 
 
 def neg(a) -> Tensor:
-    a = as_tensor(a)
+    a = _operand(a)
     return make_op(-a.data, (a,), lambda g: (-g,), "neg")
 
 
 def power(a, b) -> Tensor:
     """a ** b elementwise; b may be a Tensor (gradient through both) or a number."""
     if not isinstance(b, Tensor) and np.isscalar(b):
-        a = as_tensor(a)
+        a = _operand(a)
         p = float(b)
         ad = a.data
         out = ad ** p
@@ -135,9 +181,16 @@ def where(cond, a, b) -> Tensor:
 
 
 def cast(a, dtype) -> Tensor:
-    a = as_tensor(a)
-    dt = np.dtype(dtype)
+    """``a`` converted to ``dtype``; the gradient flows only between float dtypes (a cast
+    to an integer or bool has none, as in Keras)."""
+    a = _operand(a)
+    try:
+        dt = np.dtype(dtype)
+    except TypeError:
+        raise TypeError(f"cast: unknown dtype. Received: dtype={dtype!r}") from None
     src = a.data.dtype
+    if dt.kind != "f" or src.kind != "f":
+        return constant(a.data.astype(dt))
     return make_op(a.data.astype(dt), (a,), lambda g: (g.astype(src),), "cast")
 
 
@@ -212,15 +265,18 @@ def _expand_to(g, shape, axes, keepdims):
 
 
 def sum(a, axis: Axis = None, keepdims: bool = False) -> Tensor:  # noqa: A001
-    a = as_tensor(a)
+    """Sum over ``axis``; a bool tensor counts as int32 (Keras), other dtypes are kept."""
+    a = _operand(a)
+    if a.data.dtype.kind == "b":
+        a = cast(a, np.int32)
     axes = _norm_axis(axis, a.ndim, "sum")
     shape = a.shape
-    out = np.asarray(a.data.sum(axis=axes, keepdims=keepdims))
+    out = np.asarray(a.data.sum(axis=axes, keepdims=keepdims, dtype=a.data.dtype))  # int32 stays int32
     return make_op(out, (a,), lambda g: (_expand_to(g, shape, axes, keepdims),), "sum")
 
 
 def mean(a, axis: Axis = None, keepdims: bool = False) -> Tensor:
-    a = as_tensor(a)
+    a = _floating(a)
     axes = _norm_axis(axis, a.ndim, "mean")
     shape = a.shape
     n = int(np.prod([shape[i] for i in axes])) if axes else 1
@@ -230,13 +286,13 @@ def mean(a, axis: Axis = None, keepdims: bool = False) -> Tensor:
 
 def var(a, axis: Axis = None, keepdims: bool = False) -> Tensor:
     """Population variance (ddof=0), like ``numpy.var`` and Keras."""
-    a = as_tensor(a)
+    a = _floating(a)
     d = a - mean(a, axis, keepdims=True)
     return mean(d * d, axis, keepdims)
 
 
 def _extremum(a, axis, keepdims, name, fn):
-    a = as_tensor(a)
+    a = _operand(a)
     if a.size == 0:
         raise ValueError(f"{name}: reduction of an empty tensor of shape {a.shape}")
     axes = _norm_axis(axis, a.ndim, name)
@@ -266,7 +322,7 @@ def min(a, axis: Axis = None, keepdims: bool = False) -> Tensor:  # noqa: A001
 # ---------------------------------------------------------------------------------------
 
 def reshape(a, shape: Sequence[int]) -> Tensor:
-    a = as_tensor(a)
+    a = _operand(a)
     src = a.shape
     try:
         out = a.data.reshape(tuple(shape))
@@ -277,7 +333,7 @@ def reshape(a, shape: Sequence[int]) -> Tensor:
 
 
 def transpose(a, axes: Optional[Sequence[int]] = None) -> Tensor:
-    a = as_tensor(a)
+    a = _operand(a)
     if axes is None:
         axes = tuple(reversed(range(a.ndim)))
     axes = tuple(int(x) % a.ndim for x in axes) if a.ndim else ()
@@ -288,14 +344,14 @@ def transpose(a, axes: Optional[Sequence[int]] = None) -> Tensor:
 
 
 def swapaxes(a, a1: int, a2: int) -> Tensor:
-    a = as_tensor(a)
+    a = _operand(a)
     axes = list(range(a.ndim))
     axes[a1], axes[a2] = axes[a2], axes[a1]
     return transpose(a, axes)
 
 
 def squeeze(a, axis=None) -> Tensor:
-    a = as_tensor(a)
+    a = _operand(a)
     src = a.shape
     try:
         out = np.squeeze(a.data, axis)
@@ -305,13 +361,13 @@ def squeeze(a, axis=None) -> Tensor:
 
 
 def expand_dims(a, axis) -> Tensor:
-    a = as_tensor(a)
+    a = _operand(a)
     src = a.shape
     return make_op(np.expand_dims(a.data, axis), (a,), lambda g: (g.reshape(src),), "expand_dims")
 
 
 def broadcast_to(a, shape) -> Tensor:
-    a = as_tensor(a)
+    a = _operand(a)
     try:
         out = np.broadcast_to(a.data, tuple(shape))
     except ValueError:
@@ -330,7 +386,7 @@ def _index_arrays(idx):
 
 def getitem(a, idx) -> Tensor:
     """Indexing and slicing (basic and advanced); the gradient scatters back (adds repeats)."""
-    a = as_tensor(a)
+    a = _operand(a)
     idx = _index_arrays(idx)
     try:
         out = a.data[idx]
@@ -356,10 +412,10 @@ def getitem(a, idx) -> Tensor:
 
 def concatenate(tensors: Sequence, axis: int = 0) -> Tensor:
     """Join tensors along an existing axis."""
-    ts = [as_tensor(t) for t in tensors]
+    ts = [_operand(t) for t in tensors]
     if not ts:
         raise ValueError("concatenate: needs at least one tensor")
-    dt = np.result_type(*[t.data.dtype for t in ts])
+    dt = result_dtype(*[t.data.dtype for t in ts])
     ts = [as_tensor(t, dt) for t in ts]
     try:
         out = np.concatenate([t.data for t in ts], axis=axis)
@@ -372,12 +428,12 @@ def concatenate(tensors: Sequence, axis: int = 0) -> Tensor:
 
 def stack(tensors: Sequence, axis: int = 0) -> Tensor:
     """Join tensors of one shape along a new axis."""
-    ts = [as_tensor(t) for t in tensors]
+    ts = [_operand(t) for t in tensors]
     if not ts:
         raise ValueError("stack: needs at least one tensor")
     if len({t.shape for t in ts}) != 1:
         raise ValueError(f"stack: all tensors must have the same shape. Received: {[t.shape for t in ts]}")
-    dt = np.result_type(*[t.data.dtype for t in ts])
+    dt = result_dtype(*[t.data.dtype for t in ts])
     ts = [as_tensor(t, dt) for t in ts]
     out = np.stack([t.data for t in ts], axis=axis)
     ax = axis % out.ndim
@@ -386,7 +442,7 @@ def stack(tensors: Sequence, axis: int = 0) -> Tensor:
 
 def pad(a, pad_width, value: float = 0.0) -> Tensor:
     """Constant padding; ``pad_width`` as in ``numpy.pad``."""
-    a = as_tensor(a)
+    a = _operand(a)
     pw = np.broadcast_to(np.asarray(pad_width, dtype=np.intp), (a.ndim, 2))
     out = np.pad(a.data, pw, constant_values=value)
     sl = tuple(slice(int(lo), out.shape[i] - int(hi)) for i, (lo, hi) in enumerate(pw))
@@ -398,31 +454,31 @@ def pad(a, pad_width, value: float = 0.0) -> Tensor:
 # ---------------------------------------------------------------------------------------
 
 def exp(a) -> Tensor:
-    a = as_tensor(a)
+    a = _floating(a)
     out = np.exp(a.data)
     return make_op(out, (a,), lambda g: (g * out,), "exp")
 
 
 def log(a) -> Tensor:
-    a = as_tensor(a)
+    a = _floating(a)
     ad = a.data
     return make_op(np.log(ad), (a,), lambda g: (g / ad,), "log")
 
 
 def sqrt(a) -> Tensor:
-    a = as_tensor(a)
+    a = _floating(a)
     out = np.sqrt(a.data)
     return make_op(out, (a,), lambda g: (g / (2 * out),), "sqrt")
 
 
 def abs(a) -> Tensor:  # noqa: A001
-    a = as_tensor(a)
+    a = _operand(a)
     ad = a.data
     return make_op(np.abs(ad), (a,), lambda g: (g * np.sign(ad),), "abs")
 
 
 def tanh(a) -> Tensor:
-    a = as_tensor(a)
+    a = _floating(a)
     out = np.tanh(a.data)
     return make_op(out, (a,), lambda g: (g * (1 - out * out),), "tanh")
 
@@ -454,7 +510,7 @@ def _sigmoid_array(x):
 
 
 def sigmoid(a) -> Tensor:
-    a = as_tensor(a)
+    a = _floating(a)
     k = _kernel_act(a.data, "sigmoid")
     if k is not None:
         return make_op(k[0], (a,), lambda g: (k[1](g),), "sigmoid")
@@ -463,13 +519,13 @@ def sigmoid(a) -> Tensor:
 
 
 def relu(a) -> Tensor:
-    a = as_tensor(a)
+    a = _operand(a)
     ad = a.data
     return make_op(np.maximum(ad, 0), (a,), lambda g: (g * (ad > 0),), "relu")
 
 
 def clip(a, lo=None, hi=None) -> Tensor:
-    a = as_tensor(a)
+    a = _operand(a)
     ad = a.data
     out = np.clip(ad, lo, hi)
     inside = np.ones(ad.shape, dtype=bool)

@@ -8,12 +8,12 @@ import numpy as np
 from .. import backend
 from .. import random as erandom
 from ..tensor import Tensor, as_tensor, make_op
-from .core import _kernel_act, _sigmoid_array, relu, sigmoid, tanh  # noqa: F401  (re-exported)
+from .core import _floating, _kernel_act, _sigmoid_array, relu, sigmoid, tanh  # noqa: F401  (re-exported)
 
 
 def leaky_relu(x, negative_slope: float = 0.2) -> Tensor:
     """max(x, 0) + negative_slope * min(x, 0). Keras' default slope is 0.2 (``alpha``)."""
-    x = as_tensor(x)
+    x = _floating(x)
     xd = x.data
     k = _kernel_act(xd, "leaky_relu", float(negative_slope))
     if k is not None:
@@ -25,7 +25,7 @@ def leaky_relu(x, negative_slope: float = 0.2) -> Tensor:
 
 def elu(x, alpha: float = 1.0) -> Tensor:
     # arithmetic blends rather than np.where on a random sign pattern (several times faster)
-    x = as_tensor(x)
+    x = _floating(x)
     xd = x.data
     pos = xd > 0
     em1 = np.expm1(np.minimum(xd, 0))
@@ -39,7 +39,7 @@ _SELU_SCALE = 1.0507009873554805
 
 
 def selu(x) -> Tensor:
-    x = as_tensor(x)
+    x = _floating(x)
     xd = x.data
     pos = xd > 0
     e = np.exp(np.minimum(xd, 0))
@@ -50,7 +50,7 @@ def selu(x) -> Tensor:
 
 def softplus(x) -> Tensor:
     """log(1 + exp(x)), as max(x, 0) + log1p(exp(-|x|)) (no overflow, accurate for x << 0)."""
-    x = as_tensor(x)
+    x = _floating(x)
     xd = x.data
     out = (np.maximum(xd, 0) + np.log1p(np.exp(-np.abs(xd)))).astype(xd.dtype, copy=False)
     return make_op(out, (x,), lambda g: (g * _sigmoid_array(xd),), "softplus")
@@ -58,7 +58,7 @@ def softplus(x) -> Tensor:
 
 def silu(x) -> Tensor:
     """x * sigmoid(x) (``swish``)."""
-    x = as_tensor(x)
+    x = _floating(x)
     xd = x.data
     s = _sigmoid_array(xd)
     return make_op(xd * s, (x,), lambda g: (g * (s * (1 + xd * (1 - s))),), "silu")
@@ -78,7 +78,7 @@ def _erf(x):
 def gelu(x, approximate: bool = False) -> Tensor:
     """Gaussian error linear unit. Exact (erf) by default like Keras; ``approximate=True``
     uses the tanh form."""
-    x = as_tensor(x)
+    x = _floating(x)
     xd = x.data
     if approximate:
         c = math.sqrt(2 / math.pi)
@@ -106,14 +106,16 @@ def _fused_lastaxis(xd, axis: int) -> bool:
 def softmax(x, axis: int = -1) -> Tensor:
     """exp(x) / sum(exp(x)) along ``axis``, stable for large logits (fused C++ kernel over
     the last axis; NumPy otherwise). A row that is all -inf gives zeros."""
-    x = as_tensor(x)
+    x = _floating(x)
     xd = x.data
     if _fused_lastaxis(xd, axis):
         kern = backend.ops(xd)
         out = kern.softmax_lastaxis(xd)
         return make_op(out, (x,), lambda g: (kern.softmax_lastaxis_backward(out, g),), "softmax")
-    e = np.exp(xd - xd.max(axis=axis, keepdims=True))
-    out = e / e.sum(axis=axis, keepdims=True)
+    m = xd.max(axis=axis, keepdims=True)  # NaN or +inf in a row: its max or x - max is NaN
+    e = np.exp(xd - np.where(m == -np.inf, 0, m))
+    s = e.sum(axis=axis, keepdims=True)
+    out = np.divide(e, s, out=np.zeros_like(e), where=s != 0)  # an all -inf row: zeros, as the kernel
 
     def backward(g):
         return (out * (g - (g * out).sum(axis=axis, keepdims=True)),)
@@ -125,7 +127,7 @@ def softmax(x, axis: int = -1) -> Tensor:
 def log_softmax(x, axis: int = -1) -> Tensor:
     """x - logsumexp(x) along ``axis``, stable for large logits (fused C++ kernel over the
     last axis; NumPy otherwise)."""
-    x = as_tensor(x)
+    x = _floating(x)
     xd = x.data
     if _fused_lastaxis(xd, axis):
         kern = backend.ops(xd)
@@ -139,10 +141,14 @@ def log_softmax(x, axis: int = -1) -> Tensor:
     return make_op(out, (x,), backward, "log_softmax")
 
 
-def logsumexp(x, axis: int = -1, keepdims: bool = False) -> Tensor:
-    x = as_tensor(x)
+def logsumexp(x, axis=-1, keepdims: bool = False) -> Tensor:
+    """log(sum(exp(x))) over ``axis`` (an int, a tuple, or None for all axes), stable for
+    large values."""
+    x = _floating(x)
     xd = x.data
+    axis = tuple(range(xd.ndim)) if axis is None else axis
     m = xd.max(axis=axis, keepdims=True)
+    m = np.where(np.isfinite(m), m, 0)  # an all -inf slice gives -inf, not NaN
     lse_k = m + np.log(np.exp(xd - m).sum(axis=axis, keepdims=True))
     out = lse_k if keepdims else np.squeeze(lse_k, axis=axis)
 
@@ -152,19 +158,14 @@ def logsumexp(x, axis: int = -1, keepdims: bool = False) -> Tensor:
     return make_op(out, (x,), backward, "logsumexp")
 
 
-def dropout(x, rate: float, training: bool = True, noise_shape=None) -> Tensor:
-    """Inverted dropout: zero each element with probability ``rate`` and scale the rest by
-    1 / (1 - rate) in training; identity otherwise."""
-    x = as_tensor(x)
+def dropout(x, rate: float, training: bool = True, noise_shape=None, seed=None) -> Tensor:
+    """Inverted dropout in training (``ember.random.dropout``: zero each element with
+    probability ``rate``, scale the rest by 1 / (1 - rate)); identity otherwise."""
     if not 0.0 <= rate < 1.0:
         raise ValueError(f"dropout: rate must be in [0, 1). Received: rate={rate}")
-    if not training or rate == 0.0:
-        return x
-    shape = x.shape if noise_shape is None else tuple(s if s is not None else x.shape[i] for i, s in enumerate(noise_shape))
-    keep = erandom.generator().random(shape, dtype=np.float32) >= rate
-    scale = x.data.dtype.type(1.0 / (1.0 - rate))
-    mask = keep * scale
-    return make_op(x.data * mask, (x,), lambda g: (g * mask,), "dropout")
+    if not training:
+        return as_tensor(x)
+    return erandom.dropout(x, rate, noise_shape=noise_shape, seed=seed)
 
 
 ACTIVATIONS = {

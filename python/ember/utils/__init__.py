@@ -1,11 +1,22 @@
-"""Utilities (Keras names): ``to_categorical``, ``set_random_seed``."""
+"""Utilities (Keras names): ``to_categorical``, ``normalize``, ``set_random_seed``, ``get_file``,
+``Progbar``, ``plot_history``."""
 from __future__ import annotations
 
 from typing import Optional
 
 import numpy as np
 
-from .random import set_seed as set_random_seed  # noqa: F401
+from ..random import set_seed as set_random_seed  # noqa: F401
+from .file_utils import get_file  # noqa: F401
+from .plotting import plot_history  # noqa: F401
+from .progbar import Progbar  # noqa: F401
+
+
+def clear_session() -> None:
+    """As ``keras.utils.clear_session``: the automatic layer names start again
+    (the next Dense is ``dense``). Models already built keep their names."""
+    from ..layers.base import reset_names
+    reset_names()
 
 
 def to_categorical(y, num_classes: Optional[int] = None, dtype="float32") -> np.ndarray:
