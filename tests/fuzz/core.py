@@ -123,6 +123,8 @@ def _views(a: np.ndarray, draw):
 
 
 def _layout_ok(role: Role, v: np.ndarray) -> bool:
+    if role.strided_ok and role.kind == "mask":  # read with its strides, which must be >= 0
+        return all(st_ >= 0 for st_ in v.strides)
     if role.strided_ok:
         return True
     return bool(v.flags.c_contiguous and v.flags.aligned)

@@ -165,11 +165,16 @@ def run(path: str, seconds: float, names: List[str], seed: int = 0, per_round: i
             rc = proc.wait()
             timer.cancel()
             err.seek(0)
-            tail = err.read()[-1500:]
+            text = err.read()
+            tail = text[-1500:]
+            # a sanitizer's own line says what it found; the stack below it is long
+            found = [ln for ln in text.splitlines() if "runtime error:" in ln or "ERROR: AddressSanitizer" in ln
+                     or "SUMMARY:" in ln or "Fatal Python error" in ln]
         if rc != 0:
             if last is None:  # a Python error of the harness itself, not of a call
                 raise RuntimeError(f"fuzz child failed outside a call (rc {rc}): {tail}")
-            rep.add_failure("crash", last[0], f"{last[1]}: exit status {rc}; stderr: {tail[-600:]}")
+            rep.add_failure("crash", last[0], f"{last[1]}: exit status {rc}; " +
+                            (" | ".join(found[:3]) if found else f"stderr: {tail[-600:]}"))
         seed += 1
     return rep
 

@@ -246,6 +246,19 @@ def _lse(x):
         return (np.log(np.exp(x - m).sum(-1, keepdims=True)) + m)[..., 0]
 
 
+def _log_softmax(x):
+    """(log_softmax, lse) by PyTorch's formula, s = x - max(x): a row holding +inf or NaN is
+    NaN throughout; a row of -inf (fully masked) has lse -inf, log_softmax NaN, softmax 0."""
+    m = np.max(x, -1, keepdims=True, initial=-np.inf)
+    masked = m == -np.inf
+    s = x - np.where(masked, 0, m)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ls_s = np.log(np.exp(s).sum(-1, keepdims=True))
+    ls = np.where(masked, np.nan, s - ls_s)
+    lse = np.where(masked, -np.inf, m + ls_s)[..., 0]
+    return ls, lse, masked
+
+
 @spec("softmax_forward")
 def softmax_forward(draw, name):
     dt = float_dtype(draw)
@@ -253,9 +266,8 @@ def softmax_forward(draw, name):
     log = draw(st.booleans())
 
     def check(before, after, res):
-        X = f64(before["x"])
-        ls = X - _lse(X)[:, None]
-        close("y", res, ls if log else np.exp(ls), dt)
+        ls, _, masked = _log_softmax(f64(before["x"]))
+        close("y", res, ls if log else np.where(masked, 0.0, np.exp(ls)), dt)
     return Case(name, dict(x=x, log=log), dict(x=Role("in", free=True)), dt, check)
 
 
@@ -293,13 +305,12 @@ def xent_forward(draw, name):
 
     def check(before, after, res):
         X = f64(before["logits"])
-        lse = _lse(X)
+        ls, lse, _ = _log_softmax(X)
         if sparse:
             lb = before["labels"]
-            loss = lse - X[np.arange(len(lb)), lb]
+            loss = -ls[np.arange(len(lb)), lb]
         else:
-            P = f64(before["labels"])
-            loss = P.sum(-1) * lse - (P * X).sum(-1)
+            loss = -(f64(before["labels"]) * ls).sum(-1)
         close("loss", res[0], loss, dt, scale=max(1.0, X.shape[1]))
         close("lse", res[1], lse, dt)
     return Case(name, dict(logits=x, labels=lab, sparse=sparse), dict(logits=Role("in", free=True), labels=lrole),
@@ -374,6 +385,13 @@ def layernorm_backward(draw, name):
     return Case(name, args, roles, dt, check, plant=(np.nan,))
 
 
+def _bn_apply(a, mean, inv):
+    """y = x * scale + shift, scale = gamma * invstd, shift = beta - mean * scale: PyTorch's
+    CPU formula (an infinite gamma gives NaN where x * scale and shift are opposite infinities)."""
+    sc = inv * (1.0 if a["gamma"] is None else f64(a["gamma"]))
+    return f64(a["x"]) * sc + ((0.0 if a["beta"] is None else f64(a["beta"])) - mean * sc)
+
+
 @spec("batch_norm_forward_train")
 def bn_train(draw, name):
     dt = float_dtype(draw)
@@ -387,11 +405,7 @@ def bn_train(draw, name):
         X = f64(before["x"])
         m, v = X.mean(0), X.var(0)
         inv = 1 / np.sqrt(v + 1e-3)
-        y = (X - m) * inv
-        if before["gamma"] is not None:
-            y = y * f64(before["gamma"])
-        if before["beta"] is not None:
-            y = y + f64(before["beta"])
+        y = _bn_apply(before, m, inv)
         close("y", res[0], y, dt, rtol=2e-2 if dt == np.float32 else 1e-6)
         close("mean", res[1], m, dt)
         close("invstd", res[2], inv, dt, rtol=2e-2 if dt == np.float32 else 1e-6)
@@ -411,9 +425,7 @@ def bn_infer(draw, name):
                 beta=None, running_mean=floats(draw, (C,), dt), running_var=np.abs(floats(draw, (C,), dt)), eps=1e-3)
 
     def check(before, after, res):
-        y = (f64(before["x"]) - f64(before["running_mean"])) / np.sqrt(f64(before["running_var"]) + 1e-3)
-        if before["gamma"] is not None:
-            y = y * f64(before["gamma"])
+        y = _bn_apply(before, f64(before["running_mean"]), 1 / np.sqrt(f64(before["running_var"]) + 1e-3))
         close("y", res, y, dt, rtol=2e-2 if dt == np.float32 else 1e-6)
     roles = dict(x=Role("in", free=True), gamma=Role("in", optional=True), beta=Role("in", optional=True),
                  running_mean=IN, running_var=IN)

@@ -216,8 +216,10 @@ def pool_backward(draw, name):
             np.add.at(want, (n[keep], idx[keep] // W, idx[keep] % W, c[keep]), D[keep])
             return close("dx", res, want, dt, scale=max(1.0, pool[0] * pool[1]))
         lhs = float((f64(res) * u).sum())
-        rhs = float((D * _pool_ref(u, pool, strides, pads, "avg", count_pad)).sum())
-        scale = float((np.abs(D) * _pool_ref(np.abs(u), pool, strides, pads, "avg", count_pad)).sum())
+        reach = _pool_ref(np.ones(x.shape), pool, strides, pads, "avg") > 0  # windows with a cell of x
+        rhs = float(np.where(reach, D * _pool_ref(u, pool, strides, pads, "avg", count_pad), 0).sum())
+        scale = float(np.where(reach, np.abs(D) * _pool_ref(np.abs(u), pool, strides, pads, "avg", count_pad),
+                               0).sum())
         _scalar_close("dx", lhs, rhs, scale, dt)
     return Case(name, a, roles, dt, check, plant=(np.nan,))
 
