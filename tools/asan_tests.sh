@@ -29,7 +29,9 @@ pytest_rc=${PIPESTATUS[0]}
 "$VENV/bin/python" -m tests.fuzz --minutes "$FUZZ_MIN" --path all 2>&1 | tee "$LOG/fuzz.log"
 fuzz_rc=${PIPESTATUS[0]}
 unset LD_PRELOAD
-reports=$(cat "$LOG"/*.log | grep -c -E "ERROR: AddressSanitizer|runtime error:|SUMMARY: (Address|UndefinedBehavior)Sanitizer")
-echo "== sanitizer summary: pytest exit $pytest_rc, fuzz exit $fuzz_rc, sanitizer report lines: $reports (logs in $LOG)"
+# A report in the test process shows in its log; one in a fuzz child kills that child
+# (abort_on_error), which the harness lists as a "crash" line with the sanitizer's message.
+reports=$(cat "$LOG"/*.log | grep -c -E "ERROR: AddressSanitizer|runtime error:|SUMMARY: (Address|UndefinedBehavior)Sanitizer|^  crash ")
+echo "== sanitizer summary: pytest exit $pytest_rc, fuzz exit $fuzz_rc, sanitizer reports and crashes: $reports (logs in $LOG)"
 grep -E "^[0-9]+ (passed|failed)|passed|^total " "$LOG/pytest.log" "$LOG/fuzz.log" | tail -6
 [ "$reports" -eq 0 ] || exit 1
