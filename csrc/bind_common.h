@@ -12,6 +12,8 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <iterator>
+#include <optional>
 #include <sstream>
 #include <stdexcept>
 #include <string>
@@ -58,9 +60,17 @@ inline void check_ndim(const std::string& op, const char* name, const py::array&
     fail(op, std::string("'") + name + "' must be " + std::to_string(ndim) + "-D. Received: shape=" + shape_str(a));
 }
 
+// numpy's NPY_ARRAY_ALIGNED: the data pointer and strides are multiples of the item size.
+constexpr int kAligned = 0x0100;
+
+// The kernels read every array as T* with computed offsets: it must be C-contiguous, and
+// aligned (an np.frombuffer view at an odd offset is not; the compiler's vector loops assume
+// a float* is 4-byte aligned and may fault on one that is not).
 inline void check_contiguous(const std::string& op, const char* name, const py::array& a) {
   if (!(a.flags() & py::array::c_style))
     fail(op, std::string("'") + name + "' must be C-contiguous. Received: shape=" + shape_str(a));
+  if (!(a.flags() & kAligned))
+    fail(op, std::string("'") + name + "' must be aligned to its item size. Received: an unaligned view");
 }
 
 inline void check_writeable(const std::string& op, const char* name, const py::array& a) {
@@ -80,20 +90,80 @@ inline void check_shape(const std::string& op, const char* name, const py::array
   }
 }
 
+inline std::string type_name(const py::handle& o) {
+  return py::str(py::type::of(o).attr("__name__"));
+}
+
+// An array argument that travels as py::object (optional ones; None allowed only when
+// `optional`): anything but a numpy.ndarray is a TypeError naming the op and the argument.
+// reinterpret_borrow<py::array> on another object (an int, a NumPy scalar) would read
+// garbage as an array header.
+inline py::array as_array(const std::string& op, const char* name, const py::object& o) {
+  if (!py::isinstance<py::array>(o))
+    throw py::type_error(op + ": '" + name + "' must be an array (numpy.ndarray). Received: " + type_name(o));
+  return py::reinterpret_borrow<py::array>(o);
+}
+
+inline std::optional<py::array> opt_arg(const std::string& op, const char* name, const py::object& o) {
+  if (o.is_none()) return std::nullopt;
+  if (!py::isinstance<py::array>(o))
+    throw py::type_error(op + ": '" + name + "' must be an array (numpy.ndarray) or None. Received: " + type_name(o));
+  return py::reinterpret_borrow<py::array>(o);
+}
+
+// The byte range [lo, hi) an array's elements span (empty for a size-0 array).
+inline std::pair<uintptr_t, uintptr_t> byte_extent(const py::array& a) {
+  if (a.size() == 0) return {0, 0};
+  intptr_t lo = 0, hi = 0;
+  for (py::ssize_t i = 0; i < a.ndim(); ++i) {
+    const intptr_t span = intptr_t(a.strides(i)) * intptr_t(a.shape(i) - 1);
+    (span < 0 ? lo : hi) += span;
+  }
+  const uintptr_t base = reinterpret_cast<uintptr_t>(a.data());
+  return {base + lo, base + hi + uintptr_t(a.itemsize())};
+}
+
+// Like np.may_share_memory: true when the byte ranges of a and b intersect.
+inline bool overlaps(const py::array& a, const py::array& b) {
+  const auto ra = byte_extent(a), rb = byte_extent(b);
+  return ra.first < ra.second && rb.first < rb.second && ra.first < rb.second && rb.first < ra.second;
+}
+
+using Named = std::pair<const char*, const py::array*>;
+
+// A buffer the kernel writes must not share memory with another operand: the kernels read
+// inputs while writing outputs (and write each state buffer as its own), so an overlap
+// gives wrong numbers. Every pair among `written`, and each written one against `read`.
+inline void check_no_overlap(const std::string& op, const std::vector<Named>& written,
+                             const std::vector<Named>& read = {}) {
+  for (auto w = written.begin(); w != written.end(); ++w) {
+    for (auto o = std::next(w); o != written.end(); ++o)
+      if (overlaps(*w->second, *o->second))
+        fail(op, std::string("'") + w->first + "' and '" + o->first +
+                     "' share memory; pass separate arrays. Received: overlapping buffers");
+    for (const Named& r : read)
+      if (overlaps(*w->second, *r.second))
+        fail(op, std::string("'") + w->first + "' shares memory with the input '" + r.first +
+                     "'; pass a separate array. Received: overlapping buffers");
+  }
+}
+
 template <typename T>
 const T* cptr(const py::array& a) { return static_cast<const T*>(a.data()); }
 template <typename T>
 T* mptr(py::array& a) { return static_cast<T*>(a.mutable_data()); }
 
-// A C-contiguous array of `shape` and dtype `d`: `out` when given (checked), else new.
+// A C-contiguous array of `shape` and dtype `d`: `out` when given (checked, and sharing no
+// memory with the operands in `read`), else new.
 inline py::array out_or_new(const std::string& op, const py::object& out, DType d,
-                     const std::vector<int64_t>& shape) {
-  if (!out.is_none()) {
-    py::array o = py::reinterpret_borrow<py::array>(out);
+                     const std::vector<int64_t>& shape, const std::vector<Named>& read = {}) {
+  if (auto given = opt_arg(op, "out", out)) {
+    py::array o = *given;
     same_dtype(op, "out", o, d);
     check_shape(op, "out", o, shape);
     check_contiguous(op, "out", o);
     check_writeable(op, "out", o);
+    check_no_overlap(op, {{"out", &o}}, read);
     return o;
   }
   std::vector<py::ssize_t> s(shape.begin(), shape.end());

@@ -13,14 +13,37 @@ namespace {
 // ---------------------------------------------------------------------------------
 
 // A float array argument that may be None; checked against dtype d and shape `want`.
-py::array opt_array(const std::string& op, const char* name, const py::object& o, DType d,
+std::optional<py::array> opt_array(const std::string& op, const char* name, const py::object& o, DType d,
+                                   const std::vector<int64_t>& want) {
+  std::optional<py::array> a = opt_arg(op, name, o);
+  if (!a) return a;
+  same_dtype(op, name, *a, d);
+  check_shape(op, name, *a, want);
+  check_contiguous(op, name, *a);
+  return a;
+}
+
+// The same for a required argument.
+py::array req_array(const std::string& op, const char* name, const py::array& a, DType d,
                     const std::vector<int64_t>& want) {
-  if (o.is_none()) return py::array();
-  py::array a = py::reinterpret_borrow<py::array>(o);
   same_dtype(op, name, a, d);
   check_shape(op, name, a, want);
   check_contiguous(op, name, a);
   return a;
+}
+
+template <typename T>
+const T* opt_cptr(const std::optional<py::array>& a) { return a ? cptr<T>(*a) : nullptr; }
+template <typename T>
+T* opt_mptr(std::optional<py::array>& a) { return a ? mptr<T>(*a) : nullptr; }
+
+// Window sizes, strides, paddings and dilations above 2^31 - 1 make no sense for an array
+// that fits in memory, and bounding them keeps every offset the kernels compute
+// (index * stride + padding ...) inside int64.
+constexpr int64_t kMaxParam = (int64_t(1) << 31) - 1;
+
+bool in_range(const std::vector<int64_t>& v, int64_t lo) {
+  return std::all_of(v.begin(), v.end(), [lo](int64_t e) { return e >= lo && e <= kMaxParam; });
 }
 
 template <typename V>
@@ -34,12 +57,13 @@ std::string vec_str(const V& v) {
 
 void check_pairs(const std::string& op, const std::vector<int64_t>& strides,
                  const std::vector<int64_t>& pads, const std::vector<int64_t>& dil) {
-  if (strides.size() != 2 || strides[0] < 1 || strides[1] < 1)
-    fail(op, "strides must be two integers >= 1. Received: strides=" + vec_str(strides));
-  if (pads.size() != 4 || *std::min_element(pads.begin(), pads.end()) < 0)
-    fail(op, "padding must be four integers >= 0 (top, bottom, left, right). Received: padding=" + vec_str(pads));
-  if (dil.size() != 2 || dil[0] < 1 || dil[1] < 1)
-    fail(op, "dilation must be two integers >= 1. Received: dilation=" + vec_str(dil));
+  if (strides.size() != 2 || !in_range(strides, 1))
+    fail(op, "strides must be two integers >= 1 (and < 2^31). Received: strides=" + vec_str(strides));
+  if (pads.size() != 4 || !in_range(pads, 0))
+    fail(op, "padding must be four integers >= 0 (and < 2^31; top, bottom, left, right). Received: padding=" +
+                 vec_str(pads));
+  if (dil.size() != 2 || !in_range(dil, 1))
+    fail(op, "dilation must be two integers >= 1 (and < 2^31). Received: dilation=" + vec_str(dil));
 }
 
 // Validates x (N, H, W, C) and w (KH, KW, C/G, OC) and works out the output size.
@@ -54,7 +78,7 @@ ember::ConvShape conv_shape(const std::string& op, const py::array& x, const py:
   s.KH = w.shape(0); s.KW = w.shape(1); s.OC = w.shape(3);
   s.sh = strides[0]; s.sw = strides[1]; s.ph = pads[0]; s.pw = pads[2];
   s.dh = dil[0]; s.dw = dil[1]; s.G = groups;
-  if (groups < 1 || s.C % groups != 0 || s.OC % groups != 0)
+  if (groups < 1 || groups > std::max<int64_t>(s.C, 1) || s.C % groups != 0 || s.OC % groups != 0)
     fail(op, "groups must divide the input channels and the filters. Received: groups=" + std::to_string(groups) +
                  ", x.shape=" + shape_str(x) + ", w.shape=" + shape_str(w));
   if (w.shape(2) != s.C / groups)
@@ -90,17 +114,17 @@ py::array conv2d_forward_py(py::array x, py::array w, py::object b, std::vector<
   const std::string op = "conv2d";
   DType d;
   const ember::ConvShape s = conv_inputs(op, x, w, strides, pads, dil, groups, d);
-  py::array bias = opt_array(op, "b", b, d, {s.OC});
-  if (act != 0 && act != 1) fail(op, "act must be 0 (none) or 1 (relu)");
-  py::array y = out_or_new(op, out, d, {s.N, s.OH, s.OW, s.OC});
+  std::optional<py::array> bias = opt_array(op, "b", b, d, {s.OC});
+  if (act != 0 && act != 1) fail(op, "act must be 0 (none) or 1 (relu). Received: act=" + std::to_string(act));
+  std::vector<Named> read{{"x", &x}, {"w", &w}};
+  if (bias) read.push_back({"b", &*bias});
+  py::array y = out_or_new(op, out, d, {s.N, s.OH, s.OW, s.OC}, read);
   {
     py::gil_scoped_release nogil;
     if (d == DType::F32)
-      ember::conv2d_forward<float>(mptr<float>(y), cptr<float>(x), cptr<float>(w),
-                                   b.is_none() ? nullptr : cptr<float>(bias), s, act);
+      ember::conv2d_forward<float>(mptr<float>(y), cptr<float>(x), cptr<float>(w), opt_cptr<float>(bias), s, act);
     else
-      ember::conv2d_forward<double>(mptr<double>(y), cptr<double>(x), cptr<double>(w),
-                                    b.is_none() ? nullptr : cptr<double>(bias), s, act);
+      ember::conv2d_forward<double>(mptr<double>(y), cptr<double>(x), cptr<double>(w), opt_cptr<double>(bias), s, act);
   }
   return y;
 }
@@ -114,15 +138,16 @@ py::tuple conv2d_backward_py(py::array x, py::array w, py::array dy, py::object 
   same_dtype(op, "dy", dy, d);
   check_contiguous(op, "dy", dy);
   check_shape(op, "dy", dy, {s.N, s.OH, s.OW, s.OC});
-  py::array ya = opt_array(op, "y", y, d, {s.N, s.OH, s.OW, s.OC});
-  if (act == 1 && y.is_none()) fail(op, "act=1 (relu) needs the forward output y");
+  std::optional<py::array> ya = opt_array(op, "y", y, d, {s.N, s.OH, s.OW, s.OC});
+  if (act != 0 && act != 1) fail(op, "act must be 0 (none) or 1 (relu). Received: act=" + std::to_string(act));
+  if (act == 1 && !ya) fail(op, "act=1 (relu) needs the forward output y");
   py::object dx = py::none(), dw = py::none(), db = py::none();
   if (need_dx) dx = out_or_new(op, py::none(), d, {s.N, s.H, s.W, s.C});
   if (need_dw) dw = out_or_new(op, py::none(), d, {s.KH, s.KW, s.C / s.G, s.OC});
   if (need_db) db = out_or_new(op, py::none(), d, {s.OC});
   auto ptr = [](py::object& o) -> void* { return o.is_none() ? nullptr : py::reinterpret_borrow<py::array>(o).mutable_data(); };
   void *pdx = ptr(dx), *pdw = ptr(dw), *pdb = ptr(db);
-  const void* py_ = y.is_none() ? nullptr : ya.data();
+  const void* py_ = ya ? ya->data() : nullptr;
   {
     py::gil_scoped_release nogil;
     if (d == DType::F32)
@@ -142,14 +167,12 @@ py::array conv2d_naive_py(py::array x, py::array w, py::object b, std::vector<in
   const std::string op = "conv2d_naive";
   DType d;
   const ember::ConvShape s = conv_inputs(op, x, w, strides, pads, dil, groups, d);
-  py::array bias = opt_array(op, "b", b, d, {s.OC});
+  std::optional<py::array> bias = opt_array(op, "b", b, d, {s.OC});
   py::array y = out_or_new(op, py::none(), d, {s.N, s.OH, s.OW, s.OC});
   if (d == DType::F32)
-    ember::conv2d_forward_naive<float>(mptr<float>(y), cptr<float>(x), cptr<float>(w),
-                                       b.is_none() ? nullptr : cptr<float>(bias), s);
+    ember::conv2d_forward_naive<float>(mptr<float>(y), cptr<float>(x), cptr<float>(w), opt_cptr<float>(bias), s);
   else
-    ember::conv2d_forward_naive<double>(mptr<double>(y), cptr<double>(x), cptr<double>(w),
-                                        b.is_none() ? nullptr : cptr<double>(bias), s);
+    ember::conv2d_forward_naive<double>(mptr<double>(y), cptr<double>(x), cptr<double>(w), opt_cptr<double>(bias), s);
   return y;
 }
 
@@ -162,8 +185,8 @@ py::array conv2d_naive_py(py::array x, py::array w, py::object b, std::vector<in
 ember::PoolShape pool_shape(const std::string& op, int64_t N, int64_t H, int64_t W, int64_t C,
                             const std::vector<int64_t>& pool, const std::vector<int64_t>& strides,
                             const std::vector<int64_t>& pads, const std::string& xs) {
-  if (pool.size() != 2 || pool[0] < 1 || pool[1] < 1)
-    fail(op, "pool_size must be two integers >= 1. Received: pool_size=" + vec_str(pool));
+  if (pool.size() != 2 || !in_range(pool, 1))
+    fail(op, "pool_size must be two integers >= 1 (and < 2^31). Received: pool_size=" + vec_str(pool));
   check_pairs(op, strides, pads, {1, 1});
   if (pads[0] >= pool[0] || pads[1] >= pool[0] || pads[2] >= pool[1] || pads[3] >= pool[1])
     fail(op, "padding must be smaller than the pool window. Received: padding=" + vec_str(pads) +
@@ -181,6 +204,16 @@ ember::PoolShape pool_shape(const std::string& op, int64_t N, int64_t H, int64_t
 }
 
 
+// x_shape of a pooling backward: four sizes >= 0 whose product fits (dx is allocated from it).
+void check_x_shape(const std::string& op, const std::vector<int64_t>& xshape) {
+  int64_t total = 1;
+  bool ok = xshape.size() == 4;
+  for (size_t i = 0; ok && i < 4; ++i)
+    ok = xshape[i] >= 0 && !__builtin_mul_overflow(total, std::max<int64_t>(xshape[i], 1), &total);
+  if (!ok) fail(op, "x_shape must be four sizes >= 0 (N, H, W, C) of an array that fits in memory. Received: " +
+                        vec_str(xshape));
+}
+
 py::tuple maxpool2d_forward_py(py::array x, std::vector<int64_t> pool, std::vector<int64_t> strides,
                                std::vector<int64_t> pads) {
   const std::string op = "max_pool2d";
@@ -188,9 +221,9 @@ py::tuple maxpool2d_forward_py(py::array x, std::vector<int64_t> pool, std::vect
   check_ndim(op, "x", x, 4);
   check_contiguous(op, "x", x);
   const ember::PoolShape s = pool_shape(op, x.shape(0), x.shape(1), x.shape(2), x.shape(3), pool, strides, pads, shape_str(x));
+  if (s.H * s.W >= (int64_t(1) << 31)) fail(op, "the image is too large for int32 indices");
   py::array y = out_or_new(op, py::none(), d, {s.N, s.OH, s.OW, s.C});
   py::array_t<int32_t> idx(std::vector<py::ssize_t>{s.N, s.OH, s.OW, s.C});
-  if (s.H * s.W >= (int64_t(1) << 31)) fail(op, "the image is too large for int32 indices");
   {
     py::gil_scoped_release nogil;
     if (d == DType::F32) ember::maxpool2d_forward<float>(mptr<float>(y), idx.mutable_data(), cptr<float>(x), s);
@@ -203,17 +236,30 @@ py::array maxpool2d_backward_py(py::array dy, py::array idx, std::vector<int64_t
                                 std::vector<int64_t> strides, std::vector<int64_t> pads) {
   const std::string op = "max_pool2d_backward";
   DType d = float_dtype(op, "dy", dy);
-  if (xshape.size() != 4) fail(op, "x_shape must have 4 entries. Received: " + vec_str(xshape));
+  check_x_shape(op, xshape);
   const ember::PoolShape s = pool_shape(op, xshape[0], xshape[1], xshape[2], xshape[3], pool, strides, pads, vec_str(xshape));
   check_shape(op, "dy", dy, {s.N, s.OH, s.OW, s.C});
   check_contiguous(op, "dy", dy);
   if (!idx.dtype().is(py::dtype::of<int32_t>())) throw py::type_error(op + ": 'idx' must be int32");
   check_shape(op, "idx", idx, {s.N, s.OH, s.OW, s.C});
   check_contiguous(op, "idx", idx);
+  if (s.H * s.W >= (int64_t(1) << 31)) fail(op, "the image is too large for int32 indices");
+  const int32_t* id = static_cast<const int32_t*>(idx.data());
+  int64_t bad;
+  {
+    py::gil_scoped_release nogil;
+    bad = ember::maxpool2d_bad_index(id, s);
+  }
+  if (bad >= 0) {
+    const int64_t c = bad % s.C, o = bad / s.C, ow = o % s.OW, oh = (o / s.OW) % s.OH, n = o / (s.OW * s.OH);
+    fail(op, "'idx' must hold, for each output, -1 or the cell ih * W + iw of its pooling window (as "
+             "max_pool2d_forward returns). Received: idx[" + std::to_string(n) + ", " + std::to_string(oh) + ", " +
+             std::to_string(ow) + ", " + std::to_string(c) + "] = " + std::to_string(id[bad]) +
+             " for x_shape=" + vec_str(xshape));
+  }
   py::array dx = out_or_new(op, py::none(), d, {s.N, s.H, s.W, s.C});
   {
     py::gil_scoped_release nogil;
-    const int32_t* id = static_cast<const int32_t*>(idx.data());
     if (d == DType::F32) ember::maxpool2d_backward<float>(mptr<float>(dx), cptr<float>(dy), id, s);
     else ember::maxpool2d_backward<double>(mptr<double>(dx), cptr<double>(dy), id, s);
   }
@@ -240,7 +286,7 @@ py::array avgpool2d_backward_py(py::array dy, std::vector<int64_t> xshape, std::
                                 std::vector<int64_t> strides, std::vector<int64_t> pads, bool count_pad) {
   const std::string op = "avg_pool2d_backward";
   DType d = float_dtype(op, "dy", dy);
-  if (xshape.size() != 4) fail(op, "x_shape must have 4 entries. Received: " + vec_str(xshape));
+  check_x_shape(op, xshape);
   const ember::PoolShape s = pool_shape(op, xshape[0], xshape[1], xshape[2], xshape[3], pool, strides, pads, vec_str(xshape));
   check_shape(op, "dy", dy, {s.N, s.OH, s.OW, s.C});
   check_contiguous(op, "dy", dy);
@@ -266,18 +312,22 @@ py::tuple batchnorm_forward_train_py(py::array x, py::object gamma, py::object b
   check_ndim(op, "x", x, 2);
   check_contiguous(op, "x", x);
   const int64_t M = x.shape(0), C = x.shape(1);
-  py::array g = opt_array(op, "gamma", gamma, d, {C}), b = opt_array(op, "beta", beta, d, {C});
-  py::array rm = opt_array(op, "running_mean", rmean, d, {C}), rv = opt_array(op, "running_var", rvar, d, {C});
-  if (!rmean.is_none()) check_writeable(op, "running_mean", rm);
-  if (!rvar.is_none()) check_writeable(op, "running_var", rv);
+  auto g = opt_array(op, "gamma", gamma, d, {C}), b = opt_array(op, "beta", beta, d, {C});
+  auto rm = opt_array(op, "running_mean", rmean, d, {C}), rv = opt_array(op, "running_var", rvar, d, {C});
+  // The running statistics are updated in place: writeable, and apart from each other and
+  // from the operands the kernel reads.
+  std::vector<Named> written, read{{"x", &x}};
+  if (rm) { check_writeable(op, "running_mean", *rm); written.push_back({"running_mean", &*rm}); }
+  if (rv) { check_writeable(op, "running_var", *rv); written.push_back({"running_var", &*rv}); }
+  if (g) read.push_back({"gamma", &*g});
+  if (b) read.push_back({"beta", &*b});
+  check_no_overlap(op, written, read);
   py::array y = out_or_new(op, py::none(), d, {M, C});
   py::array mean = out_or_new(op, py::none(), d, {C}), inv = out_or_new(op, py::none(), d, {C});
   auto run = [&](auto tag) {
     using T = decltype(tag);
-    auto o = [](const py::object& ob, py::array& a) -> const T* { return ob.is_none() ? nullptr : cptr<T>(a); };
-    auto om = [](const py::object& ob, py::array& a) -> T* { return ob.is_none() ? nullptr : mptr<T>(a); };
-    const T *pg = o(gamma, g), *pb = o(beta, b);
-    T *prm = om(rmean, rm), *prv = om(rvar, rv);
+    const T *pg = opt_cptr<T>(g), *pb = opt_cptr<T>(b);
+    T *prm = opt_mptr<T>(rm), *prv = opt_mptr<T>(rv);
     py::gil_scoped_release nogil;
     ember::batchnorm_forward_train<T>(mptr<T>(y), mptr<T>(mean), mptr<T>(inv), prm, prv, cptr<T>(x), pg, pb, M, C,
                                       eps, momentum);
@@ -294,13 +344,12 @@ py::array batchnorm_forward_infer_py(py::array x, py::object gamma, py::object b
   check_ndim(op, "x", x, 2);
   check_contiguous(op, "x", x);
   const int64_t M = x.shape(0), C = x.shape(1);
-  py::array g = opt_array(op, "gamma", gamma, d, {C}), b = opt_array(op, "beta", beta, d, {C});
-  py::array rm = opt_array(op, "running_mean", rmean, d, {C}), rv = opt_array(op, "running_var", rvar, d, {C});
+  auto g = opt_array(op, "gamma", gamma, d, {C}), b = opt_array(op, "beta", beta, d, {C});
+  py::array rm = req_array(op, "running_mean", rmean, d, {C}), rv = req_array(op, "running_var", rvar, d, {C});
   py::array y = out_or_new(op, py::none(), d, {M, C});
   auto run = [&](auto tag) {
     using T = decltype(tag);
-    const T* pg = gamma.is_none() ? nullptr : cptr<T>(g);
-    const T* pb = beta.is_none() ? nullptr : cptr<T>(b);
+    const T *pg = opt_cptr<T>(g), *pb = opt_cptr<T>(b);
     py::gil_scoped_release nogil;
     ember::batchnorm_forward_infer<T>(mptr<T>(y), cptr<T>(x), pg, pb, cptr<T>(rm), cptr<T>(rv), M, C, eps);
   };
@@ -319,14 +368,16 @@ py::tuple batchnorm_backward_train_py(py::array dy, py::array x, py::object gamm
   same_dtype(op, "dy", dy, d);
   check_shape(op, "dy", dy, {M, C});
   check_contiguous(op, "dy", dy);
-  py::array g = opt_array(op, "gamma", gamma, d, {C});
-  py::array mu = opt_array(op, "mean", mean, d, {C}), is = opt_array(op, "invstd", invstd, d, {C});
-  py::object dx = need_dx ? py::object(out_or_new(op, py::none(), d, {M, C})) : py::none();
+  auto g = opt_array(op, "gamma", gamma, d, {C});
+  py::array mu = req_array(op, "mean", mean, d, {C}), is = req_array(op, "invstd", invstd, d, {C});
+  std::optional<py::array> dxa;
+  if (need_dx) dxa = out_or_new(op, py::none(), d, {M, C});
   py::array dg = out_or_new(op, py::none(), d, {C}), db = out_or_new(op, py::none(), d, {C});
+  py::object dx = dxa ? py::object(*dxa) : py::object(py::none());
   auto run = [&](auto tag) {
     using T = decltype(tag);
-    const T* pg = gamma.is_none() ? nullptr : cptr<T>(g);
-    T* pdx = dx.is_none() ? nullptr : static_cast<T*>(py::reinterpret_borrow<py::array>(dx).mutable_data());
+    const T* pg = opt_cptr<T>(g);
+    T* pdx = opt_mptr<T>(dxa);
     py::gil_scoped_release nogil;
     ember::batchnorm_backward_train<T>(pdx, mptr<T>(dg), mptr<T>(db), cptr<T>(dy), cptr<T>(x), pg, cptr<T>(mu),
                                        cptr<T>(is), M, C);

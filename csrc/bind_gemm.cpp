@@ -22,13 +22,14 @@ struct MatView {
 
 MatView mat_view(const py::array& a, bool trans, const std::string& op, const char* name) {
   const int64_t isz = a.itemsize();
+  const bool aligned = a.flags() & kAligned;
   const int64_t r = a.shape(0), c = a.shape(1);
   const int64_t s0 = a.strides(0), s1 = a.strides(1);
-  if ((s1 == isz || c == 1) && s0 % isz == 0 && s0 / isz >= std::max<int64_t>(c, 1))
+  if (aligned && (s1 == isz || c == 1) && s0 % isz == 0 && s0 / isz >= std::max<int64_t>(c, 1))
     return {a, a.data(), trans, s0 / isz};
-  if ((s0 == isz || r == 1) && s1 % isz == 0 && s1 / isz >= std::max<int64_t>(r, 1))
+  if (aligned && (s0 == isz || r == 1) && s1 % isz == 0 && s1 / isz >= std::max<int64_t>(r, 1))
     return {a, a.data(), !trans, s1 / isz};
-  py::array copy = py::array::ensure(a, py::array::c_style | py::array::forcecast);
+  py::array copy = py::array::ensure(a, py::array::c_style | py::array::forcecast | kAligned);
   if (!copy) fail(op, std::string("could not make '") + name + "' contiguous");
   return {copy, copy.data(), trans, std::max<int64_t>(c, 1)};
 }
@@ -48,7 +49,7 @@ py::array gemm_py(py::array a, py::array b, bool trans_a, bool trans_b, double a
                  "). Received: a.shape=" + shape_str(a) + ", b.shape=" + shape_str(b) +
                  ", trans_a=" + (trans_a ? "True" : "False") + ", trans_b=" + (trans_b ? "True" : "False"));
   if (beta != 0.0 && out.is_none()) fail(op, "beta != 0 needs 'out' (the C it scales)");
-  py::array c = out_or_new(op, out, d, {M, N});
+  py::array c = out_or_new(op, out, d, {M, N}, {{"a", &a}, {"b", &b}});
   MatView va = mat_view(a, trans_a, op, "a"), vb = mat_view(b, trans_b, op, "b");
   {
     py::gil_scoped_release nogil;
@@ -75,24 +76,27 @@ py::array gemm_batched_py(py::array a, py::array b, bool trans_a, bool trans_b, 
   const int64_t Ba = a.shape(0), Bb = b.shape(0);
   if (Ba != Bb && Ba != 1 && Bb != 1)
     fail(op, "batch sizes differ. Received: a.shape=" + shape_str(a) + ", b.shape=" + shape_str(b));
-  const int64_t batch = std::max(Ba, Bb);
+  // NumPy broadcasting: a batch of 1 takes the other's size, 0 included (max() would make
+  // (0, M, K) x (1, K, N) a batch of one and read past the empty operand).
+  const int64_t batch = Ba == 1 ? Bb : Ba;
   const int64_t M = trans_a ? a.shape(2) : a.shape(1), K = trans_a ? a.shape(1) : a.shape(2);
   const int64_t Kb = trans_b ? b.shape(2) : b.shape(1), N = trans_b ? b.shape(1) : b.shape(2);
   if (K != Kb)
     fail(op, "inner dimensions differ. Received: a.shape=" + shape_str(a) + ", b.shape=" + shape_str(b));
-  py::array c = out_or_new(op, out, d, {batch, M, N});
+  py::array c = out_or_new(op, out, d, {batch, M, N}, {{"a", &a}, {"b", &b}});
   auto prep = [&](py::array x, bool t, int64_t& ld, int64_t& bs, bool& tt) -> py::array {
     const int64_t isz = x.itemsize();
     const int64_t r = x.shape(1), cc = x.shape(2);
     const int64_t s0 = x.strides(0), s1 = x.strides(1), s2 = x.strides(2);
-    bool ok0 = s0 % isz == 0 && (s0 >= 0);
+    bool ok0 = s0 % isz == 0 && (s0 >= 0) && (x.flags() & kAligned);
     if (ok0 && (s2 == isz || cc == 1) && s1 % isz == 0 && s1 / isz >= std::max<int64_t>(cc, 1)) {
       ld = s1 / isz; tt = t; bs = x.shape(0) == 1 ? 0 : s0 / isz; return x;
     }
     if (ok0 && (s1 == isz || r == 1) && s2 % isz == 0 && s2 / isz >= std::max<int64_t>(r, 1)) {
       ld = s2 / isz; tt = !t; bs = x.shape(0) == 1 ? 0 : s0 / isz; return x;
     }
-    py::array y = py::array::ensure(x, py::array::c_style | py::array::forcecast);
+    py::array y = py::array::ensure(x, py::array::c_style | py::array::forcecast | kAligned);
+    if (!y) fail(op, "could not make an operand contiguous");
     ld = std::max<int64_t>(cc, 1); tt = t; bs = x.shape(0) == 1 ? 0 : r * cc; return y;
   };
   int64_t lda, ldb, sa, sb;

@@ -177,13 +177,13 @@ ember::AttnShape attn_shape(const std::string& op, const py::array& q, const py:
   attn_strides(s.os, bthd, s.H, s.Tq, s.Dv);
   s.causal = causal;
   s.mask = nullptr;
-  if (!mask.is_none()) {
-    py::array m = py::reinterpret_borrow<py::array>(mask);
+  if (auto given = opt_arg(op, "mask", mask)) {
+    py::array m = *given;
     if (!m.dtype().is(py::dtype::of<bool>()))
-      throw py::type_error(op + ": 'attn_mask' must be a bool array. Received: dtype=" + std::string(py::str(m.dtype())));
-    check_shape(op, "attn_mask", m, {s.B, s.H, s.Tq, s.Tk});
+      throw py::type_error(op + ": 'mask' must be a bool array. Received: dtype=" + std::string(py::str(m.dtype())));
+    check_shape(op, "mask", m, {s.B, s.H, s.Tq, s.Tk});
     for (int i = 0; i < 4; ++i) {
-      if (m.strides(i) < 0) fail(op, "'attn_mask' must not have negative strides");
+      if (m.strides(i) < 0) fail(op, "'mask' must not have negative strides");
       s.ms[i] = m.strides(i);
     }
     s.mask = static_cast<const uint8_t*>(m.data());
@@ -283,8 +283,8 @@ ember::RnnShape rnn_shape(const std::string& op, const py::array& x, const py::a
     check_contiguous(op, names[i], *arrs[i]);
   }
   s.mask = nullptr;
-  if (!mask.is_none()) {
-    py::array m = py::reinterpret_borrow<py::array>(mask);
+  if (auto given = opt_arg(op, "mask", mask)) {
+    py::array m = *given;
     if (!m.dtype().is(py::dtype::of<bool>()) && !m.dtype().is(py::dtype::of<uint8_t>()))
       throw py::type_error(op + ": 'mask' must be bool. Received: dtype=" + std::string(py::str(m.dtype())));
     check_shape(op, "mask", m, {s.B, s.T});
@@ -292,11 +292,8 @@ ember::RnnShape rnn_shape(const std::string& op, const py::array& x, const py::a
     s.mask = static_cast<const uint8_t*>(m.data());
   }
   s.rmask = nullptr;
-  if (!rmask.is_none()) {
-    if (!py::isinstance<py::array>(rmask))
-      throw py::type_error(op + ": 'recurrent_mask' must be an array or None. Received: " +
-                           std::string(py::str(py::type::of(rmask).attr("__name__"))));
-    py::array rm = py::reinterpret_borrow<py::array>(rmask);
+  if (auto given = opt_arg(op, "recurrent_mask", rmask)) {
+    py::array rm = *given;
     same_dtype(op, "recurrent_mask", rm, d);
     check_shape(op, "recurrent_mask", rm, {s.B, s.U});
     check_contiguous(op, "recurrent_mask", rm);

@@ -33,7 +33,13 @@ PYBIND11_MODULE(_C, m) {
   }
 #endif
 
-  m.def("set_num_threads", &ember::set_num_threads, py::arg("n"));
+  m.def("set_num_threads", [](int64_t n) {
+    if (n < 0 || n > ember::max_threads())
+      throw py::value_error("set_num_threads: n must be between 1 and " + std::to_string(ember::max_threads()) +
+                            " (0 restores the default). Received: " + std::to_string(n));
+    ember::set_num_threads(int(n));
+  }, py::arg("n"), "threads for ember's kernels; 0 = the OpenMP default (OMP_NUM_THREADS or the cores)");
+  m.def("max_threads", &ember::max_threads, "the most threads set_num_threads accepts");
   m.def("get_num_threads", &ember::get_num_threads);
   m.def("cpu_has_avx2_fma", &ember::cpu_has_avx2_fma);
   m.def("cpu_has_avx512", &ember::cpu_has_avx512);

@@ -65,6 +65,7 @@ Plan make_plan(const ConvShape& s) {
 template <typename T>
 void im2col(T* col, const T* x, const ConvShape& s, const Plan& p, int64_t g, int64_t r0, int64_t r1) {
   const int64_t Cg = p.Cg;
+  if (p.Kg == 0) return;  // no input channel: an empty patch row (col may be null; memset(null, 0, 0) is UB)
   for (int64_t r = r0; r < r1; ++r) {
     const int64_t n = r / p.rows_img, q = r % p.rows_img, oh = q / s.OW, ow = q % s.OW;
     T* dst = col + (r - r0) * p.Kg;

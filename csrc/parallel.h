@@ -13,8 +13,11 @@
 
 namespace ember {
 
+// n <= 0: back to the default; n is capped at max_threads() (the bindings refuse more).
 void set_num_threads(int n);
 int get_num_threads();
+// The most threads ember runs: max(1024, logical CPUs), within OMP_THREAD_LIMIT.
+int max_threads();
 
 // Run f(begin, end) over [0, n) split into contiguous chunks, one per thread.
 // Runs serially when n is below `min_parallel` (not worth waking threads) or when

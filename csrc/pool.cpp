@@ -5,6 +5,7 @@
 #include "pool.h"
 
 #include <algorithm>
+#include <atomic>
 #include <limits>
 #include <type_traits>
 
@@ -128,6 +129,52 @@ void maxpool2d_backward(T* dx, const T* dy, const int32_t* idx, const PoolShape&
         }
     }
   });
+}
+
+namespace {
+
+// Whether every index of one output cell's channels is -1 or a cell of its window `w`.
+// Unsigned 32-bit arithmetic, no division: p is in the window when p - (h0 * W + w0) -
+// dh * W < w1 - w0 for one row dh (wrapping is exact here: p and the cells are int32 and
+// the cells are >= 0). Vectorises over channels in blocks.
+bool window_indices_ok(const int32_t* io, int64_t C, const Win& w, int64_t W) {
+  const uint32_t base = uint32_t(w.h0 * W + w.w0), ww = uint32_t(std::max<int64_t>(w.w1 - w.w0, 0));
+  const int64_t wh = w.h1 - w.h0;
+  constexpr int64_t kBlock = 64;
+  uint32_t ok[kBlock];
+  for (int64_t c0 = 0; c0 < C; c0 += kBlock) {
+    const int64_t n = std::min(kBlock, C - c0);
+    for (int64_t c = 0; c < n; ++c) ok[c] = io[c0 + c] == -1;
+    for (int64_t dh = 0; dh < wh; ++dh) {
+      const uint32_t row = base + uint32_t(dh * W);
+      for (int64_t c = 0; c < n; ++c) ok[c] |= uint32_t(io[c0 + c]) - row < ww;
+    }
+    uint32_t all = 1;
+    for (int64_t c = 0; c < n; ++c) all &= ok[c];
+    if (!all) return false;
+  }
+  return true;
+}
+
+}  // namespace
+
+int64_t maxpool2d_bad_index(const int32_t* idx, const PoolShape& s) {
+  const int64_t cells = s.OH * s.OW, C = s.C;
+  std::atomic<int64_t> first{std::numeric_limits<int64_t>::max()};
+  parallel_for(s.N * cells, min_par(s), [&](int64_t b, int64_t e) {
+    for (int64_t nc = b; nc < e; ++nc) {
+      const int64_t o = nc % cells;
+      const Win w = window(s, o / s.OW, o % s.OW);
+      if (window_indices_ok(idx + nc * C, C, w, s.W)) continue;
+      int64_t at = nc * C;  // the first bad channel of this cell
+      while (window_indices_ok(idx + at, 1, w, s.W)) ++at;
+      int64_t cur = first.load();
+      while (at < cur && !first.compare_exchange_weak(cur, at)) {}
+      return;  // later cells of this chunk come after `at`
+    }
+  });
+  const int64_t f = first.load();
+  return f == std::numeric_limits<int64_t>::max() ? -1 : f;
 }
 
 template <typename T>

@@ -30,6 +30,9 @@ template <typename T>
 void maxpool2d_forward(T* y, int32_t* idx, const T* x, const PoolShape& s);
 template <typename T>
 void maxpool2d_backward(T* dx, const T* dy, const int32_t* idx, const PoolShape& s);
+// The backward trusts idx: every entry must be -1 or a cell (ih * W + iw) of its own
+// window. Returns the flat position in idx of the first entry that is not, else -1.
+int64_t maxpool2d_bad_index(const int32_t* idx, const PoolShape& s);
 // AVX2 (pool_avx2.cpp): output row oh of one image for non-overlapping windows (s == window,
 // no padding), float, C % 8 == 0; y, idx point at that row, xn at the image.
 void maxpool_tiled_row_avx2(float* y, int32_t* idx, const float* xn, const PoolShape& s, int64_t oh);

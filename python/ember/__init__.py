@@ -37,10 +37,14 @@ __all__ = [
 
 
 def set_num_threads(n: int) -> None:
-    """Set the number of threads ember's kernels use (overrides OMP_NUM_THREADS)."""
+    """Set the number of threads ember's kernels use (overrides OMP_NUM_THREADS).
+
+    ``n`` is between 1 and ``ember._C.max_threads()`` (the larger of 1024 and the logical
+    CPUs): more threads than CPUs never speed the kernels up, and OpenMP aborts the process
+    when it cannot create a team."""
     n = int(n)
-    if n < 1:
-        raise ValueError(f"set_num_threads: n must be >= 1. Received: {n}")
+    if n < 1 or n > _C.max_threads():
+        raise ValueError(f"set_num_threads: n must be between 1 and {_C.max_threads()}. Received: {n}")
     _C.set_num_threads(n)
 
 

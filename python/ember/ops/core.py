@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Optional, Sequence, Tuple, Union
 
 import builtins
+import math
 
 import numpy as np
 
@@ -229,8 +230,9 @@ def matmul(a, b) -> Tensor:
         if b.requires_grad:
             if bd.ndim == 2 and ad.ndim > 2:
                 # sum over the batch folded into one GEMM: (K, rows) @ (rows, N)
-                gb = kern.gemm(np.ascontiguousarray(ad).reshape(-1, ad.shape[-1]),
-                               np.ascontiguousarray(g).reshape(-1, g.shape[-1]), trans_a=True)
+                rows = math.prod(ad.shape[:-1])  # not reshape(-1, K): K or rows may be 0
+                gb = kern.gemm(np.ascontiguousarray(ad).reshape(rows, ad.shape[-1]),
+                               np.ascontiguousarray(g).reshape(rows, g.shape[-1]), trans_a=True)
             elif ad.ndim == 2 and bd.ndim == 2:
                 gb = kern.gemm(ad, g, trans_a=True)
             else:
