@@ -122,6 +122,17 @@ class Optimizer:
                 grads = [g * (c / n) for g in grads]
         return grads
 
+    def apply(self, grads, trainable_variables=None) -> int:
+        """Keras 3's ``optimizer.apply(grads, trainable_variables)``: one step with the
+        gradients in the order of the variables (``apply_gradients(zip(grads, vars))``)."""
+        if trainable_variables is None:
+            raise ValueError(f"{type(self).__name__}.apply: pass the variables, apply(grads, trainable_variables)")
+        grads, trainable_variables = list(grads), list(trainable_variables)
+        if len(grads) != len(trainable_variables):
+            raise ValueError(f"{type(self).__name__}.apply: {len(grads)} gradients for {len(trainable_variables)} "
+                             "variables")
+        return self.apply_gradients(zip(grads, trainable_variables))
+
     def apply_gradients(self, grads_and_vars: Iterable[Tuple[Optional[Tensor], Tensor]]) -> int:
         """Apply one step to each variable with a gradient (None gradients are skipped).
         Returns ``iterations`` after the step."""
