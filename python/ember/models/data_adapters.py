@@ -162,24 +162,21 @@ class IterableDataAdapter(DataAdapter):
 
     def __init__(self, data, who: str, dtype):
         self.data, self.who, self.dtype = data, who, dtype
-        self._it = None
-        self.exhausted = False
+        self._once = None if hasattr(data, "as_numpy_iterator") or iter(data) is not data else data
         try:
             self.num_batches = len(data)
         except TypeError:
             self.num_batches = None
 
-    def _new_iterator(self):
-        if hasattr(self.data, "as_numpy_iterator"):  # tf.data.Dataset
-            return iter(self.data.as_numpy_iterator())
-        return iter(self.data)
-
     def batches(self):
-        if self._it is None or (self.exhausted and iter(self.data) is not self.data):
-            self._it, self.exhausted = self._new_iterator(), False
-        for item in self._it:
+        if self._once is not None:  # a generator: one stream for every epoch
+            it = self._once
+        elif hasattr(self.data, "as_numpy_iterator"):  # tf.data.Dataset
+            it = iter(self.data.as_numpy_iterator())
+        else:
+            it = iter(self.data)
+        for item in it:
             yield self._convert(item)
-        self.exhausted = True
 
     def _convert(self, item):
         x, y, sw = unpack_x_y_sample_weight(item)
@@ -212,6 +209,8 @@ def is_array_like(x) -> bool:
         return True
     if isinstance(x, dict):
         return all(is_array_like(v) for v in x.values())
+    if isinstance(x, list) and x and all(isinstance(v, tuple) for v in x):
+        return False  # a list of (x, y) batches
     if isinstance(x, (list, tuple)):
         return all(v is None or is_array_like(v) or (isinstance(v, (list, tuple)) and not v) for v in x) \
             or (bool(x) and np.isscalar(x[0]))

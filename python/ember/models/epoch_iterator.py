@@ -65,43 +65,53 @@ def is_dataset(x) -> bool:
 
 
 class EpochIterator:
-    """The batches of one epoch after another: ``steps`` per epoch (None: until the data
-    runs out), class weights folded into the sample weights."""
+    """The batches of one epoch after another: ``steps`` per epoch (None: a whole pass
+    over the data), class weights folded into the sample weights. Given ``steps``, an
+    epoch continues where the previous one stopped (a new pass when the data runs out),
+    as Keras; a stream that yields nothing more ends training with Keras' warning."""
 
     def __init__(self, adapter: A.DataAdapter, steps: Optional[int] = None, class_weight=None):
         self.adapter, self.class_weight = adapter, class_weight
+        self.user_steps = steps if not isinstance(adapter, A.ArrayDataAdapter) else None
         self.steps = steps if steps is not None else adapter.num_batches
-        self._stream = None
+        self._stream, self._yielded = None, 0
         self.ran_out = False
 
+    def _next(self):
+        if self._stream is None:
+            self._stream, self._yielded = self.adapter.batches(), 0
+        batch = next(self._stream, None)
+        if batch is None:
+            empty = self._yielded == 0
+            self._stream = None
+            return None, empty
+        self._yielded += 1
+        return batch, False
+
     def enumerate_epoch(self):
-        """(step, batch) pairs of the next epoch. A fixed number of steps continues the
-        same pass over the data across epochs, as Keras does."""
+        """(step, batch) pairs of the next epoch."""
         count = 0
         while self.steps is None or count < self.steps:
-            if self._stream is None:
-                self._stream = self.adapter.batches()
-            batch = next(self._stream, None)
+            batch, empty = self._next()
             if batch is None:
-                self._stream = None
-                if count == 0 or self.steps is None:
-                    self.ran_out = count == 0
+                if empty:
+                    self.ran_out = True
+                    warnings.warn("Your input ran out of data; interrupting training. Make sure that your dataset "
+                                  "or generator can generate at least `steps_per_epoch * epochs` batches.",
+                                  UserWarning, stacklevel=4)
+                    break
+                if self.user_steps is None:
                     break
                 continue  # the next pass fills this epoch's remaining steps
             if self.class_weight is not None:
                 batch = A.class_weighted(batch, self.class_weight)
             yield count, batch
             count += 1
-        if self.steps is not None and isinstance(self.adapter, A.ArrayDataAdapter):
-            self._stream = None  # the next epoch starts a new pass (a new shuffle)
-        if self.ran_out:
-            warnings.warn("Your input ran out of data; interrupting training. Make sure that your dataset or "
-                          "generator can generate at least `steps_per_epoch * epochs` batches.", UserWarning,
-                          stacklevel=4)
+        if self.user_steps is None:
+            self._stream = None  # the next epoch is a new pass (a new shuffle)
 
     def end_epoch(self) -> None:
-        if self._stream is None or self.steps is None:
-            self.adapter.on_epoch_end()
+        self.adapter.on_epoch_end()
 
 
 def data_iterator(model, x, y, sw, who: str, batch_size, shuffle=False, steps=None, class_weight=None,

@@ -358,6 +358,8 @@ class Trainer(TrainerSteps):
             cb_list.call("on_train_begin", None)
             for epoch in range(initial_epoch, epochs):
                 logs, stop = self._fit_epoch(it, cb_list, epoch, epochs, vb, dist)
+                if it.ran_out and not logs:
+                    break
                 if val_it is not None and (epoch + 1 - initial_epoch) % validation_freq == 0 and not stop:
                     vals = self._evaluate_loop(val_it, cb_list, 0, dist)
                     logs.update({"val_" + k: v for k, v in vals.items()})

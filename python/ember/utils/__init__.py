@@ -1,5 +1,5 @@
 """Utilities (Keras names): ``to_categorical``, ``normalize``, ``set_random_seed``, ``get_file``,
-``Progbar``, ``plot_history``."""
+``Progbar``, ``plot_history``, ``PyDataset`` (``Sequence``), ``unpack_x_y_sample_weight``."""
 from __future__ import annotations
 
 from typing import Optional
@@ -10,6 +10,8 @@ from ..random import set_seed as set_random_seed  # noqa: F401
 from .file_utils import get_file  # noqa: F401
 from .plotting import plot_history  # noqa: F401
 from .progbar import Progbar  # noqa: F401
+from .py_dataset import PyDataset, Sequence  # noqa: F401
+from ..models.data_adapters import pack_x_y_sample_weight, unpack_x_y_sample_weight  # noqa: F401
 
 
 def clear_session() -> None:
