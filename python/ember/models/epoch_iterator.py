@@ -27,14 +27,18 @@ def _regroup(items, given, model):
     return list(items)
 
 
-def standardize_arrays(model, x, y, sw, who: str, prefix: str = ""):
+def standardize_arrays(model, x, y, sw, who: str, prefix: str = "", step: str = "train_step"):
     """Arrays checked and converted once (ember's fast path): x as the model's inputs, y
-    and sample_weight per output when compile named the outputs, else as given."""
+    and sample_weight per output when compile named the outputs, else as given. The
+    model runs (to build it and name its outputs) only for the built-in ``step``: an
+    overridden one gets the arrays as they are (the GAN of Keras' guides has no call)."""
     x = D.to_data(x, model._n_inputs(), who, prefix + "x", model.dtype, model._input_names())
     if D.num_samples(x, who) == 0:
         raise ValueError(f"{who}: x has no samples")
-    model._prepare_steps(x)
-    if model._heads is not None and y is not None:
+    custom = model._overrides(step)
+    if not custom:
+        model._prepare_steps(x)
+    if model._heads is not None and y is not None and not custom:
         yl = model._targets(y, who, prefix + "y")
         swl = model._sample_weights(sw, who, prefix + "sample_weight")
         D.check_pair(x, yl, who, [h.name for h in model._heads], swl)
@@ -115,7 +119,7 @@ class EpochIterator:
 
 
 def data_iterator(model, x, y, sw, who: str, batch_size, shuffle=False, steps=None, class_weight=None,
-                  prepared=False, prefix: str = "") -> EpochIterator:
+                  prepared=False, prefix: str = "", step: str = "train_step") -> EpochIterator:
     """The EpochIterator over arrays (converted and checked here) or a dataset."""
     if batch_size is not None and int(batch_size) < 1:
         raise ValueError(f"{who}: batch_size must be >= 1. Received: {batch_size}")
@@ -125,7 +129,7 @@ def data_iterator(model, x, y, sw, who: str, batch_size, shuffle=False, steps=No
                              f"(batches (x, y, sample_weight)), not as arguments. Received: y={type(y).__name__}")
         return EpochIterator(A.get_data_adapter(x, who, model.dtype, shuffle), steps, class_weight)
     if not prepared:
-        x, y, sw = standardize_arrays(model, x, y, sw, who, prefix)
+        x, y, sw = standardize_arrays(model, x, y, sw, who, prefix, step)
     adapter = A.ArrayDataAdapter(x, y, sw, int(batch_size or 32), shuffle, steps, who)
     return EpochIterator(adapter, adapter.num_batches, class_weight)
 

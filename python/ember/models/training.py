@@ -397,7 +397,7 @@ class Trainer(TrainerSteps):
                 raise ValueError("fit: validation_data must be a tuple (x_val, y_val) or (x_val, y_val, "
                                  "sample_weight), or a dataset")
             vx, vy, vsw = unpack_x_y_sample_weight(tuple(val_data))
-            val_it = data_iterator(self, vx, vy, vsw, "fit", vbs, steps=val_steps, prefix="validation ")
+            val_it = data_iterator(self, vx, vy, vsw, "fit", vbs, steps=val_steps, prefix="validation ", step="test_step")
         elif is_dataset(val_data):
             val_it = data_iterator(self, val_data, None, None, "fit (validation_data)", vbs, steps=val_steps)
         else:
@@ -465,7 +465,7 @@ class Trainer(TrainerSteps):
         ``[loss, <output>_loss..., <output>_<metric>...]`` (y and sample_weight as in fit).
         ``distribute`` as in fit: each batch is split over the ranks, the sums gathered."""
         self._require_compiled("evaluate", "test_step")
-        it = data_iterator(self, x, y, sample_weight, "evaluate", batch_size, steps=steps)
+        it = data_iterator(self, x, y, sample_weight, "evaluate", batch_size, steps=steps, step="test_step")
         vb = verbosity(verbose)
         dist = _distribution(distribute)
         if dist is not None and (not isinstance(it.adapter, ArrayDataAdapter) or self._overrides("test_step")):
@@ -559,7 +559,7 @@ class Trainer(TrainerSteps):
 
     def test_on_batch(self, x, y=None, sample_weight=None, return_dict: bool = False):
         self._require_compiled("test_on_batch", "test_step")
-        x, y, sw = standardize_arrays(self, x, y, sample_weight, "test_on_batch")
+        x, y, sw = standardize_arrays(self, x, y, sample_weight, "test_on_batch", step="test_step")
         self.reset_metrics()
         return _as_results(pythonify_logs(self.test_step(pack_x_y_sample_weight(x, y, sw))), return_dict)
 
