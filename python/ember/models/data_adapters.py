@@ -17,34 +17,9 @@ import numpy as np
 
 from .. import random as erandom
 from ..tensor import Tensor
+from ..utils.data_utils import pack_x_y_sample_weight, unpack_x_y_sample_weight  # noqa: F401 (re-exported)
+from ..utils.py_dataset import PyDataset
 from . import data as D
-
-
-# -- Keras' batch (un)packing -------------------------------------------------------------
-def unpack_x_y_sample_weight(data):
-    """``(x, y, sample_weight)`` from a batch ``(x,)``, ``(x, y)``, ``(x, y, sw)`` or ``x``
-    (``keras.utils.unpack_x_y_sample_weight``)."""
-    if isinstance(data, list):
-        data = tuple(data)
-    if not isinstance(data, tuple):
-        return data, None, None
-    if len(data) == 1:
-        return data[0], None, None
-    if len(data) == 2:
-        return data[0], data[1], None
-    if len(data) == 3:
-        return data
-    raise ValueError("Data is expected to be in format `x`, `(x,)`, `(x, y)`, or `(x, y, sample_weight)`. "
-                     f"Received: a tuple of {len(data)} elements")
-
-
-def pack_x_y_sample_weight(x, y=None, sample_weight=None):
-    """The batch Keras builds: ``x``, ``(x,)`` (x a list), ``(x, y)`` or ``(x, y, sample_weight)``."""
-    if y is None:  # one array needs no tuple (Keras); a list of inputs does
-        return (x,) if isinstance(x, (list, tuple)) else x
-    if sample_weight is None:
-        return x, y
-    return x, y, sample_weight
 
 
 # -- trees of arrays ----------------------------------------------------------------------
@@ -219,7 +194,6 @@ def is_array_like(x) -> bool:
 
 def get_data_adapter(x, who: str, dtype, shuffle=False) -> DataAdapter:
     """The adapter for a dataset ``x`` that is not arrays."""
-    from ..utils.py_dataset import PyDataset
     if isinstance(x, PyDataset):
         return PyDatasetAdapter(x, shuffle, who, dtype)
     if hasattr(x, "__iter__") or hasattr(x, "__next__") or hasattr(x, "as_numpy_iterator"):

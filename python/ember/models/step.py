@@ -15,6 +15,8 @@ import numpy as np
 from .. import metrics as metrics_mod
 from ..autograd import grad as _grad
 from ..tensor import Tensor, _set_grad_enabled, as_tensor, no_grad
+from . import data as D
+from .compile_utils import _layout_of
 from .data_adapters import unpack_x_y_sample_weight
 
 
@@ -109,7 +111,6 @@ class TrainerSteps:
         """The compiled loss of ``y_pred`` against ``y`` (weighted over the outputs) plus
         the layers' losses (regularization penalties), as a scalar Tensor (Keras 3)."""
         if self._heads is None and self.loss is not None:
-            from .training import _layout_of
             self._set_heads(_layout_of(y_pred)[1], "compute_loss")
             self._build_trackers()
         total = None
@@ -129,7 +130,6 @@ class TrainerSteps:
 
     # -- the default steps (ember's fast path) ------------------------------------------
     def _standard_batch(self, data, who: str):
-        from . import data as D
         x, y, sw = unpack_x_y_sample_weight(data)
         x = D.to_data(x, self._n_inputs(), who, "x", self.dtype, self._input_names())
         if getattr(self, "_tv", None) is None or (self._heads is None and self.loss is not None):
@@ -139,7 +139,6 @@ class TrainerSteps:
     def train_step(self, data) -> Dict[str, float]:
         """One optimizer step on the batch ``data`` (``(x, y)`` or ``(x, y, sample_weight)``);
         returns the logs (the metrics' results so far)."""
-        from . import data as D
         x, y, sw = self._standard_batch(data, "fit")
         step = getattr(self, "_dist_step", None) or self._train_step
         loss, parts, outs = step(x, y, sw)
@@ -148,7 +147,6 @@ class TrainerSteps:
 
     def test_step(self, data) -> Dict[str, float]:
         """The loss and metrics of the batch ``data`` (no update); returns the logs."""
-        from . import data as D
         x, y, sw = self._standard_batch(data, "evaluate")
         loss, parts, outs = self._test_step(x, y, sw)
         self._track(loss, parts, outs, y, sw, D.num_samples(x, "evaluate"))

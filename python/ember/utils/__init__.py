@@ -11,7 +11,7 @@ from .file_utils import get_file  # noqa: F401
 from .plotting import plot_history  # noqa: F401
 from .progbar import Progbar  # noqa: F401
 from .py_dataset import PyDataset, Sequence  # noqa: F401
-from ..models.data_adapters import pack_x_y_sample_weight, unpack_x_y_sample_weight  # noqa: F401
+from .data_utils import pack_x_y_sample_weight, unpack_x_y_sample_weight  # noqa: F401
 
 
 def clear_session() -> None:
