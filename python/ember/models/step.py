@@ -62,6 +62,7 @@ class TrainerSteps:
         self._part_trackers = ([metrics_mod.Mean(name=f"{h.name}_loss") for h in heads if h.loss is not None]
                                if len(heads) > 1 else [])
         self._compile_metrics = CompileMetrics(self, self._make_metrics()) if heads else None
+        self._metrics_now = None
 
     @property
     def metrics(self) -> list:
@@ -81,13 +82,18 @@ class TrainerSteps:
         return [m.name for m in self.metrics]
 
     def reset_metrics(self) -> None:
-        for m in self.metrics:
+        metrics = self.metrics
+        for m in metrics:
             m.reset_state()
+        # the built-in steps read this list until the next reset (an epoch, an evaluate)
+        # rather than scanning the model's attributes for metrics at every step
+        self._metrics_now = metrics
 
-    def get_metrics_result(self) -> Dict[str, float]:
+    def get_metrics_result(self, _cached: bool = False) -> Dict[str, float]:
         """Every metric's result, dict results (compile_metrics) flattened into the logs."""
         logs = {}
-        for m in self.metrics:
+        metrics = self.__dict__.get("_metrics_now") if _cached else None
+        for m in self.metrics if metrics is None else metrics:
             r = m.result()
             if isinstance(r, dict):
                 logs.update(r)
@@ -98,11 +104,15 @@ class TrainerSteps:
     def _track(self, loss: float, parts, outs, y, sw, rows: int) -> None:
         """Update the trackers with a batch's loss (weighted by its rows, as Keras) and,
         when ``outs`` is given, the compiled metrics (None: a data-parallel step did)."""
+        # Mean.update_state(loss, sample_weight=rows) with the same float64 arithmetic,
+        # without its array handling (it runs at every step)
         if self._loss_tracker is not None:
-            self._loss_tracker.update_state(loss, sample_weight=rows)
+            self._loss_tracker._total += float(loss) * rows
+            self._loss_tracker._count += float(rows)
         live = [p for p in parts if p is not None] if len(parts) > 1 else []
         for t, p in zip(self._part_trackers, live):
-            t.update_state(p, sample_weight=rows)
+            t._total += float(p) * rows
+            t._count += float(rows)
         if outs is not None and self._compile_metrics is not None:
             self._update_metrics(self._compile_metrics.per_head, y, outs, sw)
 
@@ -143,14 +153,14 @@ class TrainerSteps:
         step = getattr(self, "_dist_step", None) or self._train_step
         loss, parts, outs = step(x, y, sw)
         self._track(loss, parts, outs, y, sw, D.num_samples(x, "fit"))
-        return self.get_metrics_result()
+        return self.get_metrics_result(_cached=True)
 
     def test_step(self, data) -> Dict[str, float]:
         """The loss and metrics of the batch ``data`` (no update); returns the logs."""
         x, y, sw = self._standard_batch(data, "evaluate")
         loss, parts, outs = self._test_step(x, y, sw)
         self._track(loss, parts, outs, y, sw, D.num_samples(x, "evaluate"))
-        return self.get_metrics_result()
+        return self.get_metrics_result(_cached=True)
 
     def predict_step(self, data):
         """The model's outputs for the batch ``data`` (``training=False``)."""
