@@ -209,3 +209,23 @@ def test_clear_errors():
         m.fit(_batches(x, y, 8), validation_split=0.2, verbose=0)
     with pytest.raises(TypeError, match="x must be arrays, a generator"):
         m.fit(object(), verbose=0)
+
+
+def test_the_progress_line_of_a_generator_of_unknown_length(capsys):
+    x, y = _data()
+    _model().fit((b for b in _batches(x, y, 8)), epochs=1, verbose=2)
+    out = capsys.readouterr().out
+    assert "Epoch 1/1" in out and "5/5 - " in out and "loss: " in out, out
+
+
+def test_a_py_dataset_error_in_a_worker_reaches_fit():
+    x, y = _data()
+
+    class Broken(Squares):
+        def __getitem__(self, i):
+            if i == 2:
+                raise KeyError("batch 2 is broken")
+            return super().__getitem__(i)
+
+    with pytest.raises(KeyError, match="batch 2 is broken"):
+        _model().fit(Broken(x, y, 8, workers=2), epochs=1, verbose=0)

@@ -2,6 +2,7 @@
 how many steps an epoch has, and the callbacks and progress bar around the steps."""
 from __future__ import annotations
 
+import time
 import warnings
 from typing import Optional
 
@@ -149,6 +150,7 @@ class Bar:
 
     def __init__(self, steps, verbose: int):
         self.verbose, self.bar = verbose, None
+        self.start = time.perf_counter()
         if verbose and steps is not None:
             self.bar = cbks.Progbar(steps, verbose)
 
@@ -159,6 +161,7 @@ class Bar:
     def finish(self, steps_done: int, logs=None) -> None:
         if self.verbose and self.bar is None and steps_done:
             self.bar = cbks.Progbar(steps_done, self.verbose)
+            self.bar.start = self.start  # the time per step over the whole epoch
             self.bar.update(steps_done, logs)
         if self.bar is not None:
             self.bar.finish(logs) if logs is not None else self.bar.finish()
