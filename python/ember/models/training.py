@@ -266,13 +266,13 @@ class Trainer(TrainerSteps):
         try:
             cb_list.call("on_train_begin", None)
             for epoch in range(initial_epoch, epochs):
-                logs, stop = self._fit_epoch(it, cb_list, epoch, epochs, vb, dist)
+                logs, stop, bar = self._fit_epoch(it, cb_list, epoch, epochs, vb, dist)
                 if it.ran_out and not logs:
                     break
                 if val_it is not None and (epoch + 1 - initial_epoch) % validation_freq == 0 and not stop:
                     vals = self._evaluate_loop(val_it, cb_list, 0, dist)
                     logs.update({"val_" + k: v for k, v in vals.items()})
-                epoch_logs = self._end_epoch(cb_list, epoch, logs, stop, dist)
+                epoch_logs = self._end_epoch(cb_list, epoch, logs, stop, dist, bar)
                 if self.stop_training:
                     break
         finally:
@@ -321,7 +321,8 @@ class Trainer(TrainerSteps):
         return dist
 
     def _fit_epoch(self, it, cb_list, epoch: int, epochs: int, vb: int, dist):
-        """One epoch of train steps: (its logs, whether it stopped on a non-finite loss)."""
+        """One epoch of train steps: (its logs, whether it stopped on a non-finite loss,
+        (its progress bar, steps done))."""
         self.reset_metrics()
         cb_list.call("on_epoch_begin", epoch, None)
         if vb:
@@ -343,20 +344,18 @@ class Trainer(TrainerSteps):
                 warnings.warn(f"fit: epoch {epoch + 1}, batch {step}: the loss is {float(loss)} (not finite); "
                               "training stopped. The learning rate may be too high, or the data may hold "
                               "NaN/inf values.", RuntimeWarning, stacklevel=3)
-                self._bar_after = (bar, done)
-                return logs, True
+                return logs, True, (bar, done)
             if self.stop_training:
                 break
         it.end_epoch()
         if it.ran_out:
             self.stop_training = True
-        self._bar_after = (bar, done)
-        return logs, False
+        return logs, False, (bar, done)
 
-    def _end_epoch(self, cb_list, epoch: int, logs, stop: bool, dist) -> Dict[str, float]:
+    def _end_epoch(self, cb_list, epoch: int, logs, stop: bool, dist, bar_done) -> Dict[str, float]:
         epoch_logs = dict(logs)
         cb_list.call("on_epoch_end", epoch, epoch_logs)  # callbacks may add keys (learning_rate)
-        bar, done = self._bar_after
+        bar, done = bar_done
         bar.finish(done, epoch_logs)
         if stop:
             self.stop_training = True
