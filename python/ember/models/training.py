@@ -257,13 +257,14 @@ class Trainer(TrainerSteps):
         dist = self._fit_distribution(distribute, n)
         if dist is not None:  # rank 0's weights everywhere; only rank 0 prints and writes files
             vb, callbacks = dist.begin_fit(self, vb, callbacks, n)
-            self._dist_step = dist.step_fn(self, self._compile_metrics.per_head if self._compile_metrics else [])
         self.history = history = cbks.History()
         cb_list = cbks.CallbackList(list(callbacks or []) + [history], self,
                                     {"epochs": epochs, "steps": it.steps, "verbose": vb})
         self.stop_training = False
         epoch_logs: Dict[str, float] = {}
         try:
+            if dist is not None:  # the built-in train_step takes this step (one Allreduce)
+                self._dist_step = dist.step_fn(self, self._compile_metrics.per_head)
             cb_list.call("on_train_begin", None)
             for epoch in range(initial_epoch, epochs):
                 logs, stop, bar = self._fit_epoch(it, cb_list, epoch, epochs, vb, dist)
