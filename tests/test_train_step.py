@@ -289,3 +289,13 @@ def test_from_logits_on_a_softmax_output_uses_the_logits():
     with pytest.warns(UserWarning, match="Softmax activation"):
         c = float(keras.losses.CategoricalCrossentropy(from_logits=True)(np.eye(3)[lab], out))
     assert abs(c - b) < 1e-6
+
+
+def test_dict_inputs_of_a_model_built_on_a_dict_use_its_keys():
+    a = keras.Input(shape=(2,), name="in_a")
+    b = keras.Input(shape=(2,), name="in_b")
+    m = keras.Model({"first": a, "second": b}, layers.Subtract()([a, b]))
+    xa, xb = np.full((3, 2), 5.0, np.float32), np.ones((3, 2), np.float32)
+    np.testing.assert_array_equal(m.predict({"second": xb, "first": xa}), xa - xb)
+    with pytest.raises(ValueError, match=r"\['first', 'second'\]"):
+        m.predict({"in_a": xa, "in_b": xb})

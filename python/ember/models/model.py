@@ -51,6 +51,8 @@ class Model(Trainer, Layer):
         self._inputs, self._outputs = ins, outs
         self._outputs_struct = outputs
         self._single_input = not isinstance(inputs, (list, tuple, dict))
+        # dict inputs are matched by the keys of Model(inputs={...}), else by Input names
+        self._input_keys = [str(k) for k in inputs] if isinstance(inputs, dict) else None
         self._nodes = nodes
         layers: List[Layer] = [t.layer for t in ins if t.layer is not None]
         for node in nodes:
@@ -88,7 +90,9 @@ class Model(Trainer, Layer):
 
     def _input_names(self):
         """The ``Input`` names dict inputs are matched by (functional models), else None."""
-        return [t.name for t in self._inputs] if self._graph else None
+        if not self._graph:
+            return None
+        return self._input_keys or [t.name or t.layer.name for t in self._inputs]
 
     def _output_layout(self):
         """("tensor" / "list" / "dict", output names) of a functional model: the names of
