@@ -49,7 +49,7 @@ def _check_whole(path):
 
 
 def test_kills_during_save_leave_old_or_new_model_and_at_most_one_temporary(tmp_path):
-    path = str(tmp_path / "model.keras")
+    path = str(tmp_path / "model.ember")
     rng = np.random.default_rng(0)
     start, last = 0, None
     # 8 kills in CI; EMBER_SAVE_KILLS=100 for the long run quoted in issue 10's note.

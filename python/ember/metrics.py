@@ -58,21 +58,60 @@ def _broadcast(w: np.ndarray, shape, who: str, what: str = "sample_weight") -> n
 
 class Metric:
     """Base class: a weighted running mean of the per-sample ``values(y_true, y_pred)``
-    (subclasses define ``values``; ``result()`` is ``total / count``)."""
+    (subclasses define ``values``; ``result()`` is ``total / count``).
+
+    Or written the Keras 3 way: create state in ``__init__`` with ``self.add_variable(shape,
+    initializer, dtype, name)`` (Tensors updated with ``assign`` / ``assign_add`` /
+    ``assign_sub``), and define ``update_state``, ``result`` and (optionally)
+    ``reset_state``; the default ``reset_state`` sets every variable to zeros, as Keras
+    does. ``__init__`` does not call ``reset_state`` (a subclass's state does not exist
+    yet)."""
 
     _direction: Optional[str] = None
 
     def __init__(self, name: Optional[str] = None, dtype=None):
         self.name = name or _snake(type(self).__name__)
         self.dtype = dtype
-        self.reset_state()
+        self._variables: List[Tensor] = []
+        self._total = 0.0
+        self._count = 0.0
 
     def reset_state(self) -> None:
         self._total = 0.0
         self._count = 0.0
+        for v in self.variables:
+            v.assign(np.zeros(v.shape, dtype=v.dtype))
+
+    def add_variable(self, shape=(), initializer="zeros", dtype=None, aggregation: str = "sum",
+                     name: Optional[str] = None) -> Tensor:
+        """A state variable (a non-trainable Tensor) of ``shape`` filled by ``initializer``."""
+        from . import initializers
+        dt = np.dtype(dtype or self.dtype or "float32")
+        shape = tuple(int(s) for s in (shape if isinstance(shape, (list, tuple)) else (shape,)))
+        value = np.asarray(initializers.get(initializer if initializer is not None else "zeros")(shape, dt), dtype=dt)
+        if "_variables" not in self.__dict__:  # a subclass that skipped Metric.__init__
+            self._variables = []
+        v = Tensor(value.reshape(shape), name=f"{self.name}/{name or f'variable_{len(self._variables)}'}")
+        self._variables.append(v)
+        return v
+
+    def add_weight(self, shape=(), initializer=None, dtype=None, name: Optional[str] = None) -> Tensor:
+        """Keras' alias of ``add_variable`` (Keras 2's ``add_weight("name", ...)`` too)."""
+        if isinstance(shape, str):
+            shape, name = (), shape
+        return self.add_variable(shape, initializer, dtype, name=name)
+
+    @property
+    def variables(self) -> List[Tensor]:
+        """The state variables of this metric and of the metrics it holds as attributes."""
+        out = list(self.__dict__.get("_variables", []))
+        for v in self.__dict__.values():
+            if isinstance(v, Metric) and v is not self:
+                out.extend(v.variables)
+        return out
 
     def values(self, y_true: np.ndarray, y_pred: np.ndarray) -> np.ndarray:
-        raise NotImplementedError
+        raise NotImplementedError(f"{type(self).__name__}: define update_state (and result), or values(y_true, y_pred)")
 
     def _accumulate(self, v, sample_weight) -> None:
         """Keras' reduce_to_samplewise_values + Mean.update_state."""
@@ -392,6 +431,7 @@ class _ConfusionMetric(Metric):
         self.thresholds = _thresholds(thresholds, 0.5 if top_k is None else NEG_INF, who)
         self._clip = _evenly_spaced(self.thresholds)
         super().__init__(name, dtype)
+        self.reset_state()
 
     def reset_state(self) -> None:
         n = len(self.thresholds)
@@ -472,6 +512,7 @@ class AUC(Metric):
         self.label_weights = None if label_weights is None else np.asarray(label_weights, np.float64)
         self.from_logits = bool(from_logits)
         super().__init__(name, dtype)
+        self.reset_state()
 
     @property
     def thresholds(self) -> List[float]:

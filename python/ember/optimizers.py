@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import math
 import types
+import weakref
 from typing import Callable, Dict, Iterable, List, Optional, Tuple, Union
 
 import numpy as np
@@ -21,6 +22,28 @@ from . import backend
 from .tensor import Tensor, as_array
 
 LearningRate = Union[float, Callable[[int], float]]
+
+# A variable's constraint (``add_weight(constraint=...)``), applied after each optimizer
+# step as Keras does. Tensors have fixed slots, so the link lives here, keyed by id (a
+# Tensor's == is elementwise) and dropped with the variable.
+_CONSTRAINTS: Dict[int, Tuple["weakref.ref", Callable]] = {}
+
+
+def set_constraint(var: Tensor, constraint: Optional[Callable]) -> None:
+    """Attach ``constraint`` (a callable ``w -> w``) to ``var``; None removes it."""
+    key = id(var)
+    if constraint is None:
+        _CONSTRAINTS.pop(key, None)
+        return
+    if not callable(constraint):
+        raise TypeError(f"constraint for variable {var.name!r} must be a callable w -> w. "
+                        f"Received: {constraint!r}")
+    _CONSTRAINTS[key] = (weakref.ref(var, lambda _, k=key: _CONSTRAINTS.pop(k, None)), constraint)
+
+
+def _constraint(var: Tensor) -> Optional[Callable]:
+    entry = _CONSTRAINTS.get(id(var))
+    return entry[1] if entry is not None and entry[0]() is var else None
 
 
 class Optimizer:
@@ -122,17 +145,6 @@ class Optimizer:
                 grads = [g * (c / n) for g in grads]
         return grads
 
-    def apply(self, grads, trainable_variables=None) -> int:
-        """Keras 3's ``optimizer.apply(grads, trainable_variables)``: one step with the
-        gradients in the order of the variables (``apply_gradients(zip(grads, vars))``)."""
-        if trainable_variables is None:
-            raise ValueError(f"{type(self).__name__}.apply: pass the variables, apply(grads, trainable_variables)")
-        grads, trainable_variables = list(grads), list(trainable_variables)
-        if len(grads) != len(trainable_variables):
-            raise ValueError(f"{type(self).__name__}.apply: {len(grads)} gradients for {len(trainable_variables)} "
-                             "variables")
-        return self.apply_gradients(zip(grads, trainable_variables))
-
     def apply_gradients(self, grads_and_vars: Iterable[Tuple[Optional[Tensor], Tensor]]) -> int:
         """Apply one step to each variable with a gradient (None gradients are skipped).
         Returns ``iterations`` after the step."""
@@ -159,7 +171,24 @@ class Optimizer:
         with np.errstate(all="ignore"):  # a diverging run shows up as a NaN loss, not warnings here
             for g, (_, v) in zip(grads, pairs):
                 self._update(v.data, g, self._slots(v), lr)
+        for _, v in pairs:
+            c = _constraint(v)
+            if c is not None:
+                v.assign(as_array(c(v)))
         return self.iterations
+
+    def apply(self, grads: Iterable[Optional[Tensor]], trainable_variables: Optional[Iterable[Tensor]] = None) -> int:
+        """Keras 3's ``optimizer.apply(grads, trainable_variables)``: the same step as
+        ``apply_gradients(zip(grads, trainable_variables))``."""
+        grads = list(grads)
+        if trainable_variables is None:
+            raise ValueError(f"{type(self).__name__}.apply: pass the variables with the gradients: "
+                             "apply(grads, trainable_variables)")
+        tv = list(trainable_variables)
+        if len(grads) != len(tv):
+            raise ValueError(f"{type(self).__name__}.apply: expected one gradient per variable. "
+                             f"Received: {len(grads)} gradients for {len(tv)} variables")
+        return self.apply_gradients(zip(grads, tv))
 
     def minimize(self, loss_fn: Callable[[], Tensor], var_list: List[Tensor]) -> Tensor:
         """Compute ``loss_fn()``, its gradients with respect to ``var_list`` and apply them."""

@@ -4,7 +4,7 @@
 Calling a layer on symbolic tensors (``Layer.__call__`` routes here) records a
 :class:`Node` and returns symbolic outputs whose shapes come from running the layer on
 small zero batches under ``no_grad`` (twice, with different sizes for the unknown
-dimensions, so dimensions that follow an unknown one stay None). ``ember.Model(inputs,
+dimensions, so dimensions that follow an unknown one stay None: see ``_PROBE_SIZES``). ``ember.Model(inputs,
 outputs)`` replays the recorded nodes in topological order.
 """
 from __future__ import annotations
@@ -26,6 +26,9 @@ class SymbolicTensor:
         self.index = index        # position among the node's outputs
         self.layer = layer        # the InputLayer for a model input
         self.name = name
+        # the rank of the mask the tensor carries at run time (Masking, Embedding(mask_zero),
+        # a layer's compute_mask), None without one: probes of the next layer get a mask too
+        self.mask_ndim: Optional[int] = None
 
     @property
     def ndim(self) -> int:
@@ -93,34 +96,62 @@ def Input(shape=None, batch_size: Optional[int] = None, dtype=None, name: Option
     return InputLayer(shape=shape, batch_size=batch_size, dtype=dtype, name=name, batch_shape=batch_shape).output
 
 
+# Sizes given to the unknown non-batch dimensions when a layer is probed: two runs whose
+# outputs differ along a dimension mark it None. Far enough apart that pooling or
+# striding by up to 20 still tells them apart, and long enough for common kernel sizes;
+# when a layer rejects them (a long kernel, a fixed-size reshape) the next pair is tried.
+_PROBE_SIZES = ((16, 37), (64, 133), (2, 3))
+_PROBE_BATCH = 2
+
+
 def _concrete(st: SymbolicTensor, fill: int):
     from .tensor import Tensor
-    shape = tuple(fill if s is None else s for s in st.shape)
+    shape = tuple((_PROBE_BATCH if i == 0 else fill) if s is None else s for i, s in enumerate(st.shape))
     if st.dtype.kind == "f":
-        return Tensor(np.zeros(shape, dtype=st.dtype))
+        t = Tensor(np.zeros(shape, dtype=st.dtype))
+        if st.mask_ndim is not None:  # nothing masked: a probe only needs a mask to be there
+            t._mask = np.ones(shape[:st.mask_ndim], dtype=bool)
+        return t
     return np.zeros(shape, dtype=st.dtype)
 
 
 def _run(layer, inputs, args, kwargs, fill: int):
     from .tensor import no_grad
     sub = lambda s: _concrete(s, fill)  # noqa: E731
-    with no_grad():
-        return layer(map_structure(sub, inputs), *map_structure(sub, args), **map_structure(sub, kwargs))
+    try:
+        # zeros can make a layer divide 0 by 0 (e.g. every step masked by Embedding(mask_zero));
+        # only the shapes matter here, so no warnings
+        with no_grad(), np.errstate(all="ignore"):
+            return layer(map_structure(sub, inputs), *map_structure(sub, args), **map_structure(sub, kwargs))
+    finally:
+        layer._clear_losses()  # add_loss values of a probe are not the model's
 
 
-def call_symbolic(layer, inputs, args, kwargs):
-    """Record ``layer(inputs, *args, **kwargs)`` on symbolic tensors; return symbolic outputs."""
+def _probe(layer, inputs, args, run_kwargs, has_unknown: bool):
+    """The layer's outputs for two fills of the unknown dimensions (one run when only the
+    batch is unknown)."""
+    if not has_unknown:
+        return _run(layer, inputs, args, run_kwargs, 1), None
+    first_error = None
+    for a, b in _PROBE_SIZES:
+        try:
+            return _run(layer, inputs, args, run_kwargs, a), _run(layer, inputs, args, run_kwargs, b)
+        except (ValueError, TypeError, IndexError) as e:
+            first_error = first_error or e
+    raise first_error
+
+
+def infer_outputs(layer, inputs, args, kwargs):
+    """Symbolic outputs (not yet tied to a Node) of ``layer(inputs, *args, **kwargs)`` on
+    symbolic tensors, from probe runs: a dimension is None where the batch or an unknown
+    input dimension shows through."""
     from .tensor import Tensor
-    kwargs = dict(kwargs)
     run_kwargs = {k: v for k, v in kwargs.items() if not (k in ("training", "mask") and v is None)}
     run_kwargs["training"] = False
-    if isinstance(inputs, tuple):
-        inputs = list(inputs)
+    has_unknown = any(s is None for st in flatten((inputs, args, kwargs)) for s in st.shape[1:])
     try:
-        out_a = _run(layer, inputs, args, run_kwargs, 2)
-        has_unknown = any(s is None for st in flatten((inputs, args, kwargs)) for s in st.shape[1:])
-        out_b = _run(layer, inputs, args, run_kwargs, 3) if has_unknown else None
-    except (ValueError, TypeError) as e:
+        out_a, out_b = _probe(layer, inputs, args, run_kwargs, has_unknown)
+    except (ValueError, TypeError, IndexError) as e:
         shapes = [st.shape for st in flatten(inputs)]
         raise type(e)(f"{e}\n(while calling layer '{layer.name}' on symbolic inputs of shape "
                       f"{shapes[0] if len(shapes) == 1 else shapes})") from None
@@ -133,13 +164,24 @@ def call_symbolic(layer, inputs, args, kwargs):
             shape[0] = None  # the batch
         if flat_b is not None:
             shape = [None if (s is None or s != flat_b[i].shape[j]) else s for j, s in enumerate(shape)]
-        syms.append(SymbolicTensor(shape, t.dtype if isinstance(t, Tensor) or hasattr(t, "dtype") else "float32",
-                                   index=i, name=f"{layer.name}/out{i}"))
-    it = iter(syms)
-    outputs = _rebuild(out_a, it)
+        sym = SymbolicTensor(shape, t.dtype if isinstance(t, Tensor) or hasattr(t, "dtype") else "float32",
+                             index=i, name=f"{layer.name}/out{i}")
+        mask = getattr(t, "_mask", None) if isinstance(t, Tensor) else None
+        sym.mask_ndim = None if mask is None else np.ndim(mask)
+        syms.append(sym)
+    return _rebuild(out_a, iter(syms))
+
+
+def call_symbolic(layer, inputs, args, kwargs):
+    """Record ``layer(inputs, *args, **kwargs)`` on symbolic tensors; return symbolic outputs."""
+    kwargs = dict(kwargs)
+    if isinstance(inputs, tuple):
+        inputs = list(inputs)
+    outputs = infer_outputs(layer, inputs, args, kwargs)
     node = Node(layer, inputs, tuple(args), kwargs, outputs)
-    for s in syms:
+    for s in flatten(outputs):
         s.node = node
+    layer._inbound_nodes = getattr(layer, "_inbound_nodes", []) + [node]
     return outputs
 
 

@@ -300,6 +300,16 @@ class Tensor:
     def is_leaf(self) -> bool:
         return self._backward is None
 
+    @property
+    def _keras_mask(self):
+        """The mask this tensor carries (from ``Masking``, ``Embedding(mask_zero=True)``, a
+        layer's ``compute_mask``), under Keras' attribute name; None when there is none."""
+        return getattr(self, "_mask", None)
+
+    @_keras_mask.setter
+    def _keras_mask(self, value) -> None:
+        self._mask = value
+
     def __len__(self) -> int:
         if self.data.ndim == 0:
             raise TypeError("len() of a 0-d Tensor")
@@ -328,6 +338,17 @@ class Tensor:
 
     def __float__(self) -> float:
         return self.item()
+
+    def __format__(self, spec: str) -> str:
+        """``f"{loss:.4f}"`` on a 0-d Tensor formats its value, as NumPy formats a 0-d
+        array; an empty spec gives ``str()``; other shapes with a spec raise TypeError,
+        as NumPy does."""
+        if not spec:
+            return str(self)
+        if self.data.ndim == 0:
+            return format(backend.to_numpy(self.data)[()], spec)
+        raise TypeError(f"unsupported format string {spec!r} passed to a Tensor of shape {self.shape}: only a 0-d "
+                        "Tensor formats as a number (use float(t) or t.item() for a one-element Tensor)")
 
     def __bool__(self) -> bool:
         if self.data.size != 1:
@@ -430,6 +451,19 @@ class Tensor:
     def __le__(self, o): return make_op(self.data <= as_array(o), (), None, "less_equal")
     def __gt__(self, o): return make_op(self.data > as_array(o), (), None, "greater")
     def __ge__(self, o): return make_op(self.data >= as_array(o), (), None, "greater_equal")
+
+    # == and != are elementwise too (Keras' ``ops.cast(y_true, "int32") == y_pred`` idiom);
+    # a Tensor still hashes by identity, and ``t in a_list`` finds it by identity first
+    def __eq__(self, o):
+        if o is None or not isinstance(o, (Tensor, np.ndarray, np.generic, int, float, bool, list, tuple)):
+            return NotImplemented
+        return make_op(self.data == as_array(o), (), None, "equal")
+
+    def __ne__(self, o):
+        if o is None or not isinstance(o, (Tensor, np.ndarray, np.generic, int, float, bool, list, tuple)):
+            return NotImplemented
+        return make_op(self.data != as_array(o), (), None, "not_equal")
+
     __hash__ = object.__hash__
 
     def __int__(self) -> int:

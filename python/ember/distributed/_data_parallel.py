@@ -233,7 +233,7 @@ class DataParallel:
                 if p is not None:
                     term = p if h.weight == 1.0 else p * h.weight
                     total = term if total is None else total + term
-            penalties = [p for layer in model._reg for p in layer.losses]
+            penalties = list(model.losses)
             reg_val = float(sum(float(p.data) for p in penalties))
             if _comm.comm().Get_rank() == 0:  # counted once
                 for p in penalties:

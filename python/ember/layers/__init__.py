@@ -3,7 +3,10 @@ from .base import Layer  # noqa: F401
 from .core import (  # noqa: F401
     ELU, Activation, Dense, Dropout, Flatten, Identity, InputLayer, Lambda, LeakyReLU, ReLU, Softmax,
 )
-from .merge import Add, Average, Concatenate, Maximum, Multiply, Subtract, add, concatenate, multiply  # noqa: F401
+from .merge import (  # noqa: F401
+    Add, Average, Concatenate, Dot, Maximum, Minimum, Multiply, Subtract, add, average, concatenate, dot, maximum,
+    minimum, multiply, subtract,
+)
 from ..symbolic import Input  # noqa: F401
 from .conv import Conv1D, Conv1DTranspose, Conv2D, Conv2DTranspose  # noqa: F401
 from .pooling import (  # noqa: F401
@@ -17,7 +20,10 @@ from .reshaping import (  # noqa: F401
 from .preprocessing import Normalization, Rescaling  # noqa: F401
 from .noise import GaussianDropout, GaussianNoise, SpatialDropout1D, SpatialDropout2D, SpatialDropout3D  # noqa: F401
 from .embedding import Embedding  # noqa: F401
+from .masking import Masking  # noqa: F401
 from .recurrent import GRU, LSTM, Bidirectional, SimpleRNN, TimeDistributed  # noqa: F401
+from .rnn_cells import GRUCell, LSTMCell, SimpleRNNCell, StackedRNNCells  # noqa: F401
+from .rnn_layer import RNN  # noqa: F401
 from .layer_norm import LayerNormalization  # noqa: F401
 from .attention import AdditiveAttention, Attention, MultiHeadAttention  # noqa: F401
 from .transformer import PositionalEncoding, PositionEmbedding, TransformerEncoder  # noqa: F401

@@ -34,6 +34,8 @@ class Dense(Layer):
     >>> y = layer(np.zeros((32, 10), np.float32))   # (32, 64)
     """
 
+    supports_masking = True  # passes the mask on unchanged (Keras)
+
     def __init__(self, units: int, activation: Union[str, Callable, None] = None, use_bias: bool = True,
                  kernel_initializer="glorot_uniform", bias_initializer="zeros", kernel_regularizer=None,
                  bias_regularizer=None, **kwargs):
@@ -86,6 +88,8 @@ class Dense(Layer):
 class Activation(Layer):
     """Applies an activation by name ("relu", "softmax", ...) or a callable."""
 
+    supports_masking = True  # passes the mask on unchanged (Keras)
+
     def __init__(self, activation: Union[str, Callable], **kwargs):
         super().__init__(**kwargs)
         from ..functional import get_activation
@@ -105,6 +109,8 @@ class Activation(Layer):
 class ReLU(Layer):
     """max(x, 0) with Keras' options: ``max_value`` cap, ``negative_slope`` below
     ``threshold``."""
+
+    supports_masking = True  # passes the mask on unchanged (Keras)
 
     def __init__(self, max_value: Optional[float] = None, negative_slope: float = 0.0, threshold: float = 0.0,
                  **kwargs):
@@ -133,6 +139,8 @@ class ReLU(Layer):
 class LeakyReLU(Layer):
     """x if x > 0 else negative_slope * x (Keras' layer default slope is 0.3)."""
 
+    supports_masking = True  # passes the mask on unchanged (Keras)
+
     def __init__(self, negative_slope: float = 0.3, alpha: Optional[float] = None, **kwargs):
         super().__init__(**kwargs)
         self.negative_slope = float(alpha if alpha is not None else negative_slope)
@@ -148,6 +156,8 @@ class LeakyReLU(Layer):
 
 
 class ELU(Layer):
+
+    supports_masking = True  # passes the mask on unchanged (Keras)
     def __init__(self, alpha: float = 1.0, **kwargs):
         super().__init__(**kwargs)
         self.alpha = float(alpha)
@@ -184,6 +194,8 @@ class Dropout(Layer):
     the rest by 1 / (1 - rate); identity at inference. ``noise_shape`` (None entries take
     the input's size) shares one mask along axes of size 1. The mask is drawn from ember's
     seeded generator, or from this layer's own when ``seed`` is given."""
+
+    supports_masking = True  # passes the mask on unchanged (Keras)
 
     def __init__(self, rate: float, noise_shape: Optional[Sequence[Optional[int]]] = None, seed: Optional[int] = None,
                  **kwargs):
@@ -261,8 +273,16 @@ class InputLayer(Layer):
         self.batch_size = batch_size
         self._batch_input_shape = (batch_size,) + self.shape
         from ..symbolic import SymbolicTensor
-        self.output = SymbolicTensor(self._batch_input_shape, self.input_dtype, layer=self, name=self.name)
+        self._output = SymbolicTensor(self._batch_input_shape, self.input_dtype, layer=self, name=self.name)
         self.built = True
+
+    @property
+    def output(self):
+        return self._output
+
+    @property
+    def input(self):
+        return self._output
 
     def call(self, inputs):
         return inputs

@@ -17,6 +17,8 @@ from .core import Dropout
 
 
 class _Noise(Layer):
+
+    supports_masking = True  # passes the mask on unchanged (Keras)
     def __init__(self, seed: Optional[int] = None, **kwargs):
         super().__init__(**kwargs)
         self.seed = seed

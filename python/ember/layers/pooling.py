@@ -4,8 +4,11 @@ from __future__ import annotations
 
 from typing import Optional
 
+import numpy as np
+
 from .. import functional as F
 from ..ops.conv import padding_amounts
+from ..tensor import Tensor
 from .base import Layer
 from .conv import _check_padding, _tuple, conv_output_length
 
@@ -148,8 +151,26 @@ class _GlobalPooling1D(_GlobalPooling):
 
 
 class GlobalAveragePooling1D(_GlobalPooling1D):
-    """Mean over the steps: (batch, steps, channels) -> (batch, channels)."""
+    """Mean over the steps: (batch, steps, channels) -> (batch, channels). With a mask
+    (from ``Masking`` or ``Embedding(mask_zero=True)``), the mean of the unmasked steps
+    only, as Keras (a row with every step masked gives 0 / 0 = NaN, as there)."""
     _reduce = "mean"
+    supports_masking = True
+
+    def call(self, inputs, mask=None):
+        if mask is None:
+            return super().call(inputs)
+        self._check(inputs)
+        axis = 1 if self.data_format == "channels_last" else 2
+        m = np.asarray(mask.data if isinstance(mask, Tensor) else mask, dtype=bool)
+        if m.shape != (inputs.shape[0], inputs.shape[axis]):
+            raise ValueError(f"GlobalAveragePooling1D layer '{self.name}': the mask must have shape (batch, steps) "
+                             f"= {(inputs.shape[0], inputs.shape[axis])}. Received: mask shape={m.shape}")
+        w = np.expand_dims(m, 2 if axis == 1 else 1).astype(inputs.dtype)
+        return (inputs * w).sum(axis, self.keepdims) / Tensor(w.sum(axis, keepdims=self.keepdims))
+
+    def compute_mask(self, inputs, mask=None):
+        return None
 
 
 class GlobalMaxPooling1D(_GlobalPooling1D):

@@ -31,6 +31,8 @@ class Rescaling(Layer):
     offset=-1)`` for [-1, 1]). ``scale`` and ``offset`` are numbers or arrays that broadcast
     against the input; integer inputs are cast to the layer's dtype first."""
 
+    supports_masking = True  # passes the mask on unchanged (Keras)
+
     def __init__(self, scale, offset=0.0, **kwargs):
         super().__init__(**kwargs)
         for what, v in (("scale", scale), ("offset", offset)):
@@ -81,6 +83,8 @@ class Normalization(Layer):
     >>> norm.adapt(x_train)
     >>> model = ember.Sequential([ember.Input(shape=(8,)), norm, Dense(1)])
     """
+
+    supports_masking = True  # passes the mask on unchanged (Keras)
 
     def __init__(self, axis: Union[int, Sequence[int], None] = -1, mean=None, variance=None, invert: bool = False,
                  **kwargs):

@@ -25,6 +25,7 @@ from ..ops import core, nn
 from ..ops import rnn as rnn_ops
 from ..tensor import Tensor
 from .base import Layer, serialized_entries
+from .rnn_layer import RNN
 
 
 class _RNNBase(Layer):
@@ -212,14 +213,19 @@ class Bidirectional(Layer):
 
     supports_masking = True
 
-    def __init__(self, layer: _RNNBase, merge_mode: Optional[str] = "concat", backward_layer=None, **kwargs):
+    def __init__(self, layer: Layer, merge_mode: Optional[str] = "concat", backward_layer=None, **kwargs):
         super().__init__(**kwargs)
-        if not isinstance(layer, _RNNBase):
-            raise TypeError(f"Bidirectional expects an RNN layer (SimpleRNN, LSTM, GRU). Received: {type(layer).__name__}")
+        if not isinstance(layer, (_RNNBase, RNN)):
+            raise TypeError(f"Bidirectional expects an RNN layer (SimpleRNN, LSTM, GRU, RNN). "
+                            f"Received: {type(layer).__name__}")
         if merge_mode not in ("concat", "sum", "mul", "ave", None):
             raise ValueError(f"Bidirectional: unknown merge_mode {merge_mode!r}")
         self.forward_layer = layer
-        if backward_layer is None:
+        if backward_layer is None and isinstance(layer, RNN):  # a fresh cell of the same config
+            cell = type(layer.cell).from_config(dict(layer.cell.get_config(), name=None))
+            backward_layer = RNN(cell, return_sequences=layer.return_sequences, return_state=layer.return_state,
+                                 go_backwards=not layer.go_backwards)
+        elif backward_layer is None:
             kw = dict(layer._ctor, go_backwards=not layer.go_backwards)
             backward_layer = type(layer)(**kw)
         self.backward_layer = backward_layer

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from typing import List, Optional
 
-from ..layers.base import Layer, auto_name
+from ..layers.base import Layer, _shapes, auto_name
 from ..symbolic import SymbolicTensor, flatten, run_graph, topological_nodes
 from . import data as D
 from . import summary as S
@@ -69,6 +69,33 @@ class Model(Trainer, Layer):
     @property
     def outputs(self) -> List[SymbolicTensor]:
         return list(getattr(self, "_outputs", []))
+
+    def _graph_input(self):
+        if self._graph and "_set_input" not in self.__dict__:
+            return self._inputs[0] if self._single_input else list(self._inputs)
+        return Layer.input.fget(self)
+
+    def _graph_output(self):
+        if self._graph and "_set_output" not in self.__dict__:
+            return self._outputs_struct
+        return Layer.output.fget(self)
+
+    # Keras' Functional.input / output: the model's own symbolic inputs and outputs
+    input = property(_graph_input, Layer.input.fset)
+    output = property(_graph_output, Layer.output.fset)
+
+    def _graph_input_shape(self):
+        if self._graph and "_set_input_shape" not in self.__dict__:
+            return _shapes(self._graph_input())
+        return Layer.input_shape.fget(self)
+
+    def _graph_output_shape(self):
+        if self._graph and "_set_output_shape" not in self.__dict__:
+            return _shapes(self._graph_output())
+        return Layer.output_shape.fget(self)
+
+    input_shape = property(_graph_input_shape, Layer.input_shape.fset)
+    output_shape = property(_graph_output_shape, Layer.output_shape.fset)
 
     @property
     def layers(self) -> List[Layer]:

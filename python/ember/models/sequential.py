@@ -66,8 +66,12 @@ class Sequential(Model):
         """Run the not-yet-shaped layers on the symbolic chain: builds them and records shapes."""
         if self._last is None:
             shape, dtype = self._input_spec
-            self._last = Input(batch_shape=shape, dtype=dtype)
+            self._last = self._input_layer.output if self._input_layer is not None else \
+                Input(batch_shape=shape, dtype=dtype)
+            self._sym_input = self._last
             self._shapes = []
+            for layer in self._layers:  # a rebuilt chain: the old symbolic calls are stale
+                layer.__dict__.pop("_inbound_nodes", None)
         x = self._last
         for layer in self._layers[len(self._shapes):]:
             x = layer(x)
@@ -105,6 +109,8 @@ class Sequential(Model):
 
     @property
     def inputs(self):
+        if getattr(self, "_sym_input", None) is not None:
+            return [self._sym_input]
         return [self._input_layer.output] if self._input_layer is not None else []
 
     @property

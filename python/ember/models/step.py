@@ -43,7 +43,7 @@ class CompileMetrics(metrics_mod.Metric):
 
     def result(self) -> Dict[str, float]:
         multi = len(self.per_head) > 1
-        return {f"{h.name}_{m.name}" if multi else m.name: m.result()
+        return {f"{h.name}_{m.name}" if multi else m.name: _log_value(m.result())
                 for h, ms in zip(self._model._heads, self.per_head) for m in ms}
 
 
@@ -98,7 +98,7 @@ class TrainerSteps:
             if isinstance(r, dict):
                 logs.update(r)
             else:
-                logs[m.name] = r
+                logs[m.name] = _log_value(r)
         return logs
 
     def _track(self, loss: float, parts, outs, y, sw, rows: int) -> None:
@@ -201,9 +201,8 @@ class TrainerSteps:
             term = part if h.weight == 1.0 else part * h.weight
             total = term if total is None else total + term
         if penalties:
-            for layer in self._reg:
-                for p in layer.losses:
-                    total = total + p
+            for p in self.losses:  # add_loss losses of this forward pass + weight penalties (Layer.losses)
+                total = total + p
         return total, parts, outs
 
     def _part_floats(self, parts) -> list:
@@ -220,3 +219,12 @@ class TrainerSteps:
 
 def _data(t):
     return t.data if isinstance(t, Tensor) else np.asarray(t)
+
+
+def _log_value(v):
+    """A metric result for the logs: a float for a one-element Tensor/array (a custom
+    Metric may return its variable, which later updates would change), else unchanged."""
+    data = v.data if isinstance(v, Tensor) else v
+    if isinstance(data, (np.ndarray, np.generic)) and data.size == 1:
+        return float(data.reshape(()))
+    return data

@@ -180,22 +180,12 @@ class Trainer(TrainerSteps):
             stack.extend(layer._sublayers())
         return out
 
-    def _regularization_layers(self):
-        return [l for l in self._all_layers() if not isinstance(l, Trainer) and hasattr(type(l), "losses")
-                and l.losses]
-
-    @property
-    def losses(self) -> List[Tensor]:
-        """Regularization penalties of all layers (Tensors), like Keras' ``model.losses``."""
-        return [p for l in self._regularization_layers() for p in l.losses]
-
     def _prepare_steps(self, x=None) -> None:
         out = None
         if x is not None and (not self.built or not all(l.built for l in self._all_layers())):
             with no_grad():  # build lazily-shaped layers before collecting the variables
                 out = self(D.take(x, slice(0, 1)), training=False)
         self._tv = self.trainable_variables
-        self._reg = self._regularization_layers()
         if self._heads is None and self.loss is not None:
             layout = self._output_layout()
             if layout is None and x is not None:
