@@ -46,8 +46,10 @@ class Callback:
     def on_train_end(self, logs=None): pass
     def on_epoch_begin(self, epoch, logs=None): pass
     def on_epoch_end(self, epoch, logs=None): pass
-    def on_train_batch_begin(self, batch, logs=None): pass
-    def on_train_batch_end(self, batch, logs=None): pass
+    def on_batch_begin(self, batch, logs=None): pass  # Keras' older names of the two below
+    def on_batch_end(self, batch, logs=None): pass
+    def on_train_batch_begin(self, batch, logs=None): self.on_batch_begin(batch, logs)
+    def on_train_batch_end(self, batch, logs=None): self.on_batch_end(batch, logs)
     def on_test_begin(self, logs=None): pass
     def on_test_end(self, logs=None): pass
     def on_test_batch_begin(self, batch, logs=None): pass
@@ -62,8 +64,13 @@ BATCH_HOOKS = ("on_train_batch_begin", "on_train_batch_end", "on_test_batch_begi
                "on_predict_batch_begin", "on_predict_batch_end")
 
 
+_ALIASES = {"on_train_batch_begin": "on_batch_begin", "on_train_batch_end": "on_batch_end"}
+
+
 def _overrides(cb: Callback, hook: str) -> bool:
-    return hook in vars(cb) or getattr(type(cb), hook) is not getattr(Callback, hook)
+    alias = _ALIASES.get(hook)
+    return hook in vars(cb) or getattr(type(cb), hook) is not getattr(Callback, hook) or (
+        alias is not None and _overrides(cb, alias))
 
 
 class History(Callback):

@@ -12,6 +12,7 @@ straight from a softmax / sigmoid op they use its logits instead (as Keras' TF b
 from __future__ import annotations
 
 import math
+import warnings
 from typing import Callable, Optional, Union
 
 import numpy as np
@@ -193,6 +194,19 @@ class CosineSimilarity(Loss):
 # classification
 # ---------------------------------------------------------------------------------------
 
+def _logits_for(y_pred: Tensor, op: str, who: str) -> Tensor:
+    """With ``from_logits=True``: the pre-activation logits when ``y_pred`` came out of a
+    sigmoid / softmax (and a warning), as Keras 3 does with the TensorFlow backend (its
+    ``_keras_logits``); else ``y_pred`` itself."""
+    z = _logits_of(y_pred, op)
+    if z is None:
+        return y_pred
+    warnings.warn(f"`{who}` received `from_logits=True`, but the `output` argument was produced by a "
+                  f"{op.capitalize()} activation and thus does not represent logits. Was this intended?",
+                  UserWarning, stacklevel=4)
+    return z
+
+
 def _logits_of(y_pred: Tensor, op: str) -> Optional[Tensor]:
     """The input of the ``op`` node (softmax over the last axis / sigmoid) that produced
     ``y_pred``, when the graph recorded it."""
@@ -217,7 +231,7 @@ class BinaryCrossentropy(Loss):
         if self.label_smoothing:
             t = t * (1 - self.label_smoothing) + 0.5 * self.label_smoothing
         if self.from_logits:
-            v = L.sigmoid_binary_cross_entropy(y_pred, t)
+            v = L.sigmoid_binary_cross_entropy(_logits_for(y_pred, "sigmoid", "binary_crossentropy"), t)
         else:
             z = _logits_of(y_pred, "sigmoid")
             v = L.sigmoid_binary_cross_entropy(z, t) if z is not None else L.binary_cross_entropy_probs(y_pred, t)
@@ -245,7 +259,7 @@ class CategoricalCrossentropy(Loss):
         if self.label_smoothing:
             t = t * (1 - self.label_smoothing) + self.label_smoothing / y_pred.shape[-1]
         if self.from_logits:
-            return L.softmax_cross_entropy(y_pred, t)
+            return L.softmax_cross_entropy(_logits_for(y_pred, "softmax", "categorical_crossentropy"), t)
         z = _logits_of(y_pred, "softmax")
         return L.softmax_cross_entropy(z, t) if z is not None else L.categorical_cross_entropy_probs(y_pred, t)
 
@@ -280,7 +294,7 @@ class SparseCategoricalCrossentropy(Loss):
             lab = np.where(mask, lab, 0)
             self._count = int(mask.sum())
         if self.from_logits:
-            v = L.sparse_softmax_cross_entropy(y_pred, lab)
+            v = L.sparse_softmax_cross_entropy(_logits_for(y_pred, "softmax", "sparse_categorical_crossentropy"), lab)
         else:
             z = _logits_of(y_pred, "softmax")
             if z is not None:

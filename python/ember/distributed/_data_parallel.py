@@ -154,7 +154,7 @@ class DataParallel:
         keep = [cb for cb in callbacks if not isinstance(cb, _RANK0_ONLY)]
         # A batch-end callback may stop training: then every batch ends with agreeing on
         # it. Decided from the callbacks every rank was given, so all ranks agree.
-        self._batch_stop = any(type(cb).on_train_batch_end is not cbks.Callback.on_train_batch_end for cb in keep)
+        self._batch_stop = any(cbks._overrides(cb, "on_train_batch_end") for cb in keep)
         if _comm.comm().Get_rank() == 0:
             return verbose, callbacks
         quiet = [cb for cb in keep if getattr(cb, "verbose", 0)]

@@ -31,10 +31,23 @@ def to_array(x, who: str, what: str, float_dtype=np.float32) -> np.ndarray:
     return np.ascontiguousarray(a)
 
 
-def to_data(x, n_inputs: int, who: str, what: str = "x", float_dtype=np.float32) -> Data:
-    """One array, or a list of ``n_inputs`` arrays for a multi-input model."""
+def by_input_name(x: dict, names: Sequence[str], who: str, what: str = "x") -> list:
+    """The values of a dict of inputs in the model's input order, matched by ``Input`` name."""
+    missing = [k for k in names if k not in x]
+    unknown = [k for k in x if k not in names]
+    if missing or unknown:
+        raise ValueError(f"{who}: {what} is a dict whose keys must be the model's input names {list(names)}. "
+                         f"Received keys: {list(x)}" + (f" (missing: {missing})" if missing else "")
+                         + (f" (unknown: {unknown})" if unknown else ""))
+    return [x[k] for k in names]
+
+
+def to_data(x, n_inputs: int, who: str, what: str = "x", float_dtype=np.float32,
+            names: Optional[Sequence[str]] = None) -> Data:
+    """One array, or a list of ``n_inputs`` arrays for a multi-input model (a dict is
+    matched by input ``names`` when the model has them)."""
     if isinstance(x, dict):
-        x = list(x.values())
+        x = by_input_name(x, names, who, what) if names else list(x.values())
     if n_inputs > 1:
         if not isinstance(x, (list, tuple)) or len(x) != n_inputs:
             raise ValueError(f"{who}: the model has {n_inputs} inputs; pass {what} as a list of {n_inputs} arrays. "

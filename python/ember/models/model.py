@@ -5,6 +5,7 @@ from typing import List, Optional
 
 from ..layers.base import Layer, _shapes, auto_name
 from ..symbolic import SymbolicTensor, flatten, run_graph, topological_nodes
+from . import data as D
 from . import summary as S
 from .training import Trainer
 
@@ -50,6 +51,8 @@ class Model(Trainer, Layer):
         self._inputs, self._outputs = ins, outs
         self._outputs_struct = outputs
         self._single_input = not isinstance(inputs, (list, tuple, dict))
+        # dict inputs are matched by the keys of Model(inputs={...}), else by Input names
+        self._input_keys = [str(k) for k in inputs] if isinstance(inputs, dict) else None
         self._nodes = nodes
         layers: List[Layer] = [t.layer for t in ins if t.layer is not None]
         for node in nodes:
@@ -112,6 +115,12 @@ class Model(Trainer, Layer):
     def _n_inputs(self) -> int:
         return len(self._inputs) if self._graph else 1
 
+    def _input_names(self):
+        """The ``Input`` names dict inputs are matched by (functional models), else None."""
+        if not self._graph:
+            return None
+        return self._input_keys or [t.name or t.layer.name for t in self._inputs]
+
     def _output_layout(self):
         """("tensor" / "list" / "dict", output names) of a functional model: the names of
         the layers that produce the outputs (made unique with "_1", "_2", ...), or the keys
@@ -146,8 +155,10 @@ class Model(Trainer, Layer):
         if not self._graph:
             raise NotImplementedError(f"{type(self).__name__}: a subclassed Model must define call(self, inputs, "
                                       "training=False); or build the model with Model(inputs, outputs)")
-        values = [inputs] if self._single_input or not isinstance(inputs, (list, tuple, dict)) else (
-            list(inputs.values()) if isinstance(inputs, dict) else list(inputs))
+        if isinstance(inputs, dict):
+            values = D.by_input_name(inputs, self._input_names(), f"Model '{self.name}'", "the input")
+        else:
+            values = [inputs] if self._single_input or not isinstance(inputs, (list, tuple)) else list(inputs)
         if len(values) != len(self._inputs):
             raise ValueError(f"Model '{self.name}' expects {len(self._inputs)} input(s). Received: {len(values)}")
         for v, s in zip(values, self._inputs):

@@ -12,51 +12,17 @@ from .. import callbacks as cbks
 from .. import losses as losses_mod
 from .. import metrics as metrics_mod
 from .. import optimizers as optimizers_mod
-from .. import random as erandom
-from ..autograd import grad as _grad
-from ..tensor import Tensor, _set_grad_enabled, no_grad
+from ..tensor import Tensor, no_grad
 from . import data as D
+from .data_adapters import (ArrayDataAdapter, class_weighted, num_rows, pack_x_y_sample_weight, tree_take,
+                            unpack_x_y_sample_weight)
+from .epoch_iterator import (Bar, EpochIterator, callback_list, data_iterator, is_dataset, split_validation,
+                             standardize_arrays, verbosity)
+from .compile_utils import _as_list, _by_name, _flat_tensors, _Head, _layout_of, make_heads
+from .step import TrainerSteps
 
 
-def _verbosity(verbose) -> int:
-    if verbose == "auto":
-        return 1
-    return int(verbose)
-
-
-class _Head:
-    """One model output as compile sees it: its name, its loss (None: the output is not
-    trained and needs no target), the loss weight and the metric specs."""
-    __slots__ = ("name", "loss", "weight", "metric_specs")
-
-    def __init__(self, name: str, loss, weight: float, metric_specs: list):
-        self.name, self.loss, self.weight, self.metric_specs = name, loss, weight, metric_specs
-
-    def __repr__(self) -> str:
-        return f"<output {self.name!r} loss={self.loss!r} weight={self.weight}>"
-
-
-def _is_metric_spec(m) -> bool:
-    return isinstance(m, (str, metrics_mod.Metric)) or (isinstance(m, type) and issubclass(m, metrics_mod.Metric)) \
-        or (callable(m) and not isinstance(m, type))
-
-
-def _by_name(d: dict, names: List[str], who: str, what: str) -> list:
-    """The values of ``d`` in output order (None where missing); an unknown key is an error."""
-    unknown = [k for k in d if k not in names]
-    if unknown:
-        raise ValueError(f"{who}: {what} has key(s) {unknown} that name no output of the model. "
-                         f"Output names: {names}")
-    return [d.get(k) for k in names]
-
-
-def _as_list(v) -> list:
-    if v is None:
-        return []
-    return list(v) if isinstance(v, (list, tuple)) else [v]
-
-
-class Trainer:
+class Trainer(TrainerSteps):
     """The training API mixed into :class:`ember.Model`."""
 
     compiled = False
@@ -69,12 +35,14 @@ class Trainer:
     _loss_weights_spec = None
 
     # -- compile -----------------------------------------------------------------------
-    def compile(self, optimizer="rmsprop", loss=None, metrics: Optional[Sequence] = None, loss_weights=None,
-                **kwargs) -> None:
+    def compile(self, optimizer="rmsprop", loss=None, loss_weights=None, metrics: Optional[Sequence] = None,
+                weighted_metrics=None, run_eagerly: bool = False, steps_per_execution: int = 1,
+                jit_compile="auto", auto_scale_loss: bool = True) -> None:
         """Configure training: ``optimizer`` and ``loss`` by object or Keras name (e.g.
         optimizer="nadam", loss="kld"), ``metrics`` a list of names ("accuracy" / "acc", "mae",
         "precision", "auc", ...; each name is its log key), Metric objects or functions
-        ``fn(y_true, y_pred) -> per-sample values``.
+        ``fn(y_true, y_pred) -> per-sample values``. ``loss`` may be left out when the
+        model's own ``train_step`` computes its loss (Keras 3).
 
         For a model with several outputs, ``loss`` is one loss (for every output), a list
         (one per output) or a dict keyed by output name (an output left out has no loss and
@@ -84,8 +52,12 @@ class Trainer:
         dict by output name. Output names are those of the layers that produce the outputs
         (the keys for dict outputs; "output_1", "output_2", ... for a subclassed model).
 
-        Extra Keras arguments (run_eagerly, jit_compile, steps_per_execution) are accepted
-        and ignored."""
+        ember's metrics are always weighted by ``sample_weight``, so ``weighted_metrics``
+        are added to ``metrics``. ``run_eagerly``, ``jit_compile``, ``steps_per_execution``
+        and ``auto_scale_loss`` are Keras' and do nothing here (ember runs eagerly, in
+        float32 without loss scaling); a misspelled keyword is a TypeError."""
+        if weighted_metrics:
+            metrics = _as_list(metrics) + _as_list(weighted_metrics) if not isinstance(metrics, dict) else metrics
         self.optimizer = optimizers_mod.get(optimizer)
         if isinstance(loss, dict):
             self.loss = {k: losses_mod.get(v) for k, v in loss.items()}
@@ -99,6 +71,7 @@ class Trainer:
         self._loss_weights_spec = loss_weights
         self._heads = None
         self.compiled = True
+        self._build_trackers()
         layout = self._output_layout() if getattr(self, "_graph", None) else None
         if layout is not None and self.loss is not None:
             self._set_heads(layout[1], "compile")  # functional model: check the specs now
@@ -108,67 +81,8 @@ class Trainer:
         return None
 
     def _set_heads(self, names: List[str], who: str) -> None:
-        n = len(names)
-        plural = f"{n} output{'s' if n != 1 else ''} {names}"
-
-        def check_keys(d, what):
-            _by_name(d, names, who, what)
-
-        def check_len(v, what):
-            if len(v) != n:
-                raise ValueError(f"{who}: the model has {plural}, but {what} is a list of {len(v)}; "
-                                 f"pass one entry per output (or a dict keyed by output name)")
-
-        loss = self.loss
-        if isinstance(loss, dict):
-            check_keys(loss, "loss")
-            per_loss = [loss.get(k) for k in names]
-        elif isinstance(loss, list):
-            check_len(loss, "loss")
-            per_loss = list(loss)
-        else:
-            per_loss = [loss] * n
-        if all(l is None for l in per_loss):
-            raise ValueError(f"{who}: no output has a loss (the model has {plural})")
-
-        lw = self._loss_weights_spec
-        if lw is None:
-            weights = [1.0] * n
-        elif isinstance(lw, dict):
-            check_keys(lw, "loss_weights")
-            weights = [float(lw.get(k, 1.0)) for k in names]
-        elif isinstance(lw, (list, tuple)):
-            check_len(lw, "loss_weights")
-            weights = [float(w) for w in lw]
-        elif n == 1:
-            weights = [float(lw)]
-        else:
-            raise ValueError(f"{who}: loss_weights must be a list or a dict for a model with {plural}. "
-                             f"Received: {lw!r}")
-
-        ms = self._metrics_spec
-        explicit = True
-        if ms is None:
-            per_metrics, explicit = [[] for _ in names], False
-        elif isinstance(ms, dict):
-            check_keys(ms, "metrics")
-            per_metrics = [_as_list(ms.get(k)) for k in names]
-        elif any(m is None or isinstance(m, (list, tuple)) for m in ms):
-            check_len(ms, "metrics (a list of lists)")
-            per_metrics = [_as_list(m) for m in ms]
-        else:
-            per_metrics, explicit = [list(ms) for _ in names], False
-        for name, l, m in zip(names, per_loss, per_metrics):
-            if l is None and m and explicit:
-                raise ValueError(f"{who}: metrics are given for output {name!r}, which has no loss")
-            for spec in m:
-                if not _is_metric_spec(spec):
-                    raise TypeError(f"{who}: metrics for output {name!r} must be names, Metric objects or "
-                                    "functions fn(y_true, y_pred). "
-                                    f"Received: {spec!r}")
-                metrics_mod.get(spec, l)  # unknown names fail here, not in the first epoch
-        self._heads = [_Head(name, l, w, m if l is not None else [])
-                       for name, l, w, m in zip(names, per_loss, weights, per_metrics)]
+        self._heads = make_heads(names, self.loss, self._loss_weights_spec, self._metrics_spec, who)
+        self._build_trackers()
 
     @property
     def _multi(self) -> bool:
@@ -191,8 +105,12 @@ class Trainer:
             out.append(ms)
         return out
 
-    def _require_compiled(self, who: str) -> None:
-        if not self.compiled or self.loss is None:
+    def _overrides(self, step: str) -> bool:
+        """Whether the model's class defines its own ``train_step`` / ``test_step``."""
+        return getattr(type(self), step) is not getattr(TrainerSteps, step)
+
+    def _require_compiled(self, who: str, step: str = "train_step") -> None:
+        if not self.compiled or (self.loss is None and not self._overrides(step)):
             raise RuntimeError(f"{who}: the model must be compiled with a loss first: "
                                "model.compile(optimizer='adam', loss='mse')")
 
@@ -294,355 +212,292 @@ class Trainer:
                              f"{[h.name for h in heads]}")
         return flat
 
-    def _loss_of(self, out, yb, swb, who: str):
-        """(total loss Tensor, per-output loss Tensors (None without loss), output Tensors)."""
-        outs = self._flat_outputs(out, who)
-        total, parts = None, []
-        for i, h in enumerate(self._heads):
-            if h.loss is None:
-                parts.append(None)
-                continue
-            part = h.loss(yb[i], outs[i], None if swb is None else swb[i])
-            parts.append(part)
-            term = part if h.weight == 1.0 else part * h.weight
-            total = term if total is None else total + term
-        for p in self.losses:  # add_loss losses of this forward pass + weight penalties (Layer.losses)
-            total = total + p
-        return total, parts, outs
-
-    def _train_step(self, xb, yb, swb):
-        prev = _set_grad_enabled(True)
-        try:
-            loss, parts, outs = self._loss_of(self(xb, training=True), yb, swb, "fit")
-        finally:
-            _set_grad_enabled(prev)
-        tv = self._tv
-        if not tv:
-            raise RuntimeError("fit: the model has no trainable variables")
-        if not loss.requires_grad:
-            raise RuntimeError("fit: the loss does not depend on any trainable variable")
-        grads = _grad(loss, tv)
-        self.optimizer.apply_gradients(zip(grads, tv))
-        return float(loss.data), self._part_floats(parts), [_data(o) for o in outs]
-
-    def _test_step(self, xb, yb, swb):
-        with no_grad():
-            loss, parts, outs = self._loss_of(self(xb, training=False), yb, swb, "evaluate")
-        return float(loss.data), self._part_floats(parts), [_data(o) for o in outs]
-
-    def _part_floats(self, parts) -> List[Optional[float]]:
-        """The per-output losses as floats (only logged for several outputs)."""
-        if len(parts) == 1:
-            return [None]
-        return [None if p is None else float(p.data) for p in parts]
-
-    def _update_metrics(self, metrics, yb, outs, swb) -> None:
-        for i, ms in enumerate(metrics):
-            for m in ms:
-                m.update_state(yb[i], outs[i], None if swb is None else swb[i])
-
-    def _logs(self, loss: float, parts: List[Optional[float]], metrics) -> Dict[str, float]:
-        """Keras' log keys: "loss"; with several outputs "<output>_loss" and
-        "<output>_<metric>", else the metric names."""
-        logs = {"loss": loss}
-        multi = self._multi
-        if multi:
-            for h, p in zip(self._heads, parts):
-                if h.loss is not None:
-                    logs[f"{h.name}_loss"] = p
-        for h, ms in zip(self._heads, metrics):
-            for m in ms:
-                logs[f"{h.name}_{m.name}" if multi else m.name] = _log_value(m.result())
-        return logs
-
     # -- fit ---------------------------------------------------------------------------
     def fit(self, x=None, y=None, batch_size: Optional[int] = None, epochs: int = 1, verbose="auto",
             callbacks: Optional[List[cbks.Callback]] = None, validation_split: float = 0.0,
-            validation_data=None, shuffle: bool = True, class_weight=None, sample_weight=None,
-            initial_epoch: int = 0, steps_per_epoch=None, validation_batch_size: Optional[int] = None,
-            validation_freq: int = 1, distribute=None) -> cbks.History:
-        """Train for ``epochs`` passes over (x, y) in mini-batches; returns a History whose
-        ``history`` dict maps "loss", each metric and "val_*" to per-epoch values.
+            validation_data=None, shuffle=True, class_weight=None, sample_weight=None,
+            initial_epoch: int = 0, steps_per_epoch=None, validation_steps=None,
+            validation_batch_size: Optional[int] = None, validation_freq: int = 1, distribute=None,
+            max_queue_size: int = 10, workers: int = 1, use_multiprocessing: bool = False) -> cbks.History:
+        """Train for ``epochs`` passes over the data, calling ``self.train_step(batch)`` for
+        each batch; returns a History whose ``history`` dict maps "loss", each metric and
+        "val_*" to per-epoch values (the logs ``train_step`` returns, as Keras).
+
+        ``x``: arrays (with ``y`` and ``sample_weight``), or a dataset yielding ``(x,)``,
+        ``(x, y)`` or ``(x, y, sample_weight)`` batches: a generator or any iterable, an
+        ``ember.utils.PyDataset``, a torch DataLoader or a tf.data.Dataset (then
+        ``steps_per_epoch`` bounds an epoch, else it ends when the data runs out);
+        ``validation_data`` likewise (with ``validation_steps``). ``shuffle``: True, False
+        or "batch" (rows shuffled within each batch, as Keras).
 
         For a model with several outputs, ``y`` (and ``sample_weight``) is a list (one
         array per output) or a dict keyed by output name (one ``sample_weight`` array
         weights every output); the logs add "<output>_loss" and "<output>_<metric>".
 
-        A NaN or infinite batch loss stops training with a warning (the epoch's logs, with
-        the NaN, are still recorded).
-
-        ``distribute``: a ``ember.distributed.DataParallel`` (or True) trains on every rank of
-        an MPI job, ``batch_size`` being the global batch; None: ``set_distribution``'s."""
-        self._require_compiled("fit")
-        if y is None:
-            raise ValueError("fit: y is required (x, y arrays; datasets/generators are not supported)")
+        A NaN or infinite loss stops training with a warning (the epoch's logs, with the
+        NaN, are still recorded). ``distribute``: a ``ember.distributed.DataParallel`` (or
+        True) trains on every rank of an MPI job, ``batch_size`` being the global batch;
+        None: ``set_distribution``'s. ``max_queue_size`` / ``workers`` /
+        ``use_multiprocessing`` are Keras 2's and do nothing here (a PyDataset takes them)."""
+        self._require_compiled("fit", "train_step")
         bs = int(batch_size or 32)
-        if bs < 1:
-            raise ValueError(f"fit: batch_size must be >= 1. Received: {batch_size}")
-        x = D.to_data(x, self._n_inputs(), "fit", "x", self.dtype)
-        if D.num_samples(x, "fit") == 0:
-            raise ValueError("fit: x has no samples")
-        self._prepare_steps(x)
-        names = [h.name for h in self._heads]
-        y = self._targets(y, "fit", "y")
-        sw = self._sample_weights(sample_weight, "fit", "sample_weight")
-        if class_weight is not None:
-            if self._multi:
-                raise ValueError("fit: class_weight is only supported for models with a single output; "
-                                 "pass sample_weight per output instead")
-            cw = np.vectorize(lambda c: float(class_weight.get(int(c), 1.0)))
-            y0 = y[0]
-            lab = y0.argmax(-1) if (y0.ndim > 1 and y0.shape[-1] > 1) else y0.reshape(y0.shape[0], -1)[:, 0]
-            w = cw(lab).astype(self.dtype)
-            sw = [w if sw is None else sw[0] * w]
-        D.check_pair(x, y, "fit", names, sw)
-        if validation_data is None and validation_split:
-            (x, y, sw), validation_data = D.split_validation(x, y, sw, validation_split, "fit")
-        elif validation_data is not None:
-            if not isinstance(validation_data, (list, tuple)) or len(validation_data) not in (2, 3):
-                raise ValueError("fit: validation_data must be a tuple (x_val, y_val) or (x_val, y_val, sample_weight)")
-            vx = D.to_data(validation_data[0], self._n_inputs(), "fit", "validation x", self.dtype)
-            vy = self._targets(validation_data[1], "fit", "validation y")
-            vsw = (self._sample_weights(validation_data[2], "fit", "validation sample_weight")
-                   if len(validation_data) == 3 else None)
-            D.check_pair(vx, vy, "fit (validation_data)", names, vsw)
-            validation_data = (vx, vy, vsw)
-        n = D.num_samples(x, "fit")
-        steps = steps_per_epoch or math.ceil(n / bs)
-        vb = _verbosity(verbose)
-        dist = _distribution(distribute)
+        it, val_it, n = self._fit_data(x, y, sample_weight, bs, shuffle, steps_per_epoch, class_weight,
+                                       validation_split, validation_data, validation_steps, validation_batch_size)
+        vb = verbosity(verbose)
+        dist = self._fit_distribution(distribute, n)
         if dist is not None:  # rank 0's weights everywhere; only rank 0 prints and writes files
             vb, callbacks = dist.begin_fit(self, vb, callbacks, n)
-        history = cbks.History()
+        self.history = history = cbks.History()
         cb_list = cbks.CallbackList(list(callbacks or []) + [history], self,
-                                    {"epochs": epochs, "steps": steps, "verbose": vb})
-        self.history = history
+                                    {"epochs": epochs, "steps": it.steps, "verbose": vb})
         self.stop_training = False
-        metrics = self._make_metrics()
-        step_fn = self._train_step if dist is None else dist.step_fn(self, metrics)
-        n_out = len(self._heads)
-        cb_list.call("on_train_begin", None)
-        logs: Dict[str, float] = {}
         epoch_logs: Dict[str, float] = {}
-        for epoch in range(initial_epoch, epochs):
-            cb_list.call("on_epoch_begin", epoch, None)
-            for ms in metrics:
-                for m in ms:
-                    m.reset_state()
-            if vb:
-                print(f"Epoch {epoch + 1}/{epochs}")
-            bar = cbks.Progbar(steps, vb) if vb else None
-            order = erandom.generator().permutation(n) if shuffle else None
-            loss_sum, seen, nan_batch = 0.0, 0, None
-            part_sums = [0.0] * n_out
-            for step in range(steps):
-                lo = (step * bs) % n
-                hi = min(lo + bs, n)
-                idx = order[lo:hi] if order is not None else slice(lo, hi)
-                xb, yb, swb = D.take(x, idx), D.take(y, idx), D.take(sw, idx)
-                cb_list.batch("on_train_batch_begin", step, None)
-                loss_val, parts, outs = step_fn(xb, yb, swb)
-                nb = hi - lo
-                loss_sum += loss_val * nb
-                for i, p in enumerate(parts):
-                    if p is not None:
-                        part_sums[i] += p * nb
-                seen += nb
-                if outs is not None:  # a data-parallel step has updated the metrics
-                    self._update_metrics(metrics, yb, outs, swb)
-                logs = self._logs(loss_sum / seen, [p / seen for p in part_sums], metrics)
-                if bar is not None:
-                    bar.update(step + 1, logs)
-                if cb_list.has("on_train_batch_end"):
-                    cb_list.batch("on_train_batch_end", step, dict(logs))
-                if dist is not None:
-                    dist.agree_stop(self, batch=True)
-                if not math.isfinite(loss_val):
-                    nan_batch = step
+        try:
+            if dist is not None:  # the built-in train_step takes this step (one Allreduce)
+                self._dist_step = dist.step_fn(self, self._compile_metrics.per_head)
+            cb_list.call("on_train_begin", None)
+            for epoch in range(initial_epoch, epochs):
+                logs, stop, bar = self._fit_epoch(it, cb_list, epoch, epochs, vb, dist)
+                if it.ran_out and not logs:
                     break
+                if val_it is not None and (epoch + 1 - initial_epoch) % validation_freq == 0 and not stop:
+                    vals = self._evaluate_loop(val_it, cb_list, 0, dist)
+                    logs.update({"val_" + k: v for k, v in vals.items()})
+                epoch_logs = self._end_epoch(cb_list, epoch, logs, stop, dist, bar)
                 if self.stop_training:
                     break
-            if validation_data is not None and (epoch + 1 - initial_epoch) % validation_freq == 0 and nan_batch is None:
-                vals = self.evaluate(*validation_data[:2], sample_weight=validation_data[2],
-                                     batch_size=validation_batch_size or bs, verbose=0, return_dict=True,
-                                     callbacks=cb_list, _prepared=True, distribute=dist or False)
-                logs.update({"val_" + k: v for k, v in vals.items()})
-            epoch_logs = dict(logs)
-            cb_list.call("on_epoch_end", epoch, epoch_logs)  # callbacks may add keys (learning_rate)
-            if bar is not None:
-                bar.finish(epoch_logs)
-            if nan_batch is not None:
-                warnings.warn(f"fit: epoch {epoch + 1}, batch {nan_batch}: the loss is {loss_val} (not finite); "
-                              "training stopped. The learning rate may be too high, or the data may hold "
-                              "NaN/inf values.", RuntimeWarning, stacklevel=2)
-                self.stop_training = True
-            if dist is not None:
-                dist.agree_stop(self)
-            if self.stop_training:
-                break
+        finally:
+            self._dist_step = None
         cb_list.call("on_train_end", epoch_logs)
         return history
 
+    def _fit_data(self, x, y, sw, bs, shuffle, steps, class_weight, split, val_data, val_steps, val_bs):
+        """fit's EpochIterators (training, validation or None) and its number of samples."""
+        self._tv = None  # the trainable variables are collected again
+        if is_dataset(x):
+            if split:
+                raise ValueError("fit: validation_split is only supported for array inputs; pass "
+                                 "validation_data for a dataset or generator")
+            it = data_iterator(self, x, y, sw, "fit", bs, shuffle, steps, class_weight)
+            n = None
+        else:
+            data = standardize_arrays(self, x, y, sw, "fit")
+            if split and val_data is None:
+                data, val_data = split_validation(data, split, "fit")
+                val_data = _Prepared(val_data)
+            it = data_iterator(self, *data, "fit", bs, shuffle, steps, class_weight, prepared=True)
+            n = it.adapter.n
+        if val_data is None:
+            return it, None, n
+        vbs = val_bs or bs
+        if isinstance(val_data, _Prepared):
+            val_it = data_iterator(self, *val_data, "fit", vbs, prepared=True)
+        elif isinstance(val_data, (list, tuple)):
+            if len(val_data) not in (2, 3):
+                raise ValueError("fit: validation_data must be a tuple (x_val, y_val) or (x_val, y_val, "
+                                 "sample_weight), or a dataset")
+            vx, vy, vsw = unpack_x_y_sample_weight(tuple(val_data))
+            val_it = data_iterator(self, vx, vy, vsw, "fit", vbs, steps=val_steps, prefix="validation ", step="test_step")
+        elif is_dataset(val_data):
+            val_it = data_iterator(self, val_data, None, None, "fit (validation_data)", vbs, steps=val_steps)
+        else:
+            raise ValueError("fit: validation_data must be a tuple (x_val, y_val) or (x_val, y_val, sample_weight), "
+                             f"or a dataset. Received: {type(val_data).__name__}")
+        return it, val_it, n
+
+    def _fit_distribution(self, distribute, n):
+        dist = _distribution(distribute)
+        if dist is not None and (n is None or self._overrides("train_step")):
+            raise ValueError("fit: distribute needs array inputs and the built-in train_step")
+        return dist
+
+    def _fit_epoch(self, it, cb_list, epoch: int, epochs: int, vb: int, dist):
+        """One epoch of train steps: (its logs, whether it stopped on a non-finite loss,
+        (its progress bar, steps done))."""
+        self.reset_metrics()
+        cb_list.call("on_epoch_begin", epoch, None)
+        if vb:
+            print(f"Epoch {epoch + 1}/{epochs}")
+        bar = Bar(it.steps, vb)
+        logs: Dict[str, float] = {}
+        done = 0
+        for step, batch in it.enumerate_epoch():
+            cb_list.batch("on_train_batch_begin", step, None)
+            logs = pythonify_logs(self.train_step(batch))
+            done = step + 1
+            bar.update(done, logs)
+            if cb_list.has("on_train_batch_end"):
+                cb_list.batch("on_train_batch_end", step, dict(logs))
+            if dist is not None:
+                dist.agree_stop(self, batch=True)
+            loss = logs.get("loss")
+            if loss is not None and np.ndim(loss) == 0 and not math.isfinite(float(loss)):
+                warnings.warn(f"fit: epoch {epoch + 1}, batch {step}: the loss is {float(loss)} (not finite); "
+                              "training stopped. The learning rate may be too high, or the data may hold "
+                              "NaN/inf values.", RuntimeWarning, stacklevel=3)
+                return logs, True, (bar, done)
+            if self.stop_training:
+                break
+        it.end_epoch()
+        if it.ran_out:
+            self.stop_training = True
+        return logs, False, (bar, done)
+
+    def _end_epoch(self, cb_list, epoch: int, logs, stop: bool, dist, bar_done) -> Dict[str, float]:
+        epoch_logs = dict(logs)
+        cb_list.call("on_epoch_end", epoch, epoch_logs)  # callbacks may add keys (learning_rate)
+        bar, done = bar_done
+        bar.finish(done, epoch_logs)
+        if stop:
+            self.stop_training = True
+        if dist is not None:
+            dist.agree_stop(self)
+        return epoch_logs
+
     # -- evaluate / predict ------------------------------------------------------------
     def evaluate(self, x=None, y=None, batch_size: Optional[int] = None, verbose="auto", sample_weight=None,
-                 return_dict: bool = False, callbacks=None, _prepared: bool = False, distribute=None, **kwargs):
-        """Loss and metrics on (x, y): ``[loss, metric...]``, a scalar loss when there are no
+                 steps=None, callbacks=None, return_dict: bool = False, distribute=None,
+                 max_queue_size: int = 10, workers: int = 1, use_multiprocessing: bool = False):
+        """Loss and metrics on (x, y) or a dataset (as in fit; ``steps`` bounds it), through
+        ``self.test_step(batch)``: ``[loss, metric...]``, a scalar loss when there are no
         metrics, or a dict with ``return_dict=True``. With several outputs:
         ``[loss, <output>_loss..., <output>_<metric>...]`` (y and sample_weight as in fit).
         ``distribute`` as in fit: each batch is split over the ranks, the sums gathered."""
-        self._require_compiled("evaluate")
-        if y is None:
-            raise ValueError("evaluate: y is required")
-        if not _prepared:
-            x = D.to_data(x, self._n_inputs(), "evaluate", "x", self.dtype)
-            self._prepare_steps(x)
-            y = self._targets(y, "evaluate", "y")
-            sample_weight = self._sample_weights(sample_weight, "evaluate", "sample_weight")
-        n = D.check_pair(x, y, "evaluate", [h.name for h in self._heads], sample_weight)
-        bs = int(batch_size or 32)
-        cb_list = self._callback_list(callbacks, math.ceil(n / bs), _verbosity(verbose))
+        self._require_compiled("evaluate", "test_step")
+        it = data_iterator(self, x, y, sample_weight, "evaluate", batch_size, steps=steps, step="test_step")
+        vb = verbosity(verbose)
         dist = _distribution(distribute)
-        show = _verbosity(verbose) and not _prepared and (dist is None or dist.is_root())
-        bar = cbks.Progbar(math.ceil(n / bs), _verbosity(verbose)) if show else None
-        metrics = self._make_metrics(reset=True)
-        loss_sum = 0.0
-        part_sums = [0.0] * len(self._heads)
-        cb_list.call("on_test_begin", None)
-        for step, lo in enumerate(range(0, n, bs)):
-            hi = min(lo + bs, n)
-            sl = slice(lo, hi) if dist is None else dist.local_slice(lo, hi)
-            if sl.start == sl.stop:
-                continue
-            yb, swb = D.take(y, sl), D.take(sample_weight, sl)
-            cb_list.batch("on_test_batch_begin", step, None)
-            loss_val, parts, outs = self._test_step(D.take(x, sl), yb, swb)
-            loss_sum += loss_val * (sl.stop - sl.start)
-            for i, p in enumerate(parts):
-                if p is not None:
-                    part_sums[i] += p * (sl.stop - sl.start)
-            self._update_metrics(metrics, yb, outs, swb)
-            if cb_list.has("on_test_batch_end"):
-                cb_list.batch("on_test_batch_end", step, self._logs(loss_sum / hi, [p / hi for p in part_sums], metrics))
-            if bar is not None:  # logs computed only when the bar is redrawn
-                bar.update(step + 1, lambda: self._logs(loss_sum / hi, [p / hi for p in part_sums], metrics))
-        if dist is not None:
-            loss_sum, part_sums = dist.reduce_eval(loss_sum, part_sums, metrics)
-        logs = self._logs(loss_sum / max(n, 1), [p / max(n, 1) for p in part_sums], metrics)
-        cb_list.call("on_test_end", dict(logs))
-        if bar is not None:
-            bar.finish(logs)
+        if dist is not None and (not isinstance(it.adapter, ArrayDataAdapter) or self._overrides("test_step")):
+            raise ValueError("evaluate: distribute needs array inputs and the built-in test_step")
+        cb_list = callback_list(self, callbacks, 1, it.steps, vb)
+        logs = self._evaluate_loop(it, cb_list, vb if dist is None or dist.is_root() else 0, dist)
         if return_dict:
             return logs
         vals = list(logs.values())
         return vals[0] if len(vals) == 1 else vals
 
-    def predict(self, x, batch_size: Optional[int] = None, verbose=0, callbacks=None, distribute=None, **kwargs):
-        """The model's outputs for ``x`` (gradients off, ``training=False``) as a NumPy array;
-        a list of arrays (a dict for dict outputs) for a model with several outputs.
-        ``distribute`` as in fit: each rank predicts a part, every rank gets all."""
-        x = D.to_data(x, self._n_inputs(), "predict", "x", self.dtype)
-        dist = _distribution(distribute)
+    def _evaluate_loop(self, it, cb_list, vb: int, dist) -> Dict[str, float]:
+        """One pass of test steps (evaluate, and fit's validation)."""
+        self.reset_metrics()
+        bar = Bar(it.steps, vb)
+        logs: Dict[str, float] = {}
+        done = 0
+        cb_list.call("on_test_begin", None)
+        for step, batch in it.enumerate_epoch():
+            if dist is not None:  # this rank's part of the global batch
+                sl = dist.local_slice(0, num_rows(batch[0], "evaluate"))
+                if sl.start == sl.stop:
+                    continue
+                batch = tuple(tree_take(v, sl) for v in batch)
+            cb_list.batch("on_test_batch_begin", step, None)
+            logs = pythonify_logs(self.test_step(batch))
+            done = step + 1
+            if cb_list.has("on_test_batch_end"):
+                cb_list.batch("on_test_batch_end", step, dict(logs))
+            bar.update(done, logs)
+        it.end_epoch()
         if dist is not None:
-            return dist.predict(self, x, batch_size, verbose, callbacks)
-        n = D.num_samples(x, "predict")
-        bs = int(batch_size or 32)
-        if n == 0:
-            raise ValueError("predict: x has no samples")
-        cb_list = self._callback_list(callbacks, math.ceil(n / bs), _verbosity(verbose))
-        bar = cbks.Progbar(math.ceil(n / bs), _verbosity(verbose)) if _verbosity(verbose) else None
-        outs = []
+            logs = self._reduce_eval(dist, it.adapter.n)
+        cb_list.call("on_test_end", dict(logs))
+        bar.finish(done, logs)
+        return logs
+
+    def _reduce_eval(self, dist, n: int) -> Dict[str, float]:
+        """The trackers' and metrics' states summed over the ranks (data-parallel evaluate)."""
+        trackers = [self._loss_tracker] + list(self._part_trackers)
+        per_head = self._compile_metrics.per_head if self._compile_metrics else []
+        total, parts = dist.reduce_eval(trackers[0]._total, [t._total for t in trackers[1:]], per_head)
+        for t, v in zip(trackers, [total] + parts):
+            t._total, t._count = v, float(max(n, 1))
+        return self.get_metrics_result()
+
+    def predict(self, x, batch_size: Optional[int] = None, verbose=0, steps=None, callbacks=None, distribute=None,
+                max_queue_size: int = 10, workers: int = 1, use_multiprocessing: bool = False):
+        """The model's outputs for ``x`` (arrays or a dataset, as in fit) through
+        ``self.predict_step(batch)``, gradients off, as a NumPy array; a list of arrays (a
+        dict for dict outputs) for a model with several outputs. ``distribute`` as in
+        fit: each rank predicts a part, every rank gets all."""
+        if not is_dataset(x):
+            x = D.to_data(x, self._n_inputs(), "predict", "x", self.dtype, self._input_names())
+            dist = _distribution(distribute)
+            if dist is not None:
+                return dist.predict(self, x, batch_size, verbose, callbacks)
+            it = EpochIterator(ArrayDataAdapter(x, None, None, int(batch_size or 32), False, steps, "predict"))
+        else:
+            it = data_iterator(self, x, None, None, "predict", batch_size, steps=steps)
+        vb = verbosity(verbose)
+        cb_list = callback_list(self, callbacks, 1, it.steps, vb)
+        bar = Bar(it.steps, vb)
+        outs, done = [], 0
         cb_list.call("on_predict_begin", None)
         with no_grad():
-            for step, lo in enumerate(range(0, n, bs)):
+            for step, batch in it.enumerate_epoch():
                 cb_list.batch("on_predict_batch_begin", step, None)
-                out = _to_numpy(self(D.take(x, slice(lo, min(lo + bs, n))), training=False))
+                out = _to_numpy(self.predict_step(batch))
                 outs.append(out)
                 cb_list.batch("on_predict_batch_end", step, {"outputs": out})
-                if bar is not None:
-                    bar.update(step + 1)
+                done = step + 1
+                bar.update(done)
+        it.end_epoch()
         cb_list.call("on_predict_end", None)
-        if bar is not None:
-            bar.finish()
+        bar.finish(done)
+        if not outs:
+            raise ValueError("predict: the data yielded no batches")
         return _concat(outs)
 
-    def _callback_list(self, callbacks, steps: int, verbose: int) -> cbks.CallbackList:
-        """``callbacks`` (a list, or fit's CallbackList during validation) as a CallbackList."""
-        if isinstance(callbacks, cbks.CallbackList):
-            return callbacks
-        if callbacks is not None and not isinstance(callbacks, (list, tuple)):
-            callbacks = [callbacks]
-        return cbks.CallbackList(list(callbacks or []), self, {"epochs": 1, "steps": steps, "verbose": verbose})
-
+    # -- one batch ----------------------------------------------------------------------
     def train_on_batch(self, x, y=None, sample_weight=None, class_weight=None, return_dict: bool = False):
-        """One optimizer step on one batch; returns the loss (and metrics) of that batch."""
-        self._require_compiled("train_on_batch")
-        x = D.to_data(x, self._n_inputs(), "train_on_batch", "x", self.dtype)
-        if getattr(self, "_tv", None) is None or not self.built or self._heads is None:
-            self._prepare_steps(x)
-        y = self._targets(y, "train_on_batch", "y")
-        sw = self._sample_weights(sample_weight, "train_on_batch", "sample_weight")
-        D.check_pair(x, y, "train_on_batch", [h.name for h in self._heads], sw)
-        loss_val, parts, out = self._train_step(x, y, sw)
-        return self._batch_logs(loss_val, parts, y, out, sw, return_dict)
+        """One ``train_step`` on one batch; returns the loss (and metrics) of that batch."""
+        self._require_compiled("train_on_batch", "train_step")
+        x, y, sw = standardize_arrays(self, x, y, sample_weight, "train_on_batch")
+        batch = pack_x_y_sample_weight(x, y, sw)
+        if class_weight is not None:
+            batch = class_weighted(batch, class_weight)
+        self.reset_metrics()
+        return _as_results(pythonify_logs(self.train_step(batch)), return_dict)
 
     def test_on_batch(self, x, y=None, sample_weight=None, return_dict: bool = False):
-        self._require_compiled("test_on_batch")
-        x = D.to_data(x, self._n_inputs(), "test_on_batch", "x", self.dtype)
-        self._prepare_steps(x)
-        y = self._targets(y, "test_on_batch", "y")
-        sw = self._sample_weights(sample_weight, "test_on_batch", "sample_weight")
-        D.check_pair(x, y, "test_on_batch", [h.name for h in self._heads], sw)
-        loss_val, parts, out = self._test_step(x, y, sw)
-        return self._batch_logs(loss_val, parts, y, out, sw, return_dict)
+        self._require_compiled("test_on_batch", "test_step")
+        x, y, sw = standardize_arrays(self, x, y, sample_weight, "test_on_batch", step="test_step")
+        self.reset_metrics()
+        return _as_results(pythonify_logs(self.test_step(pack_x_y_sample_weight(x, y, sw))), return_dict)
 
     def predict_on_batch(self, x):
+        x = D.to_data(x, self._n_inputs(), "predict_on_batch", "x", self.dtype, self._input_names())
         with no_grad():
-            return _to_numpy(self(D.to_data(x, self._n_inputs(), "predict_on_batch", "x", self.dtype), training=False))
+            return _to_numpy(self.predict_step(pack_x_y_sample_weight(x)))
 
-    def _batch_logs(self, loss_val, parts, y, outs, sw, return_dict):
-        metrics = self._make_metrics(reset=True)
-        self._update_metrics(metrics, y, outs, sw)
-        logs = self._logs(loss_val, parts, metrics)
-        if return_dict:
-            return logs
-        vals = list(logs.values())
-        return vals[0] if len(vals) == 1 else vals
 
+class _Prepared(tuple):
+    """Validation arrays already checked and converted (from validation_split)."""
+
+
+def _as_results(logs: dict, return_dict: bool):
+    if return_dict:
+        return logs
+    vals = list(logs.values())
+    return vals[0] if len(vals) == 1 else vals
+
+
+def pythonify_logs(logs) -> Dict[str, float]:
+    """A step's logs as plain numbers: nested dicts flattened, Tensors and NumPy scalars as
+    floats (Keras' ``pythonify_logs``)."""
+    out: Dict[str, float] = {}
+    for k, v in (logs or {}).items():
+        if isinstance(v, dict):
+            out.update(pythonify_logs(v))
+            continue
+        if isinstance(v, Tensor):
+            v = v.data
+        if isinstance(v, (np.ndarray, np.generic)):
+            v = float(v) if np.size(v) == 1 else np.asarray(v)
+        out[k] = v
+    return out
 
 def _distribution(distribute):
     """The DataParallel ``distribute`` asks for, or None (ember.distributed sits above)."""
     from .. import distributed
     return distributed.resolve(distribute)
-
-
-def _log_value(v):
-    """A metric result for the logs: a float for a one-element Tensor/array (a custom
-    Metric may return its variable, which later updates would change), else unchanged."""
-    data = v.data if isinstance(v, Tensor) else v
-    if isinstance(data, (np.ndarray, np.generic)) and data.size == 1:
-        return float(data.reshape(()))
-    return data
-
-
-def _layout_of(out):
-    """(kind, output names) of a concrete model output (a subclassed model's)."""
-    if isinstance(out, dict):
-        return "dict", [str(k) for k in out]
-    if isinstance(out, (list, tuple)):
-        return "list", [f"output_{i + 1}" for i in range(len(_flat_tensors(out)))]
-    return "tensor", ["output_1"]
-
-
-def _flat_tensors(out) -> list:
-    if isinstance(out, (list, tuple)):
-        return [t for o in out for t in _flat_tensors(o)]
-    if isinstance(out, dict):
-        return [t for o in out.values() for t in _flat_tensors(o)]
-    return [out]
-
-
-def _data(t):
-    return t.data if isinstance(t, Tensor) else np.asarray(t)
 
 
 def _to_numpy(out):

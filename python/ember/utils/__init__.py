@@ -1,6 +1,6 @@
 """Utilities (Keras names): ``to_categorical``, ``normalize``, ``set_random_seed``, ``get_file``,
 ``Progbar``, ``plot_history``, ``pad_sequences``, ``plot_model``, ``array_to_img`` /
-``img_to_array`` / ``load_img`` / ``save_img``."""
+``img_to_array`` / ``load_img`` / ``save_img``, ``PyDataset`` (``Sequence``), ``unpack_x_y_sample_weight``."""
 from __future__ import annotations
 
 from typing import Optional
@@ -14,6 +14,8 @@ from .model_visualization import model_to_dot, plot_model  # noqa: F401
 from .plotting import plot_history  # noqa: F401
 from .progbar import Progbar  # noqa: F401
 from .sequence import pad_sequences  # noqa: F401
+from .py_dataset import PyDataset, Sequence  # noqa: F401
+from .data_utils import pack_x_y_sample_weight, unpack_x_y_sample_weight  # noqa: F401
 
 
 def clear_session() -> None:
