@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import sys
+import time
 import numpy as np
 
 
@@ -115,6 +116,10 @@ def _install_abort_hook() -> None:
             sys.stderr.write(f"ember.distributed: rank {_comm.Get_rank()} raised {tp.__name__}; aborting the job\n")
             sys.stderr.flush()
             sys.stdout.flush()
+            # MPI_Abort tears the job down at once, launcher included: text still in flight
+            # from this rank's pipes to mpiexec's output is lost with it (seen: tracebacks
+            # cut before their last line). A moment lets the launcher forward it.
+            time.sleep(0.5)
         finally:
             _comm.Abort(1)
 
