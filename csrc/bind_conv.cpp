@@ -245,10 +245,15 @@ py::array maxpool2d_backward_py(py::array dy, py::array idx, std::vector<int64_t
   check_contiguous(op, "idx", idx);
   if (s.H * s.W >= (int64_t(1) << 31)) fail(op, "the image is too large for int32 indices");
   const int32_t* id = static_cast<const int32_t*>(idx.data());
-  int64_t bad;
+  py::array dx = out_or_new(op, py::none(), d, {s.N, s.H, s.W, s.C});
+  int64_t bad = -1;
   {
     py::gil_scoped_release nogil;
-    bad = ember::maxpool2d_bad_index(id, s);
+    // The kernel checks idx as it scatters (never writing outside dx); only when it
+    // reports a bad entry is idx searched again, for the message.
+    const bool ok = d == DType::F32 ? ember::maxpool2d_backward<float>(mptr<float>(dx), cptr<float>(dy), id, s)
+                                    : ember::maxpool2d_backward<double>(mptr<double>(dx), cptr<double>(dy), id, s);
+    if (!ok) bad = ember::maxpool2d_bad_index(id, s);
   }
   if (bad >= 0) {
     const int64_t c = bad % s.C, o = bad / s.C, ow = o % s.OW, oh = (o / s.OW) % s.OH, n = o / (s.OW * s.OH);
@@ -256,12 +261,6 @@ py::array maxpool2d_backward_py(py::array dy, py::array idx, std::vector<int64_t
              "max_pool2d_forward returns). Received: idx[" + std::to_string(n) + ", " + std::to_string(oh) + ", " +
              std::to_string(ow) + ", " + std::to_string(c) + "] = " + std::to_string(id[bad]) +
              " for x_shape=" + vec_str(xshape));
-  }
-  py::array dx = out_or_new(op, py::none(), d, {s.N, s.H, s.W, s.C});
-  {
-    py::gil_scoped_release nogil;
-    if (d == DType::F32) ember::maxpool2d_backward<float>(mptr<float>(dx), cptr<float>(dy), id, s);
-    else ember::maxpool2d_backward<double>(mptr<double>(dx), cptr<double>(dy), id, s);
   }
   return dx;
 }

@@ -106,31 +106,6 @@ void maxpool2d_forward(T* y, int32_t* idx, const T* x, const PoolShape& s) {
   });
 }
 
-template <typename T>
-void maxpool2d_backward(T* dx, const T* dy, const int32_t* idx, const PoolShape& s) {
-  const int64_t C = s.C, img = s.H * s.W * C, oimg = s.OH * s.OW * C;
-  const bool vec = std::is_same<T, float>::value && tiled(s) && C % 8 == 0 && use_avx2();
-  parallel_for(s.N, min_par(s), [&](int64_t b, int64_t e) {
-    for (int64_t n = b; n < e; ++n) {
-      T* dxn = dx + n * img;
-      const T* g = dy + n * oimg;
-      const int32_t* id = idx + n * oimg;
-      if constexpr (std::is_same<T, float>::value) {
-        if (vec) {
-          maxpool_tiled_backward_avx2(dxn, g, id, s);
-          continue;
-        }
-      }
-      std::fill(dxn, dxn + img, T(0));
-      for (int64_t o = 0; o < s.OH * s.OW; ++o)
-        for (int64_t c = 0; c < C; ++c) {
-          const int32_t p = id[o * C + c];
-          if (p >= 0) dxn[int64_t(p) * C + c] += g[o * C + c];
-        }
-    }
-  });
-}
-
 namespace {
 
 // Whether every index of one output cell's channels is -1 or a cell of its window `w`.
@@ -157,6 +132,42 @@ bool window_indices_ok(const int32_t* io, int64_t C, const Win& w, int64_t W) {
 }
 
 }  // namespace
+
+template <typename T>
+bool maxpool2d_backward(T* dx, const T* dy, const int32_t* idx, const PoolShape& s) {
+  const int64_t C = s.C, img = s.H * s.W * C, oimg = s.OH * s.OW * C;
+  const bool vec = std::is_same<T, float>::value && tiled(s) && C % 8 == 0 && use_avx2();
+  // The indices are checked as they are used (one pass over idx, not two): a cell whose
+  // indices are not all -1 or cells of its own window scatters nothing, so a bad index
+  // never writes outside dx, and the call reports it.
+  std::atomic<bool> ok{true};
+  parallel_for(s.N, min_par(s), [&](int64_t b, int64_t e) {
+    for (int64_t n = b; n < e; ++n) {
+      T* dxn = dx + n * img;
+      const T* g = dy + n * oimg;
+      const int32_t* id = idx + n * oimg;
+      if constexpr (std::is_same<T, float>::value) {
+        if (vec) {
+          if (!maxpool_tiled_backward_avx2(dxn, g, id, s)) ok.store(false, std::memory_order_relaxed);
+          continue;
+        }
+      }
+      std::fill(dxn, dxn + img, T(0));
+      for (int64_t o = 0; o < s.OH * s.OW; ++o) {
+        const int32_t* io = id + o * C;
+        if (!window_indices_ok(io, C, window(s, o / s.OW, o % s.OW), s.W)) {
+          ok.store(false, std::memory_order_relaxed);
+          continue;
+        }
+        for (int64_t c = 0; c < C; ++c) {
+          const int32_t p = io[c];
+          if (p >= 0) dxn[int64_t(p) * C + c] += g[o * C + c];
+        }
+      }
+    }
+  });
+  return ok.load();
+}
 
 int64_t maxpool2d_bad_index(const int32_t* idx, const PoolShape& s) {
   const int64_t cells = s.OH * s.OW, C = s.C;
@@ -227,7 +238,7 @@ void avgpool2d_backward(T* dx, const T* dy, const PoolShape& s, bool count_pad) 
 
 #define EMBER_POOL_INST(T)                                                          \
   template void maxpool2d_forward<T>(T*, int32_t*, const T*, const PoolShape&);     \
-  template void maxpool2d_backward<T>(T*, const T*, const int32_t*, const PoolShape&); \
+  template bool maxpool2d_backward<T>(T*, const T*, const int32_t*, const PoolShape&); \
   template void avgpool2d_forward<T>(T*, const T*, const PoolShape&, bool);         \
   template void avgpool2d_backward<T>(T*, const T*, const PoolShape&, bool);
 EMBER_POOL_INST(float)

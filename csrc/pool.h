@@ -28,10 +28,12 @@ struct PoolShape {
 
 template <typename T>
 void maxpool2d_forward(T* y, int32_t* idx, const T* x, const PoolShape& s);
+// Every entry of idx must be -1 or a cell (ih * W + iw) of its own window. The backward
+// checks that as it scatters: false when some entry is not (dx is then incomplete, but
+// nothing outside it was written); maxpool2d_bad_index then finds the first such entry
+// (its flat position in idx, else -1) for the error message.
 template <typename T>
-void maxpool2d_backward(T* dx, const T* dy, const int32_t* idx, const PoolShape& s);
-// The backward trusts idx: every entry must be -1 or a cell (ih * W + iw) of its own
-// window. Returns the flat position in idx of the first entry that is not, else -1.
+bool maxpool2d_backward(T* dx, const T* dy, const int32_t* idx, const PoolShape& s);
 int64_t maxpool2d_bad_index(const int32_t* idx, const PoolShape& s);
 // AVX2 (pool_avx2.cpp): output row oh of one image for non-overlapping windows (s == window,
 // no padding), float, C % 8 == 0; y, idx point at that row, xn at the image.
@@ -41,7 +43,8 @@ void maxpool_tiled_row_avx2(float* y, int32_t* idx, const float* xn, const PoolS
 // result of max_window in pool.cpp, 8 channels per instruction.
 void maxpool_window_avx2(float* yo, int32_t* io, const float* xn, const PoolShape& s, int64_t h0, int64_t h1,
                          int64_t w0, int64_t w1);
-void maxpool_tiled_backward_avx2(float* dxn, const float* g, const int32_t* id, const PoolShape& s);
+// Returns false when an index of the image is neither -1 nor a cell of its window.
+bool maxpool_tiled_backward_avx2(float* dxn, const float* g, const int32_t* id, const PoolShape& s);
 
 template <typename T>
 void avgpool2d_forward(T* y, const T* x, const PoolShape& s, bool count_pad);

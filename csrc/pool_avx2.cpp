@@ -76,8 +76,11 @@ void maxpool_window_avx2(float* yo, int32_t* io, const float* xn, const PoolShap
   if (c < C) window8<false>(yo + c, io + c, xn + c, s, h0, h1, w0, w1, avx2::tail_mask(int(C - c)));
 }
 
-void maxpool_tiled_backward_avx2(float* dxn, const float* g, const int32_t* id, const PoolShape& s) {
+bool maxpool_tiled_backward_avx2(float* dxn, const float* g, const int32_t* id, const PoolShape& s) {
   const int64_t C = s.C;
+  // Each index is compared with its window's cells, so a bad one can only miss them all:
+  // `matched` collects the hits (and the -1s), and any lane left unmatched is a bad index.
+  __m256i unmatched = _mm256_setzero_si256();
   for (int64_t oh = 0; oh < s.OH; ++oh)
     for (int64_t ow = 0; ow < s.OW; ++ow) {
       const float* go = g + (oh * s.OW + ow) * C;
@@ -85,12 +88,15 @@ void maxpool_tiled_backward_avx2(float* dxn, const float* g, const int32_t* id, 
       for (int64_t c = 0; c < C; c += 8) {
         const __m256 gv = _mm256_loadu_ps(go + c);
         const __m256i iv = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(io + c));
+        __m256i matched = _mm256_cmpeq_epi32(iv, _mm256_set1_epi32(-1));
         for (int64_t ih = oh * s.PH; ih < (oh + 1) * s.PH; ++ih)
           for (int64_t iw = ow * s.PW; iw < (ow + 1) * s.PW; ++iw) {
             const int32_t p = int32_t(ih * s.W + iw);
-            const __m256 hit = _mm256_castsi256_ps(_mm256_cmpeq_epi32(iv, _mm256_set1_epi32(p)));
-            _mm256_storeu_ps(dxn + p * C + c, _mm256_and_ps(gv, hit));
+            const __m256i hit = _mm256_cmpeq_epi32(iv, _mm256_set1_epi32(p));
+            matched = _mm256_or_si256(matched, hit);
+            _mm256_storeu_ps(dxn + p * C + c, _mm256_and_ps(gv, _mm256_castsi256_ps(hit)));
           }
+        unmatched = _mm256_or_si256(unmatched, _mm256_andnot_si256(matched, _mm256_set1_epi32(-1)));
       }
     }
   // cells below / right of the last window get no gradient
@@ -98,6 +104,7 @@ void maxpool_tiled_backward_avx2(float* dxn, const float* g, const int32_t* id, 
     const int64_t w0 = ih < s.OH * s.PH ? s.OW * s.PW : 0;
     for (int64_t i = (ih * s.W + w0) * C; i < (ih + 1) * s.W * C; ++i) dxn[i] = 0.0f;
   }
+  return _mm256_testz_si256(unmatched, unmatched);
 }
 
 }  // namespace ember
@@ -106,7 +113,7 @@ void maxpool_tiled_backward_avx2(float* dxn, const float* g, const int32_t* id, 
 
 namespace ember {
 void maxpool_tiled_row_avx2(float*, int32_t*, const float*, const PoolShape&, int64_t) {}
-void maxpool_tiled_backward_avx2(float*, const float*, const int32_t*, const PoolShape&) {}
+bool maxpool_tiled_backward_avx2(float*, const float*, const int32_t*, const PoolShape&) { return true; }
 void maxpool_window_avx2(float*, int32_t*, const float*, const PoolShape&, int64_t, int64_t, int64_t, int64_t) {}
 }  // namespace ember
 
