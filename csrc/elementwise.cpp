@@ -228,7 +228,9 @@ void adam_span(T* __restrict pp, T* __restrict mp, T* __restrict vp, T* __restri
       const T vi = vp[i] + (gi * gi - vp[i]) * c2;
       mp[i] = mi;
       vp[i] = vi;
-      const T hi = std::max(vi, hp[i]);  // vi first: std::max returns it when vi is NaN
+      // a NaN-propagating max: std::max drops a NaN already in vhat (NaN must stay seen)
+      const T h0 = hp[i];
+      const T hi = (h0 != h0 || h0 > vi) ? h0 : vi;
       hp[i] = hi;
       pp[i] = pp[i] * keep - step * mi / (std::sqrt(hi) + e);
     }

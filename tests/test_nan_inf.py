@@ -253,3 +253,17 @@ def test_logsumexp_of_many_classes_is_accurate(path):
     p = np.full_like(x, 1.0 / n)  # dense targets: sum(p) and sum(p * x) over 2^24 terms
     loss, _ = _C.xent_forward(x, p)
     assert abs(float(loss[0]) - (ref - x.astype(np.float64).mean())) < 2e-5, (path, float(loss[0]))
+
+
+# ---- the fuzz harness' findings (tests/fuzz): PyTorch's formulas on non-finite inputs ----
+@pytest.mark.parametrize("dt", [np.float32, np.float64])
+def test_amsgrad_keeps_a_nan_already_in_vhat(path, dt):
+    n = 37  # vector body and tail
+    p, m, v, vh = np.ones(n, dt), np.zeros(n, dt), np.zeros(n, dt), np.ones(n, dt)
+    vh[[0, 20, 36]] = nan  # std::max(v, vhat) dropped it: vhat = max(vhat, v) is NaN, as torch.maximum
+    _C.adam_update(p, np.full(n, 0.5, dt), m, v, vh, 1e-3, 1e-3, 0.9, 0.999, 1e-7, 0.0)
+    bad = np.zeros(n, bool)
+    bad[[0, 20, 36]] = True
+    np.testing.assert_array_equal(np.isnan(vh), bad, err_msg=path)
+    np.testing.assert_array_equal(np.isnan(p), bad, err_msg=path)
+    assert np.isfinite(m).all() and np.isfinite(v).all()
