@@ -72,7 +72,7 @@ void backward_rows(T* dx, const T* dy, const T* y, const T* x, const T* b, int64
       case kRelu:  // dy loaded unconditionally: a select, not a branch on random signs (9.6 -> 0.3 ms, 4096x512)
         for (int64_t c = 0; c < cols; ++c) {
           const T d = dy[o + c];
-          dx[o + c] = y[o + c] > T(0) ? d : T(0);
+          dx[o + c] = y[o + c] <= T(0) ? T(0) : d;  // PyTorch's threshold_backward: NaN y passes dy
         }
         break;
       case kSigmoid:
@@ -185,7 +185,10 @@ void bias_act_backward_naive(T* dx, T* db, const T* dy, const T* y, const T* x, 
     for (int64_t c = 0; c < cols; ++c) {
       const int64_t i = r * cols + c;
       T z = act == kGelu ? x[i] + (b ? b[c] : T(0)) : T(0);
-      dx[i] = dy[i] * act_grad(act == kGelu ? T(0) : y[i], z, act, T(alpha));
+      // ReLU / leaky ReLU: selects, as PyTorch (a NaN or inf dy where y <= 0 gives 0, not NaN)
+      if (act == kRelu) dx[i] = y[i] <= T(0) ? T(0) : dy[i];
+      else if (act == kLeakyRelu) dx[i] = y[i] > T(0) ? dy[i] : T(alpha) * dy[i];
+      else dx[i] = dy[i] * act_grad(act == kGelu ? T(0) : y[i], z, act, T(alpha));
       if (db) db[c] += dx[i];
     }
 }

@@ -267,3 +267,18 @@ def test_amsgrad_keeps_a_nan_already_in_vhat(path, dt):
     np.testing.assert_array_equal(np.isnan(vh), bad, err_msg=path)
     np.testing.assert_array_equal(np.isnan(p), bad, err_msg=path)
     assert np.isfinite(m).all() and np.isfinite(v).all()
+
+
+@pytest.mark.parametrize("naive", [False, True])
+@pytest.mark.parametrize("dt", [np.float32, np.float64])
+def test_relu_backward_is_a_select(path, naive, dt):
+    # PyTorch's threshold_backward: (y <= 0) ? 0 : dy. A NaN / inf dy where y <= 0 gives 0; a
+    # NaN y (a NaN pre-activation: ReLU keeps it) passes dy through
+    y = np.tile(np.array([-1.0, 0.0, 2.0, nan, 0.0, 3.0], dt), (3, 3))
+    dy = np.tile(np.array([nan, inf, 3.0, 4.0, -inf, nan], dt), (3, 3))
+    dx, db = _C.bias_act_backward(dy, y, None, None, 1, 0.0, True, naive)
+    want = np.tile(np.array([0.0, 0.0, 3.0, 4.0, 0.0, nan], dt), (3, 3))
+    np.testing.assert_array_equal(dx, want, err_msg=f"{path} naive={naive}")
+    np.testing.assert_array_equal(db, want.sum(0), err_msg=f"{path} naive={naive}")
+    dx, _ = _C.bias_act_backward(dy, y, None, None, 5, 0.2, False, naive)  # leaky: (y > 0) ? dy : alpha*dy
+    np.testing.assert_array_equal(dx, np.where(y > 0, dy, dt(0.2) * dy), err_msg=f"{path} leaky naive={naive}")
