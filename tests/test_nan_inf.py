@@ -282,3 +282,23 @@ def test_relu_backward_is_a_select(path, naive, dt):
     np.testing.assert_array_equal(db, want.sum(0), err_msg=f"{path} naive={naive}")
     dx, _ = _C.bias_act_backward(dy, y, None, None, 5, 0.2, False, naive)  # leaky: (y > 0) ? dy : alpha*dy
     np.testing.assert_array_equal(dx, np.where(y > 0, dy, dt(0.2) * dy), err_msg=f"{path} leaky naive={naive}")
+
+
+@pytest.mark.parametrize("n", [1, 3, 16, 37])
+def test_xent_with_an_infinite_target_follows_the_formula(path, n):
+    # -sum(t * log_softmax(x)) = sum(t * (lse - x)): an infinite target gives +-inf, where
+    # lse * sum(t) - sum(t * x) gave inf - inf = NaN
+    x = np.stack([rows(n, [])] * 4).astype(np.float32)
+    t = np.full_like(x, 1.0 / n)
+    t[0, n // 2], t[1, n - 1], t[2, 0], t[3, 0] = inf, -inf, inf, nan
+    if n > 1:
+        t[2, n - 1] = -inf  # inf + -inf terms: NaN, as in the formula
+    loss, _ = _C.xent_forward(x, t)
+    if n == 1:  # lse - x = 0: 0 * inf = NaN
+        assert np.isnan(loss).all(), (path, loss)
+        return
+    assert loss[0] == inf and loss[1] == -inf and np.isnan(loss[2]) and np.isnan(loss[3]), (path, loss)
+    x64 = x.astype(np.float64)
+    loss64, _ = _C.xent_forward(x64, t.astype(np.float64))
+    np.testing.assert_array_equal(np.isnan(loss64), np.isnan(loss))
+    assert loss64[0] == inf and loss64[1] == -inf
