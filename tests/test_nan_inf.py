@@ -302,3 +302,24 @@ def test_xent_with_an_infinite_target_follows_the_formula(path, n):
     loss64, _ = _C.xent_forward(x64, t.astype(np.float64))
     np.testing.assert_array_equal(np.isnan(loss64), np.isnan(loss))
     assert loss64[0] == inf and loss64[1] == -inf
+
+
+@pytest.mark.parametrize("Tk", [3, 70])
+@pytest.mark.parametrize("dt", [np.float32, np.float64])
+def test_attention_nan_value_with_an_underflowed_weight_and_masked_nan_rows(path, Tk, dt):
+    q = np.zeros((1, 1, 4, 2), dt)
+    q[..., 0] = 1
+    k = np.zeros((1, 1, Tk, 2), dt)
+    k[0, 0, 1:, 0] = -200  # key 0 scores 0, the others -200: weight exp(-200) = 0 in float64 too
+    v = np.ones((1, 1, Tk, 3), dt)
+    v[0, 0, 1, 0] = nan  # attended, weight 0: 0 * NaN is NaN, as softmax(QK^T) V
+    for f in (_C.attention_forward, _C.attention_forward_naive):
+        o, _ = f(q, k, v, None, False, 1.0)
+        assert np.isnan(o[..., 0]).all() and np.isfinite(o[..., 1:]).all(), (path, f.__name__, o)
+    q[0, 0, 1] = nan  # its row fully masked: masked positions count for nothing, whatever q holds
+    mask = np.ones((1, 1, 4, Tk), bool)
+    mask[0, 0, 1] = False
+    mask[0, 0, 2, 1] = False  # the NaN value's key masked for row 2: it stays finite
+    for f in (_C.attention_forward, _C.attention_forward_naive):
+        o, _ = f(q, k, v, mask, False, 1.0)
+        assert (o[0, 0, 1] == 0).all() and np.isfinite(o[0, 0, 2]).all() and np.isnan(o[0, 0, 3, 0]), (path, o)
