@@ -323,3 +323,18 @@ def test_attention_nan_value_with_an_underflowed_weight_and_masked_nan_rows(path
     for f in (_C.attention_forward, _C.attention_forward_naive):
         o, _ = f(q, k, v, mask, False, 1.0)
         assert (o[0, 0, 1] == 0).all() and np.isfinite(o[0, 0, 2]).all() and np.isnan(o[0, 0, 3, 0]), (path, o)
+
+
+@pytest.mark.parametrize("k", [1, 3])  # the 1x1 conv has its own AVX2 weight-gradient kernel
+def test_conv_fused_relu_backward_is_a_select(path, k):
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((2, 5, 5, 3)).astype(np.float32)
+    w = rng.standard_normal((k, k, 3, 16)).astype(np.float32)
+    y = _C.conv2d_forward(x, w, None, (1, 1), (0, 0, 0, 0), (1, 1), 1, 1)
+    dy = rng.standard_normal(y.shape).astype(np.float32)
+    zero = np.argwhere(y <= 0)[:2]
+    dy[tuple(zero.T)] = [nan, inf]  # where y <= 0: 0, not NaN
+    y[0, 0, 0, :] = nan  # a NaN output (ReLU keeps it) passes dy, as Dense(relu) does
+    _, _, db = _C.conv2d_backward(x, w, dy, y, (1, 1), (0, 0, 0, 0), (1, 1), 1, 1, False, True, True)
+    want = np.where(y <= 0, 0.0, dy.astype(np.float64)).sum((0, 1, 2))
+    np.testing.assert_allclose(db, want, rtol=1e-5, atol=1e-5, err_msg=path)
