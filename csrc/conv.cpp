@@ -252,7 +252,8 @@ void conv2d_backward(T* dx, T* dw, T* db, const T* x, const T* w, const T* dy, c
         const T* __restrict gs = g_;
         for (int64_t i = 0; i < mc * s.OC; ++i) {
           const T gv = gs[i];  // unconditional load: the loop vectorises, no branches
-          m[i] = yc[i] <= T(0) ? T(0) : gv;  // a NaN y passes dy
+          const T yv = yc[i];  // a NaN y passes dy; spelled as in bias_act_backward (speed)
+          m[i] = ((yv > T(0)) | (yv != yv)) ? gv : T(0);
         }
         g_ = m;
       }
