@@ -9,7 +9,7 @@
 //   order 0..M-1 by one thread: deterministic.
 // c1_forward / c1_wgrad: one input channel, no padding (the MNIST first layer): x is read
 //   in place through row / tap offsets, no im2col. The forward is FMA-bound (3 rows x 4
-//   vectors); the weight gradient masks dy with (y > 0) and sums db in one sweep into an
+//   vectors); the weight gradient masks dy with !(y <= 0) and sums db in one sweep into an
 //   L1-sized buffer per block of rows, then 3 taps x 4 vectors per pass, prefetching the
 //   next block of dy / y during the first pass (dy and y come from memory once).
 #include "conv.h"
