@@ -246,13 +246,14 @@ void conv2d_backward(T* dx, T* dw, T* db, const T* x, const T* w, const T* dy, c
       const int64_t r1 = std::min(R1, r0 + p.sub), mc = r1 - r0;
       const bool first = r0 == R0;
       const T* g_ = dy + r0 * s.OC;
-      if (mask) {  // dy * (y > 0) for this sub-chunk only
+      if (mask) {  // (y <= 0) ? 0 : dy for this sub-chunk only (PyTorch's threshold_backward)
         T* __restrict m = workspace<T, 3>(mc * s.OC);
         const T* __restrict yc = y + r0 * s.OC;
         const T* __restrict gs = g_;
         for (int64_t i = 0; i < mc * s.OC; ++i) {
           const T gv = gs[i];  // unconditional load: the loop vectorises, no branches
-          m[i] = yc[i] > T(0) ? gv : T(0);
+          const T yv = yc[i];  // a NaN y passes dy; spelled as in bias_act_backward (speed)
+          m[i] = ((yv > T(0)) | (yv != yv)) ? gv : T(0);
         }
         g_ = m;
       }

@@ -9,7 +9,7 @@
 //   order 0..M-1 by one thread: deterministic.
 // c1_forward / c1_wgrad: one input channel, no padding (the MNIST first layer): x is read
 //   in place through row / tap offsets, no im2col. The forward is FMA-bound (3 rows x 4
-//   vectors); the weight gradient masks dy with (y > 0) and sums db in one sweep into an
+//   vectors); the weight gradient masks dy with !(y <= 0) and sums db in one sweep into an
 //   L1-sized buffer per block of rows, then 3 taps x 4 vectors per pass, prefetching the
 //   next block of dy / y during the first pass (dy and y come from memory once).
 #include "conv.h"
@@ -275,7 +275,8 @@ void c1_wgrad_block(float* P, const float* xn, const int64_t* xoff, const int64_
   if (K - k0 == 1) c1_wgrad_cols<NV, 1>(P + k0 * N, xn, xoff, toff + k0, G, M, N, pf0, pf1);
 }
 
-// gbuf[i, :] = Yf ? G[i, :] * (Yf[i, :] > 0) : -, pb[:] += sum_i of that; rows in order.
+// gbuf[i, :] = Yf ? (Yf[i, :] <= 0 ? 0 : G[i, :]) : -, pb[:] += sum_i of that; rows in order
+// (NLE_UQ: a NaN y keeps dy, as PyTorch's threshold_backward).
 template <int NV>
 void c1_mask_cols(float* gbuf, float* pb, const float* G, const float* Yf, int64_t M, int64_t N) {
   const __m256 zero = _mm256_setzero_ps();
@@ -285,7 +286,7 @@ void c1_mask_cols(float* gbuf, float* pb, const float* G, const float* Yf, int64
     for (int v = 0; v < NV; ++v) {
       __m256 a = _mm256_loadu_ps(G + i * N + 8 * v);
       if (Yf) {
-        a = _mm256_and_ps(a, _mm256_cmp_ps(_mm256_loadu_ps(Yf + i * N + 8 * v), zero, _CMP_GT_OQ));
+        a = _mm256_and_ps(a, _mm256_cmp_ps(_mm256_loadu_ps(Yf + i * N + 8 * v), zero, _CMP_NLE_UQ));
         _mm256_storeu_ps(gbuf + i * N + 8 * v, a);
       }
       s[v] = _mm256_add_ps(s[v], a);

@@ -72,7 +72,10 @@ void backward_rows(T* dx, const T* dy, const T* y, const T* x, const T* b, int64
       case kRelu:  // dy loaded unconditionally: a select, not a branch on random signs (9.6 -> 0.3 ms, 4096x512)
         for (int64_t c = 0; c < cols; ++c) {
           const T d = dy[o + c];
-          dx[o + c] = y[o + c] > T(0) ? d : T(0);
+          // PyTorch's threshold_backward, (y <= 0) ? 0 : dy: a NaN y passes dy. Spelled as
+          // (y > 0 | y != y): the `<=` select measured ~25% slower here (4096x1000, GCC)
+          const T yv = y[o + c];
+          dx[o + c] = ((yv > T(0)) | (yv != yv)) ? d : T(0);
         }
         break;
       case kSigmoid:
@@ -185,7 +188,10 @@ void bias_act_backward_naive(T* dx, T* db, const T* dy, const T* y, const T* x, 
     for (int64_t c = 0; c < cols; ++c) {
       const int64_t i = r * cols + c;
       T z = act == kGelu ? x[i] + (b ? b[c] : T(0)) : T(0);
-      dx[i] = dy[i] * act_grad(act == kGelu ? T(0) : y[i], z, act, T(alpha));
+      // ReLU / leaky ReLU: selects, as PyTorch (a NaN or inf dy where y <= 0 gives 0, not NaN)
+      if (act == kRelu) dx[i] = y[i] <= T(0) ? T(0) : dy[i];
+      else if (act == kLeakyRelu) dx[i] = y[i] > T(0) ? dy[i] : T(alpha) * dy[i];
+      else dx[i] = dy[i] * act_grad(act == kGelu ? T(0) : y[i], z, act, T(alpha));
       if (db) db[c] += dx[i];
     }
 }
@@ -228,7 +234,9 @@ void adam_span(T* __restrict pp, T* __restrict mp, T* __restrict vp, T* __restri
       const T vi = vp[i] + (gi * gi - vp[i]) * c2;
       mp[i] = mi;
       vp[i] = vi;
-      const T hi = std::max(vi, hp[i]);  // vi first: std::max returns it when vi is NaN
+      // a NaN-propagating max: std::max drops a NaN already in vhat (NaN must stay seen)
+      const T h0 = hp[i], mx = std::max(vi, h0);  // vi first: std::max returns it when vi is NaN
+      const T hi = h0 != h0 ? h0 : mx;
       hp[i] = hi;
       pp[i] = pp[i] * keep - step * mi / (std::sqrt(hi) + e);
     }

@@ -183,17 +183,24 @@ void xent_forward(T* loss, T* lse, const T* x, const T* p, int64_t rows, int64_t
     const T *xr = x + r * n, *pr = p + r * n;
     T l = row_lse(xr, n);
     const double sp = double(r_sum(pr, n));
-    double spx = double(r_dot(pr, xr, n));
-    if (spx != spx) {  // rare: NaN / inf entries; a zero target skips its logit (0 * -inf is no NaN)
-      spx = 0;
-      for (int64_t j = 0; j < n; ++j)
-        if (pr[j] != T(0)) spx += double(pr[j]) * double(xr[j]);
-    }
     lse[r] = l;
     // no target mass: 0, unless log_softmax(x) is NaN (NaN, +inf or only -inf in the row),
     // as 0 * NaN is in PyTorch's -sum(p * log_softmax(x))
-    if (sp == 0) loss[r] = std::isfinite(l) || n == 0 ? T(0) : std::numeric_limits<T>::quiet_NaN();
-    else loss[r] = T(sp * double(l) - spx);
+    if (sp == 0) {
+      loss[r] = std::isfinite(l) || n == 0 ? T(0) : std::numeric_limits<T>::quiet_NaN();
+      return;
+    }
+    // the vectorised sums first; lse * sum(p) - sum(p * x) equals sum(p * (lse - x)) while
+    // everything is finite, but an infinite target makes it inf - inf = NaN. So a non-finite
+    // result (rare: NaN / inf in the row) is recomputed by PyTorch's formula term by term,
+    // where a zero target skips its logit (0 * -inf is no NaN: ember's masked-class rule)
+    double res = sp * double(l) - double(r_dot(pr, xr, n));
+    if (!std::isfinite(res)) {
+      res = 0;
+      for (int64_t j = 0; j < n; ++j)
+        if (pr[j] != T(0)) res += double(pr[j]) * (double(l) - double(xr[j]));
+    }
+    loss[r] = T(res);
   });
 }
 

@@ -253,3 +253,88 @@ def test_logsumexp_of_many_classes_is_accurate(path):
     p = np.full_like(x, 1.0 / n)  # dense targets: sum(p) and sum(p * x) over 2^24 terms
     loss, _ = _C.xent_forward(x, p)
     assert abs(float(loss[0]) - (ref - x.astype(np.float64).mean())) < 2e-5, (path, float(loss[0]))
+
+
+# ---- the fuzz harness' findings (tests/fuzz): PyTorch's formulas on non-finite inputs ----
+@pytest.mark.parametrize("dt", [np.float32, np.float64])
+def test_amsgrad_keeps_a_nan_already_in_vhat(path, dt):
+    n = 37  # vector body and tail
+    p, m, v, vh = np.ones(n, dt), np.zeros(n, dt), np.zeros(n, dt), np.ones(n, dt)
+    vh[[0, 20, 36]] = nan  # std::max(v, vhat) dropped it: vhat = max(vhat, v) is NaN, as torch.maximum
+    _C.adam_update(p, np.full(n, 0.5, dt), m, v, vh, 1e-3, 1e-3, 0.9, 0.999, 1e-7, 0.0)
+    bad = np.zeros(n, bool)
+    bad[[0, 20, 36]] = True
+    np.testing.assert_array_equal(np.isnan(vh), bad, err_msg=path)
+    np.testing.assert_array_equal(np.isnan(p), bad, err_msg=path)
+    assert np.isfinite(m).all() and np.isfinite(v).all()
+
+
+@pytest.mark.parametrize("naive", [False, True])
+@pytest.mark.parametrize("dt", [np.float32, np.float64])
+def test_relu_backward_is_a_select(path, naive, dt):
+    # PyTorch's threshold_backward: (y <= 0) ? 0 : dy. A NaN / inf dy where y <= 0 gives 0; a
+    # NaN y (a NaN pre-activation: ReLU keeps it) passes dy through
+    y = np.tile(np.array([-1.0, 0.0, 2.0, nan, 0.0, 3.0], dt), (3, 3))
+    dy = np.tile(np.array([nan, inf, 3.0, 4.0, -inf, nan], dt), (3, 3))
+    dx, db = _C.bias_act_backward(dy, y, None, None, 1, 0.0, True, naive)
+    want = np.tile(np.array([0.0, 0.0, 3.0, 4.0, 0.0, nan], dt), (3, 3))
+    np.testing.assert_array_equal(dx, want, err_msg=f"{path} naive={naive}")
+    np.testing.assert_array_equal(db, want.sum(0), err_msg=f"{path} naive={naive}")
+    dx, _ = _C.bias_act_backward(dy, y, None, None, 5, 0.2, False, naive)  # leaky: (y > 0) ? dy : alpha*dy
+    np.testing.assert_array_equal(dx, np.where(y > 0, dy, dt(0.2) * dy), err_msg=f"{path} leaky naive={naive}")
+
+
+@pytest.mark.parametrize("n", [1, 3, 16, 37])
+def test_xent_with_an_infinite_target_follows_the_formula(path, n):
+    # -sum(t * log_softmax(x)) = sum(t * (lse - x)): an infinite target gives +-inf, where
+    # lse * sum(t) - sum(t * x) gave inf - inf = NaN
+    x = np.stack([rows(n, [])] * 4).astype(np.float32)
+    t = np.full_like(x, 1.0 / n)
+    t[0, n // 2], t[1, n - 1], t[2, 0], t[3, 0] = inf, -inf, inf, nan
+    if n > 1:
+        t[2, n - 1] = -inf  # inf + -inf terms: NaN, as in the formula
+    loss, _ = _C.xent_forward(x, t)
+    if n == 1:  # lse - x = 0: 0 * inf = NaN
+        assert np.isnan(loss).all(), (path, loss)
+        return
+    assert loss[0] == inf and loss[1] == -inf and np.isnan(loss[2]) and np.isnan(loss[3]), (path, loss)
+    x64 = x.astype(np.float64)
+    loss64, _ = _C.xent_forward(x64, t.astype(np.float64))
+    np.testing.assert_array_equal(np.isnan(loss64), np.isnan(loss))
+    assert loss64[0] == inf and loss64[1] == -inf
+
+
+@pytest.mark.parametrize("Tk", [3, 70])
+@pytest.mark.parametrize("dt", [np.float32, np.float64])
+def test_attention_nan_value_with_an_underflowed_weight_and_masked_nan_rows(path, Tk, dt):
+    q = np.zeros((1, 1, 4, 2), dt)
+    q[..., 0] = 1
+    k = np.zeros((1, 1, Tk, 2), dt)
+    k[0, 0, 1:, 0] = -200  # key 0 scores 0, the others -200: weight exp(-200) = 0 in float64 too
+    v = np.ones((1, 1, Tk, 3), dt)
+    v[0, 0, 1, 0] = nan  # attended, weight 0: 0 * NaN is NaN, as softmax(QK^T) V
+    for f in (_C.attention_forward, _C.attention_forward_naive):
+        o, _ = f(q, k, v, None, False, 1.0)
+        assert np.isnan(o[..., 0]).all() and np.isfinite(o[..., 1:]).all(), (path, f.__name__, o)
+    q[0, 0, 1] = nan  # its row fully masked: masked positions count for nothing, whatever q holds
+    mask = np.ones((1, 1, 4, Tk), bool)
+    mask[0, 0, 1] = False
+    mask[0, 0, 2, 1] = False  # the NaN value's key masked for row 2: it stays finite
+    for f in (_C.attention_forward, _C.attention_forward_naive):
+        o, _ = f(q, k, v, mask, False, 1.0)
+        assert (o[0, 0, 1] == 0).all() and np.isfinite(o[0, 0, 2]).all() and np.isnan(o[0, 0, 3, 0]), (path, o)
+
+
+@pytest.mark.parametrize("k", [1, 3])  # the 1x1 conv has its own AVX2 weight-gradient kernel
+def test_conv_fused_relu_backward_is_a_select(path, k):
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((2, 5, 5, 3)).astype(np.float32)
+    w = rng.standard_normal((k, k, 3, 16)).astype(np.float32)
+    y = _C.conv2d_forward(x, w, None, (1, 1), (0, 0, 0, 0), (1, 1), 1, 1)
+    dy = rng.standard_normal(y.shape).astype(np.float32)
+    zero = np.argwhere(y <= 0)[:2]
+    dy[tuple(zero.T)] = [nan, inf]  # where y <= 0: 0, not NaN
+    y[0, 0, 0, :] = nan  # a NaN output (ReLU keeps it) passes dy, as Dense(relu) does
+    _, _, db = _C.conv2d_backward(x, w, dy, y, (1, 1), (0, 0, 0, 0), (1, 1), 1, 1, False, True, True)
+    want = np.where(y <= 0, 0.0, dy.astype(np.float64)).sum((0, 1, 2))
+    np.testing.assert_allclose(db, want, rtol=1e-5, atol=1e-5, err_msg=path)

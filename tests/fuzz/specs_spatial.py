@@ -244,10 +244,30 @@ def _attn_inputs(draw, dt, layout):
 
 
 def _attn_ref(q, k, v, mask, causal, scale):
+    """The README's attention rules (ref_attention of test_attention.py is the finite-input
+    oracle): masks act by position, after scaling, so a masked key's score and value never
+    count; an attended NaN or +inf score makes the row NaN; an attended NaN / inf value reaches
+    the row even where its weight underflows to 0 (0 * NaN, as softmax(QK^T) V); a row with no
+    attended key, or only -inf scores, is 0."""
     B, H, Tq, _ = q.shape
-    if 0 in q.shape[:3] or k.shape[2] == 0 or v.shape[3] == 0:  # no key: every row fully masked -> 0
+    Tk = k.shape[2]
+    if 0 in q.shape[:3] or Tk == 0 or v.shape[3] == 0:  # no key: every row fully masked -> 0
         return np.zeros((B, H, Tq, v.shape[3]))
-    return ref_attention(q, k, v, mask, causal, scale)
+    allowed = np.ones((B, H, Tq, Tk), bool)
+    if causal:
+        allowed &= np.tril(np.ones((Tq, Tk), bool))
+    if mask is not None:
+        allowed &= mask
+    with np.errstate(all="ignore"):
+        s = np.where(allowed, np.einsum("bhqd,bhkd->bhqk", q, k) * scale, -np.inf)
+        bad = (allowed & (np.isnan(s) | (s == np.inf))).any(-1, keepdims=True)
+        m = np.max(np.where(np.isnan(s), -np.inf, s), -1, keepdims=True)
+        e = np.where(allowed, np.exp(s - np.where(np.isfinite(m), m, 0)), 0)
+        z = e.sum(-1, keepdims=True)
+        p = e / np.where(z == 0, 1, z)
+        out = np.where(allowed[..., None], p[..., None] * v[:, :, None, :, :], 0).sum(-2)
+    out = np.where(z == 0, 0, out)
+    return np.where(bad, np.nan, out)
 
 
 def _attn_grads_ref(q, k, v, g, mask, causal, scale):
