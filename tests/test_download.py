@@ -27,21 +27,35 @@ class _Server:
     """Serves ``files`` (name -> bytes) and counts the requests per name."""
 
     def __init__(self, files):
-        self.files, self.hits = files, {}
+        self.files, self.hits, self.ranges = files, {}, []
+        self.honour_ranges, self.cut_after = True, None
         outer = self
 
         class Handler(http.server.BaseHTTPRequestHandler):
             def do_GET(self):
                 name = self.path.lstrip("/")
                 outer.hits[name] = outer.hits.get(name, 0) + 1
+                outer.ranges.append(self.headers.get("Range"))
                 body = outer.files.get(name)
                 if body is None:
                     self.send_error(404)
                     return
-                self.send_response(200)
-                self.send_header("Content-Length", str(len(body)))
+                start = 0
+                rng = self.headers.get("Range")
+                if rng and outer.honour_ranges:
+                    start = int(rng.split("=")[1].split("-")[0])
+                    self.send_response(206)
+                    self.send_header("Content-Range", f"bytes {start}-{len(body) - 1}/{len(body)}")
+                else:
+                    self.send_response(200)
+                self.send_header("Content-Length", str(len(body) - start))
                 self.end_headers()
-                self.wfile.write(body)
+                if outer.cut_after is not None:  # the connection drops part-way, once
+                    self.wfile.write(body[start:start + outer.cut_after])
+                    outer.cut_after = None
+                    self.close_connection = True
+                    return
+                self.wfile.write(body[start:])
 
             def log_message(self, *args):
                 pass
@@ -160,3 +174,43 @@ def test_cache_folder_falls_back_when_not_writable(tmp_path, monkeypatch):
     blocker.write_text("not a folder")
     monkeypatch.setattr(file_utils.tempfile, "gettempdir", lambda: str(tmp_path / "tmp"))
     assert file_utils.cache_folder(blocker, "datasets") == tmp_path / "tmp" / ".ember" / "datasets"
+
+
+@pytest.mark.parametrize("honour_ranges", [True, False])
+def test_an_interrupted_download_resumes(home, server, honour_ranges):
+    body = bytes(np.random.default_rng(2).integers(0, 256, 300_000, dtype=np.uint8))
+    server.files["big.bin"] = body
+    server.honour_ranges, server.cut_after = honour_ranges, 100_000
+    sha = hashlib.sha256(body).hexdigest()
+    with pytest.raises(DownloadError, match=r"the 100000 bytes received are kept in .*\.big\.bin\.part"):
+        get_file("big.bin", server.url + "big.bin", file_hash=sha, verbose=0, timeout=5)
+    assert (home / "datasets" / ".big.bin.part").stat().st_size == 100_000
+    p = get_file("big.bin", server.url + "big.bin", file_hash=sha, verbose=0, timeout=5)
+    assert Path(p).read_bytes() == body
+    assert server.ranges == [None, "bytes=100000-"]  # the second request asked for the rest
+    assert sorted(f.name for f in (home / "datasets").iterdir()) == ["big.bin"]  # part file gone
+
+
+def test_a_waiting_process_finds_the_file_downloaded(home, server):
+    """Two calls for one file: the second waits on the part file's lock, then finds the
+    file in the cache instead of downloading it again."""
+    import fcntl
+    body = b"x" * 1000
+    server.files["f.bin"] = body
+    sha = hashlib.sha256(body).hexdigest()
+    folder = home / "datasets"
+    folder.mkdir(parents=True)
+    part = folder / ".f.bin.part"
+    results = []
+    with open(part, "wb") as f:
+        fcntl.flock(f.fileno(), fcntl.LOCK_EX)  # "another process" is downloading
+        t = threading.Thread(target=lambda: results.append(
+            get_file("f.bin", server.url + "f.bin", file_hash=sha, verbose=0)))
+        t.start()
+        t.join(0.3)
+        assert t.is_alive()  # waiting for the lock
+        (folder / "f.bin").write_bytes(body)  # the other process finished ...
+        part.unlink()  # ... and moved its part file into place
+    t.join(10)
+    assert results == [str(folder / "f.bin")] and server.hits == {}
+    assert sorted(f.name for f in folder.iterdir()) == ["f.bin"]

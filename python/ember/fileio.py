@@ -24,7 +24,7 @@ try:  # POSIX; on Windows a killed save leaves its temporary (there is no flock 
 except ImportError:  # pragma: no cover - not on the platforms CI runs
     fcntl = None
 
-__all__ = ["atomic_write", "temp_prefix"]
+__all__ = ["atomic_write", "fsync_folder", "temp_prefix"]
 
 
 def temp_prefix(path: str) -> str:
@@ -53,7 +53,8 @@ def _remove_dead_temporaries(folder: str, prefix: str) -> None:
             os.close(fd)
 
 
-def _fsync_folder(folder: str) -> None:
+def fsync_folder(folder: str) -> None:
+    """fsync a folder, so a rename inside it survives a power cut (where the OS allows)."""
     try:
         fd = os.open(folder, os.O_RDONLY)
     except OSError:  # some platforms cannot open a folder; the rename is still atomic
@@ -108,4 +109,4 @@ def atomic_write(path: str, write: Callable[[BinaryIO], None]) -> None:
         except OSError:
             pass
         raise
-    _fsync_folder(folder)
+    fsync_folder(folder)

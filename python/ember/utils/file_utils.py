@@ -4,11 +4,16 @@
 The cache folder is ``cache_dir`` when given, else ``$EMBER_HOME`` or ``~/.ember``, with
 ``cache_subdir`` ("datasets") below it; when that cannot be written, ``/tmp/.ember`` (as
 Keras falls back to ``/tmp/.keras``). A download goes to a temporary file in the same
-folder and is renamed into place only after its hash matched, so an interrupted or
-corrupted download never leaves a file that a later call would trust.
+folder, ``.<fname>.part``, and is renamed into place only after its hash matched, so an
+interrupted or corrupted download never leaves a file that a later call would trust. An
+interrupted download keeps its part file, and the next call resumes it with an HTTP
+``Range`` request (from the start when the server ignores it). The part file is locked
+while a process downloads into it, so two processes asking for the same file download it
+once.
 """
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import sys
@@ -16,8 +21,14 @@ import tempfile
 import urllib.error
 import urllib.request
 from pathlib import Path
-from typing import Optional
+from typing import Iterator, Optional
 
+try:  # POSIX; elsewhere concurrent downloads of one file are not serialised
+    import fcntl
+except ImportError:  # pragma: no cover
+    fcntl = None
+
+from ..fileio import fsync_folder
 from .progbar import Progbar
 
 _CHUNK = 1 << 16
@@ -68,23 +79,68 @@ def validate_file(path, file_hash: str, hash_algorithm: str = "auto") -> bool:
     return hash_file(path, _algorithm(file_hash, hash_algorithm)) == file_hash.lower()
 
 
-def _download(origin: str, dest: Path, verbose: int, timeout: float) -> None:
-    """Stream ``origin`` into ``dest``, with a progress bar in kilobytes when verbose."""
-    req = urllib.request.Request(origin, headers={"User-Agent": "ember"})
-    with urllib.request.urlopen(req, timeout=timeout) as resp, open(dest, "wb") as out:
-        total = int(resp.headers.get("Content-Length") or 0)
+def _download(origin: str, fd: int, verbose: int, timeout: float) -> None:
+    """Stream ``origin`` onto the end of the open part file ``fd`` (resuming what it holds
+    with a Range request; rewriting it when the server sends the whole file), with a
+    progress bar in kilobytes when verbose; fsynced."""
+    have = os.fstat(fd).st_size
+    headers = {"User-Agent": "ember"}
+    if have:
+        headers["Range"] = f"bytes={have}-"
+    req = urllib.request.Request(origin, headers=headers)
+    with urllib.request.urlopen(req, timeout=timeout) as resp:
+        if have and not (resp.status == 206 and resp.headers.get("Content-Range", "").startswith(f"bytes {have}-")):
+            have = 0  # the server sent the whole file
+        os.ftruncate(fd, have)
+        os.lseek(fd, have, os.SEEK_SET)
+        total = have + int(resp.headers.get("Content-Length") or 0)
         bar = Progbar(max(total // 1024, 1), verbose, stream=sys.stderr, unit_name="kB") if verbose and total else None
-        done = 0
+        done = have
         while True:
             chunk = resp.read(_CHUNK)
             if not chunk:
                 break
-            out.write(chunk)
+            os.write(fd, chunk)
             done += len(chunk)
             if bar is not None:
                 bar.update(min(done // 1024, bar.target))
         if bar is not None:
             bar.finish()
+    os.fsync(fd)
+    if total and done < total:  # a short read at EOF is not an error to http.client
+        raise ConnectionError(f"the connection closed after {done} of {total} bytes")
+
+
+@contextlib.contextmanager
+def _locked_part(part: Path) -> Iterator[int]:
+    """The part file, opened and locked (waiting for another process downloading it)."""
+    while True:
+        fd = os.open(part, os.O_RDWR | os.O_CREAT, 0o644)
+        if fcntl is not None:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+        try:
+            if os.stat(part).st_ino == os.fstat(fd).st_ino:
+                break  # still the file at that name (the previous holder did not move it)
+        except FileNotFoundError:
+            pass
+        os.close(fd)
+    try:
+        yield fd
+    finally:
+        os.close(fd)
+
+
+def _fetch(origin: str, part: Path, fd: int, verbose: int, timeout: float) -> None:
+    """Download into the locked part file; a 416 (the part is already as long as the file,
+    or longer) restarts from nothing once."""
+    for attempt in (0, 1):
+        try:
+            _download(origin, fd, verbose, timeout)
+            return
+        except urllib.error.HTTPError as e:
+            if e.code != 416 or attempt:
+                raise
+            os.ftruncate(fd, 0)
 
 
 def get_file(fname: Optional[str] = None, origin: Optional[str] = None, file_hash: Optional[str] = None,
@@ -110,26 +166,32 @@ def get_file(fname: Optional[str] = None, origin: Optional[str] = None, file_has
             print(f"get_file: {target} does not match the expected hash; downloading it again", file=sys.stderr)
     if verbose:
         print(f"Downloading data from {origin}", file=sys.stderr)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{fname}.", suffix=".part", dir=folder)
-    os.close(fd)
-    tmp = Path(tmp_name)
-    try:
+    part = folder / f".{fname}.part"
+    with _locked_part(part) as fd:
+        if not force_download and target.is_file() and os.fstat(fd).st_size == 0 and (
+                file_hash is None or validate_file(target, file_hash, hash_algorithm)):
+            part.unlink(missing_ok=True)  # another process downloaded it while we waited
+            return str(target)
         try:
-            _download(origin, tmp, verbose, timeout)
+            _fetch(origin, part, fd, verbose, timeout)
         except (urllib.error.URLError, OSError, ValueError) as e:
             reason = f"HTTP {e.code} {e.reason}" if isinstance(e, urllib.error.HTTPError) else (
                 getattr(e, "reason", None) or e)
+            kept = os.fstat(fd).st_size
+            if kept and not isinstance(e, urllib.error.HTTPError):
+                reason = f"{reason}; the {kept} bytes received are kept in {part} and the next call resumes"
+            else:
+                part.unlink(missing_ok=True)
             raise DownloadError(f"get_file: could not download {origin} into {folder}: {reason}") from e
         if file_hash is not None:
             algo = _algorithm(file_hash, hash_algorithm)
-            got = hash_file(tmp, algo)
+            got = hash_file(part, algo)
             if got != file_hash.lower():
+                part.unlink(missing_ok=True)
                 raise DownloadError(f"get_file: the file downloaded from {origin} has {algo} {got}, expected "
                                     f"{file_hash.lower()}; it was discarded (a corrupted or changed file). "
                                     "Received: a file that does not match file_hash")
-        os.replace(tmp, target)  # atomic: the cache holds a whole, checked file or nothing
-    finally:
-        if tmp.exists():
-            tmp.unlink()
+        os.replace(part, target)  # atomic: the cache holds a whole, checked file or nothing
+    fsync_folder(str(folder))
     return str(target)
 
