@@ -40,6 +40,68 @@ class SymbolicTensor:
     def __len__(self):
         raise TypeError("len() of a symbolic tensor: its batch size is not known until the model runs")
 
+    # Python operators record the same ember.ops call a Tensor's operator makes (Keras'
+    # KerasTensor does the same), so ``ops.mean(x, axis=1) + 1.0`` builds a graph node.
+    # NumPy must not broadcast over it: ``np.float32(2) * x`` comes to __rmul__.
+    __array_ufunc__ = None
+
+    def __add__(self, o): return record_op("add", (self, o), {})
+    def __radd__(self, o): return record_op("add", (o, self), {})
+    def __sub__(self, o): return record_op("subtract", (self, o), {})
+    def __rsub__(self, o): return record_op("subtract", (o, self), {})
+    def __mul__(self, o): return record_op("multiply", (self, o), {})
+    def __rmul__(self, o): return record_op("multiply", (o, self), {})
+    def __truediv__(self, o): return record_op("divide", (self, o), {})
+    def __rtruediv__(self, o): return record_op("divide", (o, self), {})
+    def __floordiv__(self, o): return record_op("floor_divide", (self, o), {})
+    def __rfloordiv__(self, o): return record_op("floor_divide", (o, self), {})
+    def __mod__(self, o): return record_op("mod", (self, o), {})
+    def __rmod__(self, o): return record_op("mod", (o, self), {})
+    def __pow__(self, o): return record_op("power", (self, o), {})
+    def __rpow__(self, o): return record_op("power", (o, self), {})
+    def __matmul__(self, o): return record_op("matmul", (self, o), {})
+    def __rmatmul__(self, o): return record_op("matmul", (o, self), {})
+    def __neg__(self): return record_op("negative", (self,), {})
+    def __pos__(self): return self
+    def __abs__(self): return record_op("abs", (self,), {})
+    def __lt__(self, o): return record_op("less", (self, o), {})
+    def __le__(self, o): return record_op("less_equal", (self, o), {})
+    def __gt__(self, o): return record_op("greater", (self, o), {})
+    def __ge__(self, o): return record_op("greater_equal", (self, o), {})
+    def __getitem__(self, idx): return record_op("getitem", (self, idx), {})
+    # == and != keep identity semantics: graph code compares and looks up symbolic tensors
+    __hash__ = object.__hash__
+
+
+# -- ember.ops on symbolic tensors --------------------------------------------------------
+# The layer that holds a recorded op lives in ember.layers, which imports this module; it
+# registers its recorder here at import, so this module never imports the layers (no cycle).
+_op_recorder: Optional[Callable] = None
+
+
+def set_op_recorder(fn: Callable) -> None:
+    """``fn(op_name, args, kwargs) -> symbolic outputs`` (``ember.layers`` registers it)."""
+    global _op_recorder
+    _op_recorder = fn
+
+
+def has_symbolic(args, kwargs) -> bool:
+    """Whether a SymbolicTensor is among the arguments (in nested lists / tuples too)."""
+    for a in args:
+        if isinstance(a, SymbolicTensor) or (isinstance(a, (list, tuple)) and flatten(a)):
+            return True
+    for a in kwargs.values():
+        if isinstance(a, SymbolicTensor) or (isinstance(a, (list, tuple)) and flatten(a)):
+            return True
+    return False
+
+
+def record_op(name: str, args, kwargs):
+    """Record ``ember.ops.<name>(*args, **kwargs)`` on symbolic tensors as a graph node."""
+    if _op_recorder is None:
+        raise RuntimeError(f"ops.{name} on symbolic tensors needs ember.layers imported (import ember)")
+    return _op_recorder(name, tuple(args), dict(kwargs))
+
 
 class Node:
     """One call of a layer in a functional graph."""

@@ -36,6 +36,7 @@ from .augmentation import (  # noqa: F401
     RandomBrightness, RandomContrast, RandomCrop, RandomFlip, RandomRotation, RandomTranslation, RandomZoom,
 )
 from .image_preprocessing import CenterCrop, Resizing  # noqa: F401
+from .op_layer import OpLayer  # noqa: F401  (ember.ops calls recorded on symbolic tensors)
 
 # Keras' alias names for the same classes (a saved model records the canonical class name).
 MaxPool1D, MaxPool2D, MaxPool3D = MaxPooling1D, MaxPooling2D, MaxPooling3D

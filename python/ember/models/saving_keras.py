@@ -301,6 +301,10 @@ def load_weights_h5(model, source) -> None:
 def _layer_entry(layer) -> dict:
     if _is_graph_model(layer):
         return keras_config(layer)
+    if class_name(layer) == "OpLayer":
+        raise ValueError(f"save .keras: layer '{layer.name}' records ops.{layer.op} on symbolic tensors, which ember "
+                         "cannot write in Keras' layout; save in ember's own format (a file name other than .keras), "
+                         "or use a layer (e.g. layers.Lambda with a named function) instead")
     if hasattr(layer, "activation_name"):  # conv layers keep the name beside the function
         fn = layer.activation if layer.activation_name is None else None
     else:

@@ -18,6 +18,7 @@ from typing import Tuple
 
 import numpy as np
 
+from ..symbolic import SymbolicTensor
 from ..tensor import Tensor, as_tensor
 from .core import (  # noqa: F401
     abs, add, broadcast_to, cast, clip as _clip, concatenate, constant, div as divide, exp, expand_dims, log,
@@ -83,12 +84,14 @@ def convert_to_tensor(x, dtype=None, sparse=None, ragged=None) -> Tensor:
 
 def convert_to_numpy(x) -> np.ndarray:
     """The values of ``x`` as a NumPy array."""
+    if isinstance(x, SymbolicTensor):
+        raise ValueError(f"ops.convert_to_numpy: a symbolic tensor has no values until the model runs. Received: {x!r}")
     return x.numpy() if isinstance(x, Tensor) else np.asarray(x)
 
 
 def shape(x) -> Tuple[int, ...]:
-    """The shape of ``x`` as a tuple of ints."""
-    return tuple(x.shape) if isinstance(x, Tensor) else tuple(np.shape(x))
+    """The shape of ``x`` as a tuple of ints (None for a symbolic tensor's unknown dims)."""
+    return tuple(x.shape) if isinstance(x, (Tensor, SymbolicTensor)) else tuple(np.shape(x))
 
 
 def ndim(x) -> int:
@@ -96,10 +99,20 @@ def ndim(x) -> int:
 
 
 def size(x) -> int:
-    return int(np.prod(shape(x)))
+    dims = shape(x)
+    if None in dims:
+        raise ValueError(f"ops.size: the size of a symbolic tensor with unknown dimensions is not known until the "
+                         f"model runs. Received: shape={dims}")
+    return int(np.prod(dims))
 
 
 def stop_gradient(variable) -> Tensor:
     """The same values, cut from the graph: no gradient flows through."""
     x = variable if isinstance(variable, Tensor) else convert_to_tensor(variable)
     return constant(x.data)
+
+
+# Last: every public function above, given a symbolic tensor, records a graph node instead
+from ._symbolic import install as _install  # noqa: E402
+
+_install(globals())
