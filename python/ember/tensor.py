@@ -444,6 +444,11 @@ class Tensor:
     def __pos__(self): return self
     def __abs__(self): return _core().abs(self)
     def __getitem__(self, idx): return _core().getitem(self, idx)
+    # // and % as NumPy (ops.floor_divide / ops.mod, as Keras)
+    def __floordiv__(self, o): return _math_ops().floor_divide(self, o)
+    def __rfloordiv__(self, o): return _math_ops().floor_divide(o, self)
+    def __mod__(self, o): return _math_ops().mod(self, o)
+    def __rmod__(self, o): return _math_ops().mod(o, self)
 
     # comparisons give bool Tensors outside the graph (as Keras and PyTorch), so that
     # x[x > 0] masks instead of indexing with 0/1 floats
@@ -512,6 +517,11 @@ def _core_module():
 
 def _core():
     return _core_module()
+
+
+def _math_ops():
+    from .ops import math_ops
+    return math_ops
 
 
 TensorLike = Union[Tensor, np.ndarray, float, int, Sequence]
