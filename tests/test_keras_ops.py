@@ -20,8 +20,10 @@ def r(*shape, lo=-1.0, hi=1.0):
 def test_ops_are_the_one_definition():
     # ember.ops names the ops defined in the families; nothing is defined twice
     from ember.ops import core, nn
-    assert ops.exp is core.exp and ops.matmul is core.matmul and ops.add is core.add
-    assert ops.softmax is nn.softmax and ops.transpose is core.transpose
+    # (ember.ops holds the symbolic-recording wrapper of each: __wrapped__ is the op itself)
+    assert ops.exp.__wrapped__ is core.exp and ops.matmul.__wrapped__ is core.matmul
+    assert ops.add.__wrapped__ is core.add
+    assert ops.softmax.__wrapped__ is nn.softmax and ops.transpose.__wrapped__ is core.transpose
     assert ember.ops is ops and callable(ops.norm)
 
 

