@@ -31,3 +31,18 @@ def test_bounded_fuzz_run(path):
     print(summary)
     assert rep.total("tried") > 0
     assert rep.total("crash") == 0 and rep.total("wrong") == 0, summary
+
+
+def test_float32_overflow_rule_of_the_reference():
+    """A float64 reference past float32's range is an infinity in float32, or NaN (float32
+    intermediates overflowed: inf - inf on the way, as a GRU with linear gates found);
+    everything else stays exact: NaN only where the reference is NaN, infinities equal."""
+    import numpy as np
+    from .core import Mismatch, close
+    f32 = np.float32
+    close("y", np.array([np.nan, -np.inf, 1.0], f32), np.array([-1e300, -1e300, 1.0]), f32)
+    for got, want in [([np.nan], [np.inf]), ([np.nan], [1.0]), ([np.inf], [-1e300]), ([1.0], [1e300])]:
+        with pytest.raises(Mismatch):
+            close("y", np.array(got, f32), np.array(want), f32)
+    with pytest.raises(Mismatch):  # float64 results have no such excuse
+        close("y", np.array([np.nan]), np.array([-1e300]), np.float64)
