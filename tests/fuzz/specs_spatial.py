@@ -16,7 +16,7 @@ from ember import _C
 from .core import Case, Mismatch, Role, close, dims, directions, f64, float_dtype, floats, spec
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from test_attention import ref_attention, ref_attention_grads  # noqa: E402
+from test_attention import ref_attention_grads  # noqa: E402
 from test_conv import ref_conv2d  # noqa: E402
 from test_rnn import ACT_FNS, ref_gru, ref_lstm, ref_srnn  # noqa: E402
 
@@ -26,6 +26,8 @@ PADS = Role("ints", lo=0)
 
 
 def _scalar_close(name, got, want, scale, dt):
+    if dt == np.float32 and np.isfinite(want) and abs(want) > np.finfo(np.float32).max and not np.isfinite(got):
+        return  # past float32's range: the float32 kernel overflows to inf or NaN (as core.close)
     tol = (2e-3 if dt == np.float32 else 1e-7) * max(scale, 1e-30)
     if not (abs(got - want) <= tol) and not (np.isnan(got) and np.isnan(want)):
         raise Mismatch(f"{name}: <grad, u> = {got!r}, the reference gives {want!r} (scale {scale:.3g})")
