@@ -14,22 +14,25 @@ from .conv import _check_padding, _tuple, conv_output_length
 
 
 class _Pooling2D(Layer):
+    """Windowed pooling over the spatial axes; the 3-D layers reuse it with _rank = 3."""
     _op = None
+    _rank = 2
+    _layout = "(batch, height, width, channels)"
 
     def __init__(self, pool_size=(2, 2), strides=None, padding="valid", data_format: Optional[str] = None, **kwargs):
         super().__init__(**kwargs)
         cls = f"{type(self).__name__} layer '{self.name}'"
-        self.pool_size = _tuple(pool_size, 2, "pool_size", cls)
-        self.strides = self.pool_size if strides is None else _tuple(strides, 2, "strides", cls)
+        self.pool_size = _tuple(pool_size, self._rank, "pool_size", cls)
+        self.strides = self.pool_size if strides is None else _tuple(strides, self._rank, "strides", cls)
         self.padding = _check_padding(padding, cls)
         self.data_format = (data_format or "channels_last").lower()
         if self.data_format not in ("channels_last", "channels_first"):
             raise ValueError(f"{cls}: data_format must be 'channels_last' or 'channels_first'. Received: {data_format!r}")
 
     def _check(self, shape):
-        if len(shape) != 4:
-            raise ValueError(f"{type(self).__name__} layer '{self.name}' expects a 4-D input "
-                             f"(batch, height, width, channels). Received: shape={tuple(shape)}")
+        if len(shape) != self._rank + 2:
+            raise ValueError(f"{type(self).__name__} layer '{self.name}' expects a {self._rank + 2}-D input "
+                             f"{self._layout}. Received: shape={tuple(shape)}")
 
     def call(self, inputs):
         self._check(inputs.shape)

@@ -6,36 +6,20 @@ from typing import Optional
 
 from ..ops.conv import padding_amounts
 from ..ops.conv3d import avg_pool3d, max_pool3d
-from .base import Layer
-from .conv import _check_padding, _tuple, conv_output_length
-from .pooling import _GlobalPooling
+from .conv import conv_output_length
+from .pooling import _GlobalPooling, _Pooling2D
 
 
-class _Pooling3D(Layer):
-    _op = None
+class _Pooling3D(_Pooling2D):
+    _rank = 3
+    _layout = "(batch, depth, height, width, channels)"
 
     def __init__(self, pool_size=(2, 2, 2), strides=None, padding="valid", data_format: Optional[str] = None,
                  **kwargs):
-        super().__init__(**kwargs)
-        cls = f"{type(self).__name__} layer '{self.name}'"
-        self.pool_size = _tuple(pool_size, 3, "pool_size", cls)
-        self.strides = self.pool_size if strides is None else _tuple(strides, 3, "strides", cls)
-        self.padding = _check_padding(padding, cls)
+        super().__init__(pool_size, strides, padding, data_format, **kwargs)
         if not isinstance(self.padding, str):
-            raise ValueError(f"{cls}: padding must be 'valid' or 'same'. Received: padding={padding!r}")
-        self.data_format = (data_format or "channels_last").lower()
-        if self.data_format not in ("channels_last", "channels_first"):
-            raise ValueError(f"{cls}: data_format must be 'channels_last' or 'channels_first'. Received: {data_format!r}")
-
-    def _check(self, shape):
-        if len(shape) != 5:
-            raise ValueError(f"{type(self).__name__} layer '{self.name}' expects a 5-D input "
-                             f"(batch, depth, height, width, channels). Received: shape={tuple(shape)}")
-
-    def call(self, inputs):
-        self._check(inputs.shape)
-        return type(self)._op(inputs, self.pool_size, self.strides, self.padding, self.data_format,
-                              name=f"{type(self).__name__} layer '{self.name}'")
+            raise ValueError(f"{type(self).__name__} layer '{self.name}': padding must be 'valid' or 'same'. "
+                             f"Received: padding={padding!r}")
 
     def compute_output_shape(self, input_shape):
         self._check(input_shape)
@@ -50,10 +34,6 @@ class _Pooling3D(Layer):
             out.append(conv_output_length(n, k, s, 1, lo, hi))
         c = input_shape[4] if cl else input_shape[1]
         return (input_shape[0], *out, c) if cl else (input_shape[0], c, *out)
-
-    def get_config(self) -> dict:
-        return dict(super().get_config(), pool_size=self.pool_size, strides=self.strides, padding=self.padding,
-                    data_format=self.data_format)
 
 
 class MaxPooling3D(_Pooling3D):
