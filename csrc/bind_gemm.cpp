@@ -1,5 +1,6 @@
 // bind_gemm.cpp — Python bindings for GEMM: 2-D and strided-batched products.
 #include "bind_common.h"
+#include "cpu.h"
 #include "gemm.h"
 
 namespace ember_py {
@@ -114,6 +115,18 @@ py::array gemm_batched_py(py::array a, py::array b, bool trans_a, bool trans_b, 
   return c;
 }
 
+// The blocking in force (kernel path, tile, cache sizes): for bench output and tests.
+py::dict gemm_blocking_py(const std::string& dtype, int64_t n) {
+  if (dtype != "float32" && dtype != "float64")
+    fail("gemm_blocking", "dtype must be 'float32' or 'float64'. Received: '" + dtype + "'");
+  if (n < 1) fail("gemm_blocking", "n must be >= 1. Received: " + std::to_string(n));
+  const ember::GemmPlan p = ember::gemm_plan(dtype == "float64", n);
+  const ember::CacheSizes& c = ember::cache_sizes();
+  py::dict d;
+  d["mr"] = p.mr, d["nr"] = p.nr, d["mc"] = p.mc, d["kc"] = p.kc, d["nc"] = p.nc;
+  d["l1d"] = c.l1d, d["l2"] = c.l2, d["l3"] = c.l3;
+  return d;
+}
 
 }  // namespace
 
@@ -125,6 +138,9 @@ void bind_gemm(py::module_& m) {
   m.def("gemm_batched", &gemm_batched_py, py::arg("a"), py::arg("b"), py::arg("trans_a") = false,
         py::arg("trans_b") = false, py::arg("alpha") = 1.0, py::arg("out") = py::none(),
         "C[i] = alpha * op(a[i]) @ op(b[i]) for 3-D arrays; a batch of 1 broadcasts");
+  m.def("gemm_blocking", &gemm_blocking_py, py::arg("dtype") = "float32", py::arg("n") = 1024,
+        "dict(mr, nr, mc, kc, nc, l1d, l2, l3): the GEMM tile and cache blocking the current kernel "
+        "path uses for a product with n columns, and the cache sizes it was derived from");
 }
 
 }  // namespace ember_py

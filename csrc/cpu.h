@@ -7,6 +7,7 @@
 // ember._C.set_kernel_path("portable" | "avx2" | "avx512" | "auto"); the tests use these to
 // exercise every path on a machine that has them all.
 #pragma once
+#include "cache_sizes.h"  // cache_sizes(), gemm_blocking()
 
 namespace ember {
 
@@ -17,11 +18,6 @@ enum KernelLevel { kPortable = 0, kAvx2 = 1, kAvx512 = 2 };
 // The best level the CPU supports, capped by the environment and set_kernel_level.
 int kernel_level();
 void set_kernel_level(int max_level);  // a cap; kAvx512 = "auto"
-
-// L1 data cache of at least 48 KiB (Zen 5, recent Intel): the GEMMs pick their K blocking
-// from it (sysconf at first call; false when unknown). Also declared in gemm_kernels.h.
-// This header's inline functions are for the baseline files only (not *_avx2 / *_avx512).
-bool big_l1d();
 
 inline bool use_avx2() { return kernel_level() >= kAvx2; }      // what the kernels do now
 inline bool use_avx512() { return kernel_level() >= kAvx512; }

@@ -525,6 +525,15 @@ void gemm_batched_impl(bool tA, bool tB, int64_t batch, int64_t M, int64_t N, in
 }  // namespace
 }  // namespace gemm_detail
 
+GemmPlan gemm_plan(bool is_double, int64_t N) {
+  if (is_double) {
+    const auto ks = gemm_detail::kernels_for<double>(N);
+    return {ks.mr, ks.nr, ks.mc, ks.kc, ks.nc};
+  }
+  const auto ks = gemm_detail::kernels_for<float>(N);
+  return {ks.mr, ks.nr, ks.mc, ks.kc, ks.nc};
+}
+
 void sgemm(bool tA, bool tB, int64_t M, int64_t N, int64_t K, float alpha, const float* A,
            int64_t lda, const float* B, int64_t ldb, float beta, float* C, int64_t ldc) {
   gemm_detail::gemm_impl<float>(tA, tB, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc,

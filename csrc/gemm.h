@@ -31,6 +31,13 @@ void dgemm_batched(bool transA, bool transB, int64_t batch, int64_t M, int64_t N
                    int64_t ldb, int64_t strideB, double beta, double* C, int64_t ldc,
                    int64_t strideC);
 
+// The micro-tile and cache blocking the current kernel path uses for a product with N
+// columns (the AVX-512 and AVX2 tiles differ by N); for benchmarks and tests.
+struct GemmPlan {
+  int64_t mr, nr, mc, kc, nc;
+};
+GemmPlan gemm_plan(bool is_double, int64_t N);
+
 // The plain triple loop: the test oracle and the reference for the optimised kernels.
 template <typename T>
 void gemm_naive(bool transA, bool transB, int64_t M, int64_t N, int64_t K, T alpha, const T* A,

@@ -394,16 +394,19 @@ struct GemvD4 {
 // matters once C leaves L2 (2048^3: 16 MiB of C re-read and re-written per K block):
 // best-of-60 single-thread, 2048^3 120.5 -> 127.7 GFLOP/s, 1024^3 and 512^3 unchanged within
 // noise; MC = 96 keeps the A block (192 KiB) well inside L2. So KC/MC are picked from the
-// L1d size reported at run time.
+// cache sizes reported at run time.
 
+// The byte budgets above as a formula of the cache sizes (cache_sizes.h: gemm_blocking):
+// 32 KiB L1d / 512 KiB L2 gives KC = 256, MC = 144; 48 KiB / 1 MiB gives KC = 512, MC = 96
+// (the A block capped at 192 KiB). Computed once per process.
 KernelSet<float> avx2_float_kernels() {
-  const bool big = big_l1d();
-  return {6, 16, big ? 96 : 144, big ? 512 : 256, 4080, &sgemm_ukr_6x16, &sgemm_ukr_6x16_sa,
+  static const GemmBlocking bl = gemm_blocking(cache_sizes(), 6, 16, 4, 192 * 1024, 4080);
+  return {6, 16, bl.mc, bl.kc, bl.nc, &sgemm_ukr_6x16, &sgemm_ukr_6x16_sa,
           &sgemm_ukr_narrow_sa, &pack_a_f32x6, &pack_b_f32x16};
 }
 KernelSet<double> avx2_double_kernels() {
-  const bool big = big_l1d();
-  return {6, 8, big ? 48 : 72, big ? 512 : 256, 2040, &dgemm_ukr_6x8, nullptr, nullptr,
+  static const GemmBlocking bl = gemm_blocking(cache_sizes(), 6, 8, 8, 192 * 1024, 2040);
+  return {6, 8, bl.mc, bl.kc, bl.nc, &dgemm_ukr_6x8, nullptr, nullptr,
           &pack_a_generic<double, 6>, &pack_b_generic<double, 8>};
 }
 

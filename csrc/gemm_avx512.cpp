@@ -257,14 +257,16 @@ struct GemvZ : Z<T0> {
 
 }  // namespace
 
+// From the cache sizes (cache_sizes.h): 48 KiB L1d gives KC = 256, 32 KiB KC = 128; the A
+// block is capped at 144 KiB (MC = 144 at KC = 256).
 KernelSet<float> avx512_float_kernels() {
-  const bool big = big_l1d();
-  return {kMR, 32, 144, big ? 256 : 128, 4096, &ukr_packed<float>, &ukr_strided<float>, nullptr,
+  static const GemmBlocking bl = gemm_blocking(cache_sizes(), kMR, 32, 4, 144 * 1024, 4096);
+  return {kMR, 32, bl.mc, bl.kc, bl.nc, &ukr_packed<float>, &ukr_strided<float>, nullptr,
           &pack_a_f32x8, &pack_b_f32x32};
 }
 KernelSet<double> avx512_double_kernels() {
-  const bool big = big_l1d();
-  return {kMR, 16, 144, big ? 256 : 128, 2048, &ukr_packed<double>, &ukr_strided<double>, nullptr,
+  static const GemmBlocking bl = gemm_blocking(cache_sizes(), kMR, 16, 8, 144 * 1024, 2048);
+  return {kMR, 16, bl.mc, bl.kc, bl.nc, &ukr_packed<double>, &ukr_strided<double>, nullptr,
           &pack_a_generic<double, kMR>, &pack_b_generic<double, 16>};
 }
 

@@ -15,12 +15,9 @@
 #pragma once
 #include <cstdint>
 
-namespace ember {
+#include "cache_sizes.h"
 
-// cpu.cpp: L1d of at least 48 KiB (declared here, not via cpu.h, whose inline functions must
-// not be compiled into the AVX2 / AVX-512 files: the linker could then hand their copies to
-// the portable path).
-bool big_l1d();
+namespace ember {
 
 namespace gemm_detail {
 

@@ -8,7 +8,7 @@ import math
 import numpy as np
 from hypothesis import strategies as st
 
-from .core import Case, Role, close, dims, f64, float_dtype, floats, spec
+from .core import Case, Mismatch, Role, close, dims, f64, float_dtype, floats, spec
 
 IN, OUT, STATE = Role("in"), Role("out", optional=True), Role("state")
 
@@ -476,3 +476,18 @@ def set_path(draw, name):
 @spec("get_num_threads", "cpu_has_avx2_fma", "cpu_has_avx512", "kernel_paths", "kernel_path", "max_threads")
 def queries(draw, name):
     return Case(name, {}, {}, np.float32, None)
+
+
+@spec("gemm_blocking")
+def blocking(draw, name):
+    dtype = draw(st.sampled_from(["float32", "float64", "float16", "", "int32"]))
+    n = draw(st.integers(-3, 5000))
+    ok = dtype in ("float32", "float64") and n >= 1
+
+    def check(before, after, res):
+        if set(res) != {"mr", "nr", "mc", "kc", "nc", "l1d", "l2", "l3"}:
+            raise Mismatch(f"keys {sorted(res)}")
+        if res["mc"] % res["mr"] or res["nc"] % res["nr"] or res["kc"] < 1:
+            raise Mismatch(f"blocking {res}")
+    return Case(name, dict(dtype=dtype, n=n), {}, np.float32, check if ok else None,
+                expect="ok" if ok else "error", note=f"dtype={dtype!r} n={n}")
