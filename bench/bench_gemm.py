@@ -137,7 +137,10 @@ def run_worker(lib: str, threads: int, quick: bool, path: str) -> dict:
 
 def kernel_path(cap: str) -> str:
     code = (f"from ember import _C; _C.set_kernel_path({cap!r}); "
-            "print(_C.kernel_path(), '(available:', ', '.join(_C.kernel_paths()) + ')')")
+            "b = _C.gemm_blocking('float32', 1024); "
+            "print(_C.kernel_path(), '(available:', ', '.join(_C.kernel_paths()) + ');', "
+            "f\"float32 tile {b['mr']}x{b['nr']}, blocking MC={b['mc']} KC={b['kc']} NC={b['nc']} from \""
+            "f\"L1d {b['l1d'] // 1024} KiB, L2 {b['l2'] // 1024} KiB, L3 {b['l3'] >> 20} MiB\")")
     return subprocess.run([sys.executable, "-c", code], check=True, capture_output=True,
                           text=True).stdout.strip()
 
