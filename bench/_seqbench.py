@@ -9,7 +9,7 @@ import statistics
 import subprocess
 import sys
 
-from ember.bench._timing import importable, med  # noqa: F401  (med re-exported to the benchmarks)
+from ember.bench._timing import importable, kernel_path_line, med  # noqa: F401  (med re-exported to the benchmarks)
 
 
 def main(script: str, suites: dict, cases: list, doc: str) -> None:
@@ -41,6 +41,7 @@ def main(script: str, suites: dict, cases: list, doc: str) -> None:
                     for m, v in metrics.items():
                         runs.setdefault((case, m, t, lib), []).append(v)
     print(doc)
+    print(kernel_path_line())
     print(f"medians of {args.rounds} rounds x {args.reps} runs, ms (shared, loaded machine: expect 20-40 % noise)")
     hdr = f"{'case':34s} {'metric':10s} {'thr':>3s} " + " ".join(f"{lib:>9s}" for lib in libs)
     hdr += "  " + " ".join(f"{'ember/' + lib:>12s}" for lib in libs if lib != "ember")

@@ -13,7 +13,7 @@ import sys
 import numpy as np
 
 from ember.bench import reference
-from ember.bench._timing import med
+from ember.bench._timing import kernel_path_line, med
 
 LAYERS = {  # name: (N, H, W, C, OC, padding)
     "mnist 128x28x28x1->32": (128, 28, 28, 1, 32, "valid"),
@@ -118,6 +118,7 @@ def main():
             return None
         return json.loads(out.stdout.strip().splitlines()[-1])
 
+    print(kernel_path_line())
     print("times in ms (median); ratio = other / ember (> 1: ember faster)")
     for t in args.threads:
         os.environ["OPENBLAS_NUM_THREADS"] = str(t)

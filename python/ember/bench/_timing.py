@@ -46,3 +46,14 @@ def thread_env(threads: int) -> dict:
     t = str(threads)
     return dict(os.environ, OMP_NUM_THREADS=t, OPENBLAS_NUM_THREADS=t, MKL_NUM_THREADS=t,
                 TF_NUM_INTRAOP_THREADS=t, TF_NUM_INTEROP_THREADS="1", TF_CPP_MIN_LOG_LEVEL="2")
+
+
+def kernel_path_line() -> str:
+    """The CPU and ember's kernel path in force (after EMBER_DISABLE_AVX512 / _AVX2), for the
+    header of every benchmark's output."""
+    from .. import _C
+    capped = [v for v in ("EMBER_DISABLE_AVX512", "EMBER_DISABLE_AVX2") if os.environ.get(v, "0") not in ("", "0")]
+    b = _C.gemm_blocking("float32", 1024)
+    return (f"CPU: {cpu_name()}; ember kernel path: {_C.kernel_path()} "
+            f"(available: {', '.join(_C.kernel_paths())}{'; capped by ' + ', '.join(capped) if capped else ''}); "
+            f"GEMM tile {b['mr']}x{b['nr']}, MC={b['mc']} KC={b['kc']} NC={b['nc']}")
