@@ -67,6 +67,9 @@ class _Pointer:
     def __init__(self, ptr: int):
         self.ptr = ptr
 
+    def __int__(self):
+        return self.ptr
+
 
 class Device:
     """The one emulated device (``cupy.cuda.Device`` subset)."""
@@ -109,17 +112,19 @@ _METHODS = frozenset("""
 class EmuArray:
     """An emulated CUDA device array (``fakecupy.ndarray``)."""
 
-    __slots__ = ("_a", "__weakref__")
+    __slots__ = ("_a", "_data", "__weakref__")
 
     def __init__(self, shape, dtype=float, memptr=None, strides=None, order="C"):
         if memptr is not None or strides is not None:
             raise NotImplementedError("EmuArray: memptr/strides construction is not emulated")
         self._a = _garbage(np.empty(shape, dtype=dtype, order=order))
+        self._data = None
 
     @classmethod
     def _from_numpy(cls, a: np.ndarray) -> "EmuArray":
         obj = cls.__new__(cls)
         obj._a = a
+        obj._data = None
         return obj
 
     # ---- explicit transfers --------------------------------------------------------------
@@ -202,7 +207,13 @@ class EmuArray:
     flags = property(lambda self: self._a.flags)
     T = property(lambda self: EmuArray._from_numpy(self._a.T))
     mT = property(lambda self: EmuArray._from_numpy(np.swapaxes(self._a, -1, -2)))
-    data = property(lambda self: _Pointer(self._a.ctypes.data))
+
+    @property
+    def data(self) -> _Pointer:
+        # the buffer never moves (``_a`` is fixed for the array's life): computed once
+        if self._data is None:
+            self._data = _Pointer(self._a.__array_interface__["data"][0])
+        return self._data
     device = property(lambda self: Device(0))
 
     @property
