@@ -414,6 +414,12 @@ def test_cuda_stubs_and_runtime_switch(monkeypatch):
     assert runtime.emulating() and runtime.xp() is cp
     runtime.use_emulation(False)
     assert not runtime.emulating()
+    with runtime.emulation():
+        assert runtime.emulating()
+        with runtime.emulation(False):
+            assert not runtime.emulating()
+        assert runtime.emulating()
+    assert not runtime.emulating()
     with pytest.raises(TypeError):
         runtime.use_emulation("yes")
 
@@ -435,3 +441,16 @@ def test_is_available_message():
     assert runtime.is_available() == (reason is None)
     if reason is not None:
         assert "CuPy" in reason
+
+
+def test_out_of_bounds_write_is_caught(mod):
+    fn = mod.get_function("off_by_one_f32")
+    for alloc in (cp.empty, cp.zeros, lambda n: cp.asarray(np.zeros(n, np.float32)),
+                  lambda n: cp.zeros_like(cp.ones(n, np.float32)), lambda n: cp.full(n, 2.0, np.float32)):
+        x = alloc(7) if alloc not in (cp.empty, cp.zeros) else alloc(7, np.float32)
+        with pytest.raises(EmuLaunchError, match=r"off_by_one_f32 .*wrote outside parameter float\* x: "
+                                                 r"bytes after the end"):
+            fn(1, 32, (x, np.int32(7)))
+        fn(1, 32, (x, np.int32(6)))  # guards restored, a correct launch passes
+        assert (x.get() == 1).all()
+    assert all(cp.empty(n, np.float64).data.ptr % 16 == 0 for n in (1, 3, 17))

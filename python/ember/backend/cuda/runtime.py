@@ -8,12 +8,13 @@
   ``cupy.RawModule``; g++ in emulation, cached on disk) and cached.
 * ``OPTIONS``: the exact NVRTC options of every run-time compile (tests/test_cuda_compile.py
   compiles each family with them for sm_80 and sm_90).
-* ``use_emulation(flag)`` / env ``EMBER_CUDA_EMULATION=1``: run the CUDA backend on the CPU
-  (device arrays are ``EmuArray``, kernels run through the emulator).
+* ``use_emulation(flag)`` / env ``EMBER_CUDA_EMULATION=1`` / ``with emulation():``: run the
+  CUDA backend on the CPU (device arrays are ``EmuArray``, kernels run through the emulator).
 * ``is_available()`` / ``unavailable_reason()``: whether a real GPU can be used, and why not.
 """
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import threading
@@ -40,6 +41,19 @@ def use_emulation(flag: bool | None = True) -> None:
     if flag is not None and not isinstance(flag, bool):
         raise TypeError(f"use_emulation: flag must be True, False or None. Received: {flag!r}")
     _emulation = flag
+
+
+@contextlib.contextmanager
+def emulation(flag: bool = True):
+    """``with emulation():`` runs the block with emulation on (or off), then restores the
+    previous setting (for tests)."""
+    global _emulation
+    previous = _emulation
+    use_emulation(flag)
+    try:
+        yield
+    finally:
+        _emulation = previous
 
 
 def emulating() -> bool:

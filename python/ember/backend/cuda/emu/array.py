@@ -112,19 +112,23 @@ _METHODS = frozenset("""
 class EmuArray:
     """An emulated CUDA device array (``fakecupy.ndarray``)."""
 
-    __slots__ = ("_a", "_data", "__weakref__")
+    # _a: the "device memory"; _data: cached data pointer; _guard: the guarded raw buffer
+    # (memory.allocate) or None
+    __slots__ = ("_a", "_data", "_guard", "__weakref__")
 
     def __init__(self, shape, dtype=float, memptr=None, strides=None, order="C"):
         if memptr is not None or strides is not None:
             raise NotImplementedError("EmuArray: memptr/strides construction is not emulated")
-        self._a = _garbage(np.empty(shape, dtype=dtype, order=order))
-        self._data = None
+        from .memory import allocate
+        new = allocate(shape, dtype, order)
+        self._a, self._data, self._guard = new._a, None, new._guard
 
     @classmethod
     def _from_numpy(cls, a: np.ndarray) -> "EmuArray":
         obj = cls.__new__(cls)
         obj._a = a
         obj._data = None
+        obj._guard = None
         return obj
 
     # ---- explicit transfers --------------------------------------------------------------
@@ -285,16 +289,6 @@ def _index_item(i):
     if isinstance(i, list):
         raise TypeError(f"{IMPLICIT} (a Python list used as an index into a device array)")
     return i
-
-
-def _garbage(a: np.ndarray) -> np.ndarray:
-    """Fill fresh "uninitialised" memory so code that reads empty() before writing shows it:
-    NaN for floats, all-ones bytes for integers."""
-    if a.dtype.kind in "fc":
-        a.fill(np.nan)
-    elif a.size:
-        a.view(np.uint8).fill(0xFF)
-    return a
 
 
 def _binary(fn, reflected=False):
