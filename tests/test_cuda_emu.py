@@ -303,6 +303,18 @@ def test_bool_and_index():
     assert [1, 2][cp.asarray(np.int64(1))] == 2
 
 
+@pytest.mark.parametrize("name", ["errstate", "insert", "spacing", "geomspace", "frombuffer",
+                                  "fromfile", "load", "matrix", "__foo__"])
+def test_names_cupy_lacks_are_absent(name):
+    """fakecupy exposes only CuPy's names: code that passes in emulation runs on CuPy."""
+    with pytest.raises(AttributeError):
+        getattr(cp, name)
+    assert callable(cp.exp) and cp.float32 is np.float32 and cp.newaxis is None
+    with pytest.raises(AttributeError):
+        cp.linalg.multi_dot
+    assert cp.asanyarray(np.ones(2)).get().tolist() == [1.0, 1.0]
+
+
 def test_not_a_numpy_array():
     d = _dev()
     assert not isinstance(d, np.ndarray)
@@ -385,9 +397,14 @@ def test_random_is_seeded():
     g1, g2 = cp.random.default_rng(7), cp.random.default_rng(7)
     np.testing.assert_array_equal(g1.standard_normal(3, dtype=np.float32).get(),
                                   g2.standard_normal(3, dtype=np.float32).get())
-    shared = np.random.default_rng(11)  # a NumPy generator (ember's) drives device draws
-    x = cp.random.Generator(shared).random(2)
-    np.testing.assert_array_equal(x.get(), np.random.default_rng(11).random(2))
+    ember_rng = np.random.default_rng(11)  # a host generator seeds device draws, as with CuPy
+    with pytest.raises(TypeError, match="draw an integer seed"):
+        cp.random.default_rng(ember_rng)
+    seed = int(ember_rng.integers(2**63))
+    np.testing.assert_array_equal(cp.random.default_rng(seed).random(2).get(),
+                                  cp.random.default_rng(seed).random(2).get())
+    with pytest.raises(AttributeError, match="Generator"):
+        cp.random.Generator
 
 
 def test_copy_and_pickle():

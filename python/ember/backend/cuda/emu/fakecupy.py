@@ -16,6 +16,7 @@ import types
 
 import numpy as _np
 
+from . import _cupy_names
 from .array import IMPLICIT, Device, EmuArray, unwrap, unwrap_call, wrap
 from .memory import allocate
 
@@ -26,7 +27,7 @@ is_emulated = True
 # Host-side NumPy names that would read or write host memory behind the caller's back.
 _NOT_DEVICE = frozenset({"save", "savez", "savez_compressed", "load", "loadtxt", "savetxt",
                          "genfromtxt", "fromfile", "frombuffer", "fromstring", "memmap",
-                         "asanyarray", "asarray_chkfinite", "require", "ctypeslib", "lib",
+                         "asarray_chkfinite", "require", "ctypeslib", "lib",
                          "testing", "char", "rec", "ma", "polynomial", "typing"})
 
 
@@ -61,11 +62,14 @@ class _Ufunc:
 class _WrappedModule(types.ModuleType):
     """A NumPy submodule (linalg, fft) whose functions take and return device arrays."""
 
-    def __init__(self, name, np_module):
+    def __init__(self, name, np_module, names):
         super().__init__(name)
         self._np = np_module
+        self._names = names
 
     def __getattr__(self, name):
+        if name not in self._names:
+            raise AttributeError(f"{self.__name__}: CuPy has no {name!r}")
         attr = getattr(self._np, name)
         value = _wrap_function(attr, name) if callable(attr) and not isinstance(attr, type) else attr
         setattr(self, name, value)
@@ -73,9 +77,11 @@ class _WrappedModule(types.ModuleType):
 
 
 def __getattr__(name):
-    if name.startswith("__") or name in _NOT_DEVICE:
-        raise AttributeError(f"module 'fakecupy' (emulated cupy) has no attribute {name!r}")
-    attr = getattr(_np, name)  # AttributeError for names NumPy lacks
+    if name not in _cupy_names.TOP or name in _NOT_DEVICE:
+        raise AttributeError(f"module 'fakecupy' (emulated cupy) has no attribute {name!r}"
+                             + ("" if name.startswith("__") else
+                                " (CuPy has no such name, or it reads host memory)"))
+    attr = getattr(_np, name)
     if isinstance(attr, _np.ufunc):
         value = _Ufunc(attr)
     elif isinstance(attr, (type, _np.dtype)) or not callable(attr):
@@ -101,6 +107,9 @@ def _copy_in(host: _np.ndarray, dtype) -> EmuArray:
     out = allocate(host.shape, host.dtype if dtype is None else dtype, garbage=False)
     _np.copyto(out._a, host, casting="unsafe")
     return out
+
+
+asanyarray = asarray
 
 
 def array(obj, dtype=None, copy=True, order="K", subok=False, ndmin=0, *, blocking=True):
@@ -211,8 +220,8 @@ def get_default_pinned_memory_pool():
 from . import _cuda as cuda  # noqa: E402  (streams, events, pinned memory, devices)
 from . import _random as random  # noqa: E402
 
-linalg = _WrappedModule("fakecupy.linalg", _np.linalg)
-fft = _WrappedModule("fakecupy.fft", _np.fft)
+linalg = _WrappedModule("fakecupy.linalg", _np.linalg, _cupy_names.LINALG)
+fft = _WrappedModule("fakecupy.fft", _np.fft, _cupy_names.FFT)
 
 
 def RawModule(code=None, *, path=None, options=(), backend="nvrtc", translate_cucomplex=False,
