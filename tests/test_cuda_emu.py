@@ -471,3 +471,9 @@ def test_out_of_bounds_write_is_caught(mod):
         fn(1, 32, (x, np.int32(6)))  # guards restored, a correct launch passes
         assert (x.get() == 1).all()
     assert all(cp.empty(n, np.float64).data.ptr % 16 == 0 for n in (1, 3, 17))
+    whole = cp.zeros((3, 7), np.float32)
+    with pytest.raises(EmuLaunchError, match="bytes after the end"):  # through a view
+        fn(1, 32, (whole[2], np.int32(7)))
+    fn(1, 32, (whole[1], np.int32(7)))  # a row in the middle: the next row, not a guard
+    with pytest.raises(EmuLaunchError, match="bytes after the end"):
+        fn(1, 32, (whole.reshape(-1), np.int32(21)))

@@ -112,23 +112,21 @@ _METHODS = frozenset("""
 class EmuArray:
     """An emulated CUDA device array (``fakecupy.ndarray``)."""
 
-    # _a: the "device memory"; _data: cached data pointer; _guard: the guarded raw buffer
-    # (memory.allocate) or None
-    __slots__ = ("_a", "_data", "_guard", "__weakref__")
+    # _a: the "device memory" (fixed for the array's life); _data: cached data pointer
+    __slots__ = ("_a", "_data", "__weakref__")
 
     def __init__(self, shape, dtype=float, memptr=None, strides=None, order="C"):
         if memptr is not None or strides is not None:
             raise NotImplementedError("EmuArray: memptr/strides construction is not emulated")
         from .memory import allocate
         new = allocate(shape, dtype, order)
-        self._a, self._data, self._guard = new._a, None, new._guard
+        self._a, self._data = new._a, None
 
     @classmethod
     def _from_numpy(cls, a: np.ndarray) -> "EmuArray":
         obj = cls.__new__(cls)
         obj._a = a
         obj._data = None
-        obj._guard = None
         return obj
 
     # ---- explicit transfers --------------------------------------------------------------
