@@ -453,6 +453,12 @@ def test_runtime_kernel_lookup(tmp_path, monkeypatch):
         assert runtime.kernel(fam, name) is runtime.kernel(fam, name)
 
 
+def test_blocks_for():
+    assert runtime.blocks_for(0) == 1 and runtime.blocks_for(1) == 1
+    assert runtime.blocks_for(257) == 2 and runtime.blocks_for(257, 128) == 3
+    assert runtime.blocks_for(10**9) == runtime.MAX_BLOCKS
+
+
 def test_is_available_message():
     reason = runtime.unavailable_reason()
     assert runtime.is_available() == (reason is None)
