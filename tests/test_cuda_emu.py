@@ -228,8 +228,8 @@ def test_cache_reuse_and_parallel_builds(tmp_path):
               f"m = EmuModule({_TINY!r}, options=runtime.OPTIONS, name='tiny'); "
               "x = cp.empty(9, np.float32); m.get_function('fill_f32')(2, 4, (x, np.int64(9), np.float32(3))); "
               "assert (x.get() == 3).all()")
-    procs = [subprocess.Popen([sys.executable, "-c", script], env=env) for _ in range(3)]
-    assert [p.wait() for p in procs] == [0, 0, 0]
+    procs = [subprocess.Popen([sys.executable, "-c", script], env=env) for _ in range(2)]
+    assert [p.wait() for p in procs] == [0, 0]
     libs = list((tmp_path / "ember" / "cuda-emu").glob("tiny-*.so"))
     assert len(libs) == 1
     assert not list((tmp_path / "ember" / "cuda-emu").glob(".build-*"))
