@@ -313,6 +313,11 @@ def test_names_cupy_lacks_are_absent(name):
     with pytest.raises(AttributeError):
         cp.linalg.multi_dot
     assert cp.asanyarray(np.ones(2)).get().tolist() == [1.0, 1.0]
+    d = cp.ones(3)
+    with pytest.raises(TypeError):
+        np.insert(d, 0, 1.0)  # NumPy function CuPy lacks: no implementation for device arrays
+    with pytest.raises(TypeError):
+        np.spacing(d)
 
 
 def test_not_a_numpy_array():

@@ -14,6 +14,8 @@ import operator
 
 import numpy as np
 
+from . import _cupy_names
+
 IMPLICIT = ("Implicit conversion to a NumPy array is not allowed. Please use `.get()` to "
             "construct a NumPy array explicitly.")
 
@@ -192,10 +194,19 @@ class EmuArray:
         return self._a.item(*args)
 
     # ---- NumPy protocols: device arrays stay device arrays --------------------------------
+    # NumPy functions on device arrays run as CuPy's (np.exp(d) is cupy.exp(d)); one CuPy
+    # lacks is NotImplemented there, so NumPy raises TypeError, as with real CuPy arrays.
     def __array_ufunc__(self, ufunc, method, *inputs, **kwargs):
+        if ufunc.__name__ not in _cupy_names.TOP:
+            return NotImplemented
         return unwrap_call(getattr(ufunc, method), inputs, kwargs)
 
     def __array_function__(self, func, types, args, kwargs):
+        module = getattr(func, "__module__", "") or ""
+        names = (_cupy_names.LINALG if module.endswith("linalg") else
+                 _cupy_names.FFT if module.endswith("fft") else _cupy_names.TOP)
+        if func.__name__ not in names:
+            return NotImplemented
         return unwrap_call(func, args, kwargs)
 
     # ---- attributes ----------------------------------------------------------------------
