@@ -488,3 +488,13 @@ def test_out_of_bounds_write_is_caught(mod):
     fn(1, 32, (whole[1], np.int32(7)))  # a row in the middle: the next row, not a guard
     with pytest.raises(EmuLaunchError, match="bytes after the end"):
         fn(1, 32, (whole.reshape(-1), np.int32(21)))
+
+
+@pytest.mark.parametrize("fixture", ["mod", "mod_ucontext"])
+def test_fiber_stacks_are_abi_aligned(request, fixture):
+    """A non-inlined device function starts with its frame 16-byte aligned, on every thread of
+    a block that synchronises (fibers): an 8-byte skew made `movaps` spills segfault."""
+    m = request.getfixturevalue(fixture)
+    out = cp.asarray(np.full(64, -1, np.int64))
+    m.get_function("frame_alignment")((2, 1, 1), (64, 1, 1), (out,))
+    np.testing.assert_array_equal(out.get(), np.zeros(64, np.int64))

@@ -77,3 +77,17 @@ extern "C" __global__ void off_by_one_f32(float* x, int n) {
   int i = blockIdx.x * blockDim.x + threadIdx.x;
   if (i <= n) x[i] = 1.0f;
 }
+
+// The emulator's fiber stacks follow the x86-64 ABI (16-byte alignment at calls): a
+// non-inlined device function reports its frame address mod 16 (0 when aligned).
+__device__ __noinline__ long long ember_frame_mod16() {
+#ifdef EMBER_CUDA_EMULATION
+  return static_cast<long long>(reinterpret_cast<unsigned long long>(__builtin_frame_address(0)) % 16);
+#else
+  return 0;  // a GPU has no host stack
+#endif
+}
+extern "C" __global__ void frame_alignment(long long* out) {
+  out[threadIdx.x] = ember_frame_mod16();
+  __syncthreads();
+}

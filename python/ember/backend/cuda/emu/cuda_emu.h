@@ -177,11 +177,13 @@ static void* g_sched_sp = nullptr;
 
 static void fiber_init(Fiber* f) {
   // A fresh stack laid out as if ember_emu_switch had saved it: six registers, then the
-  // trampoline as return address; r12 = fiber, r13 = entry. After `ret` rsp is 16-aligned,
-  // as the trampoline's call needs.
+  // trampoline as return address; r12 = fiber, r13 = entry. After the six pops and `ret`
+  // rsp = top, 16-aligned, as the trampoline's call needs (the System V ABI: rsp = 0 mod 16
+  // before a call, so the callee starts at 8 mod 16; `movaps` spills of the kernel's
+  // locals fault otherwise).
   uintptr_t top = reinterpret_cast<uintptr_t>(f->stack + kGuardBytes + kStackBytes - f->stagger) &
                   ~uintptr_t(15);
-  void** sp = reinterpret_cast<void**>(top - 8 - 7 * 8);
+  void** sp = reinterpret_cast<void**>(top - 7 * 8);
   sp[0] = nullptr;                                            // r15
   sp[1] = nullptr;                                            // r14
   sp[2] = reinterpret_cast<void*>(&runner);                   // r13
