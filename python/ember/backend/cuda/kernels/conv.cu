@@ -9,15 +9,12 @@
 // grid-stride loop writing each output element from one thread.
 #include "common.cuh"
 
-#define CONV_GRID_STRIDE(i, n) \
-  for (long long i = (long long)blockIdx.x * blockDim.x + threadIdx.x; i < (n); i += (long long)gridDim.x * blockDim.x)
-
 template <typename T>
 __device__ void conv_im2col_impl(T* col, const T* x, long long N, long long H, long long W, long long C,
                                  long long KH, long long KW, long long OH, long long OW, long long sh, long long sw,
                                  long long ph, long long pw, long long dh, long long dw, long long G) {
   const long long Cg = C / G, Kg = KH * KW * Cg, M = N * OH * OW;
-  CONV_GRID_STRIDE(i, G * M * Kg) {
+  EMBER_GRID_STRIDE(i, G * M * Kg) {
     const long long k = i % Kg, r = (i / Kg) % M, g = i / (Kg * M);
     const long long kh = k / (KW * Cg), kw = (k / Cg) % KW, c = k % Cg;
     const long long n = r / (OH * OW), q = r % (OH * OW), oh = q / OW, ow = q % OW;
@@ -45,7 +42,7 @@ template <typename T>
 __device__ void conv_epilogue_impl(T* y, const T* t, const T* b, long long M, long long OC, long long G, int has_b,
                                    int act) {
   const long long OCg = OC / G;
-  CONV_GRID_STRIDE(i, M * OC) {
+  EMBER_GRID_STRIDE(i, M * OC) {
     const long long r = i / OC, oc = i % OC, g = oc / OCg, o = oc % OCg;
     T v = t[(g * M + r) * OCg + o];
     if (has_b) v += b[oc];
@@ -69,7 +66,7 @@ template <typename T>
 __device__ void conv_grad_prep_impl(T* gg, const T* dy, const T* y, long long M, long long OC, long long G,
                                     int act) {
   const long long OCg = OC / G;
-  CONV_GRID_STRIDE(i, M * OC) {
+  EMBER_GRID_STRIDE(i, M * OC) {
     const long long r = i / OC, oc = i % OC, g = oc / OCg, o = oc % OCg;
     T v = dy[i];
     if (act == 1) {
@@ -93,7 +90,7 @@ extern "C" __global__ void conv_grad_prep_f64(double* gg, const double* dy, cons
 template <typename T>
 __device__ void conv_bias_grad_impl(T* db, const T* gg, long long M, long long OC, long long G) {
   const long long OCg = OC / G;
-  CONV_GRID_STRIDE(oc, OC) {
+  EMBER_GRID_STRIDE(oc, OC) {
     const long long g = oc / OCg, o = oc % OCg;
     const T* p = gg + g * M * OCg + o;
     T acc = T(0);
@@ -117,7 +114,7 @@ __device__ void conv_col2im_impl(T* dx, const T* dcol, long long N, long long H,
                                  long long KH, long long KW, long long OH, long long OW, long long sh, long long sw,
                                  long long ph, long long pw, long long dh, long long dw, long long G) {
   const long long Cg = C / G, Kg = KH * KW * Cg, M = N * OH * OW;
-  CONV_GRID_STRIDE(i, N * H * W * C) {
+  EMBER_GRID_STRIDE(i, N * H * W * C) {
     const long long c = i % C, iw = (i / C) % W, ih = (i / (C * W)) % H, n = i / (C * W * H);
     const long long g = c / Cg, cc = c % Cg;
     const T* base = dcol + (g * M + n * OH * OW) * Kg + cc;

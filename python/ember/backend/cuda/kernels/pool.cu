@@ -7,9 +7,6 @@
 // that cover it (the order the CPU scatters in), so no two threads write one element.
 #include "common.cuh"
 
-#define POOL_GRID_STRIDE(i, n) \
-  for (long long i = (long long)blockIdx.x * blockDim.x + threadIdx.x; i < (n); i += (long long)gridDim.x * blockDim.x)
-
 // The first output row / column whose window covers input row ih: oh * s - p + P - 1 >= ih.
 __device__ inline long long pool_first(long long ih, long long P, long long s, long long p) {
   const long long t = ih + p - P + 1;
@@ -26,7 +23,7 @@ template <typename T>
 __device__ void max_pool2d_impl(T* y, int* idx, const T* x, long long N, long long H, long long W, long long C,
                                 long long PH, long long PW, long long OH, long long OW, long long sh, long long sw,
                                 long long ph, long long pw) {
-  POOL_GRID_STRIDE(i, N * OH * OW * C) {
+  EMBER_GRID_STRIDE(i, N * OH * OW * C) {
     const long long c = i % C, ow = (i / C) % OW, oh = (i / (C * OW)) % OH, n = i / (C * OW * OH);
     const long long hs = oh * sh - ph, ws = ow * sw - pw;
     const long long h0 = hs < 0 ? 0 : hs, h1 = hs + PH < H ? hs + PH : H;
@@ -68,7 +65,7 @@ template <typename T>
 __device__ void max_pool2d_backward_impl(T* dx, const T* dy, const int* idx, long long N, long long H, long long W,
                                          long long C, long long PH, long long PW, long long OH, long long OW,
                                          long long sh, long long sw, long long ph, long long pw) {
-  POOL_GRID_STRIDE(i, N * H * W * C) {
+  EMBER_GRID_STRIDE(i, N * H * W * C) {
     const long long c = i % C, iw = (i / C) % W, ih = (i / (C * W)) % H, n = i / (C * W * H);
     const int cell = (int)(ih * W + iw);
     const long long oh1 = pool_last(ih, sh, ph, OH), ow0 = pool_first(iw, PW, sw, pw), ow1 = pool_last(iw, sw, pw, OW);
@@ -110,7 +107,7 @@ template <typename T>
 __device__ void avg_pool2d_impl(T* y, const T* x, long long N, long long H, long long W, long long C, long long PH,
                                 long long PW, long long OH, long long OW, long long sh, long long sw, long long ph,
                                 long long pw, int count_pad) {
-  POOL_GRID_STRIDE(i, N * OH * OW * C) {
+  EMBER_GRID_STRIDE(i, N * OH * OW * C) {
     const long long c = i % C, ow = (i / C) % OW, oh = (i / (C * OW)) % OH, n = i / (C * OW * OH);
     const long long hs = oh * sh - ph, ws = ow * sw - pw;
     const long long h0 = hs < 0 ? 0 : hs, h1 = hs + PH < H ? hs + PH : H;
@@ -139,7 +136,7 @@ template <typename T>
 __device__ void avg_pool2d_backward_impl(T* dx, const T* dy, long long N, long long H, long long W, long long C,
                                          long long PH, long long PW, long long OH, long long OW, long long sh,
                                          long long sw, long long ph, long long pw, int count_pad) {
-  POOL_GRID_STRIDE(i, N * H * W * C) {
+  EMBER_GRID_STRIDE(i, N * H * W * C) {
     const long long c = i % C, iw = (i / C) % W, ih = (i / (C * W)) % H, n = i / (C * W * H);
     const long long oh1 = pool_last(ih, sh, ph, OH), ow0 = pool_first(iw, PW, sw, pw), ow1 = pool_last(iw, sw, pw, OW);
     T acc = T(0);
