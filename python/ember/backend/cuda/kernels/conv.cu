@@ -2,7 +2,7 @@
 //   conv_im2col     col (G, M, Kg)   <- x (N, H, W, C)      M = N*OH*OW, Kg = KH*KW*Cg, row (kh, kw, c)
 //   conv_epilogue   y (M, OC)        <- t (G, M, OCg) + b, optional ReLU (t may be y when G == 1)
 //   conv_grad_prep  gg (G, M, OCg)   <- dy (M, OC) masked by the ReLU's output y
-//   conv_bias_grad  db (OC,)         <- column sums of gg, one thread per channel, rows in order
+//   conv_bias_grad_part  (M / chunk, OC) <- column sums of gg by fixed blocks of rows
 //   conv_col2im     dx (N, H, W, C)  <- dcol (G, M, Kg), each dx element gathering its
 //                                       columns in a fixed order (no atomics)
 // The GEMMs themselves run on cuBLAS (xp.matmul) in cuda/conv.py. Every kernel is a
@@ -86,24 +86,30 @@ extern "C" __global__ void conv_grad_prep_f64(double* gg, const double* dy, cons
   conv_grad_prep_impl<double>(gg, dy, y, M, OC, G, act);
 }
 
-// db[oc] = sum over rows r (in order) of gg[g, r, o]: one thread per channel.
+// part[k, oc] = sum over the rows r of block k (`chunk` rows, in order) of gg[g, r, o]; one
+// thread per (block, channel). The blocks are then added in order by the elementwise
+// family's chunk_column_sum: db depends on `chunk` only, never on the launch.
 template <typename T>
-__device__ void conv_bias_grad_impl(T* db, const T* gg, long long M, long long OC, long long G) {
-  const long long OCg = OC / G;
-  EMBER_GRID_STRIDE(oc, OC) {
-    const long long g = oc / OCg, o = oc % OCg;
+__device__ void conv_bias_grad_part_impl(T* part, const T* gg, long long M, long long OC, long long G,
+                                         long long chunk) {
+  const long long OCg = OC / G, nch = (M + chunk - 1) / chunk;
+  EMBER_GRID_STRIDE(i, nch * OC) {
+    const long long k = i / OC, oc = i % OC, g = oc / OCg, o = oc % OCg;
+    const long long r1 = (k + 1) * chunk < M ? (k + 1) * chunk : M;
     const T* p = gg + g * M * OCg + o;
     T acc = T(0);
-    for (long long r = 0; r < M; ++r) acc += p[r * OCg];
-    db[oc] = acc;
+    for (long long r = k * chunk; r < r1; ++r) acc += p[r * OCg];
+    part[i] = acc;
   }
 }
 
-extern "C" __global__ void conv_bias_grad_f32(float* db, const float* gg, long long M, long long OC, long long G) {
-  conv_bias_grad_impl<float>(db, gg, M, OC, G);
+extern "C" __global__ void conv_bias_grad_part_f32(float* part, const float* gg, long long M, long long OC,
+                                                   long long G, long long chunk) {
+  conv_bias_grad_part_impl<float>(part, gg, M, OC, G, chunk);
 }
-extern "C" __global__ void conv_bias_grad_f64(double* db, const double* gg, long long M, long long OC, long long G) {
-  conv_bias_grad_impl<double>(db, gg, M, OC, G);
+extern "C" __global__ void conv_bias_grad_part_f64(double* part, const double* gg, long long M, long long OC,
+                                                   long long G, long long chunk) {
+  conv_bias_grad_part_impl<double>(part, gg, M, OC, G, chunk);
 }
 
 // dx[n, ih, iw, c] = sum of dcol[g, (n, oh, ow), (kh, kw, c % Cg)] over the taps that read

@@ -95,36 +95,61 @@ extern "C" __global__ void bias_act_backward_f64(double* dx, const double* dy, c
   bias_act_backward_impl<double>(dx, dy, y, x, b, rows, cols, act, alpha, has_b);
 }
 
-// dx and db together: one thread per column walks its rows in order, writing dx and
-// summing it into db (one thread per output sum, a fixed order: no atomics). Neighbouring
-// threads read neighbouring columns, so each row's loads are coalesced.
+// dx and the column sums of dx by fixed blocks of `chunk` rows (32, as the CPU):
+// part[k, c] = sum of dx[r, c] over the rows r of block k, in order; one thread per
+// (block, column), so neighbouring threads read neighbouring columns (coalesced).
+// chunk_column_sum then adds the blocks in order: no atomics, and the grouping depends on
+// `chunk` only, never on the launch.
 template <typename T>
-__device__ void bias_act_backward_db_impl(T* dx, T* db, const T* dy, const T* y, const T* x, const T* b,
-                                          long long rows, long long cols, int act, T alpha, int has_b) {
-  EMBER_GRID_STRIDE(c, cols) {
+__device__ void bias_act_backward_part_impl(T* dx, T* part, const T* dy, const T* y, const T* x, const T* b,
+                                            long long rows, long long cols, int act, T alpha, int has_b,
+                                            long long chunk) {
+  const long long nch = (rows + chunk - 1) / chunk;
+  EMBER_GRID_STRIDE(i, nch * cols) {
+    const long long k = i / cols, c = i % cols;
+    const long long r1 = (k + 1) * chunk < rows ? (k + 1) * chunk : rows;
     const T bc = has_b ? b[c] : T(0);
     T acc = T(0);
-    for (long long r = 0; r < rows; ++r) {
-      const long long i = r * cols + c;
-      const T yv = (act == EW_LINEAR || act == EW_GELU) ? T(0) : y[i];
-      const T z = act == EW_GELU ? x[i] + bc : T(0);
-      const T d = ew_grad(dy[i], yv, z, act, alpha);
-      dx[i] = d;
+    for (long long r = k * chunk; r < r1; ++r) {
+      const long long e = r * cols + c;
+      const T yv = (act == EW_LINEAR || act == EW_GELU) ? T(0) : y[e];
+      const T z = act == EW_GELU ? x[e] + bc : T(0);
+      const T d = ew_grad(dy[e], yv, z, act, alpha);
+      dx[e] = d;
       acc += d;
     }
-    db[c] = acc;
+    part[i] = acc;
   }
 }
 
-extern "C" __global__ void bias_act_backward_db_f32(float* dx, float* db, const float* dy, const float* y,
-                                                    const float* x, const float* b, long long rows, long long cols,
-                                                    int act, float alpha, int has_b) {
-  bias_act_backward_db_impl<float>(dx, db, dy, y, x, b, rows, cols, act, alpha, has_b);
+extern "C" __global__ void bias_act_backward_part_f32(float* dx, float* part, const float* dy, const float* y,
+                                                      const float* x, const float* b, long long rows, long long cols,
+                                                      int act, float alpha, int has_b, long long chunk) {
+  bias_act_backward_part_impl<float>(dx, part, dy, y, x, b, rows, cols, act, alpha, has_b, chunk);
 }
-extern "C" __global__ void bias_act_backward_db_f64(double* dx, double* db, const double* dy, const double* y,
-                                                    const double* x, const double* b, long long rows,
-                                                    long long cols, int act, double alpha, int has_b) {
-  bias_act_backward_db_impl<double>(dx, db, dy, y, x, b, rows, cols, act, alpha, has_b);
+extern "C" __global__ void bias_act_backward_part_f64(double* dx, double* part, const double* dy, const double* y,
+                                                      const double* x, const double* b, long long rows,
+                                                      long long cols, int act, double alpha, int has_b,
+                                                      long long chunk) {
+  bias_act_backward_part_impl<double>(dx, part, dy, y, x, b, rows, cols, act, alpha, has_b, chunk);
+}
+
+// out[c] = sum over k < nchunks, in order, of part[k, c] (part (nchunks, cols)); one thread
+// per column. Also finishes the conv family's bias gradient.
+template <typename T>
+__device__ void chunk_column_sum_impl(T* out, const T* part, long long nchunks, long long cols) {
+  EMBER_GRID_STRIDE(c, cols) {
+    T acc = T(0);
+    for (long long k = 0; k < nchunks; ++k) acc += part[k * cols + c];
+    out[c] = acc;
+  }
+}
+
+extern "C" __global__ void chunk_column_sum_f32(float* out, const float* part, long long nchunks, long long cols) {
+  chunk_column_sum_impl<float>(out, part, nchunks, cols);
+}
+extern "C" __global__ void chunk_column_sum_f64(double* out, const double* part, long long nchunks, long long cols) {
+  chunk_column_sum_impl<double>(out, part, nchunks, cols);
 }
 
 // Keras SGD with decoupled weight decay (decay = lr * wd): m = mu m - lr g;
