@@ -9,7 +9,7 @@ from collections import namedtuple
 
 from . import runtime
 from .elementwise import column_sums
-from ._launch import fail, float_dtype, i32, i64, ints, launch, operand
+from ._launch import fail, float_dtype, i32, i64, idx32, ints, launch, operand
 
 __all__ = ["conv2d", "conv2d_backward"]
 
@@ -63,7 +63,7 @@ def _patches(x, s: Shape, d):
     if _direct(s):
         return x.reshape(1, M, s.C)
     col = runtime.xp().empty((s.G, M, Kg), dtype=d)
-    launch(_FAMILY, "conv_im2col", d, s.G * M * Kg, (col, x) + _geometry(s))
+    launch(_FAMILY, "conv_im2col", d, s.G * M * Kg, (col, x) + _geometry(s) + (idx32(col.size, x.size),))
     return col
 
 
@@ -138,5 +138,6 @@ def conv2d_backward(x, w, dy, y, strides, pads, dilation, groups: int, act: int,
             dx = dcol.reshape(s.N, s.H, s.W, s.C)
         else:
             dx = xp.empty((s.N, s.H, s.W, s.C), dtype=d)
-            launch(_FAMILY, "conv_col2im", d, dx.size, (dx, xp.ascontiguousarray(dcol)) + _geometry(s))
+            launch(_FAMILY, "conv_col2im", d, dx.size,
+                   (dx, xp.ascontiguousarray(dcol)) + _geometry(s) + (idx32(dcol.size, dx.size),))
     return dx, dw, db
