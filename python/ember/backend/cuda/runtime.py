@@ -154,6 +154,16 @@ def module(family: str):
     return mod
 
 
+BLOCK = 256        # threads per block for elementwise (grid-stride) kernels
+MAX_BLOCKS = 4096  # grid-stride kernels need no more blocks than this to fill an H200
+
+
+def blocks_for(n: int, block: int = BLOCK, max_blocks: int = MAX_BLOCKS) -> int:
+    """Grid size for a grid-stride kernel over ``n`` items: ceil(n / block), at least 1, at
+    most ``max_blocks`` (the kernel's loop covers the rest; results do not depend on it)."""
+    return max(1, min(max_blocks, -(-int(n) // block)))
+
+
 def kernel(family: str, name: str):
     """The kernel ``name`` of ``kernels/<family>.cu``: ``fn(grid, block, args, shared_mem=0)``."""
     key = (emulating(), family, name)

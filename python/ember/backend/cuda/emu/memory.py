@@ -8,6 +8,8 @@ all-ones bytes (integers), so reading ``empty()`` before writing it gives visibl
 """
 from __future__ import annotations
 
+import weakref
+
 import numpy as np
 
 from .array import EmuArray
@@ -15,6 +17,23 @@ from .array import EmuArray
 GUARD = 64
 _PATTERN = 0xA5
 _PATTERN_BYTES = bytes([_PATTERN]) * GUARD
+# id(raw buffer) -> weak reference to it, for every live guarded allocation: any view of one
+# (reshape, slice, transpose) has the raw buffer as its NumPy base, so launches through views
+# are checked too.
+_GUARDED: dict = {}
+
+
+def _forget(key):
+    return lambda _ref: _GUARDED.pop(key, None)
+
+
+def guard_of(a: np.ndarray):
+    """The guarded raw buffer under ``a``, or None."""
+    base = a.base
+    if base is None:
+        return None
+    ref = _GUARDED.get(id(base))
+    return base if ref is not None and ref() is base else None
 
 
 def fill_garbage(a: np.ndarray) -> np.ndarray:
@@ -40,15 +59,14 @@ def allocate(shape, dtype=float, order="C", garbage=True) -> EmuArray:
     a = raw[GUARD:GUARD + nbytes].view(dtype).reshape(shape)
     if garbage:
         fill_garbage(a)
-    out = EmuArray._from_numpy(a)
-    out._guard = raw
-    return out
+    _GUARDED[id(raw)] = weakref.ref(raw, _forget(id(raw)))
+    return EmuArray._from_numpy(a)
 
 
 def check_guards(kernel: str, params, args) -> None:
     """Raise if the launch of ``kernel`` wrote into the guard zone of an argument."""
     for p, a in zip(params, args):
-        raw = getattr(a, "_guard", None) if p.pointer else None
+        raw = guard_of(a._a) if p.pointer else None
         if raw is None:
             continue
         before, after = raw[:GUARD], raw[-GUARD:]
