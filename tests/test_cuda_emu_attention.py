@@ -29,7 +29,7 @@ def check(dtype, dims, mask=None, causal=False, scale=0.5, layout="bhtd", q=None
         want = cpu.attention_backward(g, q, k, v, out, lse, mask, causal, scale, layout)
     got = cuda_attn.attention_backward(dev(g), dev(q), dev(k), dev(v), dout, dlse, dev(mask), causal, scale, layout)
     for a, e in zip(got, want):
-        close(a, e, dtype, scale=10)
+        close(a, e, dtype, norm=True)
 
 
 @pytest.mark.parametrize("dtype", DTYPES)

@@ -22,7 +22,7 @@ def test_layernorm_forward_backward(dtype, shape):
     want = cpu.layernorm_backward(dy, x, g, mu, rs)
     got = cuda_ln.layernorm_backward(dev(dy), dev(x), dev(g), dmu, drs)
     for a, e in zip(got, want):
-        close(a, e, dtype, scale=10)
+        close(a, e, dtype, norm=True)
 
 
 @pytest.mark.parametrize("dtype", DTYPES)

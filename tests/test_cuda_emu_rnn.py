@@ -32,7 +32,7 @@ def operands(dtype, gates, masked, rmasked, bias_shape):
 def same(got, want, dtype):
     assert len(got) == len(want)
     for a, e in zip(got, want):
-        close(a, e, dtype, scale=10)
+        close(a, e, dtype, norm=True)
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
