@@ -13,10 +13,10 @@ from ._seq_common import EW_BLOCK, check_shape, contig, float_dtype, i32, i64, l
 
 __all__ = ["attention_forward", "attention_backward"]
 
-#: query (or key) rows per block: one row per thread
+#: query (or key) rows per block of the backward kernels: one row per thread
 _ROWS = 64
 #: shared memory a block may use (under the 48 KiB every device gives without opting in)
-_SHARED_BUDGET = 40 * 1024
+_SHARED_BUDGET = 44 * 1024
 
 
 def _dims(op: str, q, k, v, layout: str):
@@ -71,6 +71,25 @@ def _tile(op: str, d: np.dtype, width: int) -> int:
     return kt
 
 
+def _forward_tiles(d: np.dtype, D: int, Dv: int):
+    """(queries per block, keys per tile) of the forward: the largest block (64 down to 1) whose
+    query rows and accumulators leave room for a tile of at least 16 keys (else any tile);
+    a function of the head sizes only."""
+    it = d.itemsize
+    fallback = None
+    for qb in (64, 32, 16, 8, 4, 2, 1):
+        kt = min(64, (_SHARED_BUDGET - (D + Dv) * qb * it) // ((qb + D + Dv) * it))
+        if kt >= 16:
+            return qb, kt
+        if kt >= 1 and fallback is None:
+            fallback = (qb, kt)
+    if fallback is None:
+        raise ValueError(f"scaled_dot_product_attention: head dimensions too large for the CUDA attention "
+                         f"kernel (a query row, its accumulator and one key / value row of {d.itemsize}-byte "
+                         f"elements must fit {_SHARED_BUDGET} bytes). Received: D={D}, Dv={Dv}")
+    return fallback
+
+
 def _common(mask, causal, scale, layout, d, dims, kt):
     B, H, Tq, Tk, D, Dv = dims
     m, ms, has = mask
@@ -87,10 +106,10 @@ def attention_forward(q, k, v, mask, causal: bool, scale: float, layout: str = "
     xp = runtime.xp()
     out = xp.empty((B, H, Tq, Dv) if layout == "bhtd" else (B, Tq, H, Dv), dtype=d)
     lse = xp.empty((B, H, Tq), dtype=d)
-    kt = _tile(op, d, D + Dv + _ROWS)
-    launch("attention", "attention_forward", d, B * H * -(-Tq // _ROWS), _ROWS,
+    qb, kt = _forward_tiles(d, D, Dv)
+    launch("attention", "attention_forward", d, B * H * -(-Tq // qb), qb,
            (q, k, v, mk[0], out, lse, *_common(mk, causal, scale, layout, d, dims, kt)),
-           shared_mem=kt * (D + Dv + _ROWS) * d.itemsize)
+           shared_mem=((D + Dv) * qb + kt * (qb + D + Dv)) * d.itemsize)
     return out, lse
 
 

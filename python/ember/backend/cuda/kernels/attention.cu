@@ -9,9 +9,11 @@
 //   NaN; a row with no attended key gives out 0, lse +inf and zero gradients.
 //
 // Forward: one thread per query row, blocks of blockDim queries share tiles of kt keys /
-// values in shared memory; the running max / sum are rescaled once per tile (kt is chosen
-// by the caller from the head sizes only, so the bits do not depend on the launch). The
-// output row is the accumulator. Backward (no atomics): dq by one thread per query row over
+// values in shared memory, where each thread also keeps its query row and output
+// accumulator; the running max / sum are rescaled once per tile (kt and the block size are
+// chosen by the caller from the head sizes only; a tile of keys all masked for a row leaves
+// it bit for bit unchanged, so neither the launch nor the causal tile skipping changes the
+// result). Backward (no atomics): dq by one thread per query row over
 // key tiles, dk / dv by one thread per key row over query tiles, each summed in order.
 #include "common.cuh"
 
@@ -43,26 +45,31 @@ __device__ void attention_forward_impl(const T* q, const T* k, const T* v, const
                                        long long B, long long H, long long Tq, long long Tk, long long D,
                                        long long Dv, long long ms0, long long ms1, long long ms2, long long ms3,
                                        int causal, int has_mask, int bthd, T scale, int kt) {
+  // shared: the block's query rows and accumulators, feature-major ([d * QB + thread]: each
+  // thread its own bank), this tile's scores, then the key / value tile (read by all threads)
   EMBER_DYNAMIC_SHARED(T, smem);
-  T *Ks = smem, *Vs = smem + kt * D, *S = smem + kt * (D + Dv);
+  const long long QB = blockDim.x, ntiles = (Tq + QB - 1) / QB;
+  T *Qs = smem, *Acc = Qs + D * QB, *S = Acc + Dv * QB, *Ks = S + kt * QB, *Vs = Ks + kt * D;
   long long qs[3], ks[3], vs[3], os[3];
   attn_strides(qs, bthd, H, Tq, D);
   attn_strides(ks, bthd, H, Tk, D);
   attn_strides(vs, bthd, H, Tk, Dv);
   attn_strides(os, bthd, H, Tq, Dv);
-  const long long QB = blockDim.x, ntiles = (Tq + QB - 1) / QB;
   const T ninf = -ember_inf<T>();
+  const int tid = threadIdx.x;
   for (long long work = blockIdx.x; work < B * H * ntiles; work += gridDim.x) {
     const long long bh = work / ntiles, i0 = (work - bh * ntiles) * QB, b = bh / H, h = bh - b * H;
-    const long long i = i0 + threadIdx.x;
+    const long long i = i0 + tid;
     const bool active = i < Tq;
-    const T* qr = q + b * qs[0] + h * qs[1] + i * qs[2];
     const T* kb = k + b * ks[0] + h * ks[1];
     const T* vb = v + b * vs[0] + h * vs[1];
-    T* o = out + b * os[0] + h * os[1] + i * os[2];
     T m = ninf, l = T(0);
-    if (active)
-      for (long long c = 0; c < Dv; ++c) o[c] = T(0);
+    __syncthreads();  // the previous work item's tiles are no longer read
+    if (active) {
+      const T* qr = q + b * qs[0] + h * qs[1] + i * qs[2];
+      for (long long d = 0; d < D; ++d) Qs[d * QB + tid] = qr[d];
+      for (long long d = 0; d < Dv; ++d) Acc[d * QB + tid] = T(0);
+    }
     const long long ilast = (i0 + QB < Tq ? i0 + QB : Tq) - 1;
     const long long kend = causal && ilast + 1 < Tk ? ilast + 1 : Tk;
     for (long long j0 = 0; j0 < kend; j0 += kt) {
@@ -78,10 +85,10 @@ __device__ void attention_forward_impl(const T* q, const T* k, const T* v, const
         T sc = ninf;
         if (!attn_masked(mask, has_mask, causal, b, h, i, j0 + c, ms0, ms1, ms2, ms3)) {
           T acc = T(0);
-          for (long long d = 0; d < D; ++d) acc += qr[d] * Ks[c * D + d];
+          for (long long d = 0; d < D; ++d) acc += Qs[d * QB + tid] * Ks[c * D + d];
           sc = acc * scale;
         }
-        S[c * QB + threadIdx.x] = sc;
+        S[c * QB + tid] = sc;
         mx = sc > mx ? sc : mx;
         any_nan = any_nan || sc != sc;
       }
@@ -92,30 +99,31 @@ __device__ void attention_forward_impl(const T* q, const T* k, const T* v, const
         else mnew = ember_nan<T>();
       }
       if (skip) {
-        for (long long c = 0; c < nk; ++c) S[c * QB + threadIdx.x] = T(0);
+        for (long long c = 0; c < nk; ++c) S[c * QB + tid] = T(0);
       } else {
         const T alpha = ember_exp(m - mnew);
         T sum = T(0);
         for (long long c = 0; c < nk; ++c) {
-          const T p = ember_exp(S[c * QB + threadIdx.x] - mnew);
-          S[c * QB + threadIdx.x] = p;
+          const T p = ember_exp(S[c * QB + tid] - mnew);
+          S[c * QB + tid] = p;
           sum += p;
         }
         l = l * alpha + sum;
         if (alpha != T(1))
-          for (long long d = 0; d < Dv; ++d) o[d] *= alpha;
+          for (long long d = 0; d < Dv; ++d) Acc[d * QB + tid] *= alpha;
         m = mnew;
       }
       for (long long c = 0; c < nk; ++c) {
         if (attn_masked(mask, has_mask, causal, b, h, i, j0 + c, ms0, ms1, ms2, ms3)) continue;
-        const T p = S[c * QB + threadIdx.x];
-        for (long long d = 0; d < Dv; ++d) o[d] += p * Vs[c * Dv + d];
+        const T p = S[c * QB + tid];
+        for (long long d = 0; d < Dv; ++d) Acc[d * QB + tid] += p * Vs[c * Dv + d];
       }
     }
     if (!active) continue;
+    T* o = out + b * os[0] + h * os[1] + i * os[2];
     if (l != T(0)) {  // attended (l > 0), or NaN: out and lse NaN
       const T inv = T(1) / l;
-      for (long long d = 0; d < Dv; ++d) o[d] = o[d] * inv;
+      for (long long d = 0; d < Dv; ++d) o[d] = Acc[d * QB + tid] * inv;
       lse[bh * Tq + i] = m + ember_log(l);
     } else {
       for (long long d = 0; d < Dv; ++d) o[d] = T(0);
