@@ -534,3 +534,12 @@ def clip(a, lo=None, hi=None) -> Tensor:
     if hi is not None:
         inside &= ad <= hi
     return make_op(out, (a,), lambda g: (g * inside,), "clip")
+
+
+def _install():
+    import sys
+    from .. import tensor
+    tensor._ops.core = sys.modules[__name__]
+
+
+_install()  # Tensor's operators (x + y, x[i], x.sum() ...) call this module
