@@ -127,6 +127,34 @@ def as_array(x):
     return x if backend.is_array(x) else np.asarray(x)
 
 
+def as_array_like(x, like, dtype=None):
+    """``x`` (a Tensor, an array, a list or a number) as an array on the device of ``like``
+    (an array), cast to ``dtype`` when given. Masks, labels and constants a caller passes
+    as host data reach a device tensor's device here, one explicit copy."""
+    a = as_array(x)
+    if dtype is not None and a.dtype != dtype:
+        a = a.astype(dtype)
+    dev = backend.device_of(like)
+    return a if backend.device_of(a) == dev else backend.to_device(a, dev)
+
+
+def as_tensor_on(x, like: "Tensor", dtype=None) -> "Tensor":
+    """``x`` as a Tensor on the device of the Tensor ``like`` (of ``dtype`` when given): a
+    Tensor elsewhere moves with :meth:`Tensor.to` (staying in the graph), host data (targets,
+    constants) is copied there."""
+    dev = backend.device_of(like.data)
+    if isinstance(x, Tensor):
+        t = x if backend.device_of(x.data) == dev else x.to(dev)
+    else:
+        t = Tensor(as_array_like(x, like.data)) if dtype is None else Tensor(as_array_like(x, like.data), dtype=dtype)
+    return as_tensor(t, dtype)
+
+
+def as_bool_array(x, like):
+    """``x`` as a bool array on ``like``'s device (attention / sequence masks)."""
+    return as_array_like(x, like, np.bool_)
+
+
 # ---------------------------------------------------------------------------------------
 # Graph nodes
 # ---------------------------------------------------------------------------------------

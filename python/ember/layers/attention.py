@@ -213,7 +213,7 @@ class _BaseDenseAttention(Layer):
         weights = nn.softmax(scores, -1)
         if training and self.dropout > 0:
             rng = self._rng if self._rng is not None else erandom.generator()
-            kept = erandom.batch_draw(rng, "random", weights.shape) >= self.dropout
+            kept = erandom.draw_like(weights.data, rng, "random", weights.shape) >= self.dropout
             weights = weights * Tensor(kept.astype(weights.dtype) * weights.dtype.type(1.0 / (1.0 - self.dropout)))
         out = core.matmul(weights, as_tensor(v, weights.dtype))
         if q_mask is not None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 
 from .. import initializers, regularizers
-from ..ops.layer_norm import embedding_lookup
+from ..ops.embedding import embedding_lookup
 from ..tensor import Tensor
 from .base import Layer, serialized_entries
 
