@@ -1,7 +1,6 @@
 """Layer normalization over the last axis (fused kernel forward/backward)."""
 from __future__ import annotations
 
-
 from .. import backend
 from ..tensor import Tensor, as_tensor, make_op
 
