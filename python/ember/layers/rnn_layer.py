@@ -7,7 +7,8 @@ from typing import List
 import numpy as np
 
 from ..ops import core as C
-from ..tensor import Tensor
+from .. import backend
+from ..tensor import Tensor, as_array_like
 from ..serialization import layer_config, layer_from_config
 from .base import Layer
 from .rnn_cells import StackedRNNCells, _sizes
@@ -60,8 +61,8 @@ class RNN(Layer):
     def _initial_states(self, x: Tensor, initial_state) -> List[Tensor]:
         sizes = _sizes(self.cell.state_size)
         if initial_state is None:
-            return [Tensor(np.zeros((x.shape[0], n), dtype=x.dtype)) for n in sizes]
-        states = [s if isinstance(s, Tensor) else Tensor(np.asarray(s, dtype=x.dtype))
+            return [Tensor(backend.xp(x.data).zeros((x.shape[0], n), dtype=x.dtype)) for n in sizes]
+        states = [s if isinstance(s, Tensor) else Tensor(as_array_like(s, x.data, x.dtype))
                   for s in (initial_state if isinstance(initial_state, (list, tuple)) else [initial_state])]
         if len(states) != len(sizes) or any(tuple(s.shape) != (x.shape[0], n) for s, n in zip(states, sizes)):
             raise ValueError(f"RNN layer '{self.name}': initial_state must be {len(sizes)} array(s) of shapes "
