@@ -150,6 +150,12 @@ def as_tensor_on(x, like: "Tensor", dtype=None) -> "Tensor":
     return as_tensor(t, dtype)
 
 
+def as_mask(x):
+    """A mask (a Tensor, an array or a list) as a bool array, on whatever device it is."""
+    a = as_array(x)
+    return a if a.dtype == np.bool_ else a.astype(bool)
+
+
 def as_bool_array(x, like):
     """``x`` as a bool array on ``like``'s device (attention / sequence masks)."""
     return as_array_like(x, like, np.bool_)
@@ -354,6 +360,9 @@ class Tensor:
         return backend.to_numpy(self.data)
 
     def __array__(self, dtype=None, copy=None):
+        if backend.device_of(self.data) != "cpu":  # as CuPy and PyTorch: no silent device-to-host copy
+            raise TypeError("Implicit conversion of a Tensor on device 'cuda' to a NumPy array is not allowed; "
+                            "use .numpy() (or .to('cpu')) to copy it to the host explicitly")
         a = self.numpy()
         return a.astype(dtype) if dtype is not None else a
 

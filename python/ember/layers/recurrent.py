@@ -24,7 +24,7 @@ from .. import random as erandom
 from ..ops import core, nn
 from ..ops import rnn as rnn_ops
 from ..serialization import layer_config, layer_from_config
-from ..tensor import Tensor, as_bool_array
+from ..tensor import as_bool_array, as_mask
 from .base import Layer, serialized_entries
 from .rnn_layer import RNN
 
@@ -125,7 +125,7 @@ class _RNNBase(Layer):
     def compute_mask(self, inputs, mask=None):
         if mask is None or not self.return_sequences:
             return None
-        m = np.asarray(mask.data if isinstance(mask, Tensor) else mask, dtype=bool)
+        m = as_mask(mask)
         return m[:, ::-1] if self.go_backwards else m
 
     def get_config(self) -> dict:

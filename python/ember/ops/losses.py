@@ -5,7 +5,6 @@ last one. The softmax cross-entropies are the fused ops of ``ops.xent`` (re-expo
 """
 from __future__ import annotations
 
-
 from .. import backend
 from ..tensor import Tensor, as_tensor, as_tensor_on, make_op
 from .xent import softmax_cross_entropy, sparse_softmax_cross_entropy  # noqa: F401  (defined once, there)
