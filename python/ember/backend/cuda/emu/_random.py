@@ -1,0 +1,72 @@
+"""``fakecupy.random``: CuPy's random API drawing from seeded NumPy generators, returning
+device arrays (module-level functions use the global ``RandomState``, as CuPy's)."""
+from __future__ import annotations
+
+import numpy as _np
+
+from .array import unwrap_call
+
+__all__ = ["RandomState", "Generator", "default_rng", "seed", "get_random_state",
+           "set_random_state", "reset_states"]
+
+
+class _Wrapped:
+    def __init__(self, rng):
+        self._rng = rng
+
+    def __getattr__(self, name):
+        attr = getattr(self._rng, name)
+        if callable(attr) and not name.startswith("_"):
+            return lambda *args, **kwargs: unwrap_call(attr, args, kwargs)
+        return attr
+
+
+class RandomState(_Wrapped):
+    """cupy.random.RandomState: rand, randn, uniform, normal, randint, ... on device arrays."""
+
+    def __init__(self, seed=None):
+        super().__init__(_np.random.RandomState(seed))
+
+    def seed(self, seed=None):
+        self._rng.seed(seed)
+
+
+class Generator(_Wrapped):
+    """cupy.random.Generator: random, standard_normal, integers, ... on device arrays."""
+
+    def __init__(self, bit_generator=None):
+        if isinstance(bit_generator, _np.random.Generator):
+            super().__init__(bit_generator)
+        else:
+            super().__init__(_np.random.default_rng(bit_generator))
+
+
+def default_rng(seed=None) -> Generator:
+    return Generator(seed)
+
+
+_state = RandomState()
+
+
+def seed(seed=None) -> None:
+    _state.seed(seed)
+
+
+def get_random_state() -> RandomState:
+    return _state
+
+
+def set_random_state(rs: RandomState) -> None:
+    global _state
+    _state = rs
+
+
+def reset_states() -> None:
+    global _state
+    _state = RandomState()
+
+
+def __getattr__(name):
+    if name.startswith("_"):
+        raise AttributeError(name)
+    return getattr(_state, name)
