@@ -49,6 +49,21 @@ def test_cpu_backend_implements_the_interface():
     _check_backend(importlib.import_module("ember.backend.cpu"))
 
 
+def test_cuda_backend_implements_the_interface():
+    # importing the package loads no CuPy and needs no GPU: the check runs everywhere
+    _check_backend(importlib.import_module("ember.backend.cuda"))
+
+
+def test_a_kernel_missing_from_the_cuda_backend_is_a_clear_error():
+    cuda = importlib.import_module("ember.backend.cuda")
+    saved = vars(cuda).pop("layernorm_forward")
+    try:
+        with pytest.raises(NotImplementedError, match="layernorm_forward: no CUDA implementation"):
+            cuda.layernorm_forward
+    finally:
+        cuda.layernorm_forward = saved
+
+
 def test_the_check_catches_a_missing_an_extra_and_a_renamed_function():
     import types
     cpu = importlib.import_module("ember.backend.cpu")

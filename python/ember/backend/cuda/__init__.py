@@ -14,33 +14,20 @@ import importlib
 import os
 import pkgutil
 
+from . import runtime  # imports no CuPy by itself
+
 _NOT_FAMILIES = {"runtime", "emu", "kernels"}
+
+#: public functions of this package that are not kernels (tests/test_backend_interface.py)
+NON_KERNEL_API = ("is_available", "require_available")
 
 
 def _missing_reason():
-    """None when the CUDA backend can run here, else why not (for the error message)."""
-    if os.environ.get("EMBER_CUDA_EMULATION", "") == "1" or _emulated():
+    """None when the CUDA backend can run here (a GPU through CuPy, or the emulation mode),
+    else why not (for the error message)."""
+    if runtime.emulating():
         return None
-    try:
-        import cupy
-    except ImportError as e:
-        return (f"CuPy is not installed ({e}); install ember's CUDA extra: pip install \"ember[cuda]\" "
-                "(CuPy for CUDA 13, cupy-cuda13x)")
-    try:
-        if not cupy.cuda.is_available():
-            return "CuPy found no usable NVIDIA GPU (no device, or the driver is missing or too old)"
-    except Exception as e:  # a broken CUDA install raises from inside CuPy
-        return f"CuPy could not query the GPU: {type(e).__name__}: {e}"
-    return None
-
-
-def _emulated() -> bool:
-    try:
-        from . import runtime
-    except ImportError:
-        return False
-    flag = getattr(runtime, "emulated", None) or getattr(runtime, "is_emulated", None)
-    return bool(flag()) if callable(flag) else False
+    return runtime.unavailable_reason()
 
 
 def is_available() -> bool:
@@ -55,9 +42,6 @@ def require_available() -> None:
     if why is not None:
         raise RuntimeError(f"ember's CUDA device is not available: {why}. Use ember.set_device('cpu'), or set "
                            "EMBER_CUDA_EMULATION=1 to run the CUDA backend emulated on the CPU (tests only).")
-
-
-from . import runtime  # noqa: E402  (after the availability helpers, which must work without it)
 
 
 def _families():

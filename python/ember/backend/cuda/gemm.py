@@ -6,7 +6,7 @@ import math
 
 from . import runtime
 
-__all__ = ["gemm", "as_rows", "matmul"]
+__all__ = ["gemm", "matmul"]
 
 
 def gemm(a, b, trans_a: bool = False, trans_b: bool = False, out=None):
@@ -25,7 +25,7 @@ def gemm(a, b, trans_a: bool = False, trans_b: bool = False, out=None):
     return out
 
 
-def as_rows(x):
+def _as_rows(x):
     """(..., K) -> (rows, K); unlike reshape(-1, K), also for empty arrays (K or rows 0)."""
     return x.reshape(math.prod(x.shape[:-1]), x.shape[-1])
 
