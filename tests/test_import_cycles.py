@@ -106,3 +106,17 @@ def test_no_cycle_between_layers_models_callbacks_symbolic():
         if len(units & set(GUARDED)) > 1 or (units & set(GUARDED) and len(units) > 1):
             bad.append(comp)
     assert not bad, f"import cycles through layers/models/callbacks/symbolic: {bad}"
+
+
+LOWER = ("ember.tensor", "ember.autograd", "ember.functional", "ember.ops", "ember.backend", "ember.random")
+
+
+def test_no_cycle_among_tensor_ops_functional_backend():
+    """tensor.py sits below ops/ (ops install themselves into Tensor's operator slot), and
+    the backend below both: no cycle through any of them, at module or function level."""
+    low = [c for c in cycles(import_graph())
+           if any(m == p or m.startswith(p + ".") for m in c for p in LOWER)]
+    assert not low, f"import cycles through tensor/ops/functional/backend: {low}"
+    g = import_graph()
+    assert not {m for m in g["ember.tensor"] if m.startswith("ember.ops")}
+    assert not {m for m in g["ember.backend"] if not m.startswith("ember.backend")}

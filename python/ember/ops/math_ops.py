@@ -318,3 +318,12 @@ def in_top_k(targets, predictions, k: int) -> Tensor:
         return constant(np.zeros(t.shape, bool))
     kth = -np.sort(-p, axis=1)[:, builtins.min(int(k), p.shape[1]) - 1]
     return constant(p[np.arange(len(t)), t] >= kth)
+
+
+def _install():
+    import sys
+    from .. import tensor
+    tensor._ops.math_ops = sys.modules[__name__]
+
+
+_install()  # Tensor's // and % call this module
