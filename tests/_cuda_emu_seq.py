@@ -12,12 +12,12 @@ DTYPES = [np.float32, np.float64]
 
 
 @pytest.fixture(autouse=True)
-def emulation():
-    """Every test runs the CUDA backend in emulation."""
-    prev = runtime.emulation_enabled() if hasattr(runtime, "emulation_enabled") else False
+def emulation(monkeypatch):
+    """Every test runs the CUDA backend in emulation; the runtime's flag (which may be "follow
+    the environment") is put back exactly afterwards."""
+    monkeypatch.setattr(runtime, "_emulation", runtime._emulation)
     runtime.use_emulation(True)
     yield
-    runtime.use_emulation(prev)
 
 
 def dev(a):
