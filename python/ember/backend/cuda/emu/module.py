@@ -15,6 +15,7 @@ import threading
 import numpy as np
 
 from .array import EmuArray
+from .memory import check_guards
 from .build import POINTEE, SCALARS, EmuCompileError, Param, build
 
 __all__ = ["EmuModule", "EmuKernel", "EmuLaunchError", "EmuCompileError"]
@@ -133,6 +134,7 @@ class EmuKernel:
         rc = self._fn(ctypes.byref(cfg), err, _ERRLEN, *values)
         if rc != 0:
             raise EmuLaunchError(f"kernel {self.name} (emulated): {err.value.decode()}")
+        check_guards(self.name, self.params, args)
 
 
 class EmuModule:
