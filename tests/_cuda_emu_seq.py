@@ -12,12 +12,10 @@ DTYPES = [np.float32, np.float64]
 
 
 @pytest.fixture(autouse=True)
-def emulation(monkeypatch):
-    """Every test runs the CUDA backend in emulation; the runtime's flag (which may be "follow
-    the environment") is put back exactly afterwards."""
-    monkeypatch.setattr(runtime, "_emulation", runtime._emulation)
-    runtime.use_emulation(True)
-    yield
+def emulation():
+    """Every test runs the CUDA backend in emulation (the previous setting is put back)."""
+    with runtime.emulation():
+        yield
 
 
 def dev(a):
