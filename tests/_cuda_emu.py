@@ -28,11 +28,10 @@ DTYPES = [np.float32, np.float64]
 @pytest.fixture(autouse=True)
 def emulation():
     """Every test of these modules runs the kernels emulated (the flag is put back after)."""
-    before = runtime.emulation_enabled() if hasattr(runtime, "emulation_enabled") else None
+    before = runtime._emulation  # None (follow the environment), True or False: put back as it was
     runtime.use_emulation(True)
     yield
-    if before is not None:
-        runtime.use_emulation(before)
+    runtime.use_emulation(before)
 
 
 def dev(a):

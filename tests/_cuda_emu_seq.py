@@ -14,7 +14,7 @@ DTYPES = [np.float32, np.float64]
 @pytest.fixture(autouse=True)
 def emulation():
     """Every test runs the CUDA backend in emulation."""
-    prev = runtime.emulation_enabled() if hasattr(runtime, "emulation_enabled") else False
+    prev = runtime._emulation  # None (follow the environment), True or False: put back as it was
     runtime.use_emulation(True)
     yield
     runtime.use_emulation(prev)

@@ -11,7 +11,8 @@ from typing import List, Optional, Sequence
 
 import numpy as np
 
-from ..tensor import Tensor, make_op
+from .. import backend
+from ..tensor import Tensor, as_array, make_op
 from . import core
 from .core import _norm_axis, _operand, constant
 
@@ -37,9 +38,9 @@ def _shape(shape, op: str):
 
 def _index(x) -> np.ndarray:
     """Integer indices from a Tensor, array or list (float-valued integers allowed)."""
-    arr = np.asarray(x.data if isinstance(x, Tensor) else x)
+    arr = as_array(x)  # stays on its device
     if arr.dtype.kind == "f":
-        if arr.size and not np.all(np.mod(arr, 1) == 0):
+        if arr.size and not bool(((arr % 1) == 0).all()):
             raise ValueError(f"indices must be integers. Received: {arr!r}")
         arr = arr.astype(np.int64)
     elif arr.dtype.kind not in "iub":
@@ -51,31 +52,41 @@ def _index(x) -> np.ndarray:
 # creation
 # ---------------------------------------------------------------------------------------
 
+# New arrays are created on the current device (ember.set_device), as Keras creates them on
+# its default device; the *_like functions on the device of their argument.
+
 def zeros(shape, dtype=None) -> Tensor:
-    return constant(np.zeros(_shape(shape, "zeros"), _dtype(dtype)))
+    return constant(backend.current_xp().zeros(_shape(shape, "zeros"), _dtype(dtype)))
 
 
 def ones(shape, dtype=None) -> Tensor:
-    return constant(np.ones(_shape(shape, "ones"), _dtype(dtype)))
+    return constant(backend.current_xp().ones(_shape(shape, "ones"), _dtype(dtype)))
+
+
+def _fill(value, xp):
+    v = as_array(value)
+    return v if backend.xp(v) is xp else backend.to_device(v, "cpu" if xp is np else "cuda")
 
 
 def full(shape, fill_value, dtype=None) -> Tensor:
-    return constant(np.full(_shape(shape, "full"), np.asarray(getattr(fill_value, "data", fill_value)), _dtype(dtype)))
+    xp = backend.current_xp()
+    return constant(xp.full(_shape(shape, "full"), _fill(fill_value, xp), _dtype(dtype)))
 
 
 def zeros_like(x, dtype=None) -> Tensor:
     x = _operand(x)
-    return constant(np.zeros(x.shape, _dtype(dtype, x.data.dtype)))
+    return constant(backend.xp(x.data).zeros(x.shape, _dtype(dtype, x.data.dtype)))
 
 
 def ones_like(x, dtype=None) -> Tensor:
     x = _operand(x)
-    return constant(np.ones(x.shape, _dtype(dtype, x.data.dtype)))
+    return constant(backend.xp(x.data).ones(x.shape, _dtype(dtype, x.data.dtype)))
 
 
 def full_like(x, fill_value, dtype=None) -> Tensor:
     x = _operand(x)
-    return constant(np.full(x.shape, np.asarray(getattr(fill_value, "data", fill_value)), _dtype(dtype, x.data.dtype)))
+    xp = backend.xp(x.data)
+    return constant(xp.full(x.shape, _fill(fill_value, xp), _dtype(dtype, x.data.dtype)))
 
 
 def arange(start, stop=None, step=None, dtype=None) -> Tensor:
@@ -88,11 +99,11 @@ def arange(start, stop=None, step=None, dtype=None) -> Tensor:
         dtype = "int32" if builtins.all(isinstance(a, (int, np.integer)) for a in args) else "float32"
     if stop is None:
         start, stop = 0, start
-    return constant(np.arange(start, stop, 1 if step is None else step).astype(_dtype(dtype)))
+    return constant(backend.current_xp().arange(start, stop, 1 if step is None else step).astype(_dtype(dtype)))
 
 
 def eye(N: int, M: Optional[int] = None, k: int = 0, dtype=None) -> Tensor:
-    return constant(np.eye(int(N), None if M is None else int(M), int(k), dtype=_dtype(dtype)))
+    return constant(backend.current_xp().eye(int(N), None if M is None else int(M), int(k), dtype=_dtype(dtype)))
 
 
 def linspace(start, stop, num: int = 50, endpoint: bool = True, retstep: bool = False, dtype=None, axis: int = 0):
@@ -112,9 +123,10 @@ def one_hot(x, num_classes: int, axis: int = -1, dtype=None) -> Tensor:
     n = int(num_classes)
     if n < 1:
         raise ValueError(f"one_hot: num_classes must be positive. Received: num_classes={num_classes}")
-    out = (idx[..., None] == np.arange(n)).astype(_dtype(dtype))
+    xp = backend.xp(idx)
+    out = (idx[..., None] == xp.arange(n)).astype(_dtype(dtype))
     if axis not in (-1, idx.ndim):
-        out = np.moveaxis(out, -1, axis)
+        out = xp.moveaxis(out, -1, axis)
     return constant(out)
 
 
