@@ -71,3 +71,9 @@ extern "C" __global__ void divergent_barrier_f32(float* x, int n) {
   x[i] += 1.0f;
   __syncthreads();
 }
+
+// An off-by-one bound (i <= n) for the guard-zone test: thread n writes one past the end.
+extern "C" __global__ void off_by_one_f32(float* x, int n) {
+  int i = blockIdx.x * blockDim.x + threadIdx.x;
+  if (i <= n) x[i] = 1.0f;
+}

@@ -8,12 +8,13 @@
   ``cupy.RawModule``; g++ in emulation, cached on disk) and cached.
 * ``OPTIONS``: the exact NVRTC options of every run-time compile (tests/test_cuda_compile.py
   compiles each family with them for sm_80 and sm_90).
-* ``use_emulation(flag)`` / env ``EMBER_CUDA_EMULATION=1``: run the CUDA backend on the CPU
-  (device arrays are ``EmuArray``, kernels run through the emulator).
+* ``use_emulation(flag)`` / env ``EMBER_CUDA_EMULATION=1`` / ``with emulation():``: run the
+  CUDA backend on the CPU (device arrays are ``EmuArray``, kernels run through the emulator).
 * ``is_available()`` / ``unavailable_reason()``: whether a real GPU can be used, and why not.
 """
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import threading
@@ -40,6 +41,19 @@ def use_emulation(flag: bool | None = True) -> None:
     if flag is not None and not isinstance(flag, bool):
         raise TypeError(f"use_emulation: flag must be True, False or None. Received: {flag!r}")
     _emulation = flag
+
+
+@contextlib.contextmanager
+def emulation(flag: bool = True):
+    """``with emulation():`` runs the block with emulation on (or off), then restores the
+    previous setting (for tests)."""
+    global _emulation
+    previous = _emulation
+    use_emulation(flag)
+    try:
+        yield
+    finally:
+        _emulation = previous
 
 
 def emulating() -> bool:
@@ -138,6 +152,16 @@ def module(family: str):
                     mod = xp().RawModule(code=code, options=OPTIONS)
                 _modules[key] = mod
     return mod
+
+
+BLOCK = 256        # threads per block for elementwise (grid-stride) kernels
+MAX_BLOCKS = 4096  # grid-stride kernels need no more blocks than this to fill an H200
+
+
+def blocks_for(n: int, block: int = BLOCK, max_blocks: int = MAX_BLOCKS) -> int:
+    """Grid size for a grid-stride kernel over ``n`` items: ceil(n / block), at least 1, at
+    most ``max_blocks`` (the kernel's loop covers the rest; results do not depend on it)."""
+    return max(1, min(max_blocks, -(-int(n) // block)))
 
 
 def kernel(family: str, name: str):

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import numpy as _np
 
+from ._cupy_names import RANDOM
 from .array import unwrap_call
 
-__all__ = ["RandomState", "Generator", "default_rng", "seed", "get_random_state",
+__all__ = ["RandomState", "default_rng", "seed", "get_random_state",
            "set_random_state", "reset_states"]
 
 
@@ -31,18 +32,19 @@ class RandomState(_Wrapped):
         self._rng.seed(seed)
 
 
-class Generator(_Wrapped):
-    """cupy.random.Generator: random, standard_normal, integers, ... on device arrays."""
+class _Generator(_Wrapped):
+    """What cupy.random.default_rng returns: random, standard_normal, integers, ... on device
+    arrays (CuPy exports no Generator name; NumPy's PCG64 draws here, XORWOW on a GPU)."""
 
-    def __init__(self, bit_generator=None):
-        if isinstance(bit_generator, _np.random.Generator):
-            super().__init__(bit_generator)
-        else:
-            super().__init__(_np.random.default_rng(bit_generator))
+    def __init__(self, seed=None):
+        if isinstance(seed, _np.random.Generator):
+            raise TypeError("cupy.random.default_rng takes a seed (int) or a CuPy BitGenerator, "
+                            "not a numpy.random.Generator: draw an integer seed from it")
+        super().__init__(_np.random.default_rng(seed))
 
 
-def default_rng(seed=None) -> Generator:
-    return Generator(seed)
+def default_rng(seed=None) -> _Generator:
+    return _Generator(seed)
 
 
 _state = RandomState()
@@ -67,6 +69,7 @@ def reset_states() -> None:
 
 
 def __getattr__(name):
-    if name.startswith("_"):
-        raise AttributeError(name)
+    if name not in RANDOM:
+        raise AttributeError(f"module 'fakecupy.random' has no attribute {name!r} (neither has "
+                             "cupy.random)")
     return getattr(_state, name)

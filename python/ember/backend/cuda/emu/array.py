@@ -14,6 +14,8 @@ import operator
 
 import numpy as np
 
+from . import _cupy_names
+
 IMPLICIT = ("Implicit conversion to a NumPy array is not allowed. Please use `.get()` to "
             "construct a NumPy array explicitly.")
 
@@ -67,6 +69,9 @@ class _Pointer:
     def __init__(self, ptr: int):
         self.ptr = ptr
 
+    def __int__(self):
+        return self.ptr
+
 
 class Device:
     """The one emulated device (``cupy.cuda.Device`` subset)."""
@@ -109,17 +114,21 @@ _METHODS = frozenset("""
 class EmuArray:
     """An emulated CUDA device array (``fakecupy.ndarray``)."""
 
-    __slots__ = ("_a", "__weakref__")
+    # _a: the "device memory" (fixed for the array's life); _data: cached data pointer
+    __slots__ = ("_a", "_data", "__weakref__")
 
     def __init__(self, shape, dtype=float, memptr=None, strides=None, order="C"):
         if memptr is not None or strides is not None:
             raise NotImplementedError("EmuArray: memptr/strides construction is not emulated")
-        self._a = _garbage(np.empty(shape, dtype=dtype, order=order))
+        from .memory import allocate
+        new = allocate(shape, dtype, order)
+        self._a, self._data = new._a, None
 
     @classmethod
     def _from_numpy(cls, a: np.ndarray) -> "EmuArray":
         obj = cls.__new__(cls)
         obj._a = a
+        obj._data = None
         return obj
 
     # ---- explicit transfers --------------------------------------------------------------
@@ -185,10 +194,19 @@ class EmuArray:
         return self._a.item(*args)
 
     # ---- NumPy protocols: device arrays stay device arrays --------------------------------
+    # NumPy functions on device arrays run as CuPy's (np.exp(d) is cupy.exp(d)); one CuPy
+    # lacks is NotImplemented there, so NumPy raises TypeError, as with real CuPy arrays.
     def __array_ufunc__(self, ufunc, method, *inputs, **kwargs):
+        if ufunc.__name__ not in _cupy_names.TOP:
+            return NotImplemented
         return unwrap_call(getattr(ufunc, method), inputs, kwargs)
 
     def __array_function__(self, func, types, args, kwargs):
+        module = getattr(func, "__module__", "") or ""
+        names = (_cupy_names.LINALG if module.endswith("linalg") else
+                 _cupy_names.FFT if module.endswith("fft") else _cupy_names.TOP)
+        if func.__name__ not in names:
+            return NotImplemented
         return unwrap_call(func, args, kwargs)
 
     # ---- attributes ----------------------------------------------------------------------
@@ -202,7 +220,13 @@ class EmuArray:
     flags = property(lambda self: self._a.flags)
     T = property(lambda self: EmuArray._from_numpy(self._a.T))
     mT = property(lambda self: EmuArray._from_numpy(np.swapaxes(self._a, -1, -2)))
-    data = property(lambda self: _Pointer(self._a.ctypes.data))
+
+    @property
+    def data(self) -> _Pointer:
+        # the buffer never moves (``_a`` is fixed for the array's life): computed once
+        if self._data is None:
+            self._data = _Pointer(self._a.__array_interface__["data"][0])
+        return self._data
     device = property(lambda self: Device(0))
 
     @property
@@ -274,16 +298,6 @@ def _index_item(i):
     if isinstance(i, list):
         raise TypeError(f"{IMPLICIT} (a Python list used as an index into a device array)")
     return i
-
-
-def _garbage(a: np.ndarray) -> np.ndarray:
-    """Fill fresh "uninitialised" memory so code that reads empty() before writing shows it:
-    NaN for floats, all-ones bytes for integers."""
-    if a.dtype.kind in "fc":
-        a.fill(np.nan)
-    elif a.size:
-        a.view(np.uint8).fill(0xFF)
-    return a
 
 
 def _binary(fn, reflected=False):

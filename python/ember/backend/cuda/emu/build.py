@@ -104,8 +104,16 @@ def _wrapper(name: str, params: tuple[Param, ...]) -> str:
 
 
 def cache_dir() -> Path:
+    """$XDG_CACHE_HOME/ember/cuda-emu (or ~/.cache/...); a per-user temporary folder when
+    that cannot be created (a read-only home in CI)."""
     base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    return Path(base) / "ember" / "cuda-emu"
+    path = Path(base) / "ember" / "cuda-emu"
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError:
+        path = Path(tempfile.gettempdir()) / f"ember-cuda-emu-{os.getuid()}"
+        path.mkdir(parents=True, exist_ok=True)
+    return path
 
 
 def _compiler() -> str:
@@ -140,7 +148,6 @@ def build(code: str, include_dirs=(), name: str = "module", defines=()) -> tuple
         key.update(hashlib.sha256(part).digest())
     digest = key.hexdigest()[:32]
     out_dir = cache_dir()
-    out_dir.mkdir(parents=True, exist_ok=True)
     lib = out_dir / f"{name}-{digest}.so"
     if lib.exists():
         return lib, kernels

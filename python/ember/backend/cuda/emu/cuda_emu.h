@@ -105,6 +105,7 @@ struct Fiber {
   void* sp = nullptr;          // saved stack pointer (x86-64 switch)
   char* stack = nullptr;       // mapping, guard page first
   unsigned int tid = 0;        // linear thread index in the block it runs now
+  unsigned int stagger = 0;    // bytes left unused at the stack top (see new_fiber)
   bool waiting = false;        // stopped at __syncthreads
 #ifdef EMBER_EMU_USE_UCONTEXT
   ucontext_t ctx;
@@ -116,6 +117,7 @@ struct Launch {
   void* ctx = nullptr;
   unsigned int nthreads = 0, next_tid = 0, alive = 0;
   std::vector<Fiber*> waiting;
+  std::vector<Fiber*> round;  // the fibers being released from a barrier
 };
 
 static Launch* g_launch = nullptr;
@@ -177,7 +179,8 @@ static void fiber_init(Fiber* f) {
   // A fresh stack laid out as if ember_emu_switch had saved it: six registers, then the
   // trampoline as return address; r12 = fiber, r13 = entry. After `ret` rsp is 16-aligned,
   // as the trampoline's call needs.
-  uintptr_t top = reinterpret_cast<uintptr_t>(f->stack + kGuardBytes + kStackBytes) & ~uintptr_t(15);
+  uintptr_t top = reinterpret_cast<uintptr_t>(f->stack + kGuardBytes + kStackBytes - f->stagger) &
+                  ~uintptr_t(15);
   void** sp = reinterpret_cast<void**>(top - 8 - 7 * 8);
   sp[0] = nullptr;                                            // r15
   sp[1] = nullptr;                                            // r14
@@ -198,7 +201,7 @@ static void ucontext_entry(unsigned int hi, unsigned int lo) {
 static void fiber_init(Fiber* f) {
   getcontext(&f->ctx);
   f->ctx.uc_stack.ss_sp = f->stack + kGuardBytes;
-  f->ctx.uc_stack.ss_size = kStackBytes;
+  f->ctx.uc_stack.ss_size = kStackBytes - f->stagger;
   f->ctx.uc_link = nullptr;
   uintptr_t p = reinterpret_cast<uintptr_t>(f);
   makecontext(&f->ctx, reinterpret_cast<void (*)()>(&ucontext_entry), 2,
@@ -215,6 +218,10 @@ static Fiber* new_fiber() {
   mprotect(mem, kGuardBytes, PROT_NONE);  // the stack grows down into this page: a clean fault
   Fiber* f = new Fiber();
   f->stack = static_cast<char*>(mem);
+  // Stacks are 256 KiB apart, so their hot top lines would all map to the same L1 sets:
+  // shift each fiber's top by a different multiple of 64 bytes within a page.
+  static unsigned int count = 0;
+  f->stagger = (count++ % 61) * 64;
   return f;
 }
 
@@ -274,10 +281,12 @@ static std::string run_block(Launch& L) {
       L.waiting.clear();
       return msg;
     }
-    std::vector<Fiber*> round;
-    round.swap(L.waiting);
-    std::sort(round.begin(), round.end(), [](Fiber* a, Fiber* b) { return a->tid < b->tid; });
-    for (Fiber* f : round) {
+    L.round.swap(L.waiting);
+    L.waiting.clear();
+    auto by_tid = [](Fiber* a, Fiber* b) { return a->tid < b->tid; };
+    if (!std::is_sorted(L.round.begin(), L.round.end(), by_tid))
+      std::sort(L.round.begin(), L.round.end(), by_tid);
+    for (Fiber* f : L.round) {
       f->waiting = false;
       set_thread_idx(f->tid);
       resume(f);

@@ -16,7 +16,9 @@ import types
 
 import numpy as _np
 
-from .array import IMPLICIT, Device, EmuArray, _garbage, unwrap, unwrap_call, wrap
+from . import _cupy_names
+from .array import IMPLICIT, Device, EmuArray, unwrap, unwrap_call, wrap
+from .memory import allocate
 
 ndarray = EmuArray
 __version__ = "emulated"
@@ -25,7 +27,7 @@ is_emulated = True
 # Host-side NumPy names that would read or write host memory behind the caller's back.
 _NOT_DEVICE = frozenset({"save", "savez", "savez_compressed", "load", "loadtxt", "savetxt",
                          "genfromtxt", "fromfile", "frombuffer", "fromstring", "memmap",
-                         "asanyarray", "asarray_chkfinite", "require", "ctypeslib", "lib",
+                         "asarray_chkfinite", "require", "ctypeslib", "lib",
                          "testing", "char", "rec", "ma", "polynomial", "typing"})
 
 
@@ -60,11 +62,14 @@ class _Ufunc:
 class _WrappedModule(types.ModuleType):
     """A NumPy submodule (linalg, fft) whose functions take and return device arrays."""
 
-    def __init__(self, name, np_module):
+    def __init__(self, name, np_module, names):
         super().__init__(name)
         self._np = np_module
+        self._names = names
 
     def __getattr__(self, name):
+        if name not in self._names:
+            raise AttributeError(f"{self.__name__}: CuPy has no {name!r}")
         attr = getattr(self._np, name)
         value = _wrap_function(attr, name) if callable(attr) and not isinstance(attr, type) else attr
         setattr(self, name, value)
@@ -72,9 +77,11 @@ class _WrappedModule(types.ModuleType):
 
 
 def __getattr__(name):
-    if name.startswith("__") or name in _NOT_DEVICE:
-        raise AttributeError(f"module 'fakecupy' (emulated cupy) has no attribute {name!r}")
-    attr = getattr(_np, name)  # AttributeError for names NumPy lacks
+    if name not in _cupy_names.TOP or name in _NOT_DEVICE:
+        raise AttributeError(f"module 'fakecupy' (emulated cupy) has no attribute {name!r}"
+                             + ("" if name.startswith("__") else
+                                " (CuPy has no such name, or it reads host memory)"))
+    attr = getattr(_np, name)
     if isinstance(attr, _np.ufunc):
         value = _Ufunc(attr)
     elif isinstance(attr, (type, _np.dtype)) or not callable(attr):
@@ -92,17 +99,26 @@ def asarray(a, dtype=None, order=None, *, blocking=True):
     if isinstance(a, EmuArray):
         if dtype is None or _np.dtype(dtype) == a.dtype:
             return a
-        return EmuArray._from_numpy(a._a.astype(dtype))
-    return EmuArray._from_numpy(_np.array(a, dtype=dtype, order=order or "K", copy=True))
+        return _copy_in(a._a, dtype)
+    return _copy_in(_np.asarray(a, dtype=dtype), None)
+
+
+def _copy_in(host: _np.ndarray, dtype) -> EmuArray:
+    out = allocate(host.shape, host.dtype if dtype is None else dtype, garbage=False)
+    _np.copyto(out._a, host, casting="unsafe")
+    return out
+
+
+asanyarray = asarray
 
 
 def array(obj, dtype=None, copy=True, order="K", subok=False, ndmin=0, *, blocking=True):
     if isinstance(obj, EmuArray):
-        out = _np.array(obj._a, dtype=dtype, copy=copy, order=order, ndmin=ndmin)
-    else:
-        out = _np.array(unwrap(obj) if isinstance(obj, (list, tuple)) else obj, dtype=dtype,
-                        copy=True, order=order, ndmin=ndmin)
-    return EmuArray._from_numpy(out)
+        return EmuArray._from_numpy(_np.array(obj._a, dtype=dtype, copy=copy, order=order,
+                                              ndmin=ndmin))
+    host = _np.array(unwrap(obj) if isinstance(obj, (list, tuple)) else obj, dtype=dtype,
+                     copy=False if isinstance(obj, _np.ndarray) else None, ndmin=ndmin)
+    return _copy_in(host, None)
 
 
 def asnumpy(a, stream=None, order="C", out=None, blocking=True):
@@ -115,7 +131,9 @@ def asnumpy(a, stream=None, order="C", out=None, blocking=True):
 def ascontiguousarray(a, dtype=None):
     if not isinstance(a, EmuArray):
         raise TypeError(f"{IMPLICIT} (ascontiguousarray of a {type(a).__name__}: use asarray)")
-    return EmuArray._from_numpy(_np.ascontiguousarray(a._a, dtype=dtype))
+    if a._a.flags.c_contiguous and (dtype is None or _np.dtype(dtype) == a.dtype):
+        return a
+    return _copy_in(a._a, dtype)
 
 
 def get_array_module(*args):
@@ -123,24 +141,87 @@ def get_array_module(*args):
     return sys.modules[__name__] if any(isinstance(a, EmuArray) for a in args) else _np
 
 
+# Allocation: guarded buffers (memory.py), so kernels writing out of bounds are caught.
 def empty(shape, dtype=float, order="C"):
     """Uninitialised device memory: filled with NaN (floats) / all-ones bytes (integers) so
     that code reading it before writing gives visibly wrong results instead of lucky zeros."""
-    return EmuArray._from_numpy(_garbage(_np.empty(shape, dtype=dtype, order=order)))
+    return allocate(shape, dtype, order)
+
+
+def zeros(shape, dtype=float, order="C"):
+    out = allocate(shape, dtype, order, garbage=False)
+    out._a.fill(0)
+    return out
+
+
+def ones(shape, dtype=float, order="C"):
+    out = allocate(shape, dtype, order, garbage=False)
+    out._a.fill(1)
+    return out
+
+
+def full(shape, fill_value, dtype=None, order="C"):
+    fill = unwrap(fill_value)
+    out = allocate(shape, _np.result_type(fill) if dtype is None else dtype, order, garbage=False)
+    out._a[...] = fill
+    return out
+
+
+def _like(prototype, dtype, shape, name):
+    if not isinstance(prototype, EmuArray):
+        raise TypeError(f"{IMPLICIT} ({name} of a {type(prototype).__name__})")
+    return (prototype.shape if shape is None else shape), (prototype.dtype if dtype is None else dtype)
 
 
 def empty_like(prototype, dtype=None, order="K", subok=None, shape=None):
-    if not isinstance(prototype, EmuArray):
-        raise TypeError(f"{IMPLICIT} (empty_like of a {type(prototype).__name__})")
-    return EmuArray._from_numpy(_garbage(_np.empty_like(prototype._a, dtype=dtype, order=order,
-                                                        shape=shape)))
+    return empty(*_like(prototype, dtype, shape, "empty_like"))
+
+
+def zeros_like(prototype, dtype=None, order="K", subok=None, shape=None):
+    return zeros(*_like(prototype, dtype, shape, "zeros_like"))
+
+
+def ones_like(prototype, dtype=None, order="K", subok=None, shape=None):
+    return ones(*_like(prototype, dtype, shape, "ones_like"))
+
+
+def full_like(a, fill_value, dtype=None, order="K", subok=None, shape=None):
+    shape, dtype = _like(a, dtype, shape, "full_like")
+    return full(shape, fill_value, dtype)
+
+
+class _MemoryPool:
+    """cupy.get_default_memory_pool() subset (emulated memory is NumPy's)."""
+
+    def used_bytes(self) -> int:
+        return 0
+
+    def total_bytes(self) -> int:
+        return 0
+
+    def free_all_blocks(self, stream=None) -> None:
+        return None
+
+    def set_limit(self, size=None, fraction=None) -> None:
+        return None
+
+
+_pool, _pinned_pool = _MemoryPool(), _MemoryPool()
+
+
+def get_default_memory_pool():
+    return _pool
+
+
+def get_default_pinned_memory_pool():
+    return _pinned_pool
 
 
 from . import _cuda as cuda  # noqa: E402  (streams, events, pinned memory, devices)
 from . import _random as random  # noqa: E402
 
-linalg = _WrappedModule("fakecupy.linalg", _np.linalg)
-fft = _WrappedModule("fakecupy.fft", _np.fft)
+linalg = _WrappedModule("fakecupy.linalg", _np.linalg, _cupy_names.LINALG)
+fft = _WrappedModule("fakecupy.fft", _np.fft, _cupy_names.FFT)
 
 
 def RawModule(code=None, *, path=None, options=(), backend="nvrtc", translate_cucomplex=False,
@@ -157,5 +238,6 @@ def RawKernel(code, name, options=(), backend="nvrtc", translate_cucomplex=False
 
 
 __all__ = ["ndarray", "asarray", "array", "asnumpy", "ascontiguousarray", "get_array_module",
-           "empty", "empty_like", "cuda", "random", "linalg", "fft", "RawModule", "RawKernel",
+           "empty", "zeros", "ones", "full", "empty_like", "zeros_like", "ones_like", "full_like",
+           "get_default_memory_pool", "get_default_pinned_memory_pool", "cuda", "random", "linalg", "fft", "RawModule", "RawKernel",
            "Device"]

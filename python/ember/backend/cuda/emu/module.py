@@ -15,6 +15,7 @@ import threading
 import numpy as np
 
 from .array import EmuArray
+from .memory import check_guards
 from .build import POINTEE, SCALARS, EmuCompileError, Param, build
 
 __all__ = ["EmuModule", "EmuKernel", "EmuLaunchError", "EmuCompileError"]
@@ -38,6 +39,8 @@ _ERRLEN = 1024
 
 
 def _dims(kernel: str, what: str, value, limits) -> tuple[int, int, int]:
+    if type(value) is int and 1 <= value <= limits[0]:
+        return (value, 1, 1)
     dims = (value,) if isinstance(value, (int, np.integer)) else value
     dims = tuple(dims) if isinstance(dims, (tuple, list)) else (dims,)
     if not 1 <= len(dims) <= 3 or not all(isinstance(d, (int, np.integer)) for d in dims):
@@ -63,6 +66,8 @@ class EmuKernel:
         fn.argtypes = [ctypes.POINTER(_Config), ctypes.c_char_p, ctypes.c_int] + [
             ctypes.c_void_p if p.pointer else getattr(ctypes, SCALARS[p.ctype][0]) for p in params]
         self._fn = fn
+        self._want = tuple(np.dtype(POINTEE[p.ctype]) if p.pointer
+                           else np.dtype(SCALARS[p.ctype][1]).type for p in params)
 
     def __repr__(self) -> str:
         sig = ", ".join(p.describe() for p in self.params)
@@ -76,32 +81,40 @@ class EmuKernel:
             raise TypeError(f"kernel {self.name} takes {len(self.params)} arguments "
                             f"({', '.join(p.describe() for p in self.params)}). "
                             f"Received: {len(args)}")
-        return [self._check(p, a) for p, a in zip(self.params, args)]
+        values = []
+        for p, want, a in zip(self.params, self._want, args):
+            if p.pointer:
+                arr = a._a if isinstance(a, EmuArray) else None
+                if arr is None or arr.dtype != want or not arr.flags.c_contiguous or (
+                        not p.const and not arr.flags.writeable):
+                    self._reject(p, a)
+                values.append(a.data.ptr if arr.size else None)
+            else:
+                if type(a) is not want:
+                    self._reject(p, a)
+                values.append(a.item())
+        return values
 
-    def _check(self, p: Param, a):
+    def _reject(self, p: Param, a):
+        """Raise the TypeError that says why ``a`` cannot be passed as ``p``."""
         where = f"kernel {self.name}, parameter {p.describe()}"
-        if p.pointer:
-            if not isinstance(a, EmuArray):
-                kind = "a host NumPy array" if isinstance(a, np.ndarray) else type(a).__name__
-                raise TypeError(f"{where}: expected a device array of {POINTEE[p.ctype]}. "
-                                f"Received: {kind}")
-            arr = a._a
-            if arr.dtype != np.dtype(POINTEE[p.ctype]):
-                raise TypeError(f"{where}: expected a device array of {POINTEE[p.ctype]}. "
-                                f"Received: an array of {arr.dtype}")
-            if not arr.flags.c_contiguous:
-                raise TypeError(f"{where}: the kernel indexes a raw pointer, the array must be "
-                                f"C-contiguous. Received: shape {arr.shape}, strides {arr.strides}")
-            if not p.const and not arr.flags.writeable:
-                raise TypeError(f"{where}: the kernel writes through this pointer; the array is "
-                                "read-only")
-            return arr.ctypes.data if arr.size else None
-        want = np.dtype(SCALARS[p.ctype][1]).type
-        if type(a) is not want:
+        if not p.pointer:
+            want = np.dtype(SCALARS[p.ctype][1]).type
             raise TypeError(f"{where}: expected a numpy.{want.__name__} scalar (CuPy passes "
                             f"Python numbers as 64-bit values whatever the C type). "
                             f"Received: {type(a).__name__} {a!r}")
-        return a.item()
+        if not isinstance(a, EmuArray):
+            kind = "a host NumPy array" if isinstance(a, np.ndarray) else type(a).__name__
+            raise TypeError(f"{where}: expected a device array of {POINTEE[p.ctype]}. "
+                            f"Received: {kind}")
+        arr = a._a
+        if arr.dtype != np.dtype(POINTEE[p.ctype]):
+            raise TypeError(f"{where}: expected a device array of {POINTEE[p.ctype]}. "
+                            f"Received: an array of {arr.dtype}")
+        if not arr.flags.c_contiguous:
+            raise TypeError(f"{where}: the kernel indexes a raw pointer, the array must be "
+                            f"C-contiguous. Received: shape {arr.shape}, strides {arr.strides}")
+        raise TypeError(f"{where}: the kernel writes through this pointer; the array is read-only")
 
     def __call__(self, grid, block, args, *, shared_mem: int = 0, stream=None) -> None:
         grid = _dims(self.name, "grid", grid, MAX_GRID)
@@ -121,6 +134,7 @@ class EmuKernel:
         rc = self._fn(ctypes.byref(cfg), err, _ERRLEN, *values)
         if rc != 0:
             raise EmuLaunchError(f"kernel {self.name} (emulated): {err.value.decode()}")
+        check_guards(self.name, self.params, args)
 
 
 class EmuModule:
