@@ -32,7 +32,7 @@ def test_gemm_out_and_transposed_views():
 
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("sa,sb", [((3, 5, 4), (4, 2)), ((2, 1, 3, 4), (5, 4, 7)), ((1, 6), (6, 1)),
-                                   ((4, 1, 2), (3, 2, 5))])
+                                   ((4, 1, 1, 2), (3, 2, 5))])
 def test_matmul_broadcasting(dtype, sa, sb):
     rng = np.random.default_rng(2)
     a, b = rand(rng, sa, dtype), rand(rng, sb, dtype)

@@ -7,7 +7,7 @@ from __future__ import annotations
 import numpy as np
 
 from . import runtime
-from ._launch import fail, float_dtype, i32, i64, ints, launch, operand
+from ._launch import fail, float_dtype, i32, i64, idx32, ints, launch, operand
 
 __all__ = ["max_pool2d", "max_pool2d_backward", "avg_pool2d", "avg_pool2d_backward"]
 
@@ -52,7 +52,7 @@ def max_pool2d(x, pool, strides, pads):
     N, _, _, C, _, _, OH, OW = s[:8]
     y = xp.empty((N, OH, OW, C), dtype=d)
     idx = xp.empty((N, OH, OW, C), dtype=np.int32)
-    launch(_FAMILY, "max_pool2d", d, y.size, (y, idx, x) + tuple(i64(v) for v in s))
+    launch(_FAMILY, "max_pool2d", d, y.size, (y, idx, x) + tuple(i64(v) for v in s) + (idx32(x.size, y.size),))
     return y, idx
 
 
@@ -75,7 +75,8 @@ def max_pool2d_backward(dy, idx, x_shape, pool, strides, pads):
         fail(op, f"'idx' must have shape {tuple(dy.shape)}. Received: shape={tuple(idx.shape)}")
     idx = xp.ascontiguousarray(idx)
     dx = xp.empty(s[:4], dtype=d)
-    launch(_FAMILY, "max_pool2d_backward", d, dx.size, (dx, dy, idx) + tuple(i64(v) for v in s))
+    launch(_FAMILY, "max_pool2d_backward", d, dx.size,
+           (dx, dy, idx) + tuple(i64(v) for v in s) + (idx32(dx.size, dy.size),))
     return dx
 
 
@@ -83,12 +84,14 @@ def avg_pool2d(x, pool, strides, pads, count_pad: bool = False):
     d, x, s = _input("avg_pool2d", x, pool, strides, pads)
     N, _, _, C, _, _, OH, OW = s[:8]
     y = runtime.xp().empty((N, OH, OW, C), dtype=d)
-    launch(_FAMILY, "avg_pool2d", d, y.size, (y, x) + tuple(i64(v) for v in s) + (i32(bool(count_pad)),))
+    launch(_FAMILY, "avg_pool2d", d, y.size,
+           (y, x) + tuple(i64(v) for v in s) + (i32(bool(count_pad)), idx32(x.size, y.size)))
     return y
 
 
 def avg_pool2d_backward(dy, x_shape, pool, strides, pads, count_pad: bool = False):
     d, dy, s = _grad("avg_pool2d_backward", dy, x_shape, pool, strides, pads)
     dx = runtime.xp().empty(s[:4], dtype=d)
-    launch(_FAMILY, "avg_pool2d_backward", d, dx.size, (dx, dy) + tuple(i64(v) for v in s) + (i32(bool(count_pad)),))
+    launch(_FAMILY, "avg_pool2d_backward", d, dx.size,
+           (dx, dy) + tuple(i64(v) for v in s) + (i32(bool(count_pad)), idx32(dx.size, dy.size)))
     return dx
