@@ -13,11 +13,9 @@ DTYPES = [np.float32, np.float64]
 
 @pytest.fixture(autouse=True)
 def emulation():
-    """Every test runs the CUDA backend in emulation."""
-    prev = runtime._emulation  # None (follow the environment), True or False: put back as it was
-    runtime.use_emulation(True)
-    yield
-    runtime.use_emulation(prev)
+    """Every test runs the CUDA backend in emulation (the previous setting is put back)."""
+    with runtime.emulation():
+        yield
 
 
 def dev(a):

@@ -46,6 +46,12 @@ def test_attention_multiple_tiles_and_causal(dtype):
     check(dtype, (1, 2, 67, 5, 3, 2), causal=False, layout="bthd")
 
 
+def test_attention_wide_heads_use_smaller_blocks():
+    # float64 heads of 64 + 64 features: 16 queries per block (shared memory), 24 keys per tile
+    check(np.float64, (1, 1, 19, 29, 64, 64), causal=True, scale=0.2)
+    check(np.float64, (1, 1, 19, 29, 64, 64), scale=0.2, layout="bthd")
+
+
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("causal", [False, True])
 def test_attention_mask_broadcast_and_fully_masked_rows(dtype, causal):

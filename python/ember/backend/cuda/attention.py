@@ -13,10 +13,8 @@ from ._seq_common import EW_BLOCK, check_shape, contig, float_dtype, i32, i64, l
 
 __all__ = ["attention_forward", "attention_backward"]
 
-#: query (or key) rows per block: one row per thread
-_ROWS = 64
 #: shared memory a block may use (under the 48 KiB every device gives without opting in)
-_SHARED_BUDGET = 40 * 1024
+_SHARED_BUDGET = 44 * 1024
 
 
 def _dims(op: str, q, k, v, layout: str):
@@ -60,15 +58,23 @@ def _mask(op: str, mask, B, H, Tq, Tk):
     return m, tuple(st), 1
 
 
-def _tile(op: str, d: np.dtype, width: int) -> int:
-    """Keys (or queries) per shared-memory tile for rows of ``width`` elements: a function of
-    the head sizes only, so the result does not depend on the device."""
-    kt = min(64, _SHARED_BUDGET // (width * d.itemsize))
-    if kt < 1:
-        raise ValueError(f"{op}: head dimensions too large for the CUDA attention kernel (key + value + "
-                         f"{_ROWS} features of {d.itemsize} bytes must fit {_SHARED_BUDGET} bytes). "
-                         f"Received: width={width}")
-    return kt
+def _blocks(op: str, d: np.dtype, per_row: int, per_tile_row, what: str):
+    """(rows per block, rows per tile): the largest block (64 down to 1) whose own rows
+    (``per_row`` elements each, in shared memory) leave room for a tile of at least 16 rows of
+    ``per_tile_row(block)`` elements (else any tile). A function of the head sizes only, so the
+    result does not depend on the device."""
+    it = d.itemsize
+    fallback = None
+    for rb in (64, 32, 16, 8, 4, 2, 1):
+        kt = min(64, (_SHARED_BUDGET - per_row * rb * it) // (per_tile_row(rb) * it))
+        if kt >= 16:
+            return rb, kt
+        if kt >= 1 and fallback is None:
+            fallback = (rb, kt)
+    if fallback is None:
+        raise ValueError(f"{op}: head dimensions too large for the CUDA attention kernel ({what} of "
+                         f"{it}-byte elements must fit {_SHARED_BUDGET} bytes of shared memory)")
+    return fallback
 
 
 def _common(mask, causal, scale, layout, d, dims, kt):
@@ -87,10 +93,10 @@ def attention_forward(q, k, v, mask, causal: bool, scale: float, layout: str = "
     xp = runtime.xp()
     out = xp.empty((B, H, Tq, Dv) if layout == "bhtd" else (B, Tq, H, Dv), dtype=d)
     lse = xp.empty((B, H, Tq), dtype=d)
-    kt = _tile(op, d, D + Dv + _ROWS)
-    launch("attention", "attention_forward", d, B * H * -(-Tq // _ROWS), _ROWS,
+    qb, kt = _blocks(op, d, D + Dv, lambda rb: rb + D + Dv, f"a query row and its output (D + Dv = {D + Dv})")
+    launch("attention", "attention_forward", d, B * H * -(-Tq // qb), qb,
            (q, k, v, mk[0], out, lse, *_common(mk, causal, scale, layout, d, dims, kt)),
-           shared_mem=kt * (D + Dv + _ROWS) * d.itemsize)
+           shared_mem=((D + Dv) * qb + kt * (qb + D + Dv)) * d.itemsize)
     return out, lse
 
 
@@ -112,12 +118,13 @@ def attention_backward(g, q, k, v, out, lse, mask, causal: bool, scale: float, l
     bthd = i32(layout == "bthd")
     launch("attention", "attention_backward_delta", d, -(-B * H * Tq // EW_BLOCK), EW_BLOCK,
            (g, out, delta, i64(B), i64(H), i64(Tq), i64(Dv), bthd))
-    kt = _tile(op, d, D + Dv)
-    launch("attention", "attention_backward_dq", d, B * H * -(-Tq // _ROWS), _ROWS,
+    what = f"two rows of D + Dv = {D + Dv} features"
+    rb, kt = _blocks(op, d, 2 * D + Dv, lambda rb: D + Dv, what)
+    launch("attention", "attention_backward_dq", d, B * H * -(-Tq // rb), rb,
            (g, q, k, v, lse, delta, mk[0], dq, *_common(mk, causal, scale, layout, d, dims, kt)),
-           shared_mem=kt * (D + Dv) * d.itemsize)
-    kt = _tile(op, d, D + Dv + 2)
-    launch("attention", "attention_backward_dkv", d, B * H * -(-Tk // _ROWS), _ROWS,
+           shared_mem=((2 * D + Dv) * rb + kt * (D + Dv)) * d.itemsize)
+    rb, kt = _blocks(op, d, 2 * (D + Dv), lambda rb: D + Dv + 2, what)
+    launch("attention", "attention_backward_dkv", d, B * H * -(-Tk // rb), rb,
            (g, q, k, v, lse, delta, mk[0], dk, dv, *_common(mk, causal, scale, layout, d, dims, kt)),
-           shared_mem=kt * (D + Dv + 2) * d.itemsize)
+           shared_mem=(2 * (D + Dv) * rb + kt * (D + Dv + 2)) * d.itemsize)
     return dq, dk, dv

@@ -9,10 +9,13 @@
 //   NaN; a row with no attended key gives out 0, lse +inf and zero gradients.
 //
 // Forward: one thread per query row, blocks of blockDim queries share tiles of kt keys /
-// values in shared memory; the running max / sum are rescaled once per tile (kt is chosen
-// by the caller from the head sizes only, so the bits do not depend on the launch). The
-// output row is the accumulator. Backward (no atomics): dq by one thread per query row over
-// key tiles, dk / dv by one thread per key row over query tiles, each summed in order.
+// values in shared memory, where each thread also keeps its query row and output
+// accumulator; the running max / sum are rescaled once per tile (kt and the block size are
+// chosen by the caller from the head sizes only; a tile of keys all masked for a row leaves
+// it bit for bit unchanged, so neither the launch nor the causal tile skipping changes the
+// result). Backward (no atomics): dq by one thread per query row over key tiles, dk / dv by
+// one thread per key row over query tiles, each summed in order, the rows and accumulators
+// in shared memory as in the forward.
 #include "common.cuh"
 
 // (batch, head, time) strides in elements of a (B, H, T, F) / (B, T, H, F) contiguous array
@@ -43,26 +46,31 @@ __device__ void attention_forward_impl(const T* q, const T* k, const T* v, const
                                        long long B, long long H, long long Tq, long long Tk, long long D,
                                        long long Dv, long long ms0, long long ms1, long long ms2, long long ms3,
                                        int causal, int has_mask, int bthd, T scale, int kt) {
+  // shared: the block's query rows and accumulators, feature-major ([d * QB + thread]: each
+  // thread its own bank), this tile's scores, then the key / value tile (read by all threads)
   EMBER_DYNAMIC_SHARED(T, smem);
-  T *Ks = smem, *Vs = smem + kt * D, *S = smem + kt * (D + Dv);
+  const long long QB = blockDim.x, ntiles = (Tq + QB - 1) / QB;
+  T *Qs = smem, *Acc = Qs + D * QB, *S = Acc + Dv * QB, *Ks = S + kt * QB, *Vs = Ks + kt * D;
   long long qs[3], ks[3], vs[3], os[3];
   attn_strides(qs, bthd, H, Tq, D);
   attn_strides(ks, bthd, H, Tk, D);
   attn_strides(vs, bthd, H, Tk, Dv);
   attn_strides(os, bthd, H, Tq, Dv);
-  const long long QB = blockDim.x, ntiles = (Tq + QB - 1) / QB;
   const T ninf = -ember_inf<T>();
+  const int tid = threadIdx.x;
   for (long long work = blockIdx.x; work < B * H * ntiles; work += gridDim.x) {
     const long long bh = work / ntiles, i0 = (work - bh * ntiles) * QB, b = bh / H, h = bh - b * H;
-    const long long i = i0 + threadIdx.x;
+    const long long i = i0 + tid;
     const bool active = i < Tq;
-    const T* qr = q + b * qs[0] + h * qs[1] + i * qs[2];
     const T* kb = k + b * ks[0] + h * ks[1];
     const T* vb = v + b * vs[0] + h * vs[1];
-    T* o = out + b * os[0] + h * os[1] + i * os[2];
     T m = ninf, l = T(0);
-    if (active)
-      for (long long c = 0; c < Dv; ++c) o[c] = T(0);
+    __syncthreads();  // the previous work item's tiles are no longer read
+    if (active) {
+      const T* qr = q + b * qs[0] + h * qs[1] + i * qs[2];
+      for (long long d = 0; d < D; ++d) Qs[d * QB + tid] = qr[d];
+      for (long long d = 0; d < Dv; ++d) Acc[d * QB + tid] = T(0);
+    }
     const long long ilast = (i0 + QB < Tq ? i0 + QB : Tq) - 1;
     const long long kend = causal && ilast + 1 < Tk ? ilast + 1 : Tk;
     for (long long j0 = 0; j0 < kend; j0 += kt) {
@@ -78,10 +86,10 @@ __device__ void attention_forward_impl(const T* q, const T* k, const T* v, const
         T sc = ninf;
         if (!attn_masked(mask, has_mask, causal, b, h, i, j0 + c, ms0, ms1, ms2, ms3)) {
           T acc = T(0);
-          for (long long d = 0; d < D; ++d) acc += qr[d] * Ks[c * D + d];
+          for (long long d = 0; d < D; ++d) acc += Qs[d * QB + tid] * Ks[c * D + d];
           sc = acc * scale;
         }
-        S[c * QB + threadIdx.x] = sc;
+        S[c * QB + tid] = sc;
         mx = sc > mx ? sc : mx;
         any_nan = any_nan || sc != sc;
       }
@@ -92,30 +100,31 @@ __device__ void attention_forward_impl(const T* q, const T* k, const T* v, const
         else mnew = ember_nan<T>();
       }
       if (skip) {
-        for (long long c = 0; c < nk; ++c) S[c * QB + threadIdx.x] = T(0);
+        for (long long c = 0; c < nk; ++c) S[c * QB + tid] = T(0);
       } else {
         const T alpha = ember_exp(m - mnew);
         T sum = T(0);
         for (long long c = 0; c < nk; ++c) {
-          const T p = ember_exp(S[c * QB + threadIdx.x] - mnew);
-          S[c * QB + threadIdx.x] = p;
+          const T p = ember_exp(S[c * QB + tid] - mnew);
+          S[c * QB + tid] = p;
           sum += p;
         }
         l = l * alpha + sum;
         if (alpha != T(1))
-          for (long long d = 0; d < Dv; ++d) o[d] *= alpha;
+          for (long long d = 0; d < Dv; ++d) Acc[d * QB + tid] *= alpha;
         m = mnew;
       }
       for (long long c = 0; c < nk; ++c) {
         if (attn_masked(mask, has_mask, causal, b, h, i, j0 + c, ms0, ms1, ms2, ms3)) continue;
-        const T p = S[c * QB + threadIdx.x];
-        for (long long d = 0; d < Dv; ++d) o[d] += p * Vs[c * Dv + d];
+        const T p = S[c * QB + tid];
+        for (long long d = 0; d < Dv; ++d) Acc[d * QB + tid] += p * Vs[c * Dv + d];
       }
     }
     if (!active) continue;
+    T* o = out + b * os[0] + h * os[1] + i * os[2];
     if (l != T(0)) {  // attended (l > 0), or NaN: out and lse NaN
       const T inv = T(1) / l;
-      for (long long d = 0; d < Dv; ++d) o[d] = o[d] * inv;
+      for (long long d = 0; d < Dv; ++d) o[d] = Acc[d * QB + tid] * inv;
       lse[bh * Tq + i] = m + ember_log(l);
     } else {
       for (long long d = 0; d < Dv; ++d) o[d] = T(0);
@@ -140,7 +149,9 @@ __device__ void attention_backward_delta_impl(const T* dout, const T* out, T* de
   }
 }
 
-// p = exp(scale s - lse), dp = <d_out[i], v[j]>, ds = p (dp - delta[i]) scale;  dq[i] = sum_j ds k[j]
+// p = exp(scale s - lse), dp = <d_out[i], v[j]>, ds = p (dp - delta[i]) scale;  dq[i] = sum_j ds k[j].
+// Shared: the block's q rows, d_out rows and dq accumulators (feature-major), then the key /
+// value tile.
 template <typename T>
 __device__ void attention_backward_dq_impl(const T* dout, const T* q, const T* k, const T* v, const T* lse,
                                            const T* delta, const int* mask, T* dq, long long B, long long H,
@@ -148,23 +159,29 @@ __device__ void attention_backward_dq_impl(const T* dout, const T* q, const T* k
                                            long long ms1, long long ms2, long long ms3, int causal, int has_mask,
                                            int bthd, T scale, int kt) {
   EMBER_DYNAMIC_SHARED(T, smem);
-  T *Ks = smem, *Vs = smem + kt * D;
+  const long long QB = blockDim.x, ntiles = (Tq + QB - 1) / QB;
+  T *Qr = smem, *Gr = Qr + D * QB, *Acc = Gr + Dv * QB, *Ks = Acc + D * QB, *Vs = Ks + kt * D;
   long long qs[3], ks[3], vs[3], os[3];
   attn_strides(qs, bthd, H, Tq, D);
   attn_strides(ks, bthd, H, Tk, D);
   attn_strides(vs, bthd, H, Tk, Dv);
   attn_strides(os, bthd, H, Tq, Dv);
-  const long long QB = blockDim.x, ntiles = (Tq + QB - 1) / QB;
+  const int tid = threadIdx.x;
   for (long long work = blockIdx.x; work < B * H * ntiles; work += gridDim.x) {
     const long long bh = work / ntiles, i0 = (work - bh * ntiles) * QB, b = bh / H, h = bh - b * H;
-    const long long i = i0 + threadIdx.x;
+    const long long i = i0 + tid;
     const bool active = i < Tq;
-    const T* qr = q + b * qs[0] + h * qs[1] + i * qs[2];
-    const T* gr = dout + b * os[0] + h * os[1] + i * os[2];
-    T* g = dq + b * qs[0] + h * qs[1] + i * qs[2];
     const T li = active ? lse[bh * Tq + i] : T(0), di = active ? delta[bh * Tq + i] : T(0);
-    if (active)
-      for (long long d = 0; d < D; ++d) g[d] = T(0);
+    __syncthreads();
+    if (active) {
+      const T* qr = q + b * qs[0] + h * qs[1] + i * qs[2];
+      const T* gr = dout + b * os[0] + h * os[1] + i * os[2];
+      for (long long d = 0; d < D; ++d) {
+        Qr[d * QB + tid] = qr[d];
+        Acc[d * QB + tid] = T(0);
+      }
+      for (long long d = 0; d < Dv; ++d) Gr[d * QB + tid] = gr[d];
+    }
     const long long ilast = (i0 + QB < Tq ? i0 + QB : Tq) - 1;
     const long long kend = causal && ilast + 1 < Tk ? ilast + 1 : Tk;
     for (long long j0 = 0; j0 < kend; j0 += kt) {
@@ -177,17 +194,22 @@ __device__ void attention_backward_dq_impl(const T* dout, const T* q, const T* k
       for (long long c = 0; c < nk; ++c) {
         if (attn_masked(mask, has_mask, causal, b, h, i, j0 + c, ms0, ms1, ms2, ms3)) continue;
         T s = T(0), dp = T(0);
-        for (long long d = 0; d < D; ++d) s += qr[d] * Ks[c * D + d];
-        for (long long d = 0; d < Dv; ++d) dp += gr[d] * Vs[c * Dv + d];
+        for (long long d = 0; d < D; ++d) s += Qr[d * QB + tid] * Ks[c * D + d];
+        for (long long d = 0; d < Dv; ++d) dp += Gr[d * QB + tid] * Vs[c * Dv + d];
         const T p = ember_exp(s * scale - li);
         const T ds = p * (dp - di) * scale;
-        for (long long d = 0; d < D; ++d) g[d] += ds * Ks[c * D + d];
+        for (long long d = 0; d < D; ++d) Acc[d * QB + tid] += ds * Ks[c * D + d];
       }
     }
+    if (!active) continue;
+    T* g = dq + b * qs[0] + h * qs[1] + i * qs[2];
+    for (long long d = 0; d < D; ++d) g[d] = Acc[d * QB + tid];
   }
 }
 
-// dv[j] = sum_i p d_out[i],  dk[j] = sum_i ds q[i]: one thread per key row over query tiles
+// dv[j] = sum_i p d_out[i],  dk[j] = sum_i ds q[i]: one thread per key row over query tiles.
+// Shared: the block's k / v rows and dk / dv accumulators (feature-major), then the tile's q
+// and d_out rows, lse and delta.
 template <typename T>
 __device__ void attention_backward_dkv_impl(const T* dout, const T* q, const T* k, const T* v, const T* lse,
                                             const T* delta, const int* mask, T* dk, T* dv, long long B,
@@ -195,24 +217,31 @@ __device__ void attention_backward_dkv_impl(const T* dout, const T* q, const T* 
                                             long long ms0, long long ms1, long long ms2, long long ms3, int causal,
                                             int has_mask, int bthd, T scale, int kt) {
   EMBER_DYNAMIC_SHARED(T, smem);
-  T *Qs = smem, *Gs = smem + kt * D, *Ls = smem + kt * (D + Dv), *Ds = Ls + kt;
+  const long long KB = blockDim.x, ntiles = (Tk + KB - 1) / KB;
+  T *Kr = smem, *Vr = Kr + D * KB, *AK = Vr + Dv * KB, *AV = AK + D * KB;
+  T *Qs = AV + Dv * KB, *Gs = Qs + kt * D, *Ls = Gs + kt * Dv, *Ds = Ls + kt;
   long long qs[3], ks[3], vs[3], os[3];
   attn_strides(qs, bthd, H, Tq, D);
   attn_strides(ks, bthd, H, Tk, D);
   attn_strides(vs, bthd, H, Tk, Dv);
   attn_strides(os, bthd, H, Tq, Dv);
-  const long long KB = blockDim.x, ntiles = (Tk + KB - 1) / KB;
+  const int tid = threadIdx.x;
   for (long long work = blockIdx.x; work < B * H * ntiles; work += gridDim.x) {
     const long long bh = work / ntiles, j0 = (work - bh * ntiles) * KB, b = bh / H, h = bh - b * H;
-    const long long j = j0 + threadIdx.x;
+    const long long j = j0 + tid;
     const bool active = j < Tk;
-    const T* kr = k + b * ks[0] + h * ks[1] + j * ks[2];
-    const T* vr = v + b * vs[0] + h * vs[1] + j * vs[2];
-    T* gk = dk + b * ks[0] + h * ks[1] + j * ks[2];
-    T* gv = dv + b * vs[0] + h * vs[1] + j * vs[2];
+    __syncthreads();
     if (active) {
-      for (long long d = 0; d < D; ++d) gk[d] = T(0);
-      for (long long d = 0; d < Dv; ++d) gv[d] = T(0);
+      const T* kr = k + b * ks[0] + h * ks[1] + j * ks[2];
+      const T* vr = v + b * vs[0] + h * vs[1] + j * vs[2];
+      for (long long d = 0; d < D; ++d) {
+        Kr[d * KB + tid] = kr[d];
+        AK[d * KB + tid] = T(0);
+      }
+      for (long long d = 0; d < Dv; ++d) {
+        Vr[d * KB + tid] = vr[d];
+        AV[d * KB + tid] = T(0);
+      }
     }
     const long long istart = causal ? (j0 < Tq ? j0 : Tq) : 0;  // queries before j0 attend no key here
     for (long long i0 = istart; i0 < Tq; i0 += kt) {
@@ -220,7 +249,7 @@ __device__ void attention_backward_dkv_impl(const T* dout, const T* q, const T* 
       __syncthreads();
       attn_load(Qs, q + b * qs[0] + h * qs[1], i0, nq, D, qs[2]);
       attn_load(Gs, dout + b * os[0] + h * os[1], i0, nq, Dv, os[2]);
-      for (long long c = threadIdx.x; c < nq; c += blockDim.x) {
+      for (long long c = tid; c < nq; c += blockDim.x) {
         Ls[c] = lse[bh * Tq + i0 + c];
         Ds[c] = delta[bh * Tq + i0 + c];
       }
@@ -229,14 +258,19 @@ __device__ void attention_backward_dkv_impl(const T* dout, const T* q, const T* 
       for (long long c = 0; c < nq; ++c) {
         if (attn_masked(mask, has_mask, causal, b, h, i0 + c, j, ms0, ms1, ms2, ms3)) continue;
         T s = T(0), dp = T(0);
-        for (long long d = 0; d < D; ++d) s += Qs[c * D + d] * kr[d];
-        for (long long d = 0; d < Dv; ++d) dp += Gs[c * Dv + d] * vr[d];
+        for (long long d = 0; d < D; ++d) s += Qs[c * D + d] * Kr[d * KB + tid];
+        for (long long d = 0; d < Dv; ++d) dp += Gs[c * Dv + d] * Vr[d * KB + tid];
         const T p = ember_exp(s * scale - Ls[c]);
         const T ds = p * (dp - Ds[c]) * scale;
-        for (long long d = 0; d < Dv; ++d) gv[d] += p * Gs[c * Dv + d];
-        for (long long d = 0; d < D; ++d) gk[d] += ds * Qs[c * D + d];
+        for (long long d = 0; d < Dv; ++d) AV[d * KB + tid] += p * Gs[c * Dv + d];
+        for (long long d = 0; d < D; ++d) AK[d * KB + tid] += ds * Qs[c * D + d];
       }
     }
+    if (!active) continue;
+    T* gk = dk + b * ks[0] + h * ks[1] + j * ks[2];
+    T* gv = dv + b * vs[0] + h * vs[1] + j * vs[2];
+    for (long long d = 0; d < D; ++d) gk[d] = AK[d * KB + tid];
+    for (long long d = 0; d < Dv; ++d) gv[d] = AV[d * KB + tid];
   }
 }
 
