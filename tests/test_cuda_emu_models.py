@@ -25,13 +25,11 @@ runtime = pytest.importorskip("ember.backend.cuda.runtime", reason="the CUDA bac
 @pytest.fixture
 def emulated():
     """Emulation on for this test; the current device is put back to the CPU after."""
-    before = runtime._emulation
-    runtime.use_emulation(True)
-    try:
-        yield
-    finally:
-        ember.set_device("cpu")
-        runtime.use_emulation(before)
+    with runtime.emulation():
+        try:
+            yield
+        finally:
+            ember.set_device("cpu")
 
 
 def _mnist_like(n, seed=0):

@@ -16,13 +16,9 @@ from gpu import kernel_cases  # noqa: E402  (tests/gpu, a namespace package besi
 
 @pytest.fixture
 def cuda():
-    before = runtime._emulation
-    runtime.use_emulation(True)
     import ember.backend.cuda as cuda_backend
-    try:
+    with runtime.emulation():
         yield cuda_backend
-    finally:
-        runtime.use_emulation(before)
 
 
 def _dev(a):
