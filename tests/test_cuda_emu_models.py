@@ -156,3 +156,35 @@ def test_an_op_without_a_gpu_path_names_itself(emulated):
     t = ember.Tensor(np.zeros((0,), np.float32)).to("cuda")
     with pytest.raises(NotImplementedError, match="gelu of a 0-d or empty tensor: no CUDA implementation"):
         ember.functional.gelu(t)
+
+
+def test_preprocessing_layers_run_on_the_device_and_augmentation_names_itself(emulated):
+    from ember.layers import Normalization, RandomFlip, Rescaling
+    ember.set_device("cuda")
+    x = np.random.default_rng(0).random((6, 4, 4, 3)).astype(np.float32)
+    norm = Normalization(mean=[0.5, 0.4, 0.3], variance=[0.1, 0.2, 0.3])
+    y = norm(Rescaling(2.0, offset=-1.0)(x))
+    assert y.device == "cuda"
+    ember.set_device("cpu")
+    want = Normalization(mean=[0.5, 0.4, 0.3], variance=[0.1, 0.2, 0.3])(Rescaling(2.0, offset=-1.0)(x))
+    np.testing.assert_allclose(y.numpy(), want.numpy(), rtol=1e-6)
+    ember.set_device("cuda")
+    with pytest.raises(NotImplementedError, match="RandomFlip layer .* no CUDA implementation"):
+        RandomFlip()(x, training=True)
+
+
+def test_ember_device_env_runs_an_unchanged_script_on_the_device():
+    import subprocess
+    import sys
+    script = ("import numpy as np, ember\n"
+              "from ember.layers import Dense\n"
+              "m = ember.Sequential([Dense(8, activation='relu', input_shape=(3,)), Dense(1)])\n"
+              "m.compile(optimizer='adam', loss='mse')\n"
+              "x = np.random.default_rng(0).random((64, 3)).astype(np.float32)\n"
+              "m.fit(x, x.sum(1), epochs=2, batch_size=16, verbose=0)\n"
+              "p = m.predict(x)\n"
+              "print(ember.get_device(), m.weights[0].device, type(p).__name__, p.shape)\n")
+    env = dict(os.environ, EMBER_DEVICE="cuda", EMBER_CUDA_EMULATION="1")
+    r = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=env, timeout=300)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.split() == ["cuda", "cuda", "ndarray", "(64,", "1)"]
