@@ -188,3 +188,23 @@ def test_ember_device_env_runs_an_unchanged_script_on_the_device():
     r = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=env, timeout=300)
     assert r.returncode == 0, r.stderr
     assert r.stdout.split() == ["cuda", "cuda", "ndarray", "(64,", "1)"]
+
+
+def test_device_feeder_stages_one_batch_ahead_and_reuses_two_pinned_buffers(emulated):
+    from ember.models.device_feed import DeviceFeeder, prefetched
+    ember.set_device("cuda")
+    feeder = DeviceFeeder()
+    batches = [(np.full((4, 3), i, np.float32), np.array(["a", "b", "c", "d"]), np.arange(4) + i) for i in range(5)]
+    seen = []
+
+    def source():
+        for i, b in enumerate(batches):
+            seen.append(i)
+            yield i, b
+    for step, (x, text, y) in prefetched(source(), feeder):
+        assert seen[-1] == min(step + 1, 4)  # the next batch was staged before this one was handed out
+        assert backend.is_device_array(x) and backend.is_device_array(y)
+        assert isinstance(text, np.ndarray)  # strings stay on the host
+        np.testing.assert_array_equal(x.get(), batches[step][0])
+        np.testing.assert_array_equal(y.get(), batches[step][2])
+    assert [len(v) for v in feeder._pinned.values()] == [3, 3]  # two buffers per (shape, dtype), reused
