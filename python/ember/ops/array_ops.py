@@ -112,8 +112,8 @@ def linspace(start, stop, num: int = 50, endpoint: bool = True, retstep: bool = 
         raise ValueError(f"linspace: num must be non-negative. Received: num={num}")
     out = np.linspace(np.asarray(start), np.asarray(stop), int(num), endpoint=endpoint, retstep=retstep, axis=axis)
     if retstep:
-        return constant(out[0].astype(_dtype(dtype))), out[1]
-    return constant(out.astype(_dtype(dtype)))
+        return constant(backend.to_device(out[0].astype(_dtype(dtype)))), out[1]
+    return constant(backend.to_device(out.astype(_dtype(dtype))))  # on the current device, as zeros()
 
 
 def one_hot(x, num_classes: int, axis: int = -1, dtype=None) -> Tensor:
@@ -162,8 +162,9 @@ def _triangle(x, k, lower):
     if x.ndim < 2:
         raise ValueError(f"{'tril' if lower else 'triu'}: input must be at least 2-D. Received: shape={x.shape}")
     n, m = x.shape[-2:]
-    keep = np.tri(n, m, k, dtype=bool) if lower else ~np.tri(n, m, k - 1, dtype=bool)
-    return make_op(np.where(keep, x.data, 0).astype(x.data.dtype), (x,), lambda g: (g * keep,),
+    xp = backend.xp(x.data)
+    keep = xp.tri(n, m, k, dtype=bool) if lower else ~xp.tri(n, m, k - 1, dtype=bool)
+    return make_op(xp.where(keep, x.data, 0).astype(x.data.dtype), (x,), lambda g: (g * keep,),
                    "tril" if lower else "triu")
 
 
@@ -178,9 +179,10 @@ def diag(x, k: int = 0) -> Tensor:
     if x.ndim != 1:
         raise ValueError(f"diag: input must be 1-D or 2-D. Received: shape={x.shape}")
     n = x.shape[0] + builtins.abs(k)
-    r = np.arange(x.shape[0])
+    xp = backend.xp(x.data)
+    r = xp.arange(x.shape[0])
     rows, cols = (r, r + k) if k >= 0 else (r - k, r)
-    out = np.zeros((n, n), dtype=x.data.dtype)
+    out = xp.zeros((n, n), dtype=x.data.dtype)
     out[rows, cols] = x.data
     return make_op(out, (x,), lambda g: (g[rows, cols],), "diag")
 
@@ -229,7 +231,7 @@ def take_along_axis(x, indices, axis: Optional[int] = None) -> Tensor:
                          f"Received: min={idx.min()}, max={idx.max()}")
     shape = [builtins.max(a, b) if i != ax else b for i, (a, b) in enumerate(zip(x.shape, idx.shape))]
     try:
-        idx = np.broadcast_to(idx, shape)
+        idx = backend.xp(idx).broadcast_to(idx, shape)
         x = core.broadcast_to(x, [s if i != ax else x.shape[ax] for i, s in enumerate(shape)])
     except ValueError:
         raise ValueError(f"take_along_axis: shapes do not broadcast outside axis {axis}. "
@@ -426,7 +428,7 @@ def identity(n: int, dtype=None) -> Tensor:
 
 def tri(N: int, M: Optional[int] = None, k: int = 0, dtype=None) -> Tensor:
     """Ones at and below the ``k``-th diagonal of an N x M matrix."""
-    return constant(np.tri(int(N), None if M is None else int(M), int(k), dtype=_dtype(dtype)))
+    return constant(backend.current_xp().tri(int(N), None if M is None else int(M), int(k), dtype=_dtype(dtype)))
 
 
 def empty(shape, dtype=None) -> Tensor:

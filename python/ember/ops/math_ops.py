@@ -252,7 +252,7 @@ def prod(x, axis=None, keepdims: bool = False, dtype=None) -> Tensor:
         gk = g if not keepdims else np.squeeze(g, axes) if axes else g
         gf = gk[..., None] * left * right
         moved = gf.reshape([x.shape[p] for p in perm])
-        return (np.transpose(moved, np.argsort(perm)),)
+        return (moved.transpose(tuple(int(i) for i in np.argsort(perm))),)
     return make_op(out, (x,), backward, "prod")
 
 
