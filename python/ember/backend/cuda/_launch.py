@@ -16,7 +16,7 @@ from . import runtime
 #: reduce_block: threads per block of the per-channel reductions;
 #: index32: the gathers may use 32-bit index arithmetic when every array of the launch is
 #: under 2^30 elements (False forces the 64-bit path, for tests).
-LAUNCH = {"block": 256, "max_blocks": 65535, "reduce_block": 256, "index32": True}
+LAUNCH = {"block": runtime.BLOCK, "max_blocks": runtime.MAX_BLOCKS, "reduce_block": 256, "index32": True}
 
 _SUFFIX = {np.dtype(np.float32): "f32", np.dtype(np.float64): "f64"}
 
@@ -91,7 +91,7 @@ def launch(family: str, name: str, d: np.dtype, n: int, args) -> None:
     if n <= 0:
         return
     block = int(LAUNCH["block"])
-    grid = max(1, min(-(-n // block), int(LAUNCH["max_blocks"])))
+    grid = runtime.blocks_for(n, block, int(LAUNCH["max_blocks"]))
     runtime.kernel(family, f"{name}_{_SUFFIX[d]}")((grid,), (block,), tuple(args))
 
 

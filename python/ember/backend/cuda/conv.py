@@ -73,6 +73,15 @@ def _grouped_w(w, s: Shape):
     return w.reshape(Kg, s.G, OCg).transpose(1, 0, 2)
 
 
+def _stacked_matmul(a, b):
+    """a (G, m, k) @ b (G, k, n) on cuBLAS: one plain GEMM when G is 1 (a transposed 2-D view
+    is read in place through cuBLAS' transpose flags; a batched product may copy it first)."""
+    xp = runtime.xp()
+    if a.shape[0] == 1:
+        return xp.matmul(a[0], b[0])[None]
+    return xp.matmul(a, b)
+
+
 def conv2d(x, w, b, strides, pads, dilation, groups: int, act: int = 0):
     """NHWC conv2d: x (N, H, W, C), w (KH, KW, C/G, OC), b (OC,) or None; pads =
     (top, bottom, left, right); act 1 fuses a ReLU. Returns (N, OH, OW, OC)."""
@@ -87,7 +96,7 @@ def conv2d(x, w, b, strides, pads, dilation, groups: int, act: int = 0):
         fail(op, f"act must be 0 (none) or 1 (relu). Received: act={act}")
     xp = runtime.xp()
     M = s.N * s.OH * s.OW
-    t = xp.matmul(_patches(x, s, d), _grouped_w(w, s))  # (G, M, OCg) on cuBLAS
+    t = _stacked_matmul(_patches(x, s, d), _grouped_w(w, s))  # (G, M, OCg)
     if s.G == 1 and b is None and act == 0:
         y = t
     else:
@@ -130,10 +139,10 @@ def conv2d_backward(x, w, dy, y, strides, pads, dilation, groups: int, act: int,
         launch(_FAMILY, "conv_bias_grad_part", d, nch * s.OC, (part, gg, i64(M), i64(s.OC), i64(s.G), i64(ROW_CHUNK)))
         column_sums(db, part)
     if need_dw:
-        dwg = xp.matmul(_patches(x, s, d).transpose(0, 2, 1), gg)  # (G, Kg, OCg)
+        dwg = _stacked_matmul(_patches(x, s, d).transpose(0, 2, 1), gg)  # (G, Kg, OCg)
         dw = xp.ascontiguousarray(dwg.transpose(1, 0, 2)).reshape(s.KH, s.KW, s.C // s.G, s.OC)
     if need_dx:
-        dcol = xp.matmul(gg, _grouped_w(w, s).transpose(0, 2, 1))  # (G, M, Kg)
+        dcol = _stacked_matmul(gg, _grouped_w(w, s).transpose(0, 2, 1))  # (G, M, Kg)
         if _direct(s):
             dx = dcol.reshape(s.N, s.H, s.W, s.C)
         else:

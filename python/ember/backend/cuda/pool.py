@@ -65,6 +65,10 @@ def _grad(op, dy, x_shape, pool, strides, pads):
 
 
 def max_pool2d_backward(dy, idx, x_shape, pool, strides, pads):
+    """dx (x_shape) of :func:`max_pool2d`: each input cell gathers dy of the windows whose
+    argmax it is. Unlike the CPU binding, ``idx`` entries are not checked against their
+    windows (that would cost a device-to-host sync per call); the gather only reads entries
+    of windows covering a cell, so a stray index is ignored, never written through."""
     op = "max_pool2d_backward"
     d, dy, s = _grad(op, dy, x_shape, pool, strides, pads)
     xp = runtime.xp()
@@ -81,6 +85,7 @@ def max_pool2d_backward(dy, idx, x_shape, pool, strides, pads):
 
 
 def avg_pool2d(x, pool, strides, pads, count_pad: bool = False):
+    """NHWC average pooling; the divisor is the window's cells inside x (PH * PW with count_pad)."""
     d, x, s = _input("avg_pool2d", x, pool, strides, pads)
     N, _, _, C, _, _, OH, OW = s[:8]
     y = runtime.xp().empty((N, OH, OW, C), dtype=d)
@@ -90,6 +95,7 @@ def avg_pool2d(x, pool, strides, pads, count_pad: bool = False):
 
 
 def avg_pool2d_backward(dy, x_shape, pool, strides, pads, count_pad: bool = False):
+    """dx (x_shape) of :func:`avg_pool2d`: each input cell gathers dy / divisor of its windows."""
     d, dy, s = _grad("avg_pool2d_backward", dy, x_shape, pool, strides, pads)
     dx = runtime.xp().empty(s[:4], dtype=d)
     launch(_FAMILY, "avg_pool2d_backward", d, dx.size,
