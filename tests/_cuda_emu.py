@@ -28,11 +28,8 @@ DTYPES = [np.float32, np.float64]
 @pytest.fixture(autouse=True)
 def emulation():
     """Every test of these modules runs the kernels emulated (the flag is put back after)."""
-    before = runtime.emulation_enabled() if hasattr(runtime, "emulation_enabled") else None
-    runtime.use_emulation(True)
-    yield
-    if before is not None:
-        runtime.use_emulation(before)
+    with runtime.emulation():
+        yield
 
 
 def dev(a):
@@ -73,8 +70,9 @@ def launch_config(**cfg):
         _launch.LAUNCH.update(old)
 
 
-#: a small block and a capped grid: blocks stride over the rest (vs the default geometry)
-SMALL_LAUNCH = dict(block=32, max_blocks=3, reduce_block=32)
+#: a small block and a capped grid (blocks stride over the rest), 64-bit index arithmetic:
+#: against the default geometry with 32-bit indices
+SMALL_LAUNCH = dict(block=32, max_blocks=3, reduce_block=32, index32=False)
 
 
 def same_bits_across_launches(fn):

@@ -13,6 +13,7 @@ CASES = [
     (1, 5, 3, 3, 1, 1, 4, (1, 1), (0, 0, 0, 0), (1, 1), 1, 1, False),   # 1x1: x is the patch matrix
     (3, 8, 5, 3, 3, 2, 6, (3, 2), (2, 0, 1, 1), (2, 3), 3, 0, False),   # depthwise x2, large strides / dilation
     (1, 11, 2, 2, 5, 1, 3, (2, 1), (2, 2, 0, 0), (1, 1), 1, 1, True),   # a tall kernel on a thin image
+    (2, 12, 13, 2, 3, 3, 3, (1, 1), (1, 1, 1, 1), (1, 1), 1, 1, True),  # 312 output rows: 2 blocks of db sums
 ]
 IDS = [f"case{i}" for i in range(len(CASES))]
 
@@ -88,10 +89,11 @@ def test_conv2d_relu_mask_nan_y_passes_dy():
 
 
 def test_conv2d_same_bits_across_launches():
-    x, w, b, (st, pd, dl, G, act) = _data(CASES[4], np.float32, seed=9)
-    dy = rand(np.random.default_rng(10), cpu.conv2d(x, w, b, st, pd, dl, G, act).shape, np.float32)
+    x, w, b, (st, pd, dl, G, act) = _data(CASES[6], np.float32, seed=9)
+    y = cpu.conv2d(x, w, b, st, pd, dl, G, act)
+    dy = rand(np.random.default_rng(10), y.shape, np.float32)
     same_bits_across_launches(lambda: (cu.conv2d(dev(x), dev(w), dev(b), st, pd, dl, G, act),
-                                       *cu.conv2d_backward(dev(x), dev(w), dev(dy), None, st, pd, dl, G, act,
+                                       *cu.conv2d_backward(dev(x), dev(w), dev(dy), dev(y), st, pd, dl, G, act,
                                                            True, True, True)))
 
 

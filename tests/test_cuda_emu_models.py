@@ -25,13 +25,11 @@ runtime = pytest.importorskip("ember.backend.cuda.runtime", reason="the CUDA bac
 @pytest.fixture
 def emulated():
     """Emulation on for this test; the current device is put back to the CPU after."""
-    before = runtime._emulation
-    runtime.use_emulation(True)
-    try:
-        yield
-    finally:
-        ember.set_device("cpu")
-        runtime.use_emulation(before)
+    with runtime.emulation():
+        try:
+            yield
+        finally:
+            ember.set_device("cpu")
 
 
 def _mnist_like(n, seed=0):
@@ -158,3 +156,55 @@ def test_an_op_without_a_gpu_path_names_itself(emulated):
     t = ember.Tensor(np.zeros((0,), np.float32)).to("cuda")
     with pytest.raises(NotImplementedError, match="gelu of a 0-d or empty tensor: no CUDA implementation"):
         ember.functional.gelu(t)
+
+
+def test_preprocessing_layers_run_on_the_device_and_augmentation_names_itself(emulated):
+    from ember.layers import Normalization, RandomFlip, Rescaling
+    ember.set_device("cuda")
+    x = np.random.default_rng(0).random((6, 4, 4, 3)).astype(np.float32)
+    norm = Normalization(mean=[0.5, 0.4, 0.3], variance=[0.1, 0.2, 0.3])
+    y = norm(Rescaling(2.0, offset=-1.0)(x))
+    assert y.device == "cuda"
+    ember.set_device("cpu")
+    want = Normalization(mean=[0.5, 0.4, 0.3], variance=[0.1, 0.2, 0.3])(Rescaling(2.0, offset=-1.0)(x))
+    np.testing.assert_allclose(y.numpy(), want.numpy(), rtol=1e-6)
+    ember.set_device("cuda")
+    with pytest.raises(NotImplementedError, match="RandomFlip layer .* no CUDA implementation"):
+        RandomFlip()(x, training=True)
+
+
+def test_ember_device_env_runs_an_unchanged_script_on_the_device():
+    import subprocess
+    import sys
+    script = ("import numpy as np, ember\n"
+              "from ember.layers import Dense\n"
+              "m = ember.Sequential([Dense(8, activation='relu', input_shape=(3,)), Dense(1)])\n"
+              "m.compile(optimizer='adam', loss='mse')\n"
+              "x = np.random.default_rng(0).random((64, 3)).astype(np.float32)\n"
+              "m.fit(x, x.sum(1), epochs=2, batch_size=16, verbose=0)\n"
+              "p = m.predict(x)\n"
+              "print(ember.get_device(), m.weights[0].device, type(p).__name__, p.shape)\n")
+    env = dict(os.environ, EMBER_DEVICE="cuda", EMBER_CUDA_EMULATION="1")
+    r = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=env, timeout=300)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.split() == ["cuda", "cuda", "ndarray", "(64,", "1)"]
+
+
+def test_device_feeder_stages_one_batch_ahead_and_reuses_two_pinned_buffers(emulated):
+    from ember.models.device_feed import DeviceFeeder, prefetched
+    ember.set_device("cuda")
+    feeder = DeviceFeeder()
+    batches = [(np.full((4, 3), i, np.float32), np.array(["a", "b", "c", "d"]), np.arange(4) + i) for i in range(5)]
+    seen = []
+
+    def source():
+        for i, b in enumerate(batches):
+            seen.append(i)
+            yield i, b
+    for step, (x, text, y) in prefetched(source(), feeder):
+        assert seen[-1] == min(step + 1, 4)  # the next batch was staged before this one was handed out
+        assert backend.is_device_array(x) and backend.is_device_array(y)
+        assert isinstance(text, np.ndarray)  # strings stay on the host
+        np.testing.assert_array_equal(x.get(), batches[step][0])
+        np.testing.assert_array_equal(y.get(), batches[step][2])
+    assert [len(v) for v in feeder._pinned.values()] == [3, 3]  # two buffers per (shape, dtype), reused

@@ -510,22 +510,22 @@ class Tensor:
 
     # comparisons give bool Tensors outside the graph (as Keras and PyTorch), so that
     # x[x > 0] masks instead of indexing with 0/1 floats
-    def __lt__(self, o): return make_op(self.data < as_array(o), (), None, "less")
-    def __le__(self, o): return make_op(self.data <= as_array(o), (), None, "less_equal")
-    def __gt__(self, o): return make_op(self.data > as_array(o), (), None, "greater")
-    def __ge__(self, o): return make_op(self.data >= as_array(o), (), None, "greater_equal")
+    def __lt__(self, o): return make_op(self.data < as_array_like(o, self.data), (), None, "less")
+    def __le__(self, o): return make_op(self.data <= as_array_like(o, self.data), (), None, "less_equal")
+    def __gt__(self, o): return make_op(self.data > as_array_like(o, self.data), (), None, "greater")
+    def __ge__(self, o): return make_op(self.data >= as_array_like(o, self.data), (), None, "greater_equal")
 
     # == and != are elementwise too (Keras' ``ops.cast(y_true, "int32") == y_pred`` idiom);
     # a Tensor still hashes by identity, and ``t in a_list`` finds it by identity first
     def __eq__(self, o):
         if o is None or not (isinstance(o, (Tensor, np.generic, int, float, bool, list, tuple)) or backend.is_array(o)):
             return NotImplemented
-        return make_op(self.data == as_array(o), (), None, "equal")
+        return make_op(self.data == as_array_like(o, self.data), (), None, "equal")
 
     def __ne__(self, o):
         if o is None or not (isinstance(o, (Tensor, np.generic, int, float, bool, list, tuple)) or backend.is_array(o)):
             return NotImplemented
-        return make_op(self.data != as_array(o), (), None, "not_equal")
+        return make_op(self.data != as_array_like(o, self.data), (), None, "not_equal")
 
     __hash__ = object.__hash__
 

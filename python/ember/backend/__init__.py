@@ -25,21 +25,26 @@ DEVICES = ("cpu", "cuda")
 _DEVICE_TYPES: tuple = ()
 _cuda = None      # ember.backend.cuda once loaded
 _cuda_xp = None   # cupy or the emulator's fakecupy
+_cuda_mode = None  # whether _cuda was checked in emulation (True) or on a real GPU (False)
 
 
 def _load_cuda():
-    """Import the CUDA backend (and CuPy or the emulator) and register its array type."""
-    global _DEVICE_TYPES, _cuda, _cuda_xp
-    if _cuda is None:
-        try:
-            from . import cuda as cuda_backend
-        except ImportError as e:
-            raise RuntimeError(f"ember's CUDA device is not available: the CUDA backend could not be imported ({e}); "
-                               "install ember's CUDA extra: pip install \"ember[cuda]\"") from e
-        cuda_backend.require_available()  # a clear RuntimeError when CuPy or a GPU is missing
-        _cuda_xp = cuda_backend.runtime.xp()
-        _cuda = cuda_backend
-        _DEVICE_TYPES = (_cuda_xp.ndarray,)
+    """Import the CUDA backend (and CuPy or the emulator), check it can run (a clear
+    RuntimeError when CuPy or a GPU is missing) and register its array type."""
+    global _DEVICE_TYPES, _cuda, _cuda_xp, _cuda_mode
+    try:
+        from . import cuda as cuda_backend
+    except ImportError as e:
+        raise RuntimeError(f"ember's CUDA device is not available: the CUDA backend could not be imported ({e}); "
+                           "install ember's CUDA extra: pip install \"ember[cuda]\"") from e
+    mode = cuda_backend.runtime.emulating()
+    if _cuda is not None and mode == _cuda_mode:
+        return _cuda  # checked already (the per-batch and per-weight calls stay cheap)
+    cuda_backend.require_available()
+    xp_mod = cuda_backend.runtime.xp()  # cupy, or the emulator's fakecupy
+    if xp_mod.ndarray not in _DEVICE_TYPES:
+        _DEVICE_TYPES = _DEVICE_TYPES + (xp_mod.ndarray,)
+    _cuda, _cuda_xp, _cuda_mode = cuda_backend, xp_mod, mode
     return _cuda
 
 

@@ -4,8 +4,9 @@ On the CPU nothing happens (the batches stay the NumPy arrays they are). On a GP
 host array of a batch is copied once: with real CuPy through a reused page-locked (pinned)
 host buffer and an asynchronous copy on a dedicated stream, staged one batch ahead, so the
 copy of batch i+1 runs while step i computes; the compute stream waits for a batch's copy
-only when that batch is handed out. In the emulation mode (EMBER_CUDA_EMULATION=1) a plain
-``asarray`` does the copy. Non-numeric arrays (text for TextVectorization) stay on the host.
+only when that batch is handed out. The emulation mode (EMBER_CUDA_EMULATION=1) runs the same
+code (its streams and events are synchronous). Non-numeric arrays (text for
+TextVectorization) stay on the host.
 """
 from __future__ import annotations
 
@@ -31,30 +32,28 @@ class DeviceFeeder:
 
     def __init__(self):
         self.xp = backend.current_xp()
-        self.real = getattr(self.xp, "__name__", "") == "cupy"
         self._stream = None
-        self._pinned = {}   # (shape, dtype) -> [slot 0, slot 1, next slot]: (pinned buffer, event) pairs
+        self._pinned = {}   # (shape, dtype) -> [slot 0, slot 1, next slot]; a slot: (pinned buffer, its copy's event)
         self._events = []
 
     def _put(self, a: np.ndarray):
-        if not self.real:
-            return self.xp.asarray(a)
-        import cupy
-        import cupyx
+        xp = self.xp
         if self._stream is None:
-            self._stream = cupy.cuda.Stream(non_blocking=True)
+            self._stream = xp.cuda.Stream(non_blocking=True)
         ring = self._pinned.setdefault((a.shape, a.dtype.str), [None, None, 0])
         k = ring[2]
         ring[2] = 1 - k
         if ring[k] is None:
-            pinned, done = cupyx.empty_pinned(a.shape, a.dtype), None
+            mem = xp.cuda.alloc_pinned_memory(max(a.nbytes, 1))
+            pinned = np.frombuffer(mem, a.dtype, a.size).reshape(a.shape)
         else:
             pinned, done = ring[k]
             done.synchronize()  # the copy that last read this buffer (two batches ago) has finished
         np.copyto(pinned, a)
-        dev = cupy.empty(a.shape, a.dtype)
+        dev = xp.empty(a.shape, a.dtype)
         dev.set(pinned, stream=self._stream)  # asynchronous: the source is page-locked
-        ev = self._stream.record()
+        ev = xp.cuda.Event()
+        ev.record(self._stream)
         ring[k] = (pinned, ev)
         self._events.append(ev)
         return dev
@@ -68,8 +67,7 @@ class DeviceFeeder:
     def ready(self, events) -> None:
         """Make the compute stream wait for a staged batch's copies."""
         if events:
-            import cupy
-            stream = cupy.cuda.get_current_stream()
+            stream = self.xp.cuda.get_current_stream()
             for ev in events:
                 stream.wait_event(ev)
 

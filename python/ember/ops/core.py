@@ -392,19 +392,23 @@ def broadcast_to(a, shape) -> Tensor:
     return make_op(out, (a,), lambda g: (g,), "broadcast_to")
 
 
-def _index_arrays(idx):
-    """Unwrap Tensors inside an index (fancy indexing with integer Tensors)."""
+def _index_arrays(idx, like):
+    """Unwrap Tensors inside an index (fancy indexing with integer Tensors); index arrays
+    go to the device of the indexed array ``like`` (host-computed gather positions, a
+    small explicit copy)."""
     if isinstance(idx, Tensor):
-        return idx.data.astype(np.int64) if idx.data.dtype.kind == "f" else idx.data
-    if isinstance(idx, tuple):
-        return tuple(_index_arrays(i) for i in idx)
+        idx = idx.data.astype(np.int64) if idx.data.dtype.kind == "f" else idx.data
+    elif isinstance(idx, tuple):
+        return tuple(_index_arrays(i, like) for i in idx)
+    if backend.is_array(idx) and backend.device_of(idx) != backend.device_of(like):
+        idx = backend.to_device(idx, backend.device_of(like))
     return idx
 
 
 def getitem(a, idx) -> Tensor:
     """Indexing and slicing (basic and advanced); the gradient scatters back (adds repeats)."""
     a = _operand(a)
-    idx = _index_arrays(idx)
+    idx = _index_arrays(idx, a.data)
     try:
         out = a.data[idx]
     except IndexError as e:

@@ -64,7 +64,6 @@ def silu(x) -> Tensor:
     """x * sigmoid(x) (``swish``)."""
     x = _floating(x)
     xd = x.data
-    xp = backend.xp(xd)
     s = _sigmoid_array(xd)
     return make_op(xd * s, (x,), lambda g: (g * (s * (1 + xd * (1 - s))),), "silu")
 

@@ -20,8 +20,6 @@ from __future__ import annotations
 
 from typing import Tuple
 
-import numpy as np
-
 from .. import backend
 from ..tensor import Tensor, as_array_like, as_bool_array, as_tensor, make_op
 from . import core

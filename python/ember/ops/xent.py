@@ -48,7 +48,7 @@ def softmax_cross_entropy(logits, onehot) -> Tensor:
     return make_op(loss, (logits, labels), backward, "softmax_cross_entropy")
 
 
-def sparse_labels(op: str, int_labels, logits: Tensor):
+def sparse_labels(op: str, int_labels, logits: Tensor, what: str = "labels"):
     """Keras' rules for integer class labels, checked once: shape (...) or (..., 1) for
     logits (..., C) (the trailing 1 is squeezed); integer or bool dtype, or floats holding
     whole numbers; every label in [0, C). Returns int64 labels on the logits' device."""
@@ -57,15 +57,15 @@ def sparse_labels(op: str, int_labels, logits: Tensor):
     if tuple(lab.shape) != lead and tuple(lab.shape) == lead + (1,):
         lab = lab.reshape(lead)
     if tuple(lab.shape) != lead:
-        raise ValueError(f"{op}: labels must have shape {lead} (or {lead + (1,)}) for logits of shape "
+        raise ValueError(f"{op}: {what} must have shape {lead} (or {lead + (1,)}) for logits of shape "
                          f"{logits.shape}. Received: shape={tuple(lab.shape)}")
     if lab.dtype.kind not in "iub":
         if lab.dtype.kind != "f" or (lab.size and not bool((lab == lab.round()).all())):
-            raise ValueError(f"{op}: labels must be integer class indices. Received: dtype={lab.dtype}")
+            raise ValueError(f"{op}: {what} must be integer class indices. Received: dtype={lab.dtype}")
     lab = lab.astype(np.int64, copy=False)
     C = logits.shape[-1]
     if lab.size and bool(((lab < 0) | (lab >= C)).any()):
-        raise ValueError(f"{op}: labels must be in [0, {C}). Received: min={int(lab.min())}, max={int(lab.max())}")
+        raise ValueError(f"{op}: {what} must be in [0, {C}). Received: min={int(lab.min())}, max={int(lab.max())}")
     return lab
 
 

@@ -13,8 +13,10 @@ from . import runtime
 
 #: block: threads per block of the elementwise / gather kernels (grid-stride loops);
 #: max_blocks: the grid is capped there (the loops stride over the rest);
-#: reduce_block: threads per block of the per-channel reductions (a power of two <= 256).
-LAUNCH = {"block": 256, "max_blocks": 65535, "reduce_block": 256}
+#: reduce_block: threads per block of the per-channel reductions;
+#: index32: the gathers may use 32-bit index arithmetic when every array of the launch is
+#: under 2^30 elements (False forces the 64-bit path, for tests).
+LAUNCH = {"block": runtime.BLOCK, "max_blocks": runtime.MAX_BLOCKS, "reduce_block": 256, "index32": True}
 
 _SUFFIX = {np.dtype(np.float32): "f32", np.dtype(np.float64): "f64"}
 
@@ -76,12 +78,20 @@ def i32(v) -> np.int32:
     return np.int32(v)
 
 
+def idx32(*sizes) -> np.int32:
+    """The ``int idx32`` kernel flag: 1 when 32-bit indices are allowed, all ``sizes``
+    (element counts of the launch's arrays) are under 2^30 and so is the largest grid
+    stride (an index plus the stride then stays under 2^31)."""
+    return np.int32(bool(LAUNCH["index32"]) and max(sizes, default=0) < 2 ** 30
+                    and int(LAUNCH["block"]) * int(LAUNCH["max_blocks"]) < 2 ** 30)
+
+
 def launch(family: str, name: str, d: np.dtype, n: int, args) -> None:
     """A grid-stride kernel over ``n`` items (nothing to do when n is 0)."""
     if n <= 0:
         return
     block = int(LAUNCH["block"])
-    grid = max(1, min(-(-n // block), int(LAUNCH["max_blocks"])))
+    grid = runtime.blocks_for(n, block, int(LAUNCH["max_blocks"]))
     runtime.kernel(family, f"{name}_{_SUFFIX[d]}")((grid,), (block,), tuple(args))
 
 

@@ -60,6 +60,7 @@ def batch_norm_train(x2, gamma, beta, running_mean, running_var, eps: float, mom
 
 
 def batch_norm_infer(x2, gamma, beta, running_mean, running_var, eps: float):
+    """y = (x2 - running_mean) / sqrt(running_var + eps) * gamma + beta, x2 (M, C)."""
     op = "batch_norm"
     d, x2 = _x(op, x2)
     M, C = (int(e) for e in x2.shape)

@@ -8,11 +8,14 @@ from __future__ import annotations
 from collections import namedtuple
 
 from . import runtime
-from ._launch import fail, float_dtype, i32, i64, ints, launch, operand
+from .elementwise import column_sums
+from ._launch import fail, float_dtype, i32, i64, idx32, ints, launch, operand
 
 __all__ = ["conv2d", "conv2d_backward"]
 
 _FAMILY = "conv"
+#: output rows per partial sum of the bias gradient: fixed, so db does not depend on the launch
+ROW_CHUNK = 256
 
 Shape = namedtuple("Shape", "N H W C KH KW OC OH OW sh sw ph pw dh dw G")
 
@@ -60,7 +63,7 @@ def _patches(x, s: Shape, d):
     if _direct(s):
         return x.reshape(1, M, s.C)
     col = runtime.xp().empty((s.G, M, Kg), dtype=d)
-    launch(_FAMILY, "conv_im2col", d, s.G * M * Kg, (col, x) + _geometry(s))
+    launch(_FAMILY, "conv_im2col", d, s.G * M * Kg, (col, x) + _geometry(s) + (idx32(col.size, x.size),))
     return col
 
 
@@ -68,6 +71,15 @@ def _grouped_w(w, s: Shape):
     """w (KH, KW, Cg, OC) as the (G, Kg, OCg) stack of per-group GEMM matrices (a view)."""
     Kg, OCg = s.KH * s.KW * (s.C // s.G), s.OC // s.G
     return w.reshape(Kg, s.G, OCg).transpose(1, 0, 2)
+
+
+def _stacked_matmul(a, b):
+    """a (G, m, k) @ b (G, k, n) on cuBLAS: one plain GEMM when G is 1 (a transposed 2-D view
+    is read in place through cuBLAS' transpose flags; a batched product may copy it first)."""
+    xp = runtime.xp()
+    if a.shape[0] == 1:
+        return xp.matmul(a[0], b[0])[None]
+    return xp.matmul(a, b)
 
 
 def conv2d(x, w, b, strides, pads, dilation, groups: int, act: int = 0):
@@ -84,7 +96,7 @@ def conv2d(x, w, b, strides, pads, dilation, groups: int, act: int = 0):
         fail(op, f"act must be 0 (none) or 1 (relu). Received: act={act}")
     xp = runtime.xp()
     M = s.N * s.OH * s.OW
-    t = xp.matmul(_patches(x, s, d), _grouped_w(w, s))  # (G, M, OCg) on cuBLAS
+    t = _stacked_matmul(_patches(x, s, d), _grouped_w(w, s))  # (G, M, OCg)
     if s.G == 1 and b is None and act == 0:
         y = t
     else:
@@ -122,17 +134,19 @@ def conv2d_backward(x, w, dy, y, strides, pads, dilation, groups: int, act: int,
     dx = dw = db = None
     if need_db:
         db = xp.empty((s.OC,), dtype=d)
-        if M == 0:
-            db[...] = 0
-        launch(_FAMILY, "conv_bias_grad", d, s.OC, (db, gg, i64(M), i64(s.OC), i64(s.G)))
+        nch = -(-M // ROW_CHUNK)
+        part = xp.empty((nch, s.OC), dtype=d)
+        launch(_FAMILY, "conv_bias_grad_part", d, nch * s.OC, (part, gg, i64(M), i64(s.OC), i64(s.G), i64(ROW_CHUNK)))
+        column_sums(db, part)
     if need_dw:
-        dwg = xp.matmul(_patches(x, s, d).transpose(0, 2, 1), gg)  # (G, Kg, OCg)
+        dwg = _stacked_matmul(_patches(x, s, d).transpose(0, 2, 1), gg)  # (G, Kg, OCg)
         dw = xp.ascontiguousarray(dwg.transpose(1, 0, 2)).reshape(s.KH, s.KW, s.C // s.G, s.OC)
     if need_dx:
-        dcol = xp.matmul(gg, _grouped_w(w, s).transpose(0, 2, 1))  # (G, M, Kg)
+        dcol = _stacked_matmul(gg, _grouped_w(w, s).transpose(0, 2, 1))  # (G, M, Kg)
         if _direct(s):
             dx = dcol.reshape(s.N, s.H, s.W, s.C)
         else:
             dx = xp.empty((s.N, s.H, s.W, s.C), dtype=d)
-            launch(_FAMILY, "conv_col2im", d, dx.size, (dx, xp.ascontiguousarray(dcol)) + _geometry(s))
+            launch(_FAMILY, "conv_col2im", d, dx.size,
+                   (dx, xp.ascontiguousarray(dcol)) + _geometry(s) + (idx32(dcol.size, dx.size),))
     return dx, dw, db

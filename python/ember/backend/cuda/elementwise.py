@@ -4,6 +4,8 @@ optimizer steps (kernels/elementwise.cu). Same names, arguments and returns as
 """
 from __future__ import annotations
 
+import numpy as np
+
 from ..cpu import FUSED_ACTIVATIONS
 from . import runtime
 from ._launch import fail, float_dtype, i32, i64, launch, operand, scalar
@@ -11,6 +13,8 @@ from ._launch import fail, float_dtype, i32, i64, launch, operand, scalar
 __all__ = ["bias_act_forward", "bias_act_backward", "sgd_update", "adam_update", "rmsprop_update"]
 
 _FAMILY = "elementwise"
+#: rows per partial column sum of db (the CPU's block too): fixed, so db does not depend on the launch
+ROW_CHUNK = 32
 
 
 def _act_code(op: str, act: str) -> int:
@@ -82,11 +86,20 @@ def bias_act_backward(dy, y, x, b, act: str, alpha: float = 0.0, need_db: bool =
         launch(_FAMILY, "bias_act_backward", d, rows * cols, (dx, dy, ya, xa, ba) + tail)
         return dx, None
     db = xp.empty((cols,), dtype=d)
-    if rows == 0:
-        db[...] = 0
-        return dx, db
-    launch(_FAMILY, "bias_act_backward_db", d, cols, (dx, db, dy, ya, xa, ba) + tail)
+    nch = -(-rows // ROW_CHUNK)
+    part = xp.empty((nch, cols), dtype=d)
+    launch(_FAMILY, "bias_act_backward_part", d, nch * cols, (dx, part, dy, ya, xa, ba) + tail + (i64(ROW_CHUNK),))
+    column_sums(db, part)
     return dx, db
+
+
+def column_sums(out, part) -> None:
+    """out[c] = sum of part[k, c] over k in order (part (chunks, cols)); 0 for no chunks."""
+    nch, cols = (int(e) for e in part.shape)
+    if nch == 0:
+        out[...] = 0
+        return
+    launch(_FAMILY, "chunk_column_sum", np.dtype(part.dtype), cols, (out, part, i64(nch), i64(cols)))
 
 
 def _param(op: str, p, g):

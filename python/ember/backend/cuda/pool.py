@@ -7,7 +7,7 @@ from __future__ import annotations
 import numpy as np
 
 from . import runtime
-from ._launch import fail, float_dtype, i32, i64, ints, launch, operand
+from ._launch import fail, float_dtype, i32, i64, idx32, ints, launch, operand
 
 __all__ = ["max_pool2d", "max_pool2d_backward", "avg_pool2d", "avg_pool2d_backward"]
 
@@ -52,7 +52,7 @@ def max_pool2d(x, pool, strides, pads):
     N, _, _, C, _, _, OH, OW = s[:8]
     y = xp.empty((N, OH, OW, C), dtype=d)
     idx = xp.empty((N, OH, OW, C), dtype=np.int32)
-    launch(_FAMILY, "max_pool2d", d, y.size, (y, idx, x) + tuple(i64(v) for v in s))
+    launch(_FAMILY, "max_pool2d", d, y.size, (y, idx, x) + tuple(i64(v) for v in s) + (idx32(x.size, y.size),))
     return y, idx
 
 
@@ -65,6 +65,10 @@ def _grad(op, dy, x_shape, pool, strides, pads):
 
 
 def max_pool2d_backward(dy, idx, x_shape, pool, strides, pads):
+    """dx (x_shape) of :func:`max_pool2d`: each input cell gathers dy of the windows whose
+    argmax it is. Unlike the CPU binding, ``idx`` entries are not checked against their
+    windows (that would cost a device-to-host sync per call); the gather only reads entries
+    of windows covering a cell, so a stray index is ignored, never written through."""
     op = "max_pool2d_backward"
     d, dy, s = _grad(op, dy, x_shape, pool, strides, pads)
     xp = runtime.xp()
@@ -75,20 +79,25 @@ def max_pool2d_backward(dy, idx, x_shape, pool, strides, pads):
         fail(op, f"'idx' must have shape {tuple(dy.shape)}. Received: shape={tuple(idx.shape)}")
     idx = xp.ascontiguousarray(idx)
     dx = xp.empty(s[:4], dtype=d)
-    launch(_FAMILY, "max_pool2d_backward", d, dx.size, (dx, dy, idx) + tuple(i64(v) for v in s))
+    launch(_FAMILY, "max_pool2d_backward", d, dx.size,
+           (dx, dy, idx) + tuple(i64(v) for v in s) + (idx32(dx.size, dy.size),))
     return dx
 
 
 def avg_pool2d(x, pool, strides, pads, count_pad: bool = False):
+    """NHWC average pooling; the divisor is the window's cells inside x (PH * PW with count_pad)."""
     d, x, s = _input("avg_pool2d", x, pool, strides, pads)
     N, _, _, C, _, _, OH, OW = s[:8]
     y = runtime.xp().empty((N, OH, OW, C), dtype=d)
-    launch(_FAMILY, "avg_pool2d", d, y.size, (y, x) + tuple(i64(v) for v in s) + (i32(bool(count_pad)),))
+    launch(_FAMILY, "avg_pool2d", d, y.size,
+           (y, x) + tuple(i64(v) for v in s) + (i32(bool(count_pad)), idx32(x.size, y.size)))
     return y
 
 
 def avg_pool2d_backward(dy, x_shape, pool, strides, pads, count_pad: bool = False):
+    """dx (x_shape) of :func:`avg_pool2d`: each input cell gathers dy / divisor of its windows."""
     d, dy, s = _grad("avg_pool2d_backward", dy, x_shape, pool, strides, pads)
     dx = runtime.xp().empty(s[:4], dtype=d)
-    launch(_FAMILY, "avg_pool2d_backward", d, dx.size, (dx, dy) + tuple(i64(v) for v in s) + (i32(bool(count_pad)),))
+    launch(_FAMILY, "avg_pool2d_backward", d, dx.size,
+           (dx, dy) + tuple(i64(v) for v in s) + (i32(bool(count_pad)), idx32(dx.size, dy.size)))
     return dx

@@ -83,7 +83,7 @@ template <typename T>
 __device__ void batch_norm_infer_impl(T* y, const T* x, const T* gamma, const T* beta, const T* running_mean,
                                       const T* running_var, long long M, long long C, double eps, int has_gamma,
                                       int has_beta) {
-  for (long long i = (long long)blockIdx.x * blockDim.x + threadIdx.x; i < M * C; i += (long long)gridDim.x * blockDim.x) {
+  EMBER_GRID_STRIDE(i, M * C) {
     const long long j = i % C;
     const double inv = 1.0 / ember_sqrt(double(running_var[j]) + eps);
     const double g = has_gamma ? double(gamma[j]) : 1.0;

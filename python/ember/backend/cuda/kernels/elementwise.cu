@@ -12,9 +12,6 @@
 #define EW_GELU 4
 #define EW_LEAKY 5
 
-__device__ inline float ew_erf(float z) { return erff(z); }
-__device__ inline double ew_erf(double z) { return erf(z); }
-
 template <typename T>
 __device__ inline T ew_sigmoid(T z) {
   // exp of a non-positive number only: no overflow for large |z|
@@ -29,7 +26,7 @@ __device__ inline T ew_act(T z, int act, T alpha) {
     case EW_RELU: return z < T(0) ? T(0) : z;  // NaN passes through
     case EW_SIGMOID: return ew_sigmoid(z);
     case EW_TANH: return ember_tanh(z);
-    case EW_GELU: return T(0.5) * z * (T(1) + ew_erf(z * T(0.70710678118654752440)));
+    case EW_GELU: return T(0.5) * z * (T(1) + ember_erf(z * T(0.70710678118654752440)));
     case EW_LEAKY: return z > T(0) ? z : alpha * z;
     default: return z;
   }
@@ -44,7 +41,7 @@ __device__ inline T ew_grad(T d, T y, T z, int act, T alpha) {
     case EW_SIGMOID: return d * y * (T(1) - y);
     case EW_TANH: return d * (T(1) - y * y);
     case EW_GELU: {
-      const T cdf = T(0.5) * (T(1) + ew_erf(z * T(0.70710678118654752440)));
+      const T cdf = T(0.5) * (T(1) + ember_erf(z * T(0.70710678118654752440)));
       const T pdf = ember_exp(T(-0.5) * z * z) * T(0.39894228040143267794);
       return d * (cdf + z * pdf);
     }
@@ -59,7 +56,7 @@ template <typename T>
 __device__ void bias_act_forward_impl(T* y, const T* x, const T* b, long long rows, long long cols, int act,
                                       T alpha, int has_b) {
   const long long n = rows * cols;
-  for (long long i = (long long)blockIdx.x * blockDim.x + threadIdx.x; i < n; i += (long long)gridDim.x * blockDim.x) {
+  EMBER_GRID_STRIDE(i, n) {
     const T z = x[i] + (has_b ? b[i % cols] : T(0));
     y[i] = ew_act(z, act, alpha);
   }
@@ -80,7 +77,7 @@ template <typename T>
 __device__ void bias_act_backward_impl(T* dx, const T* dy, const T* y, const T* x, const T* b, long long rows,
                                        long long cols, int act, T alpha, int has_b) {
   const long long n = rows * cols;
-  for (long long i = (long long)blockIdx.x * blockDim.x + threadIdx.x; i < n; i += (long long)gridDim.x * blockDim.x) {
+  EMBER_GRID_STRIDE(i, n) {
     const T yv = (act == EW_LINEAR || act == EW_GELU) ? T(0) : y[i];
     const T z = act == EW_GELU ? x[i] + (has_b ? b[i % cols] : T(0)) : T(0);
     dx[i] = ew_grad(dy[i], yv, z, act, alpha);
@@ -98,36 +95,61 @@ extern "C" __global__ void bias_act_backward_f64(double* dx, const double* dy, c
   bias_act_backward_impl<double>(dx, dy, y, x, b, rows, cols, act, alpha, has_b);
 }
 
-// dx and db together: one thread per column walks its rows in order, writing dx and
-// summing it into db (one thread per output sum, a fixed order: no atomics). Neighbouring
-// threads read neighbouring columns, so each row's loads are coalesced.
+// dx and the column sums of dx by fixed blocks of `chunk` rows (32, as the CPU):
+// part[k, c] = sum of dx[r, c] over the rows r of block k, in order; one thread per
+// (block, column), so neighbouring threads read neighbouring columns (coalesced).
+// chunk_column_sum then adds the blocks in order: no atomics, and the grouping depends on
+// `chunk` only, never on the launch.
 template <typename T>
-__device__ void bias_act_backward_db_impl(T* dx, T* db, const T* dy, const T* y, const T* x, const T* b,
-                                          long long rows, long long cols, int act, T alpha, int has_b) {
-  for (long long c = (long long)blockIdx.x * blockDim.x + threadIdx.x; c < cols; c += (long long)gridDim.x * blockDim.x) {
+__device__ void bias_act_backward_part_impl(T* dx, T* part, const T* dy, const T* y, const T* x, const T* b,
+                                            long long rows, long long cols, int act, T alpha, int has_b,
+                                            long long chunk) {
+  const long long nch = (rows + chunk - 1) / chunk;
+  EMBER_GRID_STRIDE(i, nch * cols) {
+    const long long k = i / cols, c = i % cols;
+    const long long r1 = (k + 1) * chunk < rows ? (k + 1) * chunk : rows;
     const T bc = has_b ? b[c] : T(0);
     T acc = T(0);
-    for (long long r = 0; r < rows; ++r) {
-      const long long i = r * cols + c;
-      const T yv = (act == EW_LINEAR || act == EW_GELU) ? T(0) : y[i];
-      const T z = act == EW_GELU ? x[i] + bc : T(0);
-      const T d = ew_grad(dy[i], yv, z, act, alpha);
-      dx[i] = d;
+    for (long long r = k * chunk; r < r1; ++r) {
+      const long long e = r * cols + c;
+      const T yv = (act == EW_LINEAR || act == EW_GELU) ? T(0) : y[e];
+      const T z = act == EW_GELU ? x[e] + bc : T(0);
+      const T d = ew_grad(dy[e], yv, z, act, alpha);
+      dx[e] = d;
       acc += d;
     }
-    db[c] = acc;
+    part[i] = acc;
   }
 }
 
-extern "C" __global__ void bias_act_backward_db_f32(float* dx, float* db, const float* dy, const float* y,
-                                                    const float* x, const float* b, long long rows, long long cols,
-                                                    int act, float alpha, int has_b) {
-  bias_act_backward_db_impl<float>(dx, db, dy, y, x, b, rows, cols, act, alpha, has_b);
+extern "C" __global__ void bias_act_backward_part_f32(float* dx, float* part, const float* dy, const float* y,
+                                                      const float* x, const float* b, long long rows, long long cols,
+                                                      int act, float alpha, int has_b, long long chunk) {
+  bias_act_backward_part_impl<float>(dx, part, dy, y, x, b, rows, cols, act, alpha, has_b, chunk);
 }
-extern "C" __global__ void bias_act_backward_db_f64(double* dx, double* db, const double* dy, const double* y,
-                                                    const double* x, const double* b, long long rows,
-                                                    long long cols, int act, double alpha, int has_b) {
-  bias_act_backward_db_impl<double>(dx, db, dy, y, x, b, rows, cols, act, alpha, has_b);
+extern "C" __global__ void bias_act_backward_part_f64(double* dx, double* part, const double* dy, const double* y,
+                                                      const double* x, const double* b, long long rows,
+                                                      long long cols, int act, double alpha, int has_b,
+                                                      long long chunk) {
+  bias_act_backward_part_impl<double>(dx, part, dy, y, x, b, rows, cols, act, alpha, has_b, chunk);
+}
+
+// out[c] = sum over k < nchunks, in order, of part[k, c] (part (nchunks, cols)); one thread
+// per column. Also finishes the conv family's bias gradient.
+template <typename T>
+__device__ void chunk_column_sum_impl(T* out, const T* part, long long nchunks, long long cols) {
+  EMBER_GRID_STRIDE(c, cols) {
+    T acc = T(0);
+    for (long long k = 0; k < nchunks; ++k) acc += part[k * cols + c];
+    out[c] = acc;
+  }
+}
+
+extern "C" __global__ void chunk_column_sum_f32(float* out, const float* part, long long nchunks, long long cols) {
+  chunk_column_sum_impl<float>(out, part, nchunks, cols);
+}
+extern "C" __global__ void chunk_column_sum_f64(double* out, const double* part, long long nchunks, long long cols) {
+  chunk_column_sum_impl<double>(out, part, nchunks, cols);
 }
 
 // Keras SGD with decoupled weight decay (decay = lr * wd): m = mu m - lr g;
@@ -135,7 +157,7 @@ extern "C" __global__ void bias_act_backward_db_f64(double* dx, double* db, cons
 template <typename T>
 __device__ void sgd_update_impl(T* p, T* m, const T* g, long long n, T lr, T mu, int nesterov, int has_m,
                                 int has_wd, T decay) {
-  for (long long i = (long long)blockIdx.x * blockDim.x + threadIdx.x; i < n; i += (long long)gridDim.x * blockDim.x) {
+  EMBER_GRID_STRIDE(i, n) {
     T pi = p[i];
     if (has_wd) pi -= decay * pi;
     if (has_m) {
@@ -163,7 +185,7 @@ extern "C" __global__ void sgd_update_f64(double* p, double* m, const double* g,
 template <typename T>
 __device__ void adam_update_impl(T* p, T* m, T* v, T* vhat, const T* g, long long n, T c1, T c2, T step, T e,
                                  T keep, int has_vhat) {
-  for (long long i = (long long)blockIdx.x * blockDim.x + threadIdx.x; i < n; i += (long long)gridDim.x * blockDim.x) {
+  EMBER_GRID_STRIDE(i, n) {
     const T gi = g[i];
     const T mi = m[i] + (gi - m[i]) * c1;
     const T vi = v[i] + (gi * gi - v[i]) * c2;
@@ -195,7 +217,7 @@ extern "C" __global__ void adam_update_f64(double* p, double* m, double* v, doub
 template <typename T>
 __device__ void rmsprop_update_impl(T* p, T* v, T* mom, T* avg, const T* g, long long n, T lr, T rho, T c, T mu,
                                     T e, T decay, int has_wd, int has_mom, int has_avg) {
-  for (long long i = (long long)blockIdx.x * blockDim.x + threadIdx.x; i < n; i += (long long)gridDim.x * blockDim.x) {
+  EMBER_GRID_STRIDE(i, n) {
     const T gi = g[i];
     T pi = p[i];
     if (has_wd) pi -= decay * pi;
