@@ -1,9 +1,26 @@
+import sys
+
 import pytest
 
 import ember
+from ember import backend
 
 
 @pytest.fixture(autouse=True)
 def _seed():
     ember.set_seed(1234)
     yield
+
+
+@pytest.fixture(autouse=True)
+def _device_restored():
+    """A test that changes the current device or the CUDA emulation flag cannot leak the
+    change into the tests after it (weights would be created on the wrong device)."""
+    device = backend._current
+    rt = sys.modules.get("ember.backend.cuda.runtime")
+    emulation = rt._emulation if rt is not None else None
+    yield
+    backend._current = device
+    rt = sys.modules.get("ember.backend.cuda.runtime")
+    if rt is not None:
+        rt._emulation = emulation

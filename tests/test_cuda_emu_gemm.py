@@ -1,9 +1,12 @@
 """CUDA gemm / matmul (cuBLAS through the array module's matmul), emulated, against backend.cpu."""
+import importlib
+
 import numpy as np
 import pytest
 
 from _cuda_emu import *  # noqa: F401,F403  (the emulation fixture, dev/host/close, cpu)
-from ember.backend.cuda import gemm as cu
+# the family module (ember.backend.cuda re-exports its function ``gemm`` under the same name)
+cu = importlib.import_module("ember.backend.cuda.gemm")
 
 
 @pytest.mark.parametrize("dtype", DTYPES)

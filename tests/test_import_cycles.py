@@ -106,3 +106,20 @@ def test_no_cycle_between_layers_models_callbacks_symbolic():
         if len(units & set(GUARDED)) > 1 or (units & set(GUARDED) and len(units) > 1):
             bad.append(comp)
     assert not bad, f"import cycles through layers/models/callbacks/symbolic: {bad}"
+
+
+LOWER = ("ember.tensor", "ember.autograd", "ember.functional", "ember.ops", "ember.backend", "ember.random")
+
+
+def test_no_cycle_among_tensor_ops_functional_backend():
+    """tensor.py sits below ops/ (ops install themselves into Tensor's operator slot), and
+    the backend below both: no cycle through any of them, at module or function level."""
+    def one_package(comp):  # helpers of one package importing each other (the emulator's) are its own affair
+        return len({m.rsplit(".", 1)[0] for m in comp}) == 1 and not any(m in LOWER for m in comp)
+
+    low = [c for c in cycles(import_graph())
+           if any(m == p or m.startswith(p + ".") for m in c for p in LOWER) and not one_package(c)]
+    assert not low, f"import cycles through tensor/ops/functional/backend: {low}"
+    g = import_graph()
+    assert not {m for m in g["ember.tensor"] if m.startswith("ember.ops")}
+    assert not {m for m in g["ember.backend"] if not m.startswith("ember.backend")}

@@ -16,6 +16,8 @@ if "OMP_WAIT_POLICY" not in _os.environ and "GOMP_SPINCOUNT" not in _os.environ:
 
 from . import _C  # noqa: E402
 from . import backend, functional, ops, random, testing  # noqa: F401
+from . import cuda  # noqa: F401  (imports CuPy only when asked)
+from .backend import get_device, set_device  # noqa: F401
 from . import datasets  # noqa: F401
 from .autograd import GradientTape, grad
 from .ops.core import concatenate, stack
@@ -32,7 +34,7 @@ __all__ = [
     "Tensor", "as_tensor", "no_grad", "enable_grad", "is_grad_enabled", "grad", "GradientTape",
     "concatenate", "stack", "set_seed", "set_num_threads", "get_num_threads", "functional", "ops", "random",
     "testing", "layers", "losses", "metrics", "optimizers", "callbacks", "utils", "models", "initializers",
-    "regularizers", "distributed", "Model", "Sequential", "Input",
+    "regularizers", "distributed", "Model", "Sequential", "Input", "set_device", "get_device", "cuda",
 ]
 
 

@@ -25,4 +25,5 @@ from .ops.batchnorm import batch_norm  # noqa: F401,E402
 from .ops.xent import softmax_cross_entropy, sparse_softmax_cross_entropy  # noqa: F401,E402
 from .ops.attention import scaled_dot_product_attention  # noqa: F401,E402
 from .ops.rnn import gru, lstm, simple_rnn  # noqa: F401,E402
-from .ops.layer_norm import embedding_lookup, layer_norm  # noqa: F401,E402
+from .ops.layer_norm import layer_norm  # noqa: F401,E402
+from .ops.embedding import embedding_lookup  # noqa: F401,E402

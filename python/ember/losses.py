@@ -17,23 +17,28 @@ from typing import Callable, Optional, Union
 
 import numpy as np
 
+from . import backend
 from .ops import core
 from .ops import nn
 from .ops import losses as L
-from .tensor import Tensor, as_tensor
+from .ops.xent import sparse_labels
+from .tensor import Tensor, as_array_like, as_tensor
 
 REDUCTIONS = ("sum_over_batch_size", "sum", "mean", "none", None)
 
 
-def _numeric(y, who: str, what: str = "y_true") -> np.ndarray:
+def _numeric(y, who: str, what: str = "y_true", like=None):
+    """``y`` as a numeric array, on the device of the array ``like`` when given (host
+    targets meeting a device prediction are copied there, explicitly)."""
     a = y.data if isinstance(y, Tensor) else y
-    try:
-        a = np.asarray(a)
-    except (ValueError, TypeError) as e:
-        raise TypeError(f"{who}: {what} must be a numeric array: {e}") from None
+    if not backend.is_array(a):
+        try:
+            a = np.asarray(a)
+        except (ValueError, TypeError) as e:
+            raise TypeError(f"{who}: {what} must be a numeric array: {e}") from None
     if a.dtype.kind not in "biuf":
         raise TypeError(f"{who}: {what} must be numeric. Received: dtype={a.dtype}, shape={a.shape}")
-    return a
+    return a if like is None else as_array_like(a, like)
 
 
 def _same_rank(t: np.ndarray, p_shape, who: str) -> np.ndarray:
@@ -73,7 +78,7 @@ class Loss:
 def reduce_values(values: Tensor, sample_weight, reduction, count=None, who: str = "loss") -> Tensor:
     """Weight per-sample ``values`` and reduce them (``count``: divisor override)."""
     if sample_weight is not None:
-        sw = _numeric(sample_weight, who, "sample_weight").astype(values.dtype, copy=False)
+        sw = _numeric(sample_weight, who, "sample_weight", like=values.data).astype(values.dtype, copy=False)
         while sw.ndim < values.ndim:
             sw = sw[..., None]
         if sw.ndim > values.ndim:
@@ -105,7 +110,7 @@ class MeanSquaredError(Loss):
     """mean((y_true - y_pred)^2, axis=-1), reduced over the batch."""
 
     def call(self, y_true, y_pred):
-        t = _same_rank(_numeric(y_true, type(self).__name__), y_pred.shape, type(self).__name__)
+        t = _same_rank(_numeric(y_true, type(self).__name__, like=y_pred.data), y_pred.shape, type(self).__name__)
         d = y_pred - t.astype(y_pred.dtype, copy=False)
         return core.mean(d * d, axis=-1)
 
@@ -114,7 +119,7 @@ class MeanAbsoluteError(Loss):
     """mean(|y_true - y_pred|, axis=-1), reduced over the batch."""
 
     def call(self, y_true, y_pred):
-        t = _same_rank(_numeric(y_true, type(self).__name__), y_pred.shape, type(self).__name__)
+        t = _same_rank(_numeric(y_true, type(self).__name__, like=y_pred.data), y_pred.shape, type(self).__name__)
         return core.mean(core.abs(y_pred - t.astype(y_pred.dtype, copy=False)), axis=-1)
 
 
@@ -126,7 +131,7 @@ class Huber(Loss):
         self.delta = float(delta)
 
     def call(self, y_true, y_pred):
-        t = _same_rank(_numeric(y_true, "Huber"), y_pred.shape, "Huber")
+        t = _same_rank(_numeric(y_true, "Huber", like=y_pred.data), y_pred.shape, "Huber")
         d = core.abs(y_pred - t.astype(y_pred.dtype, copy=False))
         quad = 0.5 * d * d
         lin = self.delta * d - 0.5 * self.delta ** 2
@@ -136,7 +141,7 @@ class Huber(Loss):
 def _target(y_true, y_pred: Tensor, who: str) -> np.ndarray:
     """``y_true`` as an array of ``y_pred``'s rank (a trailing unit axis squeezed or added)
     and dtype."""
-    return _same_rank(_numeric(y_true, who), y_pred.shape, who).astype(y_pred.dtype, copy=False)
+    return _same_rank(_numeric(y_true, who, like=y_pred.data), y_pred.shape, who).astype(y_pred.dtype, copy=False)
 
 
 EPSILON = L.EPSILON  # Keras' backend epsilon (1e-7)
@@ -147,7 +152,8 @@ class MeanAbsolutePercentageError(Loss):
 
     def call(self, y_true, y_pred):
         t = _target(y_true, y_pred, "MeanAbsolutePercentageError")
-        denom = np.maximum(np.abs(t), t.dtype.type(EPSILON))
+        xp = backend.xp(t)
+        denom = xp.maximum(xp.abs(t), t.dtype.type(EPSILON))
         return core.mean(core.abs((y_pred - t) / denom), axis=-1) * 100.0
 
 
@@ -156,7 +162,8 @@ class MeanSquaredLogarithmicError(Loss):
 
     def call(self, y_true, y_pred):
         t = _target(y_true, y_pred, "MeanSquaredLogarithmicError")
-        lt = np.log(np.maximum(t, t.dtype.type(EPSILON)) + 1)
+        xp = backend.xp(t)
+        lt = xp.log(xp.maximum(t, t.dtype.type(EPSILON)) + 1)
         d = core.log(core.maximum(y_pred, EPSILON) + 1.0) - lt
         return core.mean(d * d, axis=-1)
 
@@ -181,7 +188,8 @@ class CosineSimilarity(Loss):
     def call(self, y_true, y_pred):
         t = _target(y_true, y_pred, "CosineSimilarity")
         ax = self.axis
-        tn = t / np.maximum(np.sqrt(np.sum(t * t, axis=ax, keepdims=True)), t.dtype.type(EPSILON))
+        xp = backend.xp(t)
+        tn = t / xp.maximum(xp.sqrt(xp.sum(t * t, axis=ax, keepdims=True)), t.dtype.type(EPSILON))
         sq = core.sum(y_pred * y_pred, axis=ax, keepdims=True)
         pn = y_pred / core.sqrt(core.maximum(sq, EPSILON ** 2))
         return -core.sum(pn * tn, axis=ax)
@@ -226,7 +234,7 @@ class BinaryCrossentropy(Loss):
         self.from_logits, self.label_smoothing = bool(from_logits), float(label_smoothing)
 
     def call(self, y_true, y_pred):
-        t = _same_rank(_numeric(y_true, "BinaryCrossentropy"), y_pred.shape, "BinaryCrossentropy")
+        t = _same_rank(_numeric(y_true, "BinaryCrossentropy", like=y_pred.data), y_pred.shape, "BinaryCrossentropy")
         t = t.astype(y_pred.dtype, copy=False)
         if self.label_smoothing:
             t = t * (1 - self.label_smoothing) + 0.5 * self.label_smoothing
@@ -248,7 +256,7 @@ class CategoricalCrossentropy(Loss):
         self.from_logits, self.label_smoothing = bool(from_logits), float(label_smoothing)
 
     def call(self, y_true, y_pred):
-        t = _numeric(y_true, "CategoricalCrossentropy")
+        t = _numeric(y_true, "CategoricalCrossentropy", like=y_pred.data)
         if t.shape != y_pred.shape:
             hint = (" (integer class labels need SparseCategoricalCrossentropy, or "
                     "ember.utils.to_categorical)" if t.ndim == y_pred.ndim - 1 or (t.ndim == y_pred.ndim and t.shape[-1] == 1)
@@ -279,7 +287,7 @@ class SparseCategoricalCrossentropy(Loss):
         return super().__call__(y_true, y_pred, sample_weight)
 
     def call(self, y_true, y_pred):
-        lab = _numeric(y_true, "SparseCategoricalCrossentropy")
+        lab = _numeric(y_true, "SparseCategoricalCrossentropy", like=y_pred.data)
         want = y_pred.shape[:-1]
         if lab.shape == want + (1,):
             lab = lab[..., 0]
@@ -291,7 +299,7 @@ class SparseCategoricalCrossentropy(Loss):
         mask = None
         if self.ignore_class is not None:
             mask = lab != self.ignore_class
-            lab = np.where(mask, lab, 0)
+            lab = backend.xp(lab).where(mask, lab, 0)
             self._count = int(mask.sum())
         if self.from_logits:
             v = L.sparse_softmax_cross_entropy(_logits_for(y_pred, "softmax", "sparse_categorical_crossentropy"), lab)
@@ -300,10 +308,8 @@ class SparseCategoricalCrossentropy(Loss):
             if z is not None:
                 v = L.sparse_softmax_cross_entropy(z, lab)
             else:
-                C = y_pred.shape[-1]
-                li = _int_labels(lab, C)
-                onehot = np.zeros(y_pred.shape, dtype=y_pred.dtype)
-                np.put_along_axis(onehot, li[..., None], 1, axis=-1)
+                li = sparse_labels("SparseCategoricalCrossentropy", lab, y_pred)
+                onehot = (li[..., None] == backend.xp(li).arange(y_pred.shape[-1])).astype(y_pred.dtype)
                 v = L.categorical_cross_entropy_probs(y_pred, onehot)
         if mask is not None:
             v = v * mask.astype(v.dtype)
@@ -313,7 +319,7 @@ class SparseCategoricalCrossentropy(Loss):
 def _hinge_labels(t: np.ndarray) -> np.ndarray:
     """Keras' convert_binary_labels_to_hinge: labels that are all 0 / 1 become -1 / 1;
     other labels (already -1 / 1) are used as they are."""
-    if np.all((t == 0) | (t == 1)):
+    if bool(((t == 0) | (t == 1)).all()):
         return 2 * t - 1
     return t
 
@@ -356,8 +362,9 @@ class KLDivergence(Loss):
 
     def call(self, y_true, y_pred):
         t = _target(y_true, y_pred, "KLDivergence")
-        tc = np.clip(t, t.dtype.type(EPSILON), 1)
-        return core.sum((np.log(tc) - core.log(core.clip(y_pred, EPSILON, 1.0))) * tc, axis=-1)
+        xp = backend.xp(t)
+        tc = xp.clip(t, t.dtype.type(EPSILON), 1)
+        return core.sum((xp.log(tc) - core.log(core.clip(y_pred, EPSILON, 1.0))) * tc, axis=-1)
 
 
 class Poisson(Loss):
@@ -366,15 +373,6 @@ class Poisson(Loss):
     def call(self, y_true, y_pred):
         t = _target(y_true, y_pred, "Poisson")
         return core.mean(y_pred - core.log(y_pred + EPSILON) * t, axis=-1)
-
-
-def _int_labels(lab: np.ndarray, C: int) -> np.ndarray:
-    if lab.dtype.kind == "f" and not np.all(np.mod(lab, 1) == 0):
-        raise ValueError(f"SparseCategoricalCrossentropy: labels must be integer class indices. Received: dtype={lab.dtype}")
-    li = lab.astype(np.intp)
-    if li.size and (li.min() < 0 or li.max() >= C):
-        raise ValueError(f"SparseCategoricalCrossentropy: labels must be in [0, {C}). Received: min={li.min()}, max={li.max()}")
-    return li
 
 
 class LossFunctionWrapper(Loss):

@@ -130,17 +130,17 @@ class Optimizer:
     def _clip(self, grads: List) -> List:
         if self.clipvalue is not None:
             c = float(self.clipvalue)
-            grads = [np.clip(g, -c, c) for g in grads]
+            grads = [backend.xp(g).clip(g, -c, c) for g in grads]
         if self.clipnorm is not None:
             c = float(self.clipnorm)
             out = []
             for g in grads:
-                n = float(np.sqrt(np.sum(np.square(g, dtype=np.float64))))
+                n = math.sqrt(_sum_squares(g))
                 out.append(g * (c / n) if n > c else g)
             grads = out
         if self.global_clipnorm is not None:
             c = float(self.global_clipnorm)
-            n = math.sqrt(sum(float(np.sum(np.square(g, dtype=np.float64))) for g in grads))
+            n = math.sqrt(sum(_sum_squares(g) for g in grads))
             if n > c:
                 grads = [g * (c / n) for g in grads]
         return grads
@@ -213,10 +213,17 @@ class Optimizer:
         return config
 
 
-def _prepare(p: np.ndarray, g, lr: float, weight_decay: float) -> np.ndarray:
+def _sum_squares(g) -> float:
+    """sum(g ** 2) in float64, as a Python float (one device-to-host scalar for clipnorm)."""
+    xp = backend.xp(g)
+    return float(xp.sum(xp.square(g, dtype=np.float64)))
+
+
+def _prepare(p, g, lr: float, weight_decay: float):
     """The gradient as an array of ``p``'s dtype and shape, after applying the decoupled
-    weight decay to ``p`` (p -= lr * weight_decay * p, Keras 3) for the NumPy optimizers."""
-    g = np.asarray(g, dtype=p.dtype).reshape(p.shape)
+    weight decay to ``p`` (p -= lr * weight_decay * p, Keras 3) for the optimizers written
+    with array operations (Adagrad, Adadelta, Adamax, Nadam ...)."""
+    g = g.astype(p.dtype, copy=False).reshape(p.shape)
     if weight_decay:
         p -= p * p.dtype.type(lr * weight_decay)
     return g
@@ -308,10 +315,11 @@ class Adagrad(Optimizer):
         return ["accumulator"]
 
     def _update(self, p, g, slots, lr):
+        xp = backend.xp(p)
         g = _prepare(p, g, lr, self.weight_decay)
         acc = slots["accumulator"]
         acc += g * g
-        p -= (lr * g) / np.sqrt(acc + self.epsilon)
+        p -= (lr * g) / xp.sqrt(acc + self.epsilon)
 
 
 class Adadelta(Optimizer):
@@ -330,12 +338,13 @@ class Adadelta(Optimizer):
         return ["accumulated_grad", "accumulated_delta_var"]
 
     def _update(self, p, g, slots, lr):
+        xp = backend.xp(p)
         g = _prepare(p, g, lr, self.weight_decay)
         rho, eps = self.rho, self.epsilon
         eg2, ed2 = slots["accumulated_grad"], slots["accumulated_delta_var"]
         eg2 *= rho
         eg2 += (1 - rho) * (g * g)
-        delta = -(np.sqrt(ed2 + eps) * g) / np.sqrt(eg2 + eps)
+        delta = -(xp.sqrt(ed2 + eps) * g) / xp.sqrt(eg2 + eps)
         ed2 *= rho
         ed2 += (1 - rho) * (delta * delta)
         p += lr * delta
@@ -356,10 +365,11 @@ class Adamax(Optimizer):
         return ["m", "u"]
 
     def _update(self, p, g, slots, lr):
+        xp = backend.xp(p)
         g = _prepare(p, g, lr, self.weight_decay)
         m, u = slots["m"], slots["u"]
         m += (g - m) * (1 - self.beta_1)
-        np.maximum(self.beta_2 * u, np.abs(g), out=u)
+        xp.maximum(self.beta_2 * u, xp.abs(g), out=u)
         p -= (lr * m) / ((1 - self.beta_1 ** self.iterations) * (u + self.epsilon))
 
 
@@ -387,6 +397,7 @@ class Nadam(Optimizer):
         self._u_product *= self._u(self.iterations)
 
     def _update(self, p, g, slots, lr):
+        xp = backend.xp(p)
         g = _prepare(p, g, lr, self.weight_decay)
         t = self.iterations
         u_t, u_next = self._u(t), self._u(t + 1)
@@ -397,7 +408,7 @@ class Nadam(Optimizer):
         v += (g * g - v) * (1 - self.beta_2)
         m_hat = (u_next * m) / (1 - prod_next) + ((1 - u_t) * g) / (1 - prod_t)
         v_hat = v / (1 - self.beta_2 ** t)
-        p -= (m_hat * lr) / (np.sqrt(v_hat) + self.epsilon)
+        p -= (m_hat * lr) / (xp.sqrt(v_hat) + self.epsilon)
 
 
 # ---------------------------------------------------------------------------------------

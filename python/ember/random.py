@@ -17,7 +17,7 @@ from typing import Optional, Sequence, Union
 
 import numpy as np
 
-from . import _shard
+from . import _shard, backend
 from .tensor import Tensor, as_tensor, make_op
 
 _rng = np.random.default_rng()
@@ -49,6 +49,15 @@ def batch_draw(rng: np.random.Generator, method: str, shape, dtype=np.float32) -
         return getattr(rng, method)(shape, dtype=dtype)
     full = getattr(rng, method)((shard.rows,) + shape[1:], dtype=dtype)
     return full[shard.lo:shard.hi]
+
+
+def draw_like(like, rng: np.random.Generator, method: str, shape, dtype=np.float32, batch: bool = True):
+    """Random numbers for an op on ``like`` (an array): drawn from the seeded host generator
+    ``rng`` (through :func:`batch_draw` when axis 0 is the batch) and placed on ``like``'s
+    device. One generator for every device means a seeded run draws the same masks and noise
+    on the CPU and on a GPU (and CPU runs draw exactly what they always did)."""
+    a = batch_draw(rng, method, shape, dtype) if batch else getattr(rng, method)(tuple(shape), dtype=dtype)
+    return a if isinstance(like, np.ndarray) else backend.to_device(a, backend.device_of(like))
 
 
 # ---------------------------------------------------------------------------------------
@@ -232,17 +241,21 @@ def dropout(inputs, rate: float, noise_shape=None, seed: SeedLike = None) -> Ten
         x = x.astype(np.float32)
     if not 0.0 <= rate < 1.0:
         raise ValueError(f"dropout: rate must be in [0, 1). Received: rate={rate}")
-    if rate == 0.0:
-        return x
     if noise_shape is not None and len(noise_shape) != x.ndim:
         raise ValueError(f"dropout: noise_shape must have one entry per axis of the input of shape {x.shape}. "
                          f"Received: noise_shape={tuple(noise_shape)}")
-    shape = x.shape if noise_shape is None else tuple(s if s is not None else x.shape[i] for i, s in enumerate(noise_shape))
-    rng = rng_from_seed(seed, "dropout")
-    if noise_shape is None or noise_shape[0] is None:  # axis 0 is the batch
-        keep = batch_draw(rng, "random", shape) >= rate
-    else:
-        keep = rng.random(shape, dtype=np.float32) >= rate
-    scale = x.data.dtype.type(1.0 / (1.0 - rate))
-    mask = keep * scale
+    if rate == 0.0:
+        return x
+    return dropout_with(x, rate, noise_shape, rng_from_seed(seed, "dropout"))
+
+
+def dropout_with(x: Tensor, rate: float, noise_shape, rng: np.random.Generator) -> Tensor:
+    """The dropout op itself (``dropout``, ``layers.Dropout``): a validated float Tensor
+    ``x``, 0 < rate < 1, ``noise_shape`` None or one entry per axis (None: the input's size),
+    the mask drawn from ``rng`` on x's device."""
+    shape = x.shape if noise_shape is None else tuple(x.shape[i] if s is None else int(s)
+                                                      for i, s in enumerate(noise_shape))
+    batch = noise_shape is None or noise_shape[0] is None  # axis 0 is the batch
+    keep = draw_like(x.data, rng, "random", shape, batch=batch) >= rate
+    mask = keep * x.data.dtype.type(1.0 / (1.0 - rate))
     return make_op(x.data * mask, (x,), lambda g: (g * mask,), "dropout")

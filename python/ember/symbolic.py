@@ -156,13 +156,15 @@ _PROBE_BATCH = 2
 
 def _concrete(st: SymbolicTensor, fill: int):
     from .tensor import Tensor
+    from . import backend
     shape = tuple((_PROBE_BATCH if i == 0 else fill) if s is None else s for i, s in enumerate(st.shape))
+    xp = backend.current_xp() if st.dtype.kind in "biuf" else np  # probes run where the weights live
     if st.dtype.kind == "f":
-        t = Tensor(np.zeros(shape, dtype=st.dtype))
+        t = Tensor(xp.zeros(shape, dtype=st.dtype))
         if st.mask_ndim is not None:  # nothing masked: a probe only needs a mask to be there
-            t._mask = np.ones(shape[:st.mask_ndim], dtype=bool)
+            t._mask = xp.ones(shape[:st.mask_ndim], dtype=bool)
         return t
-    return np.zeros(shape, dtype=st.dtype)
+    return xp.zeros(shape, dtype=st.dtype)
 
 
 def _run(layer, inputs, args, kwargs, fill: int):

@@ -1,7 +1,7 @@
 """Tensor and the reverse-mode autograd engine.
 
-A Tensor wraps an array (a NumPy array on the CPU; the backend seam allows a CuPy array
-later) and, when it was produced by a differentiable op with grad mode on, a node of the
+A Tensor wraps an array (a NumPy array on the CPU, a CuPy array on a GPU: the array type
+is the device, see ``ember.backend``) and, when it was produced by a differentiable op with grad mode on, a node of the
 graph: its parents and a closure that maps the output gradient to the parents' gradients.
 
 Ops are written with :func:`make_op` (see ``ember/ops``). The engine walks the graph in
@@ -11,7 +11,6 @@ them, and frees the graph after ``backward()`` so memory stays flat across steps
 from __future__ import annotations
 
 import contextlib
-import functools
 import threading
 from typing import Callable, Optional, Sequence, Tuple, Union
 
@@ -122,8 +121,44 @@ def as_tensor(x, dtype=None) -> "Tensor":
 
 
 def as_array(x):
-    """The array behind ``x`` (a Tensor, an array or anything NumPy converts)."""
-    return x.data if isinstance(x, Tensor) else np.asarray(x)
+    """The array behind ``x`` (a Tensor, a host or device array, or anything NumPy converts)."""
+    if isinstance(x, Tensor):
+        return x.data
+    return x if backend.is_array(x) else np.asarray(x)
+
+
+def as_array_like(x, like, dtype=None):
+    """``x`` (a Tensor, an array, a list or a number) as an array on the device of ``like``
+    (an array), cast to ``dtype`` when given. Masks, labels and constants a caller passes
+    as host data reach a device tensor's device here, one explicit copy."""
+    a = as_array(x)
+    if dtype is not None and a.dtype != dtype:
+        a = a.astype(dtype)
+    dev = backend.device_of(like)
+    return a if backend.device_of(a) == dev else backend.to_device(a, dev)
+
+
+def as_tensor_on(x, like: "Tensor", dtype=None) -> "Tensor":
+    """``x`` as a Tensor on the device of the Tensor ``like`` (of ``dtype`` when given): a
+    Tensor elsewhere moves with :meth:`Tensor.to` (staying in the graph), host data (targets,
+    constants) is copied there."""
+    dev = backend.device_of(like.data)
+    if isinstance(x, Tensor):
+        t = x if backend.device_of(x.data) == dev else x.to(dev)
+    else:
+        t = Tensor(as_array_like(x, like.data)) if dtype is None else Tensor(as_array_like(x, like.data), dtype=dtype)
+    return as_tensor(t, dtype)
+
+
+def as_mask(x):
+    """A mask (a Tensor, an array or a list) as a bool array, on whatever device it is."""
+    a = as_array(x)
+    return a if a.dtype == np.bool_ else a.astype(bool)
+
+
+def as_bool_array(x, like):
+    """``x`` as a bool array on ``like``'s device (attention / sequence masks)."""
+    return as_array_like(x, like, np.bool_)
 
 
 # ---------------------------------------------------------------------------------------
@@ -325,6 +360,9 @@ class Tensor:
         return backend.to_numpy(self.data)
 
     def __array__(self, dtype=None, copy=None):
+        if backend.device_of(self.data) != "cpu":  # as CuPy and PyTorch: no silent device-to-host copy
+            raise TypeError("Implicit conversion of a Tensor on device 'cuda' to a NumPy array is not allowed; "
+                            "use .numpy() (or .to('cpu')) to copy it to the host explicitly")
         a = self.numpy()
         return a.astype(dtype) if dtype is not None else a
 
@@ -360,8 +398,23 @@ class Tensor:
         return Tensor(self.data)
 
     def astype(self, dtype) -> "Tensor":
-        from .ops import core
-        return core.cast(self, dtype)
+        return _ops.core.cast(self, dtype)
+
+    # -- device ------------------------------------------------------------------------
+    @property
+    def device(self) -> str:
+        """Where the data lives: "cpu" or "cuda"."""
+        return backend.device_of(self.data)
+
+    def to(self, device: str) -> "Tensor":
+        """This tensor on ``device`` ("cpu" or "cuda"): itself when already there, else a
+        copy that stays in the graph (the gradient flows back to this device)."""
+        device = backend.check_device(device)
+        src = backend.device_of(self.data)
+        if src == device:
+            return self
+        return make_op(backend.to_device(self.data, device), (self,), lambda g: (backend.to_device(g, src),),
+                       "to_" + device)
 
     def retain_grad(self) -> "Tensor":
         """Keep ``.grad`` on this non-leaf tensor after ``backward()``."""
@@ -393,15 +446,20 @@ class Tensor:
         if v.dtype.kind not in "biuf":
             raise TypeError(f"assign: the value must be real numbers for a {self.data.dtype} variable of shape "
                             f"{self.shape}. Received: dtype={v.dtype}")
-        self.data[...] = v
+        self.data[...] = self._same_device(v)
         return self
 
+    def _same_device(self, v):
+        """``v`` (an array) on this tensor's device: assigning host values to a device
+        variable (set_weights, a restored checkpoint) is an explicit copy."""
+        return v if backend.device_of(v) == backend.device_of(self.data) else backend.to_device(v, self.device)
+
     def assign_add(self, value) -> "Tensor":
-        self.data += as_array(value).astype(self.data.dtype, copy=False)
+        self.data += self._same_device(as_array(value)).astype(self.data.dtype, copy=False)
         return self
 
     def assign_sub(self, value) -> "Tensor":
-        self.data -= as_array(value).astype(self.data.dtype, copy=False)
+        self.data -= self._same_device(as_array(value)).astype(self.data.dtype, copy=False)
         return self
 
     # -- autograd ----------------------------------------------------------------------
@@ -422,52 +480,52 @@ class Tensor:
                 raise RuntimeError(f"backward(): gradient must be given for a non-scalar output of shape {self.shape}")
             g = backend.xp(self.data).ones_like(self.data)
         else:
-            g = as_array(gradient).astype(self.data.dtype, copy=False)
+            g = self._same_device(as_array(gradient)).astype(self.data.dtype, copy=False)
             if tuple(g.shape) != self.shape:
                 g = backend.xp(self.data).broadcast_to(g, self.shape).copy()
         run_backward([self], [g], retain_graph=retain_graph)
 
     # -- operators (implemented in ember.ops.core) -------------------------------------
-    def __add__(self, o): return _core().add(self, o)
-    def __radd__(self, o): return _core().add(o, self)
-    def __sub__(self, o): return _core().sub(self, o)
-    def __rsub__(self, o): return _core().sub(o, self)
-    def __mul__(self, o): return _core().mul(self, o)
-    def __rmul__(self, o): return _core().mul(o, self)
-    def __truediv__(self, o): return _core().div(self, o)
-    def __rtruediv__(self, o): return _core().div(o, self)
-    def __matmul__(self, o): return _core().matmul(self, o)
-    def __rmatmul__(self, o): return _core().matmul(o, self)
-    def __pow__(self, o): return _core().power(self, o)
-    def __rpow__(self, o): return _core().power(o, self)
-    def __neg__(self): return _core().neg(self)
+    def __add__(self, o): return _ops.core.add(self, o)
+    def __radd__(self, o): return _ops.core.add(o, self)
+    def __sub__(self, o): return _ops.core.sub(self, o)
+    def __rsub__(self, o): return _ops.core.sub(o, self)
+    def __mul__(self, o): return _ops.core.mul(self, o)
+    def __rmul__(self, o): return _ops.core.mul(o, self)
+    def __truediv__(self, o): return _ops.core.div(self, o)
+    def __rtruediv__(self, o): return _ops.core.div(o, self)
+    def __matmul__(self, o): return _ops.core.matmul(self, o)
+    def __rmatmul__(self, o): return _ops.core.matmul(o, self)
+    def __pow__(self, o): return _ops.core.power(self, o)
+    def __rpow__(self, o): return _ops.core.power(o, self)
+    def __neg__(self): return _ops.core.neg(self)
     def __pos__(self): return self
-    def __abs__(self): return _core().abs(self)
-    def __getitem__(self, idx): return _core().getitem(self, idx)
+    def __abs__(self): return _ops.core.abs(self)
+    def __getitem__(self, idx): return _ops.core.getitem(self, idx)
     # // and % as NumPy (ops.floor_divide / ops.mod, as Keras)
-    def __floordiv__(self, o): return _math_ops().floor_divide(self, o)
-    def __rfloordiv__(self, o): return _math_ops().floor_divide(o, self)
-    def __mod__(self, o): return _math_ops().mod(self, o)
-    def __rmod__(self, o): return _math_ops().mod(o, self)
+    def __floordiv__(self, o): return _ops.math_ops.floor_divide(self, o)
+    def __rfloordiv__(self, o): return _ops.math_ops.floor_divide(o, self)
+    def __mod__(self, o): return _ops.math_ops.mod(self, o)
+    def __rmod__(self, o): return _ops.math_ops.mod(o, self)
 
     # comparisons give bool Tensors outside the graph (as Keras and PyTorch), so that
     # x[x > 0] masks instead of indexing with 0/1 floats
-    def __lt__(self, o): return make_op(self.data < as_array(o), (), None, "less")
-    def __le__(self, o): return make_op(self.data <= as_array(o), (), None, "less_equal")
-    def __gt__(self, o): return make_op(self.data > as_array(o), (), None, "greater")
-    def __ge__(self, o): return make_op(self.data >= as_array(o), (), None, "greater_equal")
+    def __lt__(self, o): return make_op(self.data < as_array_like(o, self.data), (), None, "less")
+    def __le__(self, o): return make_op(self.data <= as_array_like(o, self.data), (), None, "less_equal")
+    def __gt__(self, o): return make_op(self.data > as_array_like(o, self.data), (), None, "greater")
+    def __ge__(self, o): return make_op(self.data >= as_array_like(o, self.data), (), None, "greater_equal")
 
     # == and != are elementwise too (Keras' ``ops.cast(y_true, "int32") == y_pred`` idiom);
     # a Tensor still hashes by identity, and ``t in a_list`` finds it by identity first
     def __eq__(self, o):
-        if o is None or not isinstance(o, (Tensor, np.ndarray, np.generic, int, float, bool, list, tuple)):
+        if o is None or not (isinstance(o, (Tensor, np.generic, int, float, bool, list, tuple)) or backend.is_array(o)):
             return NotImplemented
-        return make_op(self.data == as_array(o), (), None, "equal")
+        return make_op(self.data == as_array_like(o, self.data), (), None, "equal")
 
     def __ne__(self, o):
-        if o is None or not isinstance(o, (Tensor, np.ndarray, np.generic, int, float, bool, list, tuple)):
+        if o is None or not (isinstance(o, (Tensor, np.generic, int, float, bool, list, tuple)) or backend.is_array(o)):
             return NotImplemented
-        return make_op(self.data != as_array(o), (), None, "not_equal")
+        return make_op(self.data != as_array_like(o, self.data), (), None, "not_equal")
 
     __hash__ = object.__hash__
 
@@ -478,50 +536,47 @@ class Tensor:
         return int(self.data.reshape(()))
 
     # -- methods -----------------------------------------------------------------------
-    def sum(self, axis=None, keepdims: bool = False): return _core().sum(self, axis, keepdims)
-    def mean(self, axis=None, keepdims: bool = False): return _core().mean(self, axis, keepdims)
-    def max(self, axis=None, keepdims: bool = False): return _core().max(self, axis, keepdims)
-    def min(self, axis=None, keepdims: bool = False): return _core().min(self, axis, keepdims)
-    def var(self, axis=None, keepdims: bool = False): return _core().var(self, axis, keepdims)
-    def exp(self): return _core().exp(self)
-    def log(self): return _core().log(self)
-    def sqrt(self): return _core().sqrt(self)
-    def tanh(self): return _core().tanh(self)
-    def sigmoid(self): return _core().sigmoid(self)
-    def relu(self): return _core().relu(self)
-    def abs(self): return _core().abs(self)
-    def clip(self, lo=None, hi=None): return _core().clip(self, lo, hi)
+    def sum(self, axis=None, keepdims: bool = False): return _ops.core.sum(self, axis, keepdims)
+    def mean(self, axis=None, keepdims: bool = False): return _ops.core.mean(self, axis, keepdims)
+    def max(self, axis=None, keepdims: bool = False): return _ops.core.max(self, axis, keepdims)
+    def min(self, axis=None, keepdims: bool = False): return _ops.core.min(self, axis, keepdims)
+    def var(self, axis=None, keepdims: bool = False): return _ops.core.var(self, axis, keepdims)
+    def exp(self): return _ops.core.exp(self)
+    def log(self): return _ops.core.log(self)
+    def sqrt(self): return _ops.core.sqrt(self)
+    def tanh(self): return _ops.core.tanh(self)
+    def sigmoid(self): return _ops.core.sigmoid(self)
+    def relu(self): return _ops.core.relu(self)
+    def abs(self): return _ops.core.abs(self)
+    def clip(self, lo=None, hi=None): return _ops.core.clip(self, lo, hi)
     def reshape(self, *shape):
         if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
             shape = tuple(shape[0])
-        return _core().reshape(self, shape)
+        return _ops.core.reshape(self, shape)
     def transpose(self, *axes):
         if len(axes) == 1 and isinstance(axes[0], (tuple, list)):
             axes = tuple(axes[0])
-        return _core().transpose(self, axes or None)
-    def flatten(self): return _core().reshape(self, (-1,))
-    def squeeze(self, axis=None): return _core().squeeze(self, axis)
-    def expand_dims(self, axis): return _core().expand_dims(self, axis)
-    def matmul(self, o): return _core().matmul(self, o)
+        return _ops.core.transpose(self, axes or None)
+    def flatten(self): return _ops.core.reshape(self, (-1,))
+    def squeeze(self, axis=None): return _ops.core.squeeze(self, axis)
+    def expand_dims(self, axis): return _ops.core.expand_dims(self, axis)
+    def matmul(self, o): return _ops.core.matmul(self, o)
 
     @property
     def T(self) -> "Tensor":
-        return _core().transpose(self, None)
+        return _ops.core.transpose(self, None)
 
 
-@functools.lru_cache(maxsize=None)
-def _core_module():
-    from .ops import core
-    return core
+class _OpsSlot:
+    """The op modules Tensor's operators call. ``ember.ops.core`` and ``ember.ops.math_ops``
+    fill it in when they are imported (``import ember`` does), so this lower module never
+    imports ``ember.ops`` (no import cycle)."""
+
+    core = None
+    math_ops = None
 
 
-def _core():
-    return _core_module()
-
-
-def _math_ops():
-    from .ops import math_ops
-    return math_ops
+_ops = _OpsSlot()
 
 
 TensorLike = Union[Tensor, np.ndarray, float, int, Sequence]

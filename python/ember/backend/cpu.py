@@ -32,7 +32,7 @@ def gemm(a: np.ndarray, b: np.ndarray, trans_a: bool = False, trans_b: bool = Fa
     return _C.gemm(a, b, trans_a, trans_b, 1.0, 0.0, out)
 
 
-def as_rows(x: np.ndarray) -> np.ndarray:
+def _as_rows(x: np.ndarray) -> np.ndarray:
     """(..., K) -> (rows, K); unlike reshape(-1, K), also for empty arrays (K or rows 0)."""
     return x.reshape(math.prod(x.shape[:-1]), x.shape[-1])
 
@@ -48,7 +48,7 @@ def matmul(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     if a.ndim == 2 and b.ndim == 2:
         return _C.gemm(a, b)
     if b.ndim == 2 and a.flags.c_contiguous:
-        m = _C.gemm(as_rows(a), b)
+        m = _C.gemm(_as_rows(a), b)
         return m.reshape(a.shape[:-1] + (b.shape[-1],))
     batch = np.broadcast_shapes(a.shape[:-2], b.shape[:-2])
     nb = int(np.prod(batch)) if batch else 1

@@ -6,11 +6,12 @@ from typing import Optional
 
 import numpy as np
 
+from .. import backend
 from .. import random as erandom
 from ..ops import core, nn
 from ..ops.attention import attention_bthd, attention_weights, scaled_dot_product_attention
 from ..ops.dense import dense
-from ..tensor import Tensor, as_tensor
+from ..tensor import Tensor, as_bool_array, as_tensor
 from .base import Layer
 
 
@@ -94,15 +95,15 @@ class MultiHeadAttention(Layer):
         B, Tq, Tv = query.shape[0], query.shape[1], value.shape[1]
         mask = None
         if attention_mask is not None:
-            mask = np.asarray(attention_mask.data if isinstance(attention_mask, Tensor) else attention_mask).astype(bool)
+            mask = as_bool_array(attention_mask, query.data)
             if mask.ndim == 2:
                 mask = mask[None]
         if q_mask is not None or v_mask is not None:
-            auto = np.ones((B, Tq, Tv), dtype=bool)
+            auto = backend.xp(query.data).ones((B, Tq, Tv), dtype=bool)
             if q_mask is not None:
-                auto &= np.asarray(q_mask, dtype=bool)[:, :, None]
+                auto &= as_bool_array(q_mask, query.data)[:, :, None]
             if v_mask is not None:
-                auto &= np.asarray(v_mask, dtype=bool)[:, None, :]
+                auto &= as_bool_array(v_mask, query.data)[:, None, :]
             mask = auto if mask is None else (mask & auto)
         mask4 = None if mask is None else mask[:, None]
         qh = self._project(query, self.query_kernel, getattr(self, "query_bias", None))
@@ -110,7 +111,8 @@ class MultiHeadAttention(Layer):
         vh = self._project(value, self.value_kernel, getattr(self, "value_bias", None))
         if Tq != Tv and use_causal_mask:
             # Keras aligns the causal mask to the bottom-right when lengths differ
-            cm = np.tril(np.ones((Tq, Tv), dtype=bool), Tv - Tq)
+            xp = backend.xp(query.data)
+            cm = xp.tril(xp.ones((Tq, Tv), dtype=bool), Tv - Tq)
             mask4 = cm[None, None] if mask4 is None else (mask4 & cm)
             use_causal_mask = False
         scale = 1.0 / np.sqrt(self.key_dim)
@@ -200,24 +202,25 @@ class _BaseDenseAttention(Layer):
         B, Tq, Tv = scores.shape
         keep = None
         if v_mask is not None:
-            vm = np.asarray(v_mask.data if isinstance(v_mask, Tensor) else v_mask).astype(bool)
+            vm = as_bool_array(v_mask, scores.data)
             if vm.shape != (B, Tv):
                 raise ValueError(f"{type(self).__name__} layer '{self.name}': the value mask must have shape "
                                  f"{(B, Tv)}. Received: {vm.shape}")
             keep = vm[:, None, :]
         if use_causal_mask:
-            causal = np.tril(np.ones((Tq, Tv), dtype=bool))[None]
+            xp = backend.xp(scores.data)
+            causal = xp.tril(xp.ones((Tq, Tv), dtype=bool))[None]
             keep = causal if keep is None else keep & causal
         if keep is not None:
             scores = scores - Tensor((~keep).astype(scores.dtype) * scores.dtype.type(1e9))
         weights = nn.softmax(scores, -1)
         if training and self.dropout > 0:
             rng = self._rng if self._rng is not None else erandom.generator()
-            kept = erandom.batch_draw(rng, "random", weights.shape) >= self.dropout
+            kept = erandom.draw_like(weights.data, rng, "random", weights.shape) >= self.dropout
             weights = weights * Tensor(kept.astype(weights.dtype) * weights.dtype.type(1.0 / (1.0 - self.dropout)))
         out = core.matmul(weights, as_tensor(v, weights.dtype))
         if q_mask is not None:
-            qm = np.asarray(q_mask.data if isinstance(q_mask, Tensor) else q_mask).astype(bool)
+            qm = as_bool_array(q_mask, out.data)
             if qm.shape != (B, Tq):
                 raise ValueError(f"{type(self).__name__} layer '{self.name}': the query mask must have shape "
                                  f"{(B, Tq)}. Received: {qm.shape}")

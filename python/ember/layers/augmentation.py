@@ -19,6 +19,7 @@ from typing import Optional, Tuple
 
 import numpy as np
 
+from .. import backend
 from .. import random as erandom
 from ..ops.core import clip, getitem, reshape, transpose, where
 from ..tensor import Tensor
@@ -88,6 +89,7 @@ class _ImageAugmentation(Layer):
     def call(self, inputs, training=False):
         if not training:
             return inputs
+        backend.require_host(f"{type(self).__name__} layer (host image transforms)", getattr(inputs, "data", inputs))
         x, single = self._to_nhwc(inputs)
         return self._from_nhwc(self._augment(x), single)
 

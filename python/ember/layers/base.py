@@ -11,7 +11,7 @@ from typing import Iterable, List, Optional, Sequence, Tuple
 
 import numpy as np
 
-from .. import initializers, regularizers
+from .. import backend, initializers, regularizers
 from ..optimizers import set_constraint
 from ..tensor import Tensor
 
@@ -171,9 +171,11 @@ class Layer:
 
     def _call_concrete(self, inputs, first, args, training, mask, kwargs):
         if not isinstance(first, Tensor) and not isinstance(inputs, (list, tuple)):
-            kind = np.asarray(inputs).dtype.kind
+            arr = inputs if backend.is_array(inputs) else np.asarray(inputs)
+            kind = arr.dtype.kind
             if kind not in "OSU":  # strings stay NumPy arrays for the text layers (TextVectorization)
-                inputs = Tensor(inputs, dtype=self.dtype if kind == "f" else None)
+                # host data called on a model of the current device goes there (Keras' convert_to_tensor)
+                inputs = Tensor(backend.to_device(arr), dtype=self.dtype if kind == "f" else None)
                 first = inputs
         self._maybe_build(inputs)
         if self._call_has_training:
@@ -215,9 +217,11 @@ class Layer:
         shape = tuple(int(s) for s in (kw["shape"] if kw["shape"] is not None else ()))
         wname = kw["name"] or f"variable_{len(self._weights)}"
         trainable = bool(kw["trainable"])
-        # (np.ascontiguousarray turns a 0-d array into shape (1,); a scalar weight stays ())
-        w = Tensor(np.ascontiguousarray(init(shape, dt), dtype=dt).reshape(shape),
-                   requires_grad=trainable, name=f"{self.name}/{wname}")
+        # (np.ascontiguousarray turns a 0-d array into shape (1,); a scalar weight stays ()).
+        # Initializers draw on the host from the seeded generator (the same numbers on every
+        # device); the weight then lives on the current device (ember.set_device).
+        value = np.ascontiguousarray(init(shape, dt), dtype=dt).reshape(shape)
+        w = Tensor(backend.to_device(value), requires_grad=trainable, name=f"{self.name}/{wname}")
         w.trainable = trainable
         self._weights.append(w)
         if reg is not None:
@@ -242,7 +246,7 @@ class Layer:
         for x in items:
             if not isinstance(x, Tensor):
                 if isinstance(x, (int, float, np.ndarray, np.generic)):
-                    x = Tensor(np.asarray(x, dtype=self.dtype))
+                    x = Tensor(backend.to_device(np.asarray(x, dtype=self.dtype)))
                 else:
                     raise ValueError(f"add_loss on layer '{self.name}': expected a Tensor (call add_loss from "
                                      f"inside call()). Received: {type(x).__name__}")
@@ -410,7 +414,8 @@ class Layer:
         if len(values) != len(ws):
             raise ValueError(f"{self.name}.set_weights: expected {len(ws)} arrays, received {len(values)}")
         for w, v in zip(ws, values):
-            v = np.asarray(v)
+            v = v.data if isinstance(v, Tensor) else v
+            v = v if backend.is_array(v) else np.asarray(v)
             if v.shape != w.shape:
                 raise ValueError(f"{self.name}.set_weights: weight {w.name!r} has shape {w.shape}. "
                                  f"Received: shape={v.shape}")

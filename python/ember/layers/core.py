@@ -212,19 +212,11 @@ class Dropout(Layer):
         if not training or self.rate == 0.0:
             return inputs
         x = inputs
-        shape = x.shape
-        if self.noise_shape is not None:
-            if len(self.noise_shape) != x.ndim:
-                raise ValueError(f"Dropout layer '{self.name}': noise_shape {self.noise_shape} must have one entry "
-                                 f"per input dimension. Received: input shape={x.shape}")
-            shape = tuple(x.shape[i] if s is None else int(s) for i, s in enumerate(self.noise_shape))
+        if self.noise_shape is not None and len(self.noise_shape) != x.ndim:
+            raise ValueError(f"Dropout layer '{self.name}': noise_shape {self.noise_shape} must have one entry "
+                             f"per input dimension. Received: input shape={x.shape}")
         rng = self._rng if self._rng is not None else erandom.generator()
-        if self.noise_shape is None or self.noise_shape[0] is None:  # axis 0 is the batch
-            keep = erandom.batch_draw(rng, "random", shape) >= self.rate
-        else:
-            keep = rng.random(shape, dtype=np.float32) >= self.rate
-        mask = keep.astype(x.dtype) * x.dtype.type(1.0 / (1.0 - self.rate))
-        return make_op(x.data * mask, (x,), lambda g: (g * mask,), "dropout")
+        return erandom.dropout_with(x, self.rate, self.noise_shape, rng)
 
     def compute_output_shape(self, input_shape):
         return tuple(input_shape)

@@ -1,11 +1,9 @@
 """Embedding: integer ids -> dense vectors (gradient scatter-adds into the table)."""
 from __future__ import annotations
 
-import numpy as np
-
 from .. import initializers, regularizers
-from ..ops.layer_norm import embedding_lookup
-from ..tensor import Tensor
+from ..ops.embedding import embedding_lookup
+from ..tensor import as_array_like
 from .base import Layer, serialized_entries
 
 
@@ -44,8 +42,7 @@ class Embedding(Layer):
     def compute_mask(self, inputs, mask=None):
         if not self.mask_zero:
             return None
-        ids = inputs.data if isinstance(inputs, Tensor) else np.asarray(inputs)
-        return ids != 0
+        return as_array_like(inputs, self.embeddings.data) != 0
 
     def compute_output_shape(self, input_shape):
         return tuple(input_shape) + (self.output_dim,)

@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..ops import core as C
-from ..tensor import Tensor
+from ..tensor import Tensor, as_array
 from .base import Layer
 
 
@@ -26,11 +26,11 @@ class Masking(Layer):
         self.mask_value = float(mask_value)
 
     def _keep(self, inputs) -> np.ndarray:
-        x = inputs.data if isinstance(inputs, Tensor) else np.asarray(inputs)
+        x = as_array(inputs)
         if x.ndim < 2:
             raise ValueError(f"Masking layer '{self.name}' expects inputs of rank >= 2 (batch, ..., features). "
                              f"Received: shape={tuple(x.shape)}")
-        return np.any(x != self.mask_value, axis=-1)
+        return (x != self.mask_value).any(axis=-1)
 
     def call(self, inputs):
         keep = self._keep(inputs)

@@ -3,10 +3,9 @@ from __future__ import annotations
 
 from typing import List
 
-import numpy as np
-
 from ..ops import core as C
-from ..tensor import Tensor
+from .. import backend
+from ..tensor import Tensor, as_array, as_bool_array, as_mask
 from .base import Layer
 
 
@@ -37,9 +36,9 @@ class _Merge(Layer):
         masks = self._input_masks(inputs)
         if not masks or any(m is None for m in masks):
             return None
-        out = np.asarray(masks[0], dtype=bool)
+        out = as_mask(masks[0])
         for m in masks[1:]:
-            out = out | np.asarray(m, dtype=bool)
+            out = out | as_mask(m)
         return out
 
 
@@ -183,14 +182,16 @@ class Concatenate(_Merge):
         if not masks or all(m is None for m in masks):
             return None
         full = []
+        like = as_array(inputs[0])
+        xp = backend.xp(like)
         for t, m in zip(inputs, masks):
             shape = tuple(t.shape)
             if m is None:
-                full.append(np.ones(shape, dtype=bool))
+                full.append(xp.ones(shape, dtype=bool))
             else:
-                m = np.asarray(m, dtype=bool)
-                full.append(np.broadcast_to(m[..., None], shape) if m.ndim < len(shape) else m)
-        return np.concatenate(full, axis=self.axis).any(axis=-1)
+                m = as_bool_array(m, like)
+                full.append(xp.broadcast_to(m[..., None], shape) if m.ndim < len(shape) else m)
+        return xp.concatenate(full, axis=self.axis).any(axis=-1)
 
     def get_config(self) -> dict:
         return dict(super().get_config(), axis=self.axis)

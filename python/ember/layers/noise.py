@@ -29,7 +29,7 @@ class _Noise(Layer):
 
     def _normal(self, x: Tensor, mean: float, stddev: float) -> Tensor:
         dt = x.dtype
-        noise = erandom.batch_draw(self._generator(), "standard_normal", x.shape, dt)
+        noise = erandom.draw_like(x.data, self._generator(), "standard_normal", x.shape, dt)
         if stddev != 1.0:
             noise *= dt.type(stddev)
         if mean != 0.0:

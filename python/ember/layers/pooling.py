@@ -4,11 +4,10 @@ from __future__ import annotations
 
 from typing import Optional
 
-import numpy as np
-
 from .. import functional as F
 from ..ops.conv import padding_amounts
-from ..tensor import Tensor
+from .. import backend
+from ..tensor import Tensor, as_bool_array
 from .base import Layer
 from .conv import _check_padding, _tuple, conv_output_length
 
@@ -165,11 +164,11 @@ class GlobalAveragePooling1D(_GlobalPooling1D):
             return super().call(inputs)
         self._check(inputs)
         axis = 1 if self.data_format == "channels_last" else 2
-        m = np.asarray(mask.data if isinstance(mask, Tensor) else mask, dtype=bool)
+        m = as_bool_array(mask, inputs.data)
         if m.shape != (inputs.shape[0], inputs.shape[axis]):
             raise ValueError(f"GlobalAveragePooling1D layer '{self.name}': the mask must have shape (batch, steps) "
                              f"= {(inputs.shape[0], inputs.shape[axis])}. Received: mask shape={m.shape}")
-        w = np.expand_dims(m, 2 if axis == 1 else 1).astype(inputs.dtype)
+        w = backend.xp(m).expand_dims(m, 2 if axis == 1 else 1).astype(inputs.dtype)
         return (inputs * w).sum(axis, self.keepdims) / Tensor(w.sum(axis, keepdims=self.keepdims))
 
     def compute_mask(self, inputs, mask=None):

@@ -7,8 +7,9 @@ from typing import Optional, Sequence, Tuple, Union
 
 import numpy as np
 
+from .. import backend
 from .. import functional as F
-from ..tensor import Tensor
+from ..tensor import Tensor, as_array, as_array_like
 from ..utils.progbar import Progbar
 from .base import Layer
 
@@ -56,9 +57,9 @@ class Rescaling(Layer):
                              f"{self._offset.shape} do not broadcast against the input. "
                              f"Received: shape={x.shape}") from None
         dt = x.dtype
-        y = x * Tensor(self._scale.astype(dt)) if self._scale.ndim else x * dt.type(self._scale)
+        y = x * Tensor(as_array_like(self._scale, x.data, dt)) if self._scale.ndim else x * dt.type(self._scale)
         if np.any(self._offset != 0):
-            y = y + (Tensor(self._offset.astype(dt)) if self._offset.ndim else dt.type(self._offset))
+            y = y + (Tensor(as_array_like(self._offset, x.data, dt)) if self._offset.ndim else dt.type(self._offset))
         return y
 
     def compute_output_shape(self, input_shape):
@@ -239,14 +240,15 @@ class Normalization(Layer):
         else:
             m, v = self.mean.data, self.variance.data
         shape = self._broadcast_shape if self._keep_axis else ()  # axis=None: scalars fit any input
-        m = np.asarray(m, dtype=dt).reshape(shape)
-        std = np.maximum(np.sqrt(np.asarray(v, dtype=dt)), dt.type(_EPSILON)).reshape(shape)
+        m = as_array(m).astype(dt, copy=False).reshape(shape)
+        v = as_array(v).astype(dt, copy=False)
+        std = backend.xp(v).maximum(backend.xp(v).sqrt(v), dt.type(_EPSILON)).reshape(shape)
         return m, std
 
     def call(self, inputs):
         x = _float_input(self, inputs)
         self._check(x.shape, "Received an input of")
-        m, std = self._stats(x.dtype)
+        m, std = (as_array_like(a, x.data) for a in self._stats(x.dtype))  # host constants to x's device
         if self.invert:
             return x * Tensor(std) + Tensor(m)
         return (x - Tensor(m)) / Tensor(std)

@@ -24,7 +24,7 @@ from .. import random as erandom
 from ..ops import core, nn
 from ..ops import rnn as rnn_ops
 from ..serialization import layer_config, layer_from_config
-from ..tensor import Tensor
+from ..tensor import as_bool_array, as_mask
 from .base import Layer, serialized_entries
 from .rnn_layer import RNN
 
@@ -106,14 +106,14 @@ class _RNNBase(Layer):
         if self.dropout and training:
             F = x.shape[2]
             x = nn.dropout(x, self.dropout, training=True, noise_shape=(None, 1, F))  # None: the batch axis
-        m = None if mask is None else np.asarray(mask.data if isinstance(mask, Tensor) else mask, dtype=bool)
+        m = None if mask is None else as_bool_array(mask, x.data)
         if self.go_backwards:
             x = core.getitem(x, (slice(None), slice(None, None, -1)))
             m = None if m is None else m[:, ::-1]
         rmask = None
         if self.recurrent_dropout and training:  # one (batch, units) mask for every step (Keras)
             rate = self.recurrent_dropout
-            keep = erandom.batch_draw(erandom.generator(), "random", (x.shape[0], self.units)) >= rate
+            keep = erandom.draw_like(x.data, erandom.generator(), "random", (x.shape[0], self.units)) >= rate
             rmask = keep * x.dtype.type(1.0 / (1.0 - rate))
         states = list(initial_state) if initial_state is not None else None
         y, *final = self._run(x, m, states, rmask)
@@ -125,7 +125,7 @@ class _RNNBase(Layer):
     def compute_mask(self, inputs, mask=None):
         if mask is None or not self.return_sequences:
             return None
-        m = np.asarray(mask.data if isinstance(mask, Tensor) else mask, dtype=bool)
+        m = as_mask(mask)
         return m[:, ::-1] if self.go_backwards else m
 
     def get_config(self) -> dict:

@@ -106,7 +106,7 @@ class _Cell(Layer):
             return t
         m = self._masks.get(which)
         if m is None or m.shape != t.shape:
-            keep = erandom.batch_draw(erandom.generator(), "random", t.shape) >= rate
+            keep = erandom.draw_like(t.data, erandom.generator(), "random", t.shape) >= rate
             m = self._masks[which] = (keep * (1.0 / (1.0 - rate))).astype(t.dtype)
         return C.mul(t, Tensor(m))
 

@@ -4,10 +4,9 @@ from __future__ import annotations
 import inspect
 from typing import List
 
-import numpy as np
-
 from ..ops import core as C
-from ..tensor import Tensor
+from .. import backend
+from ..tensor import Tensor, as_array_like, as_bool_array, as_mask
 from ..serialization import layer_config, layer_from_config
 from .base import Layer
 from .rnn_cells import StackedRNNCells, _sizes
@@ -60,8 +59,8 @@ class RNN(Layer):
     def _initial_states(self, x: Tensor, initial_state) -> List[Tensor]:
         sizes = _sizes(self.cell.state_size)
         if initial_state is None:
-            return [Tensor(np.zeros((x.shape[0], n), dtype=x.dtype)) for n in sizes]
-        states = [s if isinstance(s, Tensor) else Tensor(np.asarray(s, dtype=x.dtype))
+            return [Tensor(backend.xp(x.data).zeros((x.shape[0], n), dtype=x.dtype)) for n in sizes]
+        states = [s if isinstance(s, Tensor) else Tensor(as_array_like(s, x.data, x.dtype))
                   for s in (initial_state if isinstance(initial_state, (list, tuple)) else [initial_state])]
         if len(states) != len(sizes) or any(tuple(s.shape) != (x.shape[0], n) for s, n in zip(states, sizes)):
             raise ValueError(f"RNN layer '{self.name}': initial_state must be {len(sizes)} array(s) of shapes "
@@ -74,7 +73,7 @@ class RNN(Layer):
             raise ValueError(f"RNN layer '{self.name}' expects an input (batch, time, features...). "
                              f"Received: shape={x.shape}")
         states = self._initial_states(x, initial_state)
-        m = None if mask is None else np.asarray(mask.data if isinstance(mask, Tensor) else mask, dtype=bool)
+        m = None if mask is None else as_bool_array(mask, x.data)
         if m is not None and m.shape != x.shape[:2]:
             raise ValueError(f"RNN layer '{self.name}': the mask must have shape (batch, time) = {x.shape[:2]}. "
                              f"Received: shape={m.shape}")
@@ -107,7 +106,7 @@ class RNN(Layer):
     def compute_mask(self, inputs, mask=None):
         if mask is None or not self.return_sequences:
             return None
-        m = np.asarray(mask.data if isinstance(mask, Tensor) else mask, dtype=bool)
+        m = as_mask(mask)
         return m[:, ::-1] if self.go_backwards else m
 
     def get_config(self) -> dict:

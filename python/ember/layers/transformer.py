@@ -5,10 +5,12 @@ from typing import Optional
 
 import numpy as np
 
+from .. import backend
 from ..ops import core, nn
 from ..ops.dense import dense
 from ..ops.layer_norm import layer_norm
 from .attention import MultiHeadAttention
+from ..tensor import Tensor, as_array_like, as_bool_array, as_tensor
 from .base import Layer
 
 
@@ -36,7 +38,8 @@ class PositionalEncoding(Layer):
     def call(self, inputs):
         if inputs.ndim != 3:
             raise ValueError(f"PositionalEncoding expects a 3-D input (batch, time, features). Received: shape={inputs.shape}")
-        return inputs + sinusoidal_encoding(inputs.shape[1], inputs.shape[2], self.max_wavelength, inputs.dtype)
+        table = sinusoidal_encoding(inputs.shape[1], inputs.shape[2], self.max_wavelength, inputs.dtype)
+        return inputs + as_array_like(table, inputs.data)  # a host constant: copied to the input's device
 
 
 class PositionEmbedding(Layer):
@@ -130,10 +133,11 @@ class TransformerEncoder(Layer):
              mask=None):
         x = inputs
         pm = padding_mask if padding_mask is not None else mask
-        am = None if attention_mask is None else np.asarray(getattr(attention_mask, "data", attention_mask), dtype=bool)
+        xd = x.data if isinstance(x, Tensor) else as_tensor(x).data
+        am = None if attention_mask is None else as_bool_array(attention_mask, xd)
         if pm is not None:
-            pm = np.asarray(getattr(pm, "data", pm), dtype=bool)
-            pad = pm[:, None, :] & np.ones((1, x.shape[1], 1), dtype=bool)
+            pm = as_bool_array(pm, xd)
+            pad = pm[:, None, :] & backend.xp(xd).ones((1, x.shape[1], 1), dtype=bool)
             am = pad if am is None else (am & pad)
         h = layer_norm(x, self.ln1_gamma, self.ln1_beta, self.epsilon) if self.normalize_first else x
         a = self.attention(h, h, attention_mask=am, use_causal_mask=use_causal_mask, training=training)

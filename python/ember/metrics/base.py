@@ -7,6 +7,7 @@ from typing import Callable, List, Optional
 
 import numpy as np
 
+from .. import backend
 from ..tensor import Tensor, no_grad
 
 
@@ -16,7 +17,9 @@ NEG_INF = -1e10  # what Keras' top_k filter gives the predictions outside the to
 
 
 def _np(x) -> np.ndarray:
-    return np.asarray(x.data if isinstance(x, Tensor) else x)
+    """``x`` as a NumPy array: metrics accumulate on the host, so a device prediction or
+    target is copied here, explicitly (one copy per batch and metric input)."""
+    return backend.to_numpy(x.data if isinstance(x, Tensor) else x)
 
 
 def _same_rank(x1: np.ndarray, x2: np.ndarray, expand_rank_1: bool = True):

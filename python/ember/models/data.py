@@ -5,6 +5,7 @@ from typing import List, Optional, Sequence, Union
 
 import numpy as np
 
+from .. import backend
 from ..tensor import Tensor
 
 Data = Union[np.ndarray, List[np.ndarray]]
@@ -14,11 +15,14 @@ def to_array(x, who: str, what: str, float_dtype=np.float32) -> np.ndarray:
     """``x`` as a C-contiguous numeric array (floating data in ``float_dtype``)."""
     if isinstance(x, Tensor):
         x = x.data
-    try:
-        a = np.asarray(x)
-    except (ValueError, TypeError) as e:
-        raise TypeError(f"{who}: {what} must be a numeric array (or a list of them). Could not convert "
-                        f"{type(x).__name__}: {e}") from None
+    if backend.is_device_array(x):
+        a = x  # a batch already on the GPU stays there
+    else:
+        try:
+            a = np.asarray(x)
+        except (ValueError, TypeError) as e:
+            raise TypeError(f"{who}: {what} must be a numeric array (or a list of them). Could not convert "
+                            f"{type(x).__name__}: {e}") from None
     if a.dtype.kind in "US" and what.startswith("x"):
         return a  # text for a model that starts with TextVectorization (Input(dtype="string"))
     if a.dtype.kind not in "biuf":
@@ -28,7 +32,7 @@ def to_array(x, who: str, what: str, float_dtype=np.float32) -> np.ndarray:
         raise ValueError(f"{who}: {what} must have a batch dimension. Received: a scalar")
     if a.dtype.kind == "f" and a.dtype != float_dtype:
         a = a.astype(float_dtype)
-    return np.ascontiguousarray(a)
+    return backend.xp(a).ascontiguousarray(a)
 
 
 def by_input_name(x: dict, names: Sequence[str], who: str, what: str = "x") -> list:

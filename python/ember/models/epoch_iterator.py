@@ -6,9 +6,11 @@ import time
 import warnings
 from typing import Optional
 
+from .. import backend
 from .. import callbacks as cbks
 from . import data as D
 from . import data_adapters as A
+from .device_feed import DeviceFeeder, prefetched
 
 
 def verbosity(verbose) -> int:
@@ -94,7 +96,16 @@ class EpochIterator:
         return batch, False
 
     def enumerate_epoch(self):
-        """(step, batch) pairs of the next epoch."""
+        """(step, batch) pairs of the next epoch, the batches on the current device
+        (ember.set_device; on a GPU each copy overlaps the previous step)."""
+        pairs = self._enumerate_host()
+        if backend.get_device() == "cpu":
+            return pairs
+        if getattr(self, "_feeder", None) is None:
+            self._feeder = DeviceFeeder()  # keeps its pinned buffers from epoch to epoch
+        return prefetched(pairs, self._feeder)
+
+    def _enumerate_host(self):
         count = 0
         while self.steps is None or count < self.steps:
             batch, empty = self._next()

@@ -12,6 +12,7 @@ from typing import Dict, List
 
 import numpy as np
 
+from .. import backend
 from .. import metrics as metrics_mod
 from ..autograd import grad as _grad
 from ..tensor import Tensor, _set_grad_enabled, as_tensor, no_grad
@@ -130,7 +131,7 @@ class TrainerSteps:
             total, _, _ = self._loss_of(y_pred, yl, swl, "compute_loss", penalties=False)
         for p in self.losses:
             total = p if total is None else total + p
-        return as_tensor(np.zeros((), np.float32)) if total is None else total
+        return as_tensor(backend.to_device(np.zeros((), np.float32))) if total is None else total
 
     def compute_metrics(self, x, y, y_pred, sample_weight=None) -> Dict[str, float]:
         """Update the compiled metrics; every metric's result (Keras 3)."""
@@ -218,7 +219,9 @@ class TrainerSteps:
 
 
 def _data(t):
-    return t.data if isinstance(t, Tensor) else np.asarray(t)
+    if isinstance(t, Tensor):
+        return t.data
+    return t if backend.is_array(t) else np.asarray(t)
 
 
 def _log_value(v):

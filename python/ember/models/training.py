@@ -8,6 +8,7 @@ from typing import Dict, List, Optional, Sequence
 
 import numpy as np
 
+from .. import backend
 from .. import callbacks as cbks
 from .. import losses as losses_mod
 from .. import metrics as metrics_mod
@@ -19,6 +20,7 @@ from .data_adapters import (ArrayDataAdapter, class_weighted, num_rows, pack_x_y
 from .epoch_iterator import (Bar, EpochIterator, callback_list, data_iterator, is_dataset, split_validation,
                              standardize_arrays, verbosity)
 from .compile_utils import _as_list, _by_name, _flat_tensors, _Head, _layout_of, make_heads
+from .device_feed import to_current_device
 from .step import TrainerSteps
 
 
@@ -453,6 +455,7 @@ class Trainer(TrainerSteps):
         batch = pack_x_y_sample_weight(x, y, sw)
         if class_weight is not None:
             batch = class_weighted(batch, class_weight)
+        batch = to_current_device(batch)
         self.reset_metrics()
         return _as_results(pythonify_logs(self.train_step(batch)), return_dict)
 
@@ -460,12 +463,13 @@ class Trainer(TrainerSteps):
         self._require_compiled("test_on_batch", "test_step")
         x, y, sw = standardize_arrays(self, x, y, sample_weight, "test_on_batch", step="test_step")
         self.reset_metrics()
-        return _as_results(pythonify_logs(self.test_step(pack_x_y_sample_weight(x, y, sw))), return_dict)
+        return _as_results(pythonify_logs(self.test_step(to_current_device(pack_x_y_sample_weight(x, y, sw)))),
+                           return_dict)
 
     def predict_on_batch(self, x):
         x = D.to_data(x, self._n_inputs(), "predict_on_batch", "x", self.dtype, self._input_names())
         with no_grad():
-            return _to_numpy(self.predict_step(pack_x_y_sample_weight(x)))
+            return _to_numpy(self.predict_step(to_current_device(pack_x_y_sample_weight(x))))
 
 
 class _Prepared(tuple):
@@ -489,6 +493,8 @@ def pythonify_logs(logs) -> Dict[str, float]:
             continue
         if isinstance(v, Tensor):
             v = v.data
+        if backend.is_device_array(v):
+            v = backend.to_numpy(v)  # a custom train_step's device value: one explicit copy for the logs
         if isinstance(v, (np.ndarray, np.generic)):
             v = float(v) if np.size(v) == 1 else np.asarray(v)
         out[k] = v

@@ -18,6 +18,7 @@ from typing import Tuple
 
 import numpy as np
 
+from .. import backend
 from ..symbolic import SymbolicTensor
 from ..tensor import Tensor, as_tensor
 from .core import (  # noqa: F401
@@ -69,6 +70,9 @@ def convert_to_tensor(x, dtype=None, sparse=None, ragged=None) -> Tensor:
     their dtype, Python numbers and lists become int32 / float32 / bool as in Keras."""
     if isinstance(x, Tensor):
         return x if dtype is None or x.data.dtype == np.dtype(dtype) else cast(x, dtype)
+    if backend.is_device_array(x):  # a CuPy array: stays on its device
+        arr = x if dtype is None else x.astype(np.dtype(dtype))
+        return as_tensor(arr) if arr.dtype.kind == "f" else constant(arr)
     try:
         arr = np.asarray(x)
     except (ValueError, TypeError) as e:
@@ -86,7 +90,9 @@ def convert_to_numpy(x) -> np.ndarray:
     """The values of ``x`` as a NumPy array."""
     if isinstance(x, SymbolicTensor):
         raise ValueError(f"ops.convert_to_numpy: a symbolic tensor has no values until the model runs. Received: {x!r}")
-    return x.numpy() if isinstance(x, Tensor) else np.asarray(x)
+    if isinstance(x, Tensor):
+        return x.numpy()
+    return backend.to_numpy(x)  # a device array: an explicit device-to-host copy
 
 
 def shape(x) -> Tuple[int, ...]:

@@ -11,7 +11,8 @@ from typing import List, Optional, Sequence
 
 import numpy as np
 
-from ..tensor import Tensor, make_op
+from .. import backend
+from ..tensor import Tensor, as_array, make_op
 from . import core
 from .core import _norm_axis, _operand, constant
 
@@ -37,9 +38,9 @@ def _shape(shape, op: str):
 
 def _index(x) -> np.ndarray:
     """Integer indices from a Tensor, array or list (float-valued integers allowed)."""
-    arr = np.asarray(x.data if isinstance(x, Tensor) else x)
+    arr = as_array(x)  # stays on its device
     if arr.dtype.kind == "f":
-        if arr.size and not np.all(np.mod(arr, 1) == 0):
+        if arr.size and not bool(((arr % 1) == 0).all()):
             raise ValueError(f"indices must be integers. Received: {arr!r}")
         arr = arr.astype(np.int64)
     elif arr.dtype.kind not in "iub":
@@ -51,31 +52,41 @@ def _index(x) -> np.ndarray:
 # creation
 # ---------------------------------------------------------------------------------------
 
+# New arrays are created on the current device (ember.set_device), as Keras creates them on
+# its default device; the *_like functions on the device of their argument.
+
 def zeros(shape, dtype=None) -> Tensor:
-    return constant(np.zeros(_shape(shape, "zeros"), _dtype(dtype)))
+    return constant(backend.current_xp().zeros(_shape(shape, "zeros"), _dtype(dtype)))
 
 
 def ones(shape, dtype=None) -> Tensor:
-    return constant(np.ones(_shape(shape, "ones"), _dtype(dtype)))
+    return constant(backend.current_xp().ones(_shape(shape, "ones"), _dtype(dtype)))
+
+
+def _fill(value, xp):
+    v = as_array(value)
+    return v if backend.xp(v) is xp else backend.to_device(v, "cpu" if xp is np else "cuda")
 
 
 def full(shape, fill_value, dtype=None) -> Tensor:
-    return constant(np.full(_shape(shape, "full"), np.asarray(getattr(fill_value, "data", fill_value)), _dtype(dtype)))
+    xp = backend.current_xp()
+    return constant(xp.full(_shape(shape, "full"), _fill(fill_value, xp), _dtype(dtype)))
 
 
 def zeros_like(x, dtype=None) -> Tensor:
     x = _operand(x)
-    return constant(np.zeros(x.shape, _dtype(dtype, x.data.dtype)))
+    return constant(backend.xp(x.data).zeros(x.shape, _dtype(dtype, x.data.dtype)))
 
 
 def ones_like(x, dtype=None) -> Tensor:
     x = _operand(x)
-    return constant(np.ones(x.shape, _dtype(dtype, x.data.dtype)))
+    return constant(backend.xp(x.data).ones(x.shape, _dtype(dtype, x.data.dtype)))
 
 
 def full_like(x, fill_value, dtype=None) -> Tensor:
     x = _operand(x)
-    return constant(np.full(x.shape, np.asarray(getattr(fill_value, "data", fill_value)), _dtype(dtype, x.data.dtype)))
+    xp = backend.xp(x.data)
+    return constant(xp.full(x.shape, _fill(fill_value, xp), _dtype(dtype, x.data.dtype)))
 
 
 def arange(start, stop=None, step=None, dtype=None) -> Tensor:
@@ -88,11 +99,11 @@ def arange(start, stop=None, step=None, dtype=None) -> Tensor:
         dtype = "int32" if builtins.all(isinstance(a, (int, np.integer)) for a in args) else "float32"
     if stop is None:
         start, stop = 0, start
-    return constant(np.arange(start, stop, 1 if step is None else step).astype(_dtype(dtype)))
+    return constant(backend.current_xp().arange(start, stop, 1 if step is None else step).astype(_dtype(dtype)))
 
 
 def eye(N: int, M: Optional[int] = None, k: int = 0, dtype=None) -> Tensor:
-    return constant(np.eye(int(N), None if M is None else int(M), int(k), dtype=_dtype(dtype)))
+    return constant(backend.current_xp().eye(int(N), None if M is None else int(M), int(k), dtype=_dtype(dtype)))
 
 
 def linspace(start, stop, num: int = 50, endpoint: bool = True, retstep: bool = False, dtype=None, axis: int = 0):
@@ -101,8 +112,8 @@ def linspace(start, stop, num: int = 50, endpoint: bool = True, retstep: bool = 
         raise ValueError(f"linspace: num must be non-negative. Received: num={num}")
     out = np.linspace(np.asarray(start), np.asarray(stop), int(num), endpoint=endpoint, retstep=retstep, axis=axis)
     if retstep:
-        return constant(out[0].astype(_dtype(dtype))), out[1]
-    return constant(out.astype(_dtype(dtype)))
+        return constant(backend.to_device(out[0].astype(_dtype(dtype)))), out[1]
+    return constant(backend.to_device(out.astype(_dtype(dtype))))  # on the current device, as zeros()
 
 
 def one_hot(x, num_classes: int, axis: int = -1, dtype=None) -> Tensor:
@@ -112,9 +123,10 @@ def one_hot(x, num_classes: int, axis: int = -1, dtype=None) -> Tensor:
     n = int(num_classes)
     if n < 1:
         raise ValueError(f"one_hot: num_classes must be positive. Received: num_classes={num_classes}")
-    out = (idx[..., None] == np.arange(n)).astype(_dtype(dtype))
+    xp = backend.xp(idx)
+    out = (idx[..., None] == xp.arange(n)).astype(_dtype(dtype))
     if axis not in (-1, idx.ndim):
-        out = np.moveaxis(out, -1, axis)
+        out = xp.moveaxis(out, -1, axis)
     return constant(out)
 
 
@@ -150,8 +162,9 @@ def _triangle(x, k, lower):
     if x.ndim < 2:
         raise ValueError(f"{'tril' if lower else 'triu'}: input must be at least 2-D. Received: shape={x.shape}")
     n, m = x.shape[-2:]
-    keep = np.tri(n, m, k, dtype=bool) if lower else ~np.tri(n, m, k - 1, dtype=bool)
-    return make_op(np.where(keep, x.data, 0).astype(x.data.dtype), (x,), lambda g: (g * keep,),
+    xp = backend.xp(x.data)
+    keep = xp.tri(n, m, k, dtype=bool) if lower else ~xp.tri(n, m, k - 1, dtype=bool)
+    return make_op(xp.where(keep, x.data, 0).astype(x.data.dtype), (x,), lambda g: (g * keep,),
                    "tril" if lower else "triu")
 
 
@@ -166,9 +179,10 @@ def diag(x, k: int = 0) -> Tensor:
     if x.ndim != 1:
         raise ValueError(f"diag: input must be 1-D or 2-D. Received: shape={x.shape}")
     n = x.shape[0] + builtins.abs(k)
-    r = np.arange(x.shape[0])
+    xp = backend.xp(x.data)
+    r = xp.arange(x.shape[0])
     rows, cols = (r, r + k) if k >= 0 else (r - k, r)
-    out = np.zeros((n, n), dtype=x.data.dtype)
+    out = xp.zeros((n, n), dtype=x.data.dtype)
     out[rows, cols] = x.data
     return make_op(out, (x,), lambda g: (g[rows, cols],), "diag")
 
@@ -217,7 +231,7 @@ def take_along_axis(x, indices, axis: Optional[int] = None) -> Tensor:
                          f"Received: min={idx.min()}, max={idx.max()}")
     shape = [builtins.max(a, b) if i != ax else b for i, (a, b) in enumerate(zip(x.shape, idx.shape))]
     try:
-        idx = np.broadcast_to(idx, shape)
+        idx = backend.xp(idx).broadcast_to(idx, shape)
         x = core.broadcast_to(x, [s if i != ax else x.shape[ax] for i, s in enumerate(shape)])
     except ValueError:
         raise ValueError(f"take_along_axis: shapes do not broadcast outside axis {axis}. "
@@ -414,7 +428,7 @@ def identity(n: int, dtype=None) -> Tensor:
 
 def tri(N: int, M: Optional[int] = None, k: int = 0, dtype=None) -> Tensor:
     """Ones at and below the ``k``-th diagonal of an N x M matrix."""
-    return constant(np.tri(int(N), None if M is None else int(M), int(k), dtype=_dtype(dtype)))
+    return constant(backend.current_xp().tri(int(N), None if M is None else int(M), int(k), dtype=_dtype(dtype)))
 
 
 def empty(shape, dtype=None) -> Tensor:

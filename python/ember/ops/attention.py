@@ -7,7 +7,7 @@ from typing import Optional
 import numpy as np
 
 from .. import backend
-from ..tensor import Tensor, as_tensor, make_op
+from ..tensor import Tensor, as_array_like, as_bool_array, as_tensor, make_op
 from . import core, nn
 
 
@@ -33,7 +33,7 @@ def scaled_dot_product_attention(query, key, value, attn_mask=None, dropout_p: f
     if q.ndim == 3:
         m = attn_mask
         if m is not None:
-            m = np.asarray(m.data if isinstance(m, Tensor) else m)
+            m = as_array_like(m, q.data)
             m = m[:, None] if m.ndim == 3 else m
         out = scaled_dot_product_attention(core.expand_dims(q, 1), core.expand_dims(k, 1), core.expand_dims(v, 1),
                                            m, dropout_p, is_causal, scale, training)
@@ -48,7 +48,7 @@ def scaled_dot_product_attention(query, key, value, attn_mask=None, dropout_p: f
     sc = float(scale) if scale is not None else 1.0 / math.sqrt(D) if D else 1.0
     mask = None
     if attn_mask is not None:
-        mask = np.asarray(attn_mask.data if isinstance(attn_mask, Tensor) else attn_mask)
+        mask = as_array_like(attn_mask, q.data)
         try:
             np.broadcast_shapes(mask.shape, (B, H, Tq, Tk))
         except ValueError:
@@ -72,7 +72,7 @@ def attention_bthd(q, k, v, attn_mask=None, is_causal: bool = False, scale: Opti
     dt = np.promote_types(np.promote_types(q.dtype, k.dtype), v.dtype)
     q, k, v = as_tensor(q, dt), as_tensor(k, dt), as_tensor(v, dt)
     sc = float(scale) if scale is not None else 1.0 / math.sqrt(q.shape[-1])
-    mask = None if attn_mask is None else np.asarray(getattr(attn_mask, "data", attn_mask), dtype=bool)
+    mask = None if attn_mask is None else as_bool_array(attn_mask, q.data)
     kern = backend.ops(q.data)
     out, lse = kern.attention_forward(q.data, k.data, v.data, mask, is_causal, sc, layout="bthd")
 
@@ -85,15 +85,16 @@ def _composed(q, k, v, mask, dropout_p, is_causal, sc):
     """The unfused path (float masks, attention dropout) built from differentiable ops."""
     s = core.matmul(q, core.swapaxes(k, -1, -2)) * sc
     Tq, Tk = q.shape[2], k.shape[2]
-    allowed = np.ones((Tq, Tk), dtype=bool)
+    xp = backend.xp(q.data)
+    allowed = xp.ones((Tq, Tk), dtype=bool)
     if is_causal:
-        allowed = np.tril(allowed)
+        allowed = xp.tril(allowed)
     if mask is not None and mask.dtype == np.bool_:
         allowed = allowed & mask
     elif mask is not None:
         s = s + mask.astype(s.dtype)
-    if not allowed.all():
-        s = core.where(np.broadcast_to(allowed, s.shape), s, -np.inf)
+    if not bool(allowed.all()):
+        s = core.where(xp.broadcast_to(allowed, s.shape), s, -np.inf)
     p = nn.softmax(s, axis=-1)
     if dropout_p > 0:
         p = nn.dropout(p, dropout_p, training=True)
@@ -105,11 +106,12 @@ def attention_weights(query, key, attn_mask=None, is_causal: bool = False, scale
     q, k = as_tensor(query), as_tensor(key)
     sc = float(scale) if scale is not None else 1.0 / math.sqrt(q.shape[-1])
     s = core.matmul(q, core.swapaxes(k, -1, -2)) * sc
-    allowed = np.ones(s.shape[-2:], dtype=bool)
+    xp = backend.xp(q.data)
+    allowed = xp.ones(s.shape[-2:], dtype=bool)
     if is_causal:
-        allowed = np.tril(allowed)
+        allowed = xp.tril(allowed)
     if attn_mask is not None:
-        allowed = allowed & np.asarray(attn_mask.data if isinstance(attn_mask, Tensor) else attn_mask, dtype=bool)
-    if not np.all(allowed):
-        s = core.where(np.broadcast_to(allowed, s.shape), s, -np.inf)
+        allowed = allowed & as_bool_array(attn_mask, q.data)
+    if not bool(allowed.all()):
+        s = core.where(xp.broadcast_to(allowed, s.shape), s, -np.inf)
     return nn.softmax(s, axis=-1)

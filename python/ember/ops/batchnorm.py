@@ -33,12 +33,13 @@ def batch_norm(x, gamma=None, beta=None, moving_mean=None, moving_variance=None,
                 raise ValueError(f"{name}: {key} must have shape ({C},) for input shape {x.shape}. Received: {t.shape}")
             tensors[key] = t
     g_t, b_t = tensors.get("gamma"), tensors.get("beta")
-    gd = None if g_t is None else np.ascontiguousarray(g_t.data, dtype=dt)
-    bd = None if b_t is None else np.ascontiguousarray(b_t.data, dtype=dt)
+    xp = backend.xp(x.data)
+    gd = None if g_t is None else xp.ascontiguousarray(g_t.data, dtype=dt)
+    bd = None if b_t is None else xp.ascontiguousarray(b_t.data, dtype=dt)
     last = ax == x.ndim - 1
-    xd = x.data if last else np.moveaxis(x.data, ax, -1)
+    xd = x.data if last else xp.moveaxis(x.data, ax, -1)
     inner_shape = xd.shape
-    x2 = np.ascontiguousarray(xd).reshape(-1, C)
+    x2 = xp.ascontiguousarray(xd).reshape(-1, C)
     ops = backend.ops(x2)
 
     def mv(t):
@@ -55,11 +56,11 @@ def batch_norm(x, gamma=None, beta=None, moving_mean=None, moving_variance=None,
 
     def back_shape(d2):
         d = d2.reshape(inner_shape)
-        return d if last else np.moveaxis(d, -1, ax)
+        return d if last else xp.moveaxis(d, -1, ax)
 
     def fwd_shape(g):
-        gd_ = g if last else np.moveaxis(g, ax, -1)
-        return np.ascontiguousarray(gd_).reshape(-1, C)
+        gd_ = g if last else xp.moveaxis(g, ax, -1)
+        return xp.ascontiguousarray(gd_).reshape(-1, C)
 
     def grads(dx2, dg, db):
         out = [None if dx2 is None else back_shape(dx2)]
@@ -79,14 +80,14 @@ def batch_norm(x, gamma=None, beta=None, moving_mean=None, moving_variance=None,
         if rm is None or rv is None:
             raise ValueError(f"{name}: inference mode needs moving_mean and moving_variance")
         y2 = ops.batch_norm_infer(x2, gd, bd, rm, rv, epsilon)
-        inv = (1.0 / np.sqrt(rv.astype(np.float64) + epsilon)).astype(dt)
+        inv = (1.0 / xp.sqrt(rv.astype(np.float64) + epsilon)).astype(dt)
         mean_c = rm.copy()
 
         def backward(g):
             g2 = fwd_shape(g)
             scale = inv if gd is None else inv * gd
             dx2 = g2 * scale if x.requires_grad else None
-            dg = np.sum(g2 * ((x2 - mean_c) * inv), axis=0) if g_t is not None else None
-            db = np.sum(g2, axis=0) if b_t is not None else None
+            dg = xp.sum(g2 * ((x2 - mean_c) * inv), axis=0) if g_t is not None else None
+            db = xp.sum(g2, axis=0) if b_t is not None else None
             return grads(dx2, dg, db)
     return make_op(back_shape(y2), parents, backward, name)

@@ -89,12 +89,12 @@ def _operands(x, kernel, data_format, name: str, kernel_axes: str, rank: int = 2
     return x, w, df
 
 
-def _nhwc(a: np.ndarray) -> np.ndarray:
-    return np.ascontiguousarray(a.transpose(0, 2, 3, 1))
+def _nhwc(a):
+    return backend.xp(a).ascontiguousarray(a.transpose(0, 2, 3, 1))
 
 
-def _nchw(a: np.ndarray) -> np.ndarray:
-    return np.ascontiguousarray(a.transpose(0, 3, 1, 2))
+def _nchw(a):
+    return backend.xp(a).ascontiguousarray(a.transpose(0, 3, 1, 2))
 
 
 def conv2d(x, kernel, bias=None, strides: IntPair = 1, padding: Padding = "valid", dilation_rate: IntPair = 1,
@@ -231,7 +231,8 @@ def conv2d_transpose(x, kernel, bias=None, strides: IntPair = 1, padding: str = 
     xd = x.data if x.data.dtype == dt else x.data.astype(dt)
     if df == "channels_first":
         xd = _nhwc(xd)
-    xd = np.ascontiguousarray(xd)
+    xp = backend.xp(xd)
+    xd = xp.ascontiguousarray(xd)
     N, H, W, C = xd.shape
     KH, KW, F, Cw = w.shape
     if Cw != C:
@@ -256,14 +257,14 @@ def conv2d_transpose(x, kernel, bias=None, strides: IntPair = 1, padding: str = 
         assert (o + lo + hi - (k - 1) * d - 1) // s + 1 == n, "conv2d_transpose: inconsistent geometry"
     ops = backend.ops(xd)
     wd = w.data
-    shape_z = np.zeros((N, OH, OW, F), dtype=dt)  # only its shape is read when just dx is asked for
+    shape_z = xp.zeros((N, OH, OW, F), dtype=dt)  # only its shape is read when just dx is asked for
     y, _, _ = ops.conv2d_backward(shape_z, wd, xd, None, st, pads, dil, 1, 0, True, False, False)
     if b is not None:
         y += b.data if b.data.dtype == dt else b.data.astype(dt)
     parents = (x, w) if b is None else (x, w, b)
 
     def backward(g):
-        g = np.ascontiguousarray(_nhwc(g) if df == "channels_first" else g)
+        g = xp.ascontiguousarray(_nhwc(g) if df == "channels_first" else g)
         dx = ops.conv2d(g, wd, None, st, pads, dil, 1, 0) if x.requires_grad else None
         dw = None
         if w.requires_grad:

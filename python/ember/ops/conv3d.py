@@ -15,7 +15,7 @@ from typing import Optional, Sequence, Tuple, Union
 
 import numpy as np
 
-from ..tensor import Tensor, as_tensor
+from ..tensor import Tensor, as_array_like, as_tensor
 from .conv import _data_format, conv2d, padding_amounts
 from .core import add, div, maximum, pad, reshape, transpose
 from .pool import avg_pool2d, max_pool2d
@@ -121,7 +121,7 @@ def _pool3d(x, pool_size, strides, padding, data_format, name: str, kind: str) -
         # each depth window averages only the slices inside the input (Keras' "same")
         starts = np.arange(od) * st[0] - lo
         count = np.minimum(starts + ps[0], D) - np.maximum(starts, 0)
-        out = div(out, Tensor(count.astype(out.dtype).reshape(1, od, 1, 1, 1)))
+        out = div(out, Tensor(as_array_like(count.astype(out.dtype).reshape(1, od, 1, 1, 1), out.data)))
     return _from_last(out, df)
 
 

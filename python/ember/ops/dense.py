@@ -59,7 +59,7 @@ def dense(x, kernel, bias=None, activation: Union[str, Callable, None] = None,
     if act == "leaky_relu" and leaky_slope < 0:
         act, post = "linear", (lambda t: nn.leaky_relu(t, leaky_slope))
     kern = backend.ops(x.data)
-    if not hasattr(kern, "bias_act_forward") or x.data.dtype not in (np.float32, np.float64):
+    if x.data.dtype not in (np.float32, np.float64):
         y = core.matmul(x, kernel)
         if bias is not None:
             y = y + bias
@@ -90,7 +90,7 @@ def _dense_fused(x: Tensor, kernel: Tensor, bias: Optional[Tensor], act: str, sl
         g2 = g.reshape(-1, units)
         need_db = bias is not None and bias.requires_grad
         if act == "linear":
-            dz = np.ascontiguousarray(g2)
+            dz = backend.xp(g2).ascontiguousarray(g2)
             db = dz.sum(axis=0) if need_db else None
         else:
             dz, db = kern.bias_act_backward(g2, y if act != "gelu" else None, z, bd, act, slope, need_db)

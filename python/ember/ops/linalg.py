@@ -11,6 +11,7 @@ from typing import List, Sequence
 
 import numpy as np
 
+from .. import backend
 from ..tensor import Tensor, make_op
 from . import core
 from .core import _floating, _norm_axis, _operand, _pair, result_dtype
@@ -64,7 +65,7 @@ def _einsum_grad(i: int, subs: List[str], out: str, g, arrays, shape):
     if len(letters) == len(mine):
         return gu
     # repeated letters (a diagonal): scatter onto the positions where they agree
-    full = np.zeros(shape, dtype=gu.dtype)
+    full = backend.xp(gu).zeros(shape, dtype=gu.dtype)
     grids = np.indices(gu.shape, sparse=True)
     full[tuple(grids[letters.index(c)] for c in mine)] = gu
     return full
@@ -80,7 +81,8 @@ def einsum(subscripts: str, *operands) -> Tensor:
     arrays = [t.data for t in ts]
     expr = ",".join(subs) + "->" + out_s
     try:
-        out = np.asarray(np.einsum(expr, *arrays))
+        out = np.einsum(expr, *arrays)  # CuPy's einsum for device arrays (__array_function__)
+        out = out if backend.is_array(out) else np.asarray(out)
     except ValueError as e:
         raise ValueError(f"einsum: {subscripts!r} does not fit operands of shapes "
                          f"{[t.shape for t in ts]}: {e}") from None

@@ -12,7 +12,8 @@ import math
 
 import numpy as np
 
-from ..tensor import Tensor, make_op
+from .. import backend
+from ..tensor import Tensor, as_array_like, make_op
 from . import core
 from .core import _floating, _norm_axis, _operand, _pair, constant
 
@@ -27,14 +28,21 @@ def _unary(name: str, fwd, deriv, doc: str):
         x = _floating(x)
         xd = x.data
         with np.errstate(divide="ignore", invalid="ignore"):
-            out = np.asarray(fwd(xd)).astype(xd.dtype, copy=False)
+            out = _arr(fwd(xd)).astype(xd.dtype, copy=False)
         return make_op(out, (x,), lambda g: (g * deriv(xd, out),), name)
     op.__name__ = op.__qualname__ = name
     op.__doc__ = doc
     return op
 
 
+def _arr(x):
+    """A ufunc / reduction result as an array on its device (NumPy gives 0-d results as
+    scalars; CuPy and the device arrays already are arrays)."""
+    return x if backend.is_array(x) else np.asarray(x)
+
+
 def _erf(x):
+    backend.require_host("erf", x)  # math.erf per element: a host loop
     return np.vectorize(math.erf, otypes=[x.dtype])(x) if x.size else x.copy()
 
 
@@ -59,7 +67,7 @@ def _flat(name: str, fn, keep_int: bool, doc: str):
     """A piecewise-constant op: its gradient is zero wherever it exists."""
     def op(x) -> Tensor:
         x = _operand(x) if keep_int else _floating(x)
-        out = np.asarray(fn(x.data)).astype(x.data.dtype, copy=False)
+        out = _arr(fn(x.data)).astype(x.data.dtype, copy=False)
         return make_op(out, (x,), lambda g: (np.zeros_like(g),), name)
     op.__name__ = op.__qualname__ = name
     op.__doc__ = doc
@@ -110,7 +118,7 @@ def _compare(name: str, fn):
     def op(x1, x2) -> Tensor:
         a, b = _pair(x1, x2)
         try:
-            return constant(np.asarray(fn(a.data, b.data)))
+            return constant(_arr(fn(a.data, b.data)))
         except ValueError:
             raise ValueError(f"{name}: shapes {a.shape} and {b.shape} do not broadcast") from None
     op.__name__ = op.__qualname__ = name
@@ -152,7 +160,7 @@ def isfinite(x) -> Tensor:
 def _reduce_const(name: str, fn, x, axis, keepdims, dtype=None) -> Tensor:
     x = _operand(x)
     axes = _norm_axis(axis, x.ndim, name)
-    out = np.asarray(fn(x.data, axis=axes, keepdims=keepdims))
+    out = _arr(fn(x.data, axis=axes, keepdims=keepdims))
     return constant(out if dtype is None else out.astype(dtype))
 
 
@@ -176,7 +184,7 @@ def _arg(name: str, fn, x, axis, keepdims) -> Tensor:
         raise ValueError(f"{name}: attempt to get {name} of an empty tensor of shape {x.shape}")
     if axis is not None:
         _norm_axis(axis, x.ndim, name)
-    return constant(np.asarray(fn(x.data, axis=axis, keepdims=keepdims)).astype(np.int32))
+    return constant(_arr(fn(x.data, axis=axis, keepdims=keepdims)).astype(np.int32))
 
 
 def argmax(x, axis=None, keepdims: bool = False) -> Tensor:
@@ -209,7 +217,7 @@ def _extremum_initial(reduce, pairwise, x, axis, keepdims, initial):
     if builtins.any(x.shape[a] == 0 for a in axes) or x.size == 0:
         shape = tuple(1 if i in axes else s for i, s in enumerate(x.shape)) if keepdims else \
             tuple(s for i, s in enumerate(x.shape) if i not in axes)
-        return constant(np.full(shape, initial, dtype=x.data.dtype))
+        return constant(backend.xp(x.data).full(shape, initial, dtype=x.data.dtype))
     return pairwise(reduce(x, axis, keepdims), initial)
 
 
@@ -235,16 +243,16 @@ def prod(x, axis=None, keepdims: bool = False, dtype=None) -> Tensor:
         x = core.cast(x, dtype)
     axes = _norm_axis(axis, x.ndim, "prod")
     flat, perm = _to_last(x, axes)
-    out = np.asarray(np.prod(x.data, axis=axes, keepdims=keepdims))
+    out = _arr(np.prod(x.data, axis=axes, keepdims=keepdims))
 
     def backward(g):
-        ones = np.ones(flat.shape[:-1] + (1,), dtype=flat.dtype)
+        ones = backend.xp(flat).ones(flat.shape[:-1] + (1,), dtype=flat.dtype)
         left = np.cumprod(np.concatenate([ones, flat[..., :-1]], axis=-1), axis=-1)
         right = np.cumprod(np.concatenate([ones, flat[..., :0:-1]], axis=-1), axis=-1)[..., ::-1]
         gk = g if not keepdims else np.squeeze(g, axes) if axes else g
-        gf = np.asarray(gk)[..., None] * left * right
+        gf = gk[..., None] * left * right
         moved = gf.reshape([x.shape[p] for p in perm])
-        return (np.transpose(moved, np.argsort(perm)),)
+        return (moved.transpose(tuple(int(i) for i in np.argsort(perm))),)
     return make_op(out, (x,), backward, "prod")
 
 
@@ -298,7 +306,7 @@ def average(x, axis=None, weights=None) -> Tensor:
                              f"Received: weights.shape={w.shape}")
         ax = _norm_axis(axis, x.ndim, "average")[0]
         w = core.reshape(w, [-1 if i == ax else 1 for i in range(x.ndim)])
-    return core.div(core.sum(core.mul(x, w), axis), core.sum(core.mul(core.constant(np.ones(x.shape, x.data.dtype)), w), axis))
+    return core.div(core.sum(core.mul(x, w), axis), core.sum(core.mul(core.constant(backend.xp(x.data).ones(x.shape, x.data.dtype)), w), axis))
 
 
 def isclose(x1, x2, rtol: float = 1e-5, atol: float = 1e-8, equal_nan: bool = False) -> Tensor:
@@ -310,11 +318,20 @@ def in_top_k(targets, predictions, k: int) -> Tensor:
     """Whether each row's target class scores among its ``k`` largest predictions (ties
     with the k-th value count, as ``tf.math.in_top_k``)."""
     p = _operand(predictions).data
-    t = np.asarray(targets.data if isinstance(targets, Tensor) else targets).astype(np.intp)
+    t = as_array_like(targets, p).astype(np.int64)
     if p.ndim != 2 or t.shape != p.shape[:1]:
         raise ValueError(f"in_top_k: predictions must be (batch, classes) and targets (batch,). "
                          f"Received: predictions.shape={p.shape}, targets.shape={t.shape}")
     if int(k) <= 0:
-        return constant(np.zeros(t.shape, bool))
+        return constant(backend.xp(p).zeros(t.shape, bool))
     kth = -np.sort(-p, axis=1)[:, builtins.min(int(k), p.shape[1]) - 1]
-    return constant(p[np.arange(len(t)), t] >= kth)
+    return constant(p[backend.xp(p).arange(len(t)), t] >= kth)
+
+
+def _install():
+    import sys
+    from .. import tensor
+    tensor._ops.math_ops = sys.modules[__name__]
+
+
+_install()  # Tensor's // and % call this module

@@ -15,21 +15,23 @@ def leaky_relu(x, negative_slope: float = 0.2) -> Tensor:
     """max(x, 0) + negative_slope * min(x, 0). Keras' default slope is 0.2 (``alpha``)."""
     x = _floating(x)
     xd = x.data
+    xp = backend.xp(xd)
     k = _kernel_act(xd, "leaky_relu", float(negative_slope))
     if k is not None:
         return make_op(k[0], (x,), lambda g: (k[1](g),), "leaky_relu")
     s = xd.dtype.type(negative_slope)
     pos = xd > 0
-    return make_op(np.where(pos, xd, s * xd), (x,), lambda g: (np.where(pos, g, s * g),), "leaky_relu")
+    return make_op(xp.where(pos, xd, s * xd), (x,), lambda g: (xp.where(pos, g, s * g),), "leaky_relu")
 
 
 def elu(x, alpha: float = 1.0) -> Tensor:
     # arithmetic blends rather than np.where on a random sign pattern (several times faster)
     x = _floating(x)
     xd = x.data
+    xp = backend.xp(xd)
     pos = xd > 0
-    em1 = np.expm1(np.minimum(xd, 0))
-    out = (np.maximum(xd, 0) + alpha * em1).astype(xd.dtype, copy=False)
+    em1 = xp.expm1(xp.minimum(xd, 0))
+    out = (xp.maximum(xd, 0) + alpha * em1).astype(xd.dtype, copy=False)
     return make_op(out, (x,), lambda g: (g * (pos + (~pos) * (alpha * (em1 + 1))).astype(xd.dtype, copy=False),),
                    "elu")
 
@@ -41,9 +43,10 @@ _SELU_SCALE = 1.0507009873554805
 def selu(x) -> Tensor:
     x = _floating(x)
     xd = x.data
+    xp = backend.xp(xd)
     pos = xd > 0
-    e = np.exp(np.minimum(xd, 0))
-    out = _SELU_SCALE * (np.maximum(xd, 0) + _SELU_ALPHA * (e - 1))
+    e = xp.exp(xp.minimum(xd, 0))
+    out = _SELU_SCALE * (xp.maximum(xd, 0) + _SELU_ALPHA * (e - 1))
     return make_op(out.astype(xd.dtype), (x,),
                    lambda g: (g * (_SELU_SCALE * (pos + (~pos) * (_SELU_ALPHA * e))).astype(xd.dtype),), "selu")
 
@@ -52,7 +55,8 @@ def softplus(x) -> Tensor:
     """log(1 + exp(x)), as max(x, 0) + log1p(exp(-|x|)) (no overflow, accurate for x << 0)."""
     x = _floating(x)
     xd = x.data
-    out = (np.maximum(xd, 0) + np.log1p(np.exp(-np.abs(xd)))).astype(xd.dtype, copy=False)
+    xp = backend.xp(xd)
+    out = (xp.maximum(xd, 0) + xp.log1p(xp.exp(-xp.abs(xd)))).astype(xd.dtype, copy=False)
     return make_op(out, (x,), lambda g: (g * _sigmoid_array(xd),), "softplus")
 
 
@@ -68,6 +72,7 @@ swish = silu
 
 
 def _erf(x):
+    backend.require_host("gelu of a 0-d or empty tensor", x)  # the fused kernel covers the rest
     try:
         from scipy.special import erf  # optional: exact and vectorised
         return erf(x)
@@ -80,10 +85,11 @@ def gelu(x, approximate: bool = False) -> Tensor:
     uses the tanh form."""
     x = _floating(x)
     xd = x.data
+    xp = backend.xp(xd)
     if approximate:
         c = math.sqrt(2 / math.pi)
         u = c * (xd + 0.044715 * xd ** 3)
-        t = np.tanh(u)
+        t = xp.tanh(u)
         out = 0.5 * xd * (1 + t)
 
         def backward(g):
@@ -94,13 +100,12 @@ def gelu(x, approximate: bool = False) -> Tensor:
     if k is not None:
         return make_op(k[0], (x,), lambda g: (k[1](g),), "gelu")
     cdf = 0.5 * (1 + _erf(xd / math.sqrt(2)))
-    pdf = np.exp(-0.5 * xd * xd) / math.sqrt(2 * math.pi)
+    pdf = xp.exp(-0.5 * xd * xd) / math.sqrt(2 * math.pi)
     return make_op((xd * cdf).astype(xd.dtype), (x,), lambda g: ((g * (cdf + xd * pdf)).astype(xd.dtype),), "gelu")
 
 
 def _fused_lastaxis(xd, axis: int) -> bool:
-    return xd.ndim >= 1 and axis in (-1, xd.ndim - 1) and xd.dtype in (np.float32, np.float64) \
-        and isinstance(xd, np.ndarray) and xd.shape[-1] > 0
+    return xd.ndim >= 1 and axis in (-1, xd.ndim - 1) and xd.dtype in (np.float32, np.float64) and xd.shape[-1] > 0
 
 
 def softmax(x, axis: int = -1) -> Tensor:
@@ -108,14 +113,16 @@ def softmax(x, axis: int = -1) -> Tensor:
     the last axis; NumPy otherwise). A row that is all -inf gives zeros."""
     x = _floating(x)
     xd = x.data
+    xp = backend.xp(xd)
     if _fused_lastaxis(xd, axis):
         kern = backend.ops(xd)
         out = kern.softmax_lastaxis(xd)
         return make_op(out, (x,), lambda g: (kern.softmax_lastaxis_backward(out, g),), "softmax")
     m = xd.max(axis=axis, keepdims=True)  # NaN or +inf in a row: its max or x - max is NaN
-    e = np.exp(xd - np.where(m == -np.inf, 0, m))
+    e = xp.exp(xd - xp.where(m == -np.inf, 0, m))
     s = e.sum(axis=axis, keepdims=True)
-    out = np.divide(e, s, out=np.zeros_like(e), where=s != 0)  # an all -inf row: zeros, as the kernel
+    nz = s != 0
+    out = xp.where(nz, e / xp.where(nz, s, 1), 0).astype(e.dtype, copy=False)  # an all -inf row: zeros, as the kernel
 
     def backward(g):
         return (out * (g - (g * out).sum(axis=axis, keepdims=True)),)
@@ -129,15 +136,16 @@ def log_softmax(x, axis: int = -1) -> Tensor:
     last axis; NumPy otherwise)."""
     x = _floating(x)
     xd = x.data
+    xp = backend.xp(xd)
     if _fused_lastaxis(xd, axis):
         kern = backend.ops(xd)
         out = kern.softmax_lastaxis(xd, log=True)
         return make_op(out, (x,), lambda g: (kern.softmax_lastaxis_backward(out, g, log=True),), "log_softmax")
     sh = xd - xd.max(axis=axis, keepdims=True)
-    out = sh - np.log(np.exp(sh).sum(axis=axis, keepdims=True))
+    out = sh - xp.log(xp.exp(sh).sum(axis=axis, keepdims=True))
 
     def backward(g):
-        return (g - np.exp(out) * g.sum(axis=axis, keepdims=True),)
+        return (g - xp.exp(out) * g.sum(axis=axis, keepdims=True),)
     return make_op(out, (x,), backward, "log_softmax")
 
 
@@ -146,15 +154,16 @@ def logsumexp(x, axis=-1, keepdims: bool = False) -> Tensor:
     large values."""
     x = _floating(x)
     xd = x.data
+    xp = backend.xp(xd)
     axis = tuple(range(xd.ndim)) if axis is None else axis
     m = xd.max(axis=axis, keepdims=True)
-    m = np.where(np.isfinite(m), m, 0)  # an all -inf slice gives -inf, not NaN
-    lse_k = m + np.log(np.exp(xd - m).sum(axis=axis, keepdims=True))
-    out = lse_k if keepdims else np.squeeze(lse_k, axis=axis)
+    m = xp.where(xp.isfinite(m), m, 0)  # an all -inf slice gives -inf, not NaN
+    lse_k = m + xp.log(xp.exp(xd - m).sum(axis=axis, keepdims=True))
+    out = lse_k if keepdims else xp.squeeze(lse_k, axis=axis)
 
     def backward(g):
-        gk = g if keepdims else np.expand_dims(g, axis)
-        return (gk * np.exp(xd - lse_k),)
+        gk = g if keepdims else xp.expand_dims(g, axis)
+        return (gk * xp.exp(xd - lse_k),)
     return make_op(out, (x,), backward, "logsumexp")
 
 

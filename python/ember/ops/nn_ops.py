@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..tensor import Tensor, make_op
+from .. import backend
+from ..tensor import Tensor, as_array_like, as_bool_array, make_op
 from . import core, nn, pool
 from . import losses as L
 from .attention import scaled_dot_product_attention
 from .core import _floating
 from .linalg import norm
+from .xent import sparse_labels
 
 EPSILON = L.EPSILON
 
@@ -86,21 +88,12 @@ def sparse_categorical_crossentropy(target, output, from_logits: bool = False, a
     """Cross-entropy of integer class ids ``target`` against ``output`` (probabilities or
     logits) over ``axis``."""
     output = _last(_floating(output), axis, "sparse_categorical_crossentropy")
-    lab = np.asarray(target.data if isinstance(target, Tensor) else target)
-    if lab.shape == output.shape[:-1] + (1,):
-        lab = lab[..., 0]
-    if from_logits:
-        return L.sparse_softmax_cross_entropy(output, lab)
+    if from_logits:  # the fused op checks the labels (once)
+        return L.sparse_softmax_cross_entropy(output, target)
+    lab = sparse_labels("sparse_categorical_crossentropy", target, output, "target")
     # probabilities: Keras clips to [eps, 1 - eps] and takes -log of the true class's
     # renormalised probability, which is the categorical loss of its one-hot target
-    if lab.shape != output.shape[:-1]:
-        raise ValueError(f"sparse_categorical_crossentropy: target must have shape {output.shape[:-1]} for "
-                         f"output of shape {output.shape}. Received: shape={lab.shape}")
-    C = output.shape[-1]
-    if lab.size and (lab.min() < 0 or lab.max() >= C):
-        raise ValueError(f"sparse_categorical_crossentropy: target must be in [0, {C}). "
-                         f"Received: min={lab.min()}, max={lab.max()}")
-    onehot = (lab.astype(np.intp)[..., None] == np.arange(C)).astype(output.data.dtype)
+    onehot = (lab[..., None] == backend.xp(lab).arange(output.shape[-1])).astype(output.data.dtype)
     return L.categorical_cross_entropy_probs(output, onehot, EPSILON)
 
 
@@ -124,10 +117,10 @@ def dot_product_attention(query, key, value, bias=None, mask=None, scale=None, i
                          f"Received: attn_logits_soft_cap={attn_logits_soft_cap}")
     m = None
     if mask is not None:
-        m = np.asarray(mask.data if isinstance(mask, Tensor) else mask).astype(bool)
+        m = as_bool_array(mask, q.data)
     if bias is not None:
-        b = np.asarray(bias.data if isinstance(bias, Tensor) else bias, dtype=q.data.dtype)
-        m = b if m is None else np.where(m, b, -np.inf).astype(q.data.dtype)
+        b = as_array_like(bias, q.data, q.data.dtype)
+        m = b if m is None else backend.xp(b).where(m, b, -np.inf).astype(q.data.dtype)
     heads = [core.transpose(t, (0, 2, 1, 3)) for t in (q, k, v)]  # (B, N, T, H)
     out = scaled_dot_product_attention(*heads, attn_mask=m, is_causal=is_causal, scale=scale)
     return core.transpose(out, (0, 2, 1, 3))
@@ -177,13 +170,14 @@ def average_pool(inputs, pool_size, strides=None, padding: str = "valid", data_f
 def segment_sum(data, segment_ids, num_segments=None, sorted: bool = False) -> Tensor:  # noqa: A002
     """Sums of the rows of ``data`` that share a segment id: (num_segments, ...)."""
     x = _floating(data)
-    ids = np.asarray(segment_ids.data if isinstance(segment_ids, Tensor) else segment_ids).astype(np.intp)
+    ids = as_array_like(segment_ids, x.data).astype(np.int64)
     if x.ndim == 0 or ids.shape != x.shape[:1]:
         raise ValueError(f"segment_sum: segment_ids must have shape ({x.shape[0] if x.ndim else 0},), one per row of "
                          f"data of shape {x.shape}. Received: shape={ids.shape}")
     n = int(num_segments) if num_segments is not None else (int(ids.max()) + 1 if ids.size else 0)
     keep = (ids >= 0) & (ids < n)  # ids outside [0, num_segments) are dropped, as in TensorFlow
-    out = np.zeros((n,) + x.shape[1:], dtype=x.data.dtype)
-    np.add.at(out, ids[keep], x.data[keep])
-    return make_op(out, (x,), lambda g: (np.where(keep.reshape((-1,) + (1,) * (x.ndim - 1)), g[np.where(keep, ids, 0)], 0),),
+    xp = backend.xp(x.data)
+    out = xp.zeros((n,) + x.shape[1:], dtype=x.data.dtype)
+    xp.add.at(out, ids[keep], x.data[keep])
+    return make_op(out, (x,), lambda g: (xp.where(keep.reshape((-1,) + (1,) * (x.ndim - 1)), g[xp.where(keep, ids, 0)], 0),),
                    "segment_sum")

@@ -20,10 +20,8 @@ from __future__ import annotations
 
 from typing import Tuple
 
-import numpy as np
-
 from .. import backend
-from ..tensor import Tensor, as_tensor, make_op
+from ..tensor import Tensor, as_array_like, as_bool_array, as_tensor, make_op
 from . import core
 
 RNN_ACTIVATIONS = ("tanh", "relu", "sigmoid", "linear")
@@ -70,7 +68,7 @@ def _prep(name, x, kernel, recurrent_kernel, bias, states, gates):
                          f"Received: shape={kernel.shape}")
     out = []
     for s in states:
-        s = Tensor(np.zeros((B, U), dt)) if s is None else as_tensor(s, dt)
+        s = Tensor(backend.xp(x.data).zeros((B, U), dt)) if s is None else as_tensor(s, dt)
         if s.shape != (B, U):
             raise ValueError(f"{name}: initial state must have shape {(B, U)}. Received: shape={s.shape}")
         out.append(s)
@@ -80,7 +78,8 @@ def _prep(name, x, kernel, recurrent_kernel, bias, states, gates):
 def _mask(mask, x):
     if mask is None:
         return None
-    m = np.ascontiguousarray(np.asarray(mask.data if isinstance(mask, Tensor) else mask).astype(bool))
+    m = as_bool_array(mask, x.data)
+    m = backend.xp(m).ascontiguousarray(m)
     if m.shape != x.shape[:2]:
         raise ValueError(f"mask must have shape (batch, timesteps) = {x.shape[:2]}. Received: shape={m.shape}")
     return m
@@ -89,8 +88,8 @@ def _mask(mask, x):
 def _rmask(name, recurrent_mask, x, U):
     if recurrent_mask is None:
         return None
-    rm = recurrent_mask.data if isinstance(recurrent_mask, Tensor) else recurrent_mask
-    rm = np.ascontiguousarray(np.asarray(rm, dtype=x.dtype))
+    rm = as_array_like(recurrent_mask, x.data, x.dtype)
+    rm = backend.xp(rm).ascontiguousarray(rm)
     if rm.shape != (x.shape[0], U):
         raise ValueError(f"{name}: recurrent_mask must have shape (batch, units) = {(x.shape[0], U)}. "
                          f"Received: shape={rm.shape}")
@@ -113,7 +112,8 @@ def lstm(x, kernel, recurrent_kernel, bias, h0=None, c0=None, mask=None, recurre
     kern = backend.ops(x.data)
     y, cs, gates = kern.lstm_forward(x.data, W.data, R.data, b.data, h0.data, c0.data, m, rm, act, ract)
     parents = (x, W, R, b, h0, c0)
-    zeros_s = np.zeros_like(h0.data)
+    xp = backend.xp(x.data)
+    zeros_s = xp.zeros_like(h0.data)
 
     def run_bwd(dy, dh, dc):
         return kern.lstm_backward(dy, dh, dc, x.data, W.data, R.data, h0.data, c0.data, y, cs, gates, m, rm, act,
@@ -125,8 +125,8 @@ def lstm(x, kernel, recurrent_kernel, bias, h0=None, c0=None, mask=None, recurre
     yt = make_op(y, parents, backward_y, "lstm")
     if y.shape[1] == 0:
         return yt, h0, c0
-    cT = np.ascontiguousarray(cs[:, -1])
-    ct = make_op(cT, parents, lambda g: run_bwd(np.zeros_like(y), zeros_s, g), "lstm_cell_state")
+    cT = xp.ascontiguousarray(cs[:, -1])
+    ct = make_op(cT, parents, lambda g: run_bwd(xp.zeros_like(y), zeros_s, g), "lstm_cell_state")
     return yt, _last(yt, h0), ct
 
 
@@ -143,7 +143,7 @@ def gru(x, kernel, recurrent_kernel, bias, h0=None, mask=None, recurrent_mask=No
     y, gates, hrec = kern.gru_forward(x.data, W.data, R.data, b.data, h0.data, m, rm, act, ract)
 
     def backward(g):
-        return kern.gru_backward(g, np.zeros_like(h0.data), x.data, W.data, R.data, h0.data, y, gates, hrec, m, rm,
+        return kern.gru_backward(g, backend.xp(g).zeros_like(h0.data), x.data, W.data, R.data, h0.data, y, gates, hrec, m, rm,
                                  act, ract)
     yt = make_op(y, (x, W, R, b, h0), backward, "gru")
     return yt, _last(yt, h0)
@@ -161,6 +161,6 @@ def simple_rnn(x, kernel, recurrent_kernel, bias, h0=None, mask=None, activation
     y = kern.simple_rnn_forward(x.data, W.data, R.data, b.data, h0.data, m, act, rm)
 
     def backward(g):
-        return kern.simple_rnn_backward(g, np.zeros_like(h0.data), x.data, W.data, R.data, h0.data, y, m, act, rm)
+        return kern.simple_rnn_backward(g, backend.xp(g).zeros_like(h0.data), x.data, W.data, R.data, h0.data, y, m, act, rm)
     yt = make_op(y, (x, W, R, b, h0), backward, "simple_rnn")
     return yt, _last(yt, h0)

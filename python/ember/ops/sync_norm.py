@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from .. import backend
 from ..tensor import Tensor, as_tensor, make_op
 
 
@@ -20,6 +21,7 @@ def sync_batch_norm(x, gamma, beta, moving_mean, moving_variance, momentum: floa
     statistics; updates ``moving_mean`` / ``moving_variance`` (Tensors of shape (C,)) in
     place with the global mean and biased variance (Keras). ``gamma`` / ``beta`` may be None."""
     x = as_tensor(x)
+    backend.require_host("sync_batch_norm (MPI sums on the host)", x.data)
     ax = axis + x.ndim if axis < 0 else axis
     C = x.shape[ax]
     dt = x.data.dtype

@@ -32,6 +32,10 @@ class Stream:
     def synchronize(self):
         return None
 
+    def wait_event(self, event):
+        """Later work on this stream waits for ``event`` (emulated work is already done)."""
+        return None
+
     @property
     def done(self):
         return True

@@ -1,0 +1,34 @@
+"""Embedding lookup: a gather of table rows forward, a deterministic scatter-add backward."""
+from __future__ import annotations
+
+import numpy as np
+
+from .. import backend
+from ..tensor import Tensor, as_array_like, as_tensor, make_op
+
+
+def embedding_lookup(table, ids) -> Tensor:
+    """``table[ids]`` (rows of a (V, d) table for integer ids of any shape); the gradient
+    scatter-adds into the table, each row's contributions summed in position order (no
+    atomics: the same bits on every run and device)."""
+    table = as_tensor(table)
+    idx = as_array_like(ids, table.data)
+    if idx.dtype.kind == "f":
+        idx = idx.astype(np.int64)
+    V = table.shape[0]
+    if idx.size and bool(((idx < 0) | (idx >= V)).any()):
+        raise ValueError(f"Embedding: ids must be in [0, {V}). Received: min={int(idx.min())}, max={int(idx.max())}")
+    out = table.data[idx]
+    xp = backend.xp(table.data)
+
+    def backward(g):
+        gt = xp.zeros_like(table.data)
+        flat = idx.reshape(-1)
+        g2 = g.reshape((flat.size,) + table.shape[1:])
+        if flat.size:  # rows grouped by id (stable sort), each group summed in position order
+            order = xp.argsort(flat, kind="stable")
+            ids_sorted = flat[order]
+            starts = xp.flatnonzero(xp.concatenate([xp.ones(1, dtype=bool), ids_sorted[1:] != ids_sorted[:-1]]))
+            gt[ids_sorted[starts]] = xp.add.reduceat(g2[order], starts, axis=0)
+        return (gt,)
+    return make_op(out, (table,), backward, "embedding")

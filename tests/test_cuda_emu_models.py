@@ -1,0 +1,210 @@
+"""The CUDA backend end to end, emulated (EMBER_CUDA_EMULATION): the seed CNN, an LSTM
+classifier and a small Transformer fit / evaluate / predict with every array on the
+emulated device (EmuArray, which refuses any implicit conversion to NumPy, as CuPy's arrays
+do: a host leak anywhere in ops, layers, losses, optimizers or the trainer raises), and the
+run matches the same run on the CPU (same seed: the same initial weights, batches and
+dropout masks)."""
+from __future__ import annotations
+
+import os
+import shutil
+
+import numpy as np
+import pytest
+
+import ember
+from ember import backend
+from ember.layers import (LSTM, Conv2D, Dense, Dropout, Embedding, Flatten, GlobalAveragePooling1D,
+                          LayerNormalization, MaxPooling2D, MultiHeadAttention, Input)
+
+if shutil.which("g++") is None:
+    pytest.skip("the CUDA emulator needs g++", allow_module_level=True)
+runtime = pytest.importorskip("ember.backend.cuda.runtime", reason="the CUDA backend runtime is not installed")
+
+
+@pytest.fixture
+def emulated():
+    """Emulation on for this test; the current device is put back to the CPU after."""
+    with runtime.emulation():
+        try:
+            yield
+        finally:
+            ember.set_device("cpu")
+
+
+def _mnist_like(n, seed=0):
+    """Real MNIST digits when the data set is on hand (EMBER_DATASETS), else blobs."""
+    root = os.environ.get("EMBER_DATASETS")
+    if root and os.path.isdir(os.path.join(root, "mnist")):
+        (x, y), _ = ember.datasets.mnist.load_data()
+        x = (x[:n, :, :, None] / 255.0).astype(np.float32)
+        return x, y[:n].astype(np.int64)
+    rng = np.random.default_rng(seed)
+    y = rng.integers(0, 10, n)
+    x = rng.random((n, 28, 28, 1)).astype(np.float32) * 0.3
+    for i, c in enumerate(y):
+        x[i, 2 * c:2 * c + 6, 4:24, 0] += 0.7
+    return x, y
+
+
+def _run(device, build, x, y, epochs, batch_size, loss, metrics=("accuracy",)):
+    ember.set_device(device)
+    ember.set_seed(1234)
+    model = build()
+    model.compile(optimizer=ember.optimizers.Adam(1e-3), loss=loss, metrics=list(metrics))
+    hist = model.fit(x, y, batch_size=batch_size, epochs=epochs, verbose=0, shuffle=True)
+    ev = model.evaluate(x, y, batch_size=batch_size, verbose=0)
+    pred = model.predict(x[:37], batch_size=batch_size)
+    if device == "cuda":
+        for w in model.weights:  # the weights never left the device
+            assert backend.is_device_array(w.data), w.name
+        assert all(backend.is_device_array(a) for a in model.optimizer.variables)
+    assert isinstance(pred, np.ndarray)  # predict hands back NumPy
+    weights = model.get_weights()
+    assert all(isinstance(w, np.ndarray) for w in weights)
+    return hist.history["loss"], ev, pred, weights, model
+
+
+def _compare(cpu, cuda, rtol, atol):
+    (l0, e0, p0, w0, _), (l1, e1, p1, w1, _) = cpu, cuda
+    np.testing.assert_allclose(l1, l0, rtol=rtol, atol=atol)
+    np.testing.assert_allclose(e1, e0, rtol=rtol, atol=atol)
+    np.testing.assert_allclose(p1, p0, rtol=rtol, atol=atol)
+    for a, b in zip(w1, w0):
+        np.testing.assert_allclose(a, b, rtol=rtol, atol=atol)
+
+
+def test_seed_cnn_fits_on_the_emulated_device_like_on_the_cpu(emulated, tmp_path):
+    x, y = _mnist_like(192)
+
+    def build():
+        return ember.Sequential([Conv2D(8, (3, 3), activation="relu", input_shape=(28, 28, 1)), MaxPooling2D((2, 2)),
+                                 Flatten(), Dense(32, activation="relu"), Dropout(0.25),
+                                 Dense(10, activation="softmax")])
+    loss = "sparse_categorical_crossentropy"
+    cpu = _run("cpu", build, x, y, 2, 64, loss)
+    cuda = _run("cuda", build, x, y, 2, 64, loss)
+    _compare(cpu, cuda, rtol=1e-4, atol=1e-5)
+    assert cuda[0][-1] < cuda[0][0]  # it learns
+    # save on the device, load back on the CPU: the same predictions
+    model = cuda[4]
+    path = str(tmp_path / "cnn.keras")
+    model.save(path)
+    ember.set_device("cpu")
+    back = ember.models.load_model(path)
+    np.testing.assert_allclose(back.predict(x[:37]), cuda[2], rtol=1e-5, atol=1e-6)
+
+
+def test_lstm_classifier_fits_on_the_emulated_device_like_on_the_cpu(emulated):
+    rng = np.random.default_rng(3)
+    ids = rng.integers(1, 50, (96, 11))
+    ids[:10, 7:] = 0  # padding, masked by the embedding
+    y = (ids[:, 0] % 3).astype(np.int64)
+
+    def build():
+        return ember.Sequential([Input((11,)), Embedding(50, 12, mask_zero=True), LSTM(16, dropout=0.1,
+                                 recurrent_dropout=0.1), Dense(3)])
+    loss = ember.losses.SparseCategoricalCrossentropy(from_logits=True)
+    cpu = _run("cpu", build, ids, y, 2, 32, loss)
+    cuda = _run("cuda", build, ids, y, 2, 32, loss)
+    _compare(cpu, cuda, rtol=1e-4, atol=1e-5)
+
+
+def test_small_transformer_fits_on_the_emulated_device_like_on_the_cpu(emulated):
+    rng = np.random.default_rng(5)
+    ids = rng.integers(0, 40, (64, 9))
+    y = (ids.sum(axis=1) % 2).astype(np.float32)
+
+    def build():
+        inp = Input((9,))
+        h = Embedding(40, 16)(inp)
+        a = MultiHeadAttention(num_heads=2, key_dim=8, dropout=0.1)(h, h)
+        h = LayerNormalization()(h + a)
+        h = LayerNormalization()(h + Dense(16, activation="gelu")(h))
+        out = Dense(1)(GlobalAveragePooling1D()(h))
+        return ember.Model(inp, out)
+    loss = ember.losses.BinaryCrossentropy(from_logits=True)
+    cpu = _run("cpu", build, ids, y, 2, 16, loss, metrics=("binary_accuracy",))
+    cuda = _run("cuda", build, ids, y, 2, 16, loss, metrics=("binary_accuracy",))
+    _compare(cpu, cuda, rtol=1e-4, atol=1e-5)
+
+
+def test_a_host_leak_fails_loudly(emulated):
+    ember.set_device("cuda")
+    t = ember.Tensor(np.ones((2, 3), np.float32)).to("cuda")
+    assert t.device == "cuda" and backend.is_device_array(t.data)
+    with pytest.raises(TypeError, match="Implicit conversion"):
+        np.asarray(t.data)
+    with pytest.raises(TypeError, match="Implicit conversion"):
+        np.asarray(t)
+    back = t.to("cpu")
+    assert back.device == "cpu" and isinstance(back.data, np.ndarray)
+    np.testing.assert_array_equal(back.numpy(), np.ones((2, 3), np.float32))
+
+
+def test_tensor_to_moves_gradients_back(emulated):
+    x = ember.Tensor(np.arange(6, dtype=np.float64).reshape(2, 3), requires_grad=True)
+    y = (x.to("cuda") * 2.0).sum()
+    assert y.device == "cuda"
+    y.backward()
+    assert x.grad.device == "cpu"
+    np.testing.assert_array_equal(x.grad.numpy(), np.full((2, 3), 2.0))
+
+
+def test_an_op_without_a_gpu_path_names_itself(emulated):
+    ember.set_device("cuda")
+    t = ember.Tensor(np.zeros((0,), np.float32)).to("cuda")
+    with pytest.raises(NotImplementedError, match="gelu of a 0-d or empty tensor: no CUDA implementation"):
+        ember.functional.gelu(t)
+
+
+def test_preprocessing_layers_run_on_the_device_and_augmentation_names_itself(emulated):
+    from ember.layers import Normalization, RandomFlip, Rescaling
+    ember.set_device("cuda")
+    x = np.random.default_rng(0).random((6, 4, 4, 3)).astype(np.float32)
+    norm = Normalization(mean=[0.5, 0.4, 0.3], variance=[0.1, 0.2, 0.3])
+    y = norm(Rescaling(2.0, offset=-1.0)(x))
+    assert y.device == "cuda"
+    ember.set_device("cpu")
+    want = Normalization(mean=[0.5, 0.4, 0.3], variance=[0.1, 0.2, 0.3])(Rescaling(2.0, offset=-1.0)(x))
+    np.testing.assert_allclose(y.numpy(), want.numpy(), rtol=1e-6)
+    ember.set_device("cuda")
+    with pytest.raises(NotImplementedError, match="RandomFlip layer .* no CUDA implementation"):
+        RandomFlip()(x, training=True)
+
+
+def test_ember_device_env_runs_an_unchanged_script_on_the_device():
+    import subprocess
+    import sys
+    script = ("import numpy as np, ember\n"
+              "from ember.layers import Dense\n"
+              "m = ember.Sequential([Dense(8, activation='relu', input_shape=(3,)), Dense(1)])\n"
+              "m.compile(optimizer='adam', loss='mse')\n"
+              "x = np.random.default_rng(0).random((64, 3)).astype(np.float32)\n"
+              "m.fit(x, x.sum(1), epochs=2, batch_size=16, verbose=0)\n"
+              "p = m.predict(x)\n"
+              "print(ember.get_device(), m.weights[0].device, type(p).__name__, p.shape)\n")
+    env = dict(os.environ, EMBER_DEVICE="cuda", EMBER_CUDA_EMULATION="1")
+    r = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=env, timeout=300)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.split() == ["cuda", "cuda", "ndarray", "(64,", "1)"]
+
+
+def test_device_feeder_stages_one_batch_ahead_and_reuses_two_pinned_buffers(emulated):
+    from ember.models.device_feed import DeviceFeeder, prefetched
+    ember.set_device("cuda")
+    feeder = DeviceFeeder()
+    batches = [(np.full((4, 3), i, np.float32), np.array(["a", "b", "c", "d"]), np.arange(4) + i) for i in range(5)]
+    seen = []
+
+    def source():
+        for i, b in enumerate(batches):
+            seen.append(i)
+            yield i, b
+    for step, (x, text, y) in prefetched(source(), feeder):
+        assert seen[-1] == min(step + 1, 4)  # the next batch was staged before this one was handed out
+        assert backend.is_device_array(x) and backend.is_device_array(y)
+        assert isinstance(text, np.ndarray)  # strings stay on the host
+        np.testing.assert_array_equal(x.get(), batches[step][0])
+        np.testing.assert_array_equal(y.get(), batches[step][2])
+    assert [len(v) for v in feeder._pinned.values()] == [3, 3]  # two buffers per (shape, dtype), reused
