@@ -64,7 +64,8 @@ def sparse_labels(op: str, int_labels, logits: Tensor, what: str = "labels"):
             raise ValueError(f"{op}: {what} must be integer class indices. Received: dtype={lab.dtype}")
     lab = lab.astype(np.int64, copy=False)
     C = logits.shape[-1]
-    if lab.size and bool(((lab < 0) | (lab >= C)).any()):
+    if lab.size and (lab.min() < 0 or lab.max() >= C if type(lab) is np.ndarray  # cheapest on the host
+                     else bool(((lab < 0) | (lab >= C)).any())):  # one device sync
         raise ValueError(f"{op}: {what} must be in [0, {C}). Received: min={int(lab.min())}, max={int(lab.max())}")
     return lab
 
