@@ -119,3 +119,13 @@ def test_erf_has_no_device_path_and_says_so(emulated):
     ember.set_device("cuda")
     with pytest.raises(NotImplementedError, match="erf: no CUDA implementation"):
         ops.erf(ember.Tensor(np.ones(3, np.float32)).to("cuda"))
+
+
+def test_tensors_on_two_devices_do_not_mix_silently(emulated):
+    ember.set_device("cuda")
+    a = ember.Tensor(np.ones(3, np.float32))  # host data stays where it is ...
+    b = ops.convert_to_tensor(np.ones(3, np.float32))  # ... convert_to_tensor puts it on the current device
+    assert a.device == "cpu" and b.device == "cuda"
+    with pytest.raises(RuntimeError, match=r"different devices \['cpu', 'cuda'\].*Tensor.to"):
+        a + b
+    np.testing.assert_array_equal((a.to("cuda") + b).numpy(), np.full(3, 2.0, np.float32))
