@@ -244,3 +244,12 @@ def test_models_with_dropout_train_on_the_emulated_device(emulated):
     hist = m.fit(ids, y, batch_size=16, epochs=2, verbose=0)
     assert np.all(np.isfinite(hist.history["loss"]))
     assert all(backend.is_device_array(w.data) for w in m.weights)
+
+
+def test_data_parallel_fit_on_the_device_says_it_is_cpu_only(emulated):
+    ember.set_device("cuda")
+    m = ember.Sequential([Dense(2, input_shape=(3,))])
+    m.compile(optimizer="sgd", loss="mse")
+    x = np.zeros((8, 3), np.float32)
+    with pytest.raises(NotImplementedError, match="distribute: data-parallel training .* CPU only"):
+        m.fit(x, np.zeros((8, 2), np.float32), epochs=1, verbose=0, distribute=True)
