@@ -4,13 +4,10 @@ short training run of the seed CNN. Skipped, with the reason, where no GPU is us
 by tools/gpu_check.sh on a lent machine."""
 from __future__ import annotations
 
-import os
-
 import numpy as np
 import pytest
 
 import ember
-from ember import backend
 from ember.backend import cpu
 
 runtime = pytest.importorskip("ember.backend.cuda.runtime", reason="the CUDA backend is not installed")
@@ -23,6 +20,7 @@ if _why is not None:
 import cupy  # noqa: E402
 
 import kernel_cases  # noqa: E402  (beside this file)
+from training_run import seed_cnn_run  # noqa: E402
 
 
 @pytest.fixture
@@ -65,29 +63,5 @@ def test_ops_and_gradients_match_through_autograd(cuda):
         np.testing.assert_allclose(grads["cuda"][i], grads["cpu"][i], rtol=1e-10, atol=1e-12)
 
 
-def _mnist(n):
-    root = os.environ.get("EMBER_DATASETS")
-    if root and os.path.isdir(os.path.join(root, "mnist")):
-        (x, y), _ = ember.datasets.mnist.load_data()
-        return (x[:n, :, :, None] / 255.0).astype(np.float32), y[:n].astype(np.int64)
-    rng = np.random.default_rng(0)
-    return rng.random((n, 28, 28, 1)).astype(np.float32), rng.integers(0, 10, n)
-
-
 def test_seed_cnn_training_run_matches_the_cpu(cuda):
-    from ember.layers import Conv2D, Dense, Flatten, MaxPooling2D
-    x, y = _mnist(1024)
-    runs = {}
-    for dev in ("cpu", "cuda"):
-        ember.set_device(dev)
-        ember.set_seed(7)
-        m = ember.Sequential([Conv2D(32, (3, 3), activation="relu", input_shape=(28, 28, 1)), MaxPooling2D((2, 2)),
-                              Flatten(), Dense(128, activation="relu"), Dense(10, activation="softmax")])
-        m.compile(optimizer="adam", loss="sparse_categorical_crossentropy", metrics=["accuracy"])
-        h = m.fit(x, y, batch_size=128, epochs=2, verbose=0)
-        runs[dev] = (h.history["loss"], m.predict(x[:100]), m.get_weights(), m)
-    assert all(backend.is_device_array(w.data) for w in runs["cuda"][3].weights)
-    np.testing.assert_allclose(runs["cuda"][0], runs["cpu"][0], rtol=1e-3)
-    np.testing.assert_allclose(runs["cuda"][1], runs["cpu"][1], rtol=1e-3, atol=1e-4)
-    for a, b in zip(runs["cuda"][2], runs["cpu"][2]):
-        np.testing.assert_allclose(a, b, rtol=1e-3, atol=1e-4)
+    seed_cnn_run()
