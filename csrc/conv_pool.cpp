@@ -77,14 +77,10 @@ void pool_band(T* yb, int32_t* ib, const T* tile, const PoolShape& ps, int64_t p
                int64_t r1) {
   PoolShape ts = ps;  // the tile as an image of r1 - r0 rows
   ts.H = r1 - r0;
-  const int64_t C = ps.C, row = ps.OW * C;
+  const int64_t C = ps.C;
   const int32_t off = int32_t(r0 * ps.W);
   if constexpr (std::is_same<T, float>::value) {
-    if (use_avx2() && tiled(ps) && C % 8 == 0) {
-      for (int64_t j = 0; j < po1 - po0; ++j) maxpool_tiled_row_avx2(yb + j * row, ib + j * row, tile, ts, j);
-      for (int64_t i = 0; i < (po1 - po0) * row; ++i) ib[i] += off;
-      return;
-    }
+    if (use_avx2() && tiled(ps) && C % 8 == 0) return pool_tiled_band_avx2(yb, ib, tile, ps, po0, po1);
   }
   for (int64_t po = po0; po < po1; ++po)
     for (int64_t pw = 0; pw < ps.OW; ++pw) {

@@ -30,9 +30,12 @@ template <typename T>
 bool conv2d_maxpool2d_backward(T* dx, T* dw, T* db, const T* x, const T* w, const T* dy, const T* y,
                                const int32_t* idx, const ConvShape& cs, const PoolShape& ps, int act);
 
-// AVX2 (conv_pool_avx2.cpp), float, non-overlapping unpadded windows, OC % 8 == 0: the masked
+// AVX2 (conv_pool_avx2.cpp), float, non-overlapping unpadded windows, OC % 8 == 0:
+// pool_tiled_band_avx2: pooled rows [po0, po1) of one image (y, idx at row po0) from the tile of
+// its conv rows [po0 * PH, po1 * PH), indices the image's; and the backward's scatter: the masked
 // gradient of pooled rows [po0, po1) of one image (dy, y, idx at that image) into tile, conv rows
 // [po0 * PH, po1 * PH) x all OW columns; false when an idx entry is not -1 or a cell of its window.
+void pool_tiled_band_avx2(float* y, int32_t* idx, const float* tile, const PoolShape& ps, int64_t po0, int64_t po1);
 bool pool_scatter_tiled_avx2(float* tile, const float* dy, const float* y, const int32_t* idx, const PoolShape& ps,
                              int64_t po0, int64_t po1, int act);
 
