@@ -288,12 +288,23 @@ def topological_nodes(inputs: Sequence[SymbolicTensor], outputs: Sequence[Symbol
 
 
 def run_graph(nodes: List[Node], inputs: Sequence[SymbolicTensor], values: Sequence, outputs,
-              training: bool = False):
+              training: bool = False, fused: Optional[Dict[int, Tuple[int, Callable]]] = None):
     """Evaluate the recorded ``nodes`` on concrete ``values`` of ``inputs``; returns the
-    concrete ``outputs`` structure."""
+    concrete ``outputs`` structure. ``fused`` maps the index of a node to (j, run): run(x)
+    gives node j's output from this node's input in one step (None: evaluate both nodes)."""
     env: Dict[int, Any] = {id(s): v for s, v in zip(inputs, values)}
     get = env.__getitem__
-    for node in nodes:
+    skip = set()
+    for i, node in enumerate(nodes):
+        if i in skip:
+            continue
+        if fused and i in fused:
+            j, run = fused[i]
+            y = run(get(id(node.inputs)))
+            if y is not None:
+                env[id(nodes[j].outputs)] = y
+                skip.add(j)
+                continue
         sub = lambda s: get(id(s))  # noqa: E731
         kw = map_structure(sub, node.kwargs)
         if kw.get("training") is None:
