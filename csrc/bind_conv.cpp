@@ -341,20 +341,17 @@ py::tuple conv2d_maxpool2d_forward_py(py::array x, py::array w, py::object b, st
   return py::make_tuple(y, idx);
 }
 
-py::tuple conv2d_maxpool2d_backward_py(py::array x, py::array w, py::array dy, py::object y, py::array idx,
+py::tuple conv2d_maxpool2d_backward_py(py::array x, py::array w, py::array dy, py::array idx,
                                        std::vector<int64_t> strides, std::vector<int64_t> pads,
-                                       std::vector<int64_t> dil, int64_t groups, int act, std::vector<int64_t> pool,
+                                       std::vector<int64_t> dil, int64_t groups, std::vector<int64_t> pool,
                                        std::vector<int64_t> pool_strides, std::vector<int64_t> pool_pads,
                                        bool need_dx, bool need_dw, bool need_db) {
   const std::string op = "conv2d_max_pool2d_backward";
   DType d;
   const ember::ConvShape s = conv_inputs(op, x, w, strides, pads, dil, groups, d);
-  if (act != 0 && act != 1) fail(op, "act must be 0 (none) or 1 (relu). Received: act=" + std::to_string(act));
   const ember::PoolShape ps = conv_pool_shape(op, x, s, pool, pool_strides, pool_pads);
   const std::vector<int64_t> yshape{s.N, ps.OH, ps.OW, s.OC};
   req_array(op, "dy", dy, d, yshape);
-  std::optional<py::array> ya = opt_array(op, "y", y, d, yshape);
-  if (act == 1 && !ya) fail(op, "act=1 (relu) needs the forward output y. Received: y=None");
   if (!idx.dtype().is(py::dtype::of<int32_t>()))
     throw py::type_error(op + ": 'idx' must be int32. Received: dtype=" + std::string(py::str(idx.dtype())));
   check_shape(op, "idx", idx, yshape);
@@ -369,10 +366,10 @@ py::tuple conv2d_maxpool2d_backward_py(py::array x, py::array w, py::array dy, p
   int64_t bad = -1;
   auto run = [&](auto tag) {
     using T = decltype(tag);
-    const T *px = cptr<T>(x), *pw = cptr<T>(w), *pg = cptr<T>(dy), *pyv = opt_cptr<T>(ya);
+    const T *px = cptr<T>(x), *pw = cptr<T>(w), *pg = cptr<T>(dy);
     py::gil_scoped_release nogil;
     if (!ember::conv2d_maxpool2d_backward<T>(static_cast<T*>(pdx), static_cast<T*>(pdw), static_cast<T*>(pdb), px,
-                                             pw, pg, pyv, id, s, ps, act))
+                                             pw, pg, id, s, ps))
       bad = ember::maxpool2d_bad_index(id, ps);
   };
   if (d == DType::F32) run(float());
@@ -495,12 +492,12 @@ void bind_conv(py::module_& m) {
   m.def("conv2d_max_pool2d_forward", &conv2d_maxpool2d_forward_py, py::arg("x"), py::arg("w"), py::arg("b"),
         py::arg("strides"), py::arg("pads"), py::arg("dilation"), py::arg("groups"), py::arg("act"), py::arg("pool"),
         py::arg("pool_strides"), py::arg("pool_pads"),
-        "conv2d_forward then max_pool2d_forward of its output in one pass: (y, argmax int32 oh*OW+ow of the conv output)");
+        "conv2d_forward then max_pool2d_forward of its output in one pass: (y, argmax int32 oh*OW+ow of the conv "
+        "output; with act=1, -1 where y is a ReLU zero)");
   m.def("conv2d_max_pool2d_backward", &conv2d_maxpool2d_backward_py, py::arg("x"), py::arg("w"), py::arg("dy"),
-        py::arg("y"), py::arg("idx"), py::arg("strides"), py::arg("pads"), py::arg("dilation"), py::arg("groups"),
-        py::arg("act"), py::arg("pool"), py::arg("pool_strides"), py::arg("pool_pads"), py::arg("need_dx"),
-        py::arg("need_dw"), py::arg("need_db"),
-        "(dx, dw, db) of conv2d_max_pool2d_forward (None where not needed); y: its pooled output when act=1");
+        py::arg("idx"), py::arg("strides"), py::arg("pads"), py::arg("dilation"), py::arg("groups"), py::arg("pool"),
+        py::arg("pool_strides"), py::arg("pool_pads"), py::arg("need_dx"), py::arg("need_dw"), py::arg("need_db"),
+        "(dx, dw, db) of conv2d_max_pool2d_forward (None where not needed) from its idx (which holds the ReLU mask)");
   m.def("avg_pool2d_forward", &avgpool2d_forward_py, py::arg("x"), py::arg("pool"), py::arg("strides"), py::arg("pads"),
         py::arg("count_pad") = false);
   m.def("avg_pool2d_backward", &avgpool2d_backward_py, py::arg("dy"), py::arg("x_shape"), py::arg("pool"),

@@ -73,15 +73,12 @@ inline Win window(const PoolShape& s, int64_t oh, int64_t ow) {  // clipped to t
 // Pool pooled rows [po0, po1) of one image from the tile holding its conv rows [r0, r1);
 // yb / ib at pooled row po0. Indices are made the image's (+ r0 * OW).
 template <typename T>
-void pool_band(T* yb, int32_t* ib, const T* tile, const PoolShape& ps, int64_t po0, int64_t po1, int64_t r0,
-               int64_t r1) {
+void pool_window_rows(T* yb, int32_t* ib, const T* tile, const PoolShape& ps, int64_t po0, int64_t po1, int64_t r0,
+                      int64_t r1) {
   PoolShape ts = ps;  // the tile as an image of r1 - r0 rows
   ts.H = r1 - r0;
   const int64_t C = ps.C;
   const int32_t off = int32_t(r0 * ps.W);
-  if constexpr (std::is_same<T, float>::value) {
-    if (use_avx2() && tiled(ps) && C % 8 == 0) return pool_tiled_band_avx2(yb, ib, tile, ps, po0, po1);
-  }
   for (int64_t po = po0; po < po1; ++po)
     for (int64_t pw = 0; pw < ps.OW; ++pw) {
       T* yo = yb + ((po - po0) * ps.OW + pw) * C;
@@ -97,14 +94,31 @@ void pool_band(T* yb, int32_t* ib, const T* tile, const PoolShape& ps, int64_t p
     }
 }
 
-// The conv-output gradient of rows [r0, r1) of one image (dyn, yn, idn at the image) into
-// tile: each pooled output's dy (zero where yn, the ReLU output, is <= 0) added to its argmax
-// cell when that lies in the band, windows in order (as maxpool2d_backward). With `check`
-// (non-overlapping windows, each entry met in exactly one band): false when an entry is
-// neither -1 nor a cell of its window.
+// ... and with act == 1, idx = -1 where the pooled output is a ReLU zero (y <= 0 and not
+// NaN, as the ReLU backward's mask): no gradient flows there, and the backward needs no y.
 template <typename T>
-bool scatter_band(T* tile, const T* dyn, const T* yn, const int32_t* idn, const PoolShape& ps, int64_t r0,
-                  int64_t r1, bool check) {
+void pool_band(T* yb, int32_t* ib, const T* tile, const PoolShape& ps, int64_t po0, int64_t po1, int64_t r0,
+               int64_t r1, int act) {
+  if constexpr (std::is_same<T, float>::value) {
+    if (use_avx2() && tiled(ps) && ps.C % 8 == 0) return pool_tiled_band_avx2(yb, ib, tile, ps, po0, po1, act);
+  }
+  pool_window_rows(yb, ib, tile, ps, po0, po1, r0, r1);
+  if (act != 1) return;
+  T* __restrict y = yb;
+  int32_t* __restrict i = ib;
+  for (int64_t k = 0; k < (po1 - po0) * ps.OW * ps.C; ++k) {
+    const T v = y[k];
+    i[k] = ((v > T(0)) | (v != v)) ? i[k] : int32_t(-1);
+  }
+}
+
+// The conv-output gradient of rows [r0, r1) of one image (dyn, idn at the image) into tile:
+// each pooled output's dy added to its argmax cell when that lies in the band, windows in
+// order (as maxpool2d_backward). With `check` (non-overlapping windows, each entry met in
+// exactly one band): false when an entry is neither -1 nor a cell of its window.
+template <typename T>
+bool scatter_band(T* tile, const T* dyn, const int32_t* idn, const PoolShape& ps, int64_t r0, int64_t r1,
+                  bool check) {
   const int64_t C = ps.C;
   std::fill(tile, tile + (r1 - r0) * ps.W * C, T(0));
   const int64_t num = r0 + ps.ph - ps.PH + 1;
@@ -123,8 +137,7 @@ bool scatter_band(T* tile, const T* dyn, const T* yn, const int32_t* idn, const 
         const T* __restrict g = dyn + o + c0;
         const int32_t* __restrict io = idn + o + c0;
         for (int64_t c = 0; c < nc; ++c) {
-          const T yv = yn ? yn[o + c0 + c] : T(1);
-          gb[c] = ((yv > T(0)) | (yv != yv)) ? g[c] : T(0);  // a NaN y passes dy (threshold_backward)
+          gb[c] = g[c];
           matched[c] = io[c] == -1;
         }
         for (int64_t ih = std::max(w.h0, r0); ih < std::min(w.h1, r1); ++ih)
@@ -161,14 +174,14 @@ void conv2d_maxpool2d_forward(T* y, int32_t* idx, const T* x, const T* w, const 
         const int64_t r1 = std::min(cs.OH, (po1 - 1) * ps.sh - ps.ph + ps.PH);
         if (r0 < r1) conv2d_forward_rows(tile, x, w, b, cs, n * p.rows_img + r0 * cs.OW, n * p.rows_img + r1 * cs.OW, act);
         const int64_t at = (n * ps.OH + po0) * prow;
-        pool_band(y + at, idx + at, tile, ps, po0, po1, r0, std::max(r0, r1));
+        pool_band(y + at, idx + at, tile, ps, po0, po1, r0, std::max(r0, r1), act);
       }
   });
 }
 
 template <typename T>
-bool conv2d_maxpool2d_backward(T* dx, T* dw, T* db, const T* x, const T* w, const T* dy, const T* y,
-                               const int32_t* idx, const ConvShape& cs, const PoolShape& ps, int act) {
+bool conv2d_maxpool2d_backward(T* dx, T* dw, T* db, const T* x, const T* w, const T* dy, const int32_t* idx,
+                               const ConvShape& cs, const PoolShape& ps) {
   const Plan p = make_plan<T>(cs, ps);
   const int64_t wsize = cs.KH * cs.KW * (cs.C / cs.G) * cs.OC, nch = p.nchunks;
   const bool tl = tiled(ps);
@@ -182,7 +195,6 @@ bool conv2d_maxpool2d_backward(T* dx, T* dw, T* db, const T* x, const T* w, cons
   }
   T* part_w = dw ? buffer<T, 1>(nch * wsize) : nullptr;  // per-chunk partial sums, reduced in order
   T* part_b = db ? buffer<T, 2>(nch * cs.OC) : nullptr;
-  const T* ym = act == 1 ? y : nullptr;
   const bool vec = std::is_same<T, float>::value && tl && cs.OC % 8 == 0 && use_avx2();
   const int64_t prow = ps.OW * cs.OC, pimg = ps.OH * prow;
   std::atomic<bool> ok{true};
@@ -197,17 +209,16 @@ bool conv2d_maxpool2d_backward(T* dx, T* dw, T* db, const T* x, const T* w, cons
     bool first = true, good = true;
     for (int64_t n = n0; n < n1; ++n) {
       const T* dyn = dy + n * pimg;
-      const T* yn = ym ? ym + n * pimg : nullptr;
       const int32_t* idn = idx + n * pimg;
       // non-overlapping windows: conv rows past the last window get no gradient, skip them
       const int64_t rend = tl ? ps.OH * ps.PH : cs.OH;
       for (int64_t r0 = 0; r0 < rend; r0 += step) {
         const int64_t r1 = std::min(rend, r0 + step);
         if constexpr (std::is_same<T, float>::value) {
-          if (vec) good &= pool_scatter_tiled_avx2(tile, dyn, yn, idn, ps, r0 / ps.PH, r1 / ps.PH, act);
-          else good &= scatter_band(tile, dyn, yn, idn, ps, r0, r1, tl);
+          if (vec) good &= pool_scatter_tiled_avx2(tile, dyn, idn, ps, r0 / ps.PH, r1 / ps.PH);
+          else good &= scatter_band(tile, dyn, idn, ps, r0, r1, tl);
         } else {
-          good &= scatter_band(tile, dyn, yn, idn, ps, r0, r1, tl);
+          good &= scatter_band(tile, dyn, idn, ps, r0, r1, tl);
         }
         conv2d_backward_rows(dx, pw, pb, x, w, tile, cs, n * p.rows_img + r0 * cs.OW, n * p.rows_img + r1 * cs.OW,
                              first);
@@ -237,8 +248,8 @@ bool conv2d_maxpool2d_backward(T* dx, T* dw, T* db, const T* x, const T* w, cons
 #define EMBER_CONV_POOL_INST(T)                                                                                 \
   template void conv2d_maxpool2d_forward<T>(T*, int32_t*, const T*, const T*, const T*, const ConvShape&,      \
                                             const PoolShape&, int);                                             \
-  template bool conv2d_maxpool2d_backward<T>(T*, T*, T*, const T*, const T*, const T*, const T*, const int32_t*, \
-                                             const ConvShape&, const PoolShape&, int);
+  template bool conv2d_maxpool2d_backward<T>(T*, T*, T*, const T*, const T*, const T*, const int32_t*,             \
+                                             const ConvShape&, const PoolShape&);
 EMBER_CONV_POOL_INST(float)
 EMBER_CONV_POOL_INST(double)
 #undef EMBER_CONV_POOL_INST

@@ -43,19 +43,22 @@ def _pooled(x, w, b, g, act):
 
 
 def _unfused(x, w, b, dy, g, act):
+    """(y, idx, dx, dw, db) of the two kernels; idx as the fused op gives it: with the ReLU,
+    -1 where the pooled output is a ReLU zero (y <= 0, not NaN), which passes no gradient."""
     st, pads, dil, groups, pool, pst, ppads = _geo(g)
     yc = _C.conv2d_forward(x, w, b, st, pads, dil, groups, act)
     y, idx = _C.max_pool2d_forward(yc, pool, pst, ppads)
     dyc = _C.max_pool2d_backward(dy, idx, list(yc.shape), pool, pst, ppads)
     grads = _C.conv2d_backward(x, w, dyc, yc if act else None, st, pads, dil, groups, act, True, True, True)
+    if act:
+        idx = np.where((y > 0) | np.isnan(y), idx, -1).astype(np.int32)
     return (y, idx) + tuple(grads)
 
 
 def _fused(x, w, b, dy, g, act, need=(True, True, True)):
     st, pads, dil, groups, pool, pst, ppads = _geo(g)
     y, idx = _C.conv2d_max_pool2d_forward(x, w, b, st, pads, dil, groups, act, pool, pst, ppads)
-    grads = _C.conv2d_max_pool2d_backward(x, w, dy, y if act else None, idx, st, pads, dil, groups, act, pool, pst,
-                                          ppads, *need)
+    grads = _C.conv2d_max_pool2d_backward(x, w, dy, idx, st, pads, dil, groups, pool, pst, ppads, *need)
     return (y, idx) + tuple(grads)
 
 
@@ -178,12 +181,12 @@ def test_bindings_check_every_argument():
         (lambda: fwd(x, w, b, *C, 1, [2, 2], [0, 1], [0, 0, 0, 0]), ValueError, r"strides must be two integers >= 1"),
         (lambda: fwd(x, w, b, *C, 1, [2, 2], [2, 2], [2, 0, 0, 0]), ValueError, r"padding must be smaller"),
         (lambda: fwd(x, np.ones((3, 3, 2, 8), f32), b, *C, 1, *P), ValueError, r"expects 2 input channels"),
-        (lambda: bwd(x, w, y, None, idx, *C, 1, *P, True, True, True), ValueError, r"act=1 \(relu\) needs the forward"),
-        (lambda: bwd(x, w, y, y, idx.astype(np.int64), *C, 1, *P, True, True, True), TypeError, r"'idx' must be int32"),
-        (lambda: bwd(x, w, y, y, idx[:1], *C, 1, *P, True, True, True), ValueError, r"'idx' must have shape"),
-        (lambda: bwd(x, w, y[:, :1], y, idx, *C, 1, *P, True, True, True), ValueError, r"'dy' must have shape"),
-        (lambda: bwd(x, w, y, y[..., :4], idx, *C, 1, *P, True, True, True), ValueError, r"'y' must have shape"),
-        (lambda: bwd(x, w, y, 3.0, idx, *C, 1, *P, True, True, True), TypeError, r"'y' must be an array"),
+        (lambda: bwd(x, w, y, idx.astype(np.int64), *C, *P, True, True, True), TypeError, r"'idx' must be int32"),
+        (lambda: bwd(x, w, y, idx[:1], *C, *P, True, True, True), ValueError, r"'idx' must have shape"),
+        (lambda: bwd(x, w, y[:, :1], idx, *C, *P, True, True, True), ValueError, r"'dy' must have shape"),
+        (lambda: bwd(x, w, y.astype(np.float64), idx, *C, *P, True, True, True), TypeError, r"'dy' has dtype"),
+        (lambda: bwd(x, w, y, idx[:, ::2], *C, *P, True, True, True), ValueError, r"'idx' must have shape"),
+        (lambda: bwd(x, w, y, idx, *C, [2, 2], [2, 2], [0, 0], True, True, True), ValueError, r"padding must be"),
     ]
     for call, exc, msg in cases:
         with pytest.raises(exc, match=msg):
@@ -200,10 +203,10 @@ def test_backward_rejects_an_index_outside_its_window(P, C_, path):
         i2 = idx.copy()
         i2[1, 1, 1, 2] = bad
         with pytest.raises(ValueError, match=rf"conv2d_max_pool2d_backward: 'idx' .*idx\[1, 1, 1, 2\] = {bad}\b"):
-            _C.conv2d_max_pool2d_backward(x, w, y, y, i2, *C, 1, *P, True, True, True)
+            _C.conv2d_max_pool2d_backward(x, w, y, i2, *C, *P, True, True, True)
     i2 = idx.copy()
     i2[0, 0, 0, 0] = -1  # -1 (no cell) is valid: that output passes no gradient
-    _C.conv2d_max_pool2d_backward(x, w, y, y, i2, *C, 1, *P, True, True, True)
+    _C.conv2d_max_pool2d_backward(x, w, y, i2, *C, *P, True, True, True)
 
 
 # ---------------------------------------------------------------------------------------

@@ -1,8 +1,8 @@
 """Fuzz specs: the fused conv2d + max pooling (conv2d_max_pool2d_forward / _backward). The
 reference is the float64 convolution of the unit tests, then the NumPy max pooling of
 specs_spatial; the backward is checked through its adjoint identity on random directions:
-the pooled gradient scattered to the argmax cells (masked by the ReLU) is the conv2d
-backward's dy."""
+the pooled gradient scattered to the argmax cells (-1, where the forward's ReLU zeroed the
+output, passes nothing) is the conv2d backward's dy."""
 from __future__ import annotations
 
 import numpy as np
@@ -64,15 +64,16 @@ def conv_pool_forward(draw, name):
 def conv_pool_backward(draw, name):
     dt = float_dtype(draw)
     a = _geometry(draw, dt)
-    act = a["act"] = draw(st.integers(0, 1))
-    geo = (a["strides"], a["pads"], a["dilation"], a["groups"], act, a["pool"], a["pool_strides"], a["pool_pads"])
+    geo = (a["strides"], a["pads"], a["dilation"], a["groups"], draw(st.integers(0, 1)), a["pool"],
+           a["pool_strides"], a["pool_pads"])
     y, idx = _C.conv2d_max_pool2d_forward(a["x"], a["w"], None, *geo)
     need = [draw(st.booleans()) for _ in range(3)]
-    a.update(dy=floats(draw, y.shape, dt), y=y if act or draw(st.booleans()) else None, idx=idx,
-             need_dx=need[0], need_dw=need[1], need_db=need[2])
+    del a["act"]  # the ReLU mask travels in idx (-1 at the ReLU zeros)
+    a.update(dy=floats(draw, y.shape, dt), idx=idx, need_dx=need[0], need_dw=need[1], need_db=need[2])
     roles = _roles(a)
-    roles.update(dy=IN, y=Role("in", optional=act == 0), idx=Role("idx", dtypes=(np.int32,)))
-    roles.pop("b")
+    roles.update(dy=IN, idx=Role("idx", dtypes=(np.int32,)))
+    for k in ("b", "act"):
+        roles.pop(k)
     if idx.size and draw(st.integers(0, 3)) == 0:  # an index outside its window
         OW = _ref_conv(a, a["x"][:0], a["w"]).shape[2]
         idx.reshape(-1)[draw(st.integers(0, idx.size - 1))] = draw(
@@ -85,7 +86,7 @@ def conv_pool_backward(draw, name):
         for i, (nm, ok) in enumerate(zip(("dx", "dw", "db"), need)):
             if (res[i] is None) == ok:
                 raise Mismatch(f"{nm}: returned {res[i] is not None}, requested {ok}")
-        g = _scatter(before, f64(before["dy"]) * ((f64(before["y"]) > 0) if act else 1.0))
+        g = _scatter(before, f64(before["dy"]))
         if need[0]:
             _scalar_close("dx", float((f64(res[0]) * ux).sum()), float((g * _ref_conv(before, ux, before["w"])).sum()),
                           float((np.abs(g) * _ref_conv(before, np.abs(ux), np.abs(f64(before["w"])))).sum()), dt)

@@ -4,7 +4,8 @@ The pair is the most common block of a CNN (``Conv2D(..., activation="relu")`` t
 ``MaxPooling2D``). Run separately, the convolution writes its whole output, the pooling reads
 it back, and the backward writes and reads a gradient of that size again; fused, the kernel
 pools each band of convolution rows while it is in cache and the backward scatters one band's
-gradient at a time. The result is the one of :func:`ember.ops.conv.conv2d` followed by
+gradient at a time (the ReLU mask travels in the argmax, so the backward reads neither the
+conv output nor the pooled one). The result is the one of :func:`ember.ops.conv.conv2d` followed by
 :func:`ember.ops.pool.max_pool2d` (same values, same argmax, same gradients within float
 rounding). channels_last only; a backend without the fused kernel runs the two ops.
 """
@@ -64,8 +65,8 @@ def conv2d_max_pool2d(x, kernel, bias=None, strides: IntPair = 1, padding: Paddi
     parents = (x, w) if b is None else (x, w, b)
 
     def backward(g):
-        dx, dw, db = ops.conv2d_max_pool2d_backward(xd, wd, g, y if a else None, idx, st, pads, dil, groups, a, ps,
-                                                    pst, ppads, x.requires_grad, w.requires_grad,
+        dx, dw, db = ops.conv2d_max_pool2d_backward(xd, wd, g, idx, st, pads, dil, groups, ps, pst, ppads,
+                                                    x.requires_grad, w.requires_grad,
                                                     b is not None and b.requires_grad)
         return (dx, dw) if b is None else (dx, dw, db)
 
