@@ -64,11 +64,11 @@ def conv_pool_forward(draw, name):
 def conv_pool_backward(draw, name):
     dt = float_dtype(draw)
     a = _geometry(draw, dt)
+    # act 1: the ReLU mask travels in idx (-1 at the ReLU zeros)
     geo = (a["strides"], a["pads"], a["dilation"], a["groups"], draw(st.integers(0, 1)), a["pool"],
            a["pool_strides"], a["pool_pads"])
     y, idx = _C.conv2d_max_pool2d_forward(a["x"], a["w"], None, *geo)
     need = [draw(st.booleans()) for _ in range(3)]
-    del a["act"]  # the ReLU mask travels in idx (-1 at the ReLU zeros)
     a.update(dy=floats(draw, y.shape, dt), idx=idx, need_dx=need[0], need_dw=need[1], need_db=need[2])
     roles = _roles(a)
     roles.update(dy=IN, idx=Role("idx", dtypes=(np.int32,)))
