@@ -157,6 +157,14 @@ bool scatter_band(T* tile, const T* dyn, const int32_t* idn, const PoolShape& ps
   return ok;
 }
 
+// The case of conv.cpp's c1 kernels (float, AVX2, one input channel, no padding, K <= 32,
+// OC % 8 == 0) with 2x2 windows of stride 2: conv and pooling both in registers.
+inline bool in_registers(const ConvShape& cs, const PoolShape& ps) {
+  return use_avx2() && cs.G == 1 && cs.C == 1 && cs.KH * cs.KW <= 32 && cs.OC % 8 == 0 && cs.OC > 0 &&
+         tiled(ps) && ps.PH == 2 && ps.PW == 2 && (cs.OH - 1) * cs.sh + (cs.KH - 1) * cs.dh < cs.H &&
+         (cs.OW - 1) * cs.sw + (cs.KW - 1) * cs.dw < cs.W;  // (the binding's pads are 0 for OH / OW to fit)
+}
+
 }  // namespace
 
 template <typename T>
@@ -165,6 +173,20 @@ void conv2d_maxpool2d_forward(T* y, int32_t* idx, const T* x, const T* w, const 
   const Plan p = make_plan<T>(cs, ps);
   if (cs.N == 0 || ps.OH == 0 || ps.OW == 0 || cs.OC == 0) return;
   const int64_t prow = ps.OW * cs.OC, kg = cs.KH * cs.KW * (cs.C / cs.G);
+  if constexpr (std::is_same<T, float>::value) {
+    if (cs.ph == 0 && cs.pw == 0 && in_registers(cs, ps)) {
+      int64_t toff[32];
+      for (int64_t kh = 0; kh < cs.KH; ++kh)
+        for (int64_t kw = 0; kw < cs.KW; ++kw) toff[kh * cs.KW + kw] = kh * cs.dh * cs.W + kw * cs.dw;
+      over_chunks(p, cs.N * p.rows_img * kg * cs.OC, [&](int64_t chunk) {
+        for (int64_t n = chunk * p.imgs; n < std::min(cs.N, (chunk + 1) * p.imgs); ++n)
+          for (int64_t po = 0; po < ps.OH; ++po)
+            c1_conv_pool_row_avx2(y + (n * ps.OH + po) * prow, idx + (n * ps.OH + po) * prow, x + n * cs.H * cs.W,
+                                  toff, w, b, cs, ps, po, act);
+      });
+      return;
+    }
+  }
   over_chunks(p, cs.N * p.rows_img * kg * cs.OC, [&](int64_t chunk) {
     T* tile = buffer<T, 0>(std::min(cs.OH, (p.band - 1) * ps.sh + ps.PH) * cs.OW * cs.OC);
     for (int64_t n = chunk * p.imgs; n < std::min(cs.N, (chunk + 1) * p.imgs); ++n)

@@ -41,5 +41,11 @@ void pool_tiled_band_avx2(float* y, int32_t* idx, const float* tile, const PoolS
                           int act);
 bool pool_scatter_tiled_avx2(float* tile, const float* dy, const int32_t* idx, const PoolShape& ps, int64_t po0,
                              int64_t po1);
+// ... and for a convolution of one input channel without padding (conv.h's c1 kernels' case),
+// OC % 8 == 0, and 2x2 windows of stride 2: pooled row po of image xn (y, idx at that row), the
+// conv output of each window computed and pooled in registers (never stored); toff[k]: tap k's
+// offset in xn.
+void c1_conv_pool_row_avx2(float* y, int32_t* idx, const float* xn, const int64_t* toff, const float* W,
+                           const float* bias, const ConvShape& cs, const PoolShape& ps, int64_t po, int act);
 
 }  // namespace ember

@@ -9,6 +9,8 @@
 #if defined(EMBER_X86)
 #include <immintrin.h>
 
+#include <algorithm>
+
 namespace ember {
 
 namespace {
@@ -69,6 +71,72 @@ void pool_tiled_band_avx2(float* y, int32_t* idx, const float* tile, const PoolS
   else tiled_band<false>(y, idx, tile, ps, po0, po1);
 }
 
+// ---- one input channel, no conv padding (conv.h's c1 case), 2x2 windows, stride 2 --------
+// The conv output of each window's four cells is computed in registers and pooled there:
+// nothing of it is stored. Per window and 16 channels: 4 cells x 2 vectors of accumulators,
+// each summed over the taps in order k = 0..K-1 from the bias, as c1_forward_avx2 does (the
+// same bits), then ReLU, then the max / first argmax in cell order (max_window's rule).
+
+namespace {
+
+template <int NV>
+inline void c1_window2x2(float* yo, int32_t* io, const float* x0, int64_t dx, int64_t dy, const int64_t* toff,
+                         const float* W, const float* bias, int64_t N, int64_t K, int32_t cell0, int32_t OW,
+                         int act) {
+  const __m256 zero = _mm256_setzero_ps();
+  __m256 a[4][NV];
+  for (int v = 0; v < NV; ++v) a[0][v] = a[1][v] = a[2][v] = a[3][v] = bias ? _mm256_loadu_ps(bias + 8 * v) : zero;
+  const float* x1 = x0 + dx;
+  const float* x2 = x0 + dy;
+  const float* x3 = x2 + dx;
+  for (int64_t k = 0; k < K; ++k) {
+    const int64_t t = toff[k];
+    const __m256 p0 = _mm256_broadcast_ss(x0 + t), p1 = _mm256_broadcast_ss(x1 + t), p2 = _mm256_broadcast_ss(x2 + t),
+                 p3 = _mm256_broadcast_ss(x3 + t);
+    for (int v = 0; v < NV; ++v) {
+      const __m256 wv = _mm256_loadu_ps(W + k * N + 8 * v);
+      a[0][v] = _mm256_fmadd_ps(p0, wv, a[0][v]);
+      a[1][v] = _mm256_fmadd_ps(p1, wv, a[1][v]);
+      a[2][v] = _mm256_fmadd_ps(p2, wv, a[2][v]);
+      a[3][v] = _mm256_fmadd_ps(p3, wv, a[3][v]);
+    }
+  }
+  const int32_t cells[4] = {cell0, cell0 + 1, cell0 + OW, cell0 + OW + 1};
+  for (int v = 0; v < NV; ++v) {
+    __m256 m = act == 1 ? _mm256_max_ps(zero, a[0][v]) : a[0][v];  // NaN passes (as c1_forward)
+    __m256 i = _mm256_castsi256_ps(_mm256_set1_epi32(cells[0]));
+    for (int c = 1; c < 4; ++c) {
+      const __m256 val = act == 1 ? _mm256_max_ps(zero, a[c][v]) : a[c][v];
+      const __m256 win = _mm256_or_ps(_mm256_cmp_ps(val, m, _CMP_GT_OQ), _mm256_cmp_ps(val, val, _CMP_UNORD_Q));
+      m = _mm256_blendv_ps(m, val, win);
+      i = _mm256_blendv_ps(i, _mm256_castsi256_ps(_mm256_set1_epi32(cells[c])), win);
+    }
+    if (act == 1) i = _mm256_or_ps(i, _mm256_cmp_ps(m, zero, _CMP_LE_OQ));  // a ReLU zero: -1
+    _mm256_storeu_ps(yo + 8 * v, m);
+    _mm256_storeu_si256(reinterpret_cast<__m256i*>(io + 8 * v), _mm256_castps_si256(i));
+  }
+}
+
+}  // namespace
+
+void c1_conv_pool_row_avx2(float* y, int32_t* idx, const float* xn, const int64_t* toff, const float* W,
+                           const float* bias, const ConvShape& cs, const PoolShape& ps, int64_t po, int act) {
+  const int64_t N = cs.OC, K = cs.KH * cs.KW;
+  const int64_t oh = 2 * po;
+  for (int64_t pw = 0; pw < ps.OW; ++pw) {
+    const int64_t ow = 2 * pw;
+    const float* x0 = xn + oh * cs.sh * cs.W + ow * cs.sw;
+    const int32_t cell0 = int32_t(oh * cs.OW + ow);
+    int64_t j = 0;
+    for (; j + 16 <= N; j += 16)
+      c1_window2x2<2>(y + pw * N + j, idx + pw * N + j, x0, cs.sw, cs.sh * cs.W, toff, W + j, bias ? bias + j : nullptr,
+                      N, K, cell0, int32_t(cs.OW), act);
+    if (j < N)
+      c1_window2x2<1>(y + pw * N + j, idx + pw * N + j, x0, cs.sw, cs.sh * cs.W, toff, W + j, bias ? bias + j : nullptr,
+                      N, K, cell0, int32_t(cs.OW), act);
+  }
+}
+
 bool pool_scatter_tiled_avx2(float* tile, const float* dy, const int32_t* idx, const PoolShape& ps, int64_t po0,
                              int64_t po1) {
   const int64_t C = ps.C, W = ps.W;
@@ -104,6 +172,8 @@ bool pool_scatter_tiled_avx2(float* tile, const float* dy, const int32_t* idx, c
 
 namespace ember {
 void pool_tiled_band_avx2(float*, int32_t*, const float*, const PoolShape&, int64_t, int64_t, int) {}
+void c1_conv_pool_row_avx2(float*, int32_t*, const float*, const int64_t*, const float*, const float*,
+                           const ConvShape&, const PoolShape&, int64_t, int) {}
 bool pool_scatter_tiled_avx2(float*, const float*, const int32_t*, const PoolShape&, int64_t, int64_t) {
   return true;
 }
