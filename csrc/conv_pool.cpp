@@ -232,13 +232,18 @@ bool conv2d_maxpool2d_backward(T* dx, T* dw, T* db, const T* x, const T* w, cons
     for (int64_t n = n0; n < n1; ++n) {
       const T* dyn = dy + n * pimg;
       const int32_t* idn = idx + n * pimg;
-      // non-overlapping windows: conv rows past the last window get no gradient, skip them
-      const int64_t rend = tl ? ps.OH * ps.PH : cs.OH;
-      for (int64_t r0 = 0; r0 < rend; r0 += step) {
-        const int64_t r1 = std::min(rend, r0 + step);
+      // rows past the last window get a zero gradient, but are not skipped: 0 * inf in x is NaN
+      // in dw, as in the unfused pair
+      for (int64_t r0 = 0; r0 < cs.OH; r0 += step) {
+        const int64_t r1 = std::min(cs.OH, r0 + step);
         if constexpr (std::is_same<T, float>::value) {
-          if (vec) good &= pool_scatter_tiled_avx2(tile, dyn, idn, ps, r0 / ps.PH, r1 / ps.PH);
-          else good &= scatter_band(tile, dyn, idn, ps, r0, r1, tl);
+          if (vec) {
+            const int64_t rp = std::max(r0, std::min(r1, ps.OH * ps.PH));  // rows in windows
+            if (r0 < rp) good &= pool_scatter_tiled_avx2(tile, dyn, idn, ps, r0 / ps.PH, rp / ps.PH);
+            std::fill(tile + (rp - r0) * cs.OW * cs.OC, tile + (r1 - r0) * cs.OW * cs.OC, T(0));
+          } else {
+            good &= scatter_band(tile, dyn, idn, ps, r0, r1, tl);
+          }
         } else {
           good &= scatter_band(tile, dyn, idn, ps, r0, r1, tl);
         }
