@@ -204,6 +204,20 @@ void forward_rows(T* y, const T* x, const T* w, const T* b, const ConvShape& s, 
   }
 }
 
+// (y <= 0) ? 0 : g for n elements (PyTorch's threshold_backward), into work slot 3.
+template <typename T>
+const T* relu_masked(const T* g, const T* y, int64_t n) {
+  T* __restrict m = workspace<T, 3>(n);
+  const T* __restrict yc = y;
+  const T* __restrict gs = g;
+  for (int64_t i = 0; i < n; ++i) {
+    const T gv = gs[i];  // unconditional load: the loop vectorises, no branches
+    const T yv = yc[i];  // a NaN y passes dy; spelled as in bias_act_backward (speed)
+    m[i] = ((yv > T(0)) | (yv != yv)) ? gv : T(0);
+  }
+  return m;
+}
+
 // The backward of rows [r0, r1) from their gradient g (row r at g + (r - r0) * OC), masked on
 // the fly by (y > 0 or NaN) when y (the forward output, same rows) is given: dx += their
 // share (dx zeroed by the caller; a direct 1x1 convolution overwrites its rows instead),
@@ -226,17 +240,7 @@ void backward_rows(T* dx, T* pw, T* pb, const T* x, const T* w, const T* g, cons
     const int64_t re = std::min(r1, rs + p.sub), mc = re - rs;
     const bool init = first && rs == r0;
     const T* g_ = g + (rs - r0) * s.OC;
-    if (y) {  // (y <= 0) ? 0 : dy for this sub-chunk only (PyTorch's threshold_backward)
-      T* __restrict m = workspace<T, 3>(mc * s.OC);
-      const T* __restrict yc = y + (rs - r0) * s.OC;
-      const T* __restrict gs = g_;
-      for (int64_t i = 0; i < mc * s.OC; ++i) {
-        const T gv = gs[i];  // unconditional load: the loop vectorises, no branches
-        const T yv = yc[i];  // a NaN y passes dy; spelled as in bias_act_backward (speed)
-        m[i] = ((yv > T(0)) | (yv != yv)) ? gv : T(0);
-      }
-      g_ = m;
-    }
+    if (y) g_ = relu_masked(g_, y + (rs - r0) * s.OC, mc * s.OC);
     if (pb) {
       T* __restrict acc = pb;
       const T* __restrict gs = g_;

@@ -201,6 +201,38 @@ void conv2d_maxpool2d_forward(T* y, int32_t* idx, const T* x, const T* w, const 
   });
 }
 
+namespace {
+
+// The gradient of the conv rows [r0, r1) of one image (dyn, idn at the image) into tile: the
+// AVX2 scatter for non-overlapping windows, rows past the last window zero; else scatter_band.
+template <typename T>
+bool band_gradient(T* tile, const T* dyn, const int32_t* idn, const ConvShape& cs, const PoolShape& ps, int64_t r0,
+                   int64_t r1, bool tl, bool vec) {
+  if constexpr (std::is_same<T, float>::value) {
+    if (vec) {
+      const int64_t rp = std::max(r0, std::min(r1, ps.OH * ps.PH));  // rows in windows
+      const bool ok = r0 < rp ? pool_scatter_tiled_avx2(tile, dyn, idn, ps, r0 / ps.PH, rp / ps.PH) : true;
+      std::fill(tile + (rp - r0) * cs.OW * cs.OC, tile + (r1 - r0) * cs.OW * cs.OC, T(0));
+      return ok;
+    }
+  }
+  return scatter_band(tile, dyn, idn, ps, r0, r1, tl);
+}
+
+// dst[i] = sum of the nch partials part[c * n + i], c in order (the same bits for any thread count).
+template <typename T>
+void reduce_partials(T* dst, const T* part, int64_t n, int64_t nch) {
+  parallel_for(n, nch * n >= (int64_t(1) << 16) ? 4096 : (int64_t(1) << 62), [&](int64_t b, int64_t e) {
+    for (int64_t i = b; i < e; ++i) {
+      T acc = part[i];
+      for (int64_t c = 1; c < nch; ++c) acc += part[c * n + i];
+      dst[i] = acc;
+    }
+  });
+}
+
+}  // namespace
+
 template <typename T>
 bool conv2d_maxpool2d_backward(T* dx, T* dw, T* db, const T* x, const T* w, const T* dy, const int32_t* idx,
                                const ConvShape& cs, const PoolShape& ps) {
@@ -218,7 +250,7 @@ bool conv2d_maxpool2d_backward(T* dx, T* dw, T* db, const T* x, const T* w, cons
   T* part_w = dw ? buffer<T, 1>(nch * wsize) : nullptr;  // per-chunk partial sums, reduced in order
   T* part_b = db ? buffer<T, 2>(nch * cs.OC) : nullptr;
   const bool vec = std::is_same<T, float>::value && tl && cs.OC % 8 == 0 && use_avx2();
-  const int64_t prow = ps.OW * cs.OC, pimg = ps.OH * prow;
+  const int64_t pimg = ps.OH * ps.OW * cs.OC;
   std::atomic<bool> ok{true};
   over_chunks(p, cs.N * p.rows_img * wsize, [&](int64_t chunk) {
     const int64_t n0 = chunk * p.imgs, n1 = std::min(cs.N, n0 + p.imgs);
@@ -229,46 +261,20 @@ bool conv2d_maxpool2d_backward(T* dx, T* dw, T* db, const T* x, const T* w, cons
     const int64_t step = tl ? p.band * ps.PH : p.crows;  // conv rows per band
     T* tile = buffer<T, 3>(std::min(step, cs.OH) * cs.OW * cs.OC);
     bool first = true, good = true;
-    for (int64_t n = n0; n < n1; ++n) {
-      const T* dyn = dy + n * pimg;
-      const int32_t* idn = idx + n * pimg;
-      // rows past the last window get a zero gradient, but are not skipped: 0 * inf in x is NaN
-      // in dw, as in the unfused pair
-      for (int64_t r0 = 0; r0 < cs.OH; r0 += step) {
+    for (int64_t n = n0; n < n1; ++n)
+      // rows past the last window get a zero gradient, but are not skipped: 0 * inf in x is
+      // NaN in dw, as in the unfused pair
+      for (int64_t r0 = 0; r0 < cs.OH; r0 += step, first = false) {
         const int64_t r1 = std::min(cs.OH, r0 + step);
-        if constexpr (std::is_same<T, float>::value) {
-          if (vec) {
-            const int64_t rp = std::max(r0, std::min(r1, ps.OH * ps.PH));  // rows in windows
-            if (r0 < rp) good &= pool_scatter_tiled_avx2(tile, dyn, idn, ps, r0 / ps.PH, rp / ps.PH);
-            std::fill(tile + (rp - r0) * cs.OW * cs.OC, tile + (r1 - r0) * cs.OW * cs.OC, T(0));
-          } else {
-            good &= scatter_band(tile, dyn, idn, ps, r0, r1, tl);
-          }
-        } else {
-          good &= scatter_band(tile, dyn, idn, ps, r0, r1, tl);
-        }
+        good &= band_gradient(tile, dy + n * pimg, idx + n * pimg, cs, ps, r0, r1, tl, vec);
         conv2d_backward_rows(dx, pw, pb, x, w, tile, cs, n * p.rows_img + r0 * cs.OW, n * p.rows_img + r1 * cs.OW,
                              first);
-        first = false;
       }
-    }
     if (first && pw) std::fill(pw, pw + wsize, T(0));
     if (!good) ok.store(false, std::memory_order_relaxed);
   });
-  if (dw)
-    parallel_for(wsize, nch * wsize >= (int64_t(1) << 16) ? 4096 : (int64_t(1) << 62), [&](int64_t b, int64_t e) {
-      for (int64_t i = b; i < e; ++i) {
-        T acc = part_w[i];
-        for (int64_t c = 1; c < nch; ++c) acc += part_w[c * wsize + i];
-        dw[i] = acc;
-      }
-    });
-  if (db)
-    for (int64_t o = 0; o < cs.OC; ++o) {
-      T acc = part_b[o];
-      for (int64_t c = 1; c < nch; ++c) acc += part_b[c * cs.OC + o];
-      db[o] = acc;
-    }
+  if (dw) reduce_partials(dw, part_w, wsize, nch);
+  if (db) reduce_partials(db, part_b, cs.OC, nch);
   return ok.load();
 }
 
