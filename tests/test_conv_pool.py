@@ -355,3 +355,18 @@ def test_a_saved_model_loads_and_runs_fused(tmp_path):
 def test_padding_amounts_of_the_pool_match_the_layer():
     # the fused op pads the pooling of the conv output as MaxPooling2D does ("same": TF's split)
     assert padding_amounts("same", (5, 4), (3, 2), (2, 1)) == (1, 1, 0, 1)
+
+
+def test_a_copied_functional_model_runs_its_own_layers():
+    import copy
+    inp = Input((12, 11, 2))
+    model = ember.Model(inp, Flatten()(MaxPooling2D(2)(Conv2D(4, 3, activation="relu")(inp))))
+    x, _ = _data(4)
+    model(x)  # the fused pairs are found and kept
+    twin = copy.deepcopy(model)
+    twin.layers[1].kernel.data[...] *= -1.0
+    got = twin(x, training=True)
+    assert len(_fused_ops(got)) == 1
+    ref = _run_both(lambda: twin(x).numpy())
+    np.testing.assert_array_equal(got.numpy(), ref[1])
+    assert not np.array_equal(got.numpy(), model(x).numpy())

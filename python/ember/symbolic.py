@@ -288,10 +288,11 @@ def topological_nodes(inputs: Sequence[SymbolicTensor], outputs: Sequence[Symbol
 
 
 def run_graph(nodes: List[Node], inputs: Sequence[SymbolicTensor], values: Sequence, outputs,
-              training: bool = False, fused: Optional[Dict[int, Tuple[int, Callable]]] = None):
+              training: bool = False, fused: Optional[Dict[int, int]] = None, fuse: Optional[Callable] = None):
     """Evaluate the recorded ``nodes`` on concrete ``values`` of ``inputs``; returns the
-    concrete ``outputs`` structure. ``fused`` maps the index of a node to (j, run): run(x)
-    gives node j's output from this node's input in one step (None: evaluate both nodes)."""
+    concrete ``outputs`` structure. ``fused`` maps the index i of a node to the index j of the
+    node that alone reads its output: ``fuse(layer_i, layer_j, x)`` gives node j's output from
+    node i's input in one step, or None (then both nodes run)."""
     env: Dict[int, Any] = {id(s): v for s, v in zip(inputs, values)}
     get = env.__getitem__
     skip = set()
@@ -299,8 +300,8 @@ def run_graph(nodes: List[Node], inputs: Sequence[SymbolicTensor], values: Seque
         if i in skip:
             continue
         if fused and i in fused:
-            j, run = fused[i]
-            y = run(get(id(node.inputs)))
+            j = fused[i]
+            y = fuse(node.layer, nodes[j].layer, get(id(node.inputs)))
             if y is not None:
                 env[id(nodes[j].outputs)] = y
                 skip.add(j)

@@ -55,10 +55,10 @@ def run_pair(conv: Conv2D, pool: MaxPooling2D, x) -> Optional[Tensor]:
                                   f"{type(pool).__name__} layer '{pool.name}'")
 
 
-def pair_runner(conv, pool):
-    """run(x) for a functional graph's conv + pool nodes: the fused output, or None (then the
-    graph runs the two nodes)."""
-    return lambda x: run_pair(conv, pool, x) if fusable(conv, pool) else None
+def try_pair(conv, pool, x) -> Optional[Tensor]:
+    """A functional graph's conv + pool nodes on x: the fused output, or None (then the graph
+    runs the two nodes)."""
+    return run_pair(conv, pool, x) if fusable(conv, pool) else None
 
 
 def run_sequence(layers: List, x, training: bool):

@@ -167,16 +167,15 @@ class Model(Trainer, Layer):
             if shp is not None and (len(shp) != len(s.shape) or any(a is not None and a != b for a, b in zip(s.shape, shp))):
                 raise ValueError(f"Model '{self.name}': input {s.name!r} expects shape {s.shape}. "
                                  f"Received: shape={tuple(shp)}")
-        return run_graph(self._nodes, self._inputs, values, self._outputs_struct, training, self._fused_pairs())
+        return run_graph(self._nodes, self._inputs, values, self._outputs_struct, training, self._fused_pairs(),
+                         fusion.try_pair)
 
     def _fused_pairs(self):
-        """The conv + pool node pairs run as one op (see models/fusion.py), found once per graph."""
+        """{conv node index: pool node index} of the pairs that may run as one op (see
+        models/fusion.py), found once per graph."""
         cache = self.__dict__.get("_fusion_cache")
         if cache is None or cache[0] is not self._nodes:
-            nodes = self._nodes
-            pairs = {i: (j, fusion.pair_runner(nodes[i].layer, nodes[j].layer))
-                     for i, j in fusion.graph_pairs(nodes, self._outputs).items()}
-            cache = self.__dict__["_fusion_cache"] = (nodes, pairs)
+            cache = self.__dict__["_fusion_cache"] = (self._nodes, fusion.graph_pairs(self._nodes, self._outputs))
         return cache[1] if fusion.ENABLED else None
 
     # -- introspection -------------------------------------------------------------------
