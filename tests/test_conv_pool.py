@@ -343,7 +343,7 @@ def test_a_saved_model_loads_and_runs_fused(tmp_path):
     x, y = _data(16)
     m = _cnn()
     m.fit(x, y, batch_size=8, epochs=1, verbose=0)
-    path = str(tmp_path / "cnn.keras")
+    path = str(tmp_path / "cnn.ember")  # ember's own format (.keras needs the optional h5py)
     m.save(path)
     m2 = ember.models.load_model(path)
     assert [type(l).__name__ for l in m2.layers] == [type(l).__name__ for l in m.layers]
