@@ -1,6 +1,8 @@
 // conv_pool.cpp — conv2d (+ bias, + ReLU) and the max pooling of its output, fused; see
 // conv_pool.h. The convolution itself is conv.cpp's (conv2d_forward_rows / _backward_rows on
-// one band of rows at a time), the window max pool.cpp's: only the banding is new here.
+// one band of rows at a time), the window max pool.cpp's: only the banding is new here, plus
+// the AVX2 kernels of conv_pool_avx2.cpp for the common cases (non-overlapping windows; one
+// input channel with 2x2 windows, where the forward never stores the conv output at all).
 #include "conv_pool.h"
 
 #include <algorithm>
@@ -160,9 +162,10 @@ bool scatter_band(T* tile, const T* dyn, const int32_t* idn, const PoolShape& ps
 // The case of conv.cpp's c1 kernels (float, AVX2, one input channel, no padding, K <= 32,
 // OC % 8 == 0) with 2x2 windows of stride 2: conv and pooling both in registers.
 inline bool in_registers(const ConvShape& cs, const PoolShape& ps) {
+  // no padding: top / left are 0 and the last output's taps lie inside x (bottom / right)
   return use_avx2() && cs.G == 1 && cs.C == 1 && cs.KH * cs.KW <= 32 && cs.OC % 8 == 0 && cs.OC > 0 &&
-         tiled(ps) && ps.PH == 2 && ps.PW == 2 && (cs.OH - 1) * cs.sh + (cs.KH - 1) * cs.dh < cs.H &&
-         (cs.OW - 1) * cs.sw + (cs.KW - 1) * cs.dw < cs.W;  // (the binding's pads are 0 for OH / OW to fit)
+         tiled(ps) && ps.PH == 2 && ps.PW == 2 && cs.ph == 0 && cs.pw == 0 &&
+         (cs.OH - 1) * cs.sh + (cs.KH - 1) * cs.dh < cs.H && (cs.OW - 1) * cs.sw + (cs.KW - 1) * cs.dw < cs.W;
 }
 
 }  // namespace
@@ -174,7 +177,7 @@ void conv2d_maxpool2d_forward(T* y, int32_t* idx, const T* x, const T* w, const 
   if (cs.N == 0 || ps.OH == 0 || ps.OW == 0 || cs.OC == 0) return;
   const int64_t prow = ps.OW * cs.OC, kg = cs.KH * cs.KW * (cs.C / cs.G);
   if constexpr (std::is_same<T, float>::value) {
-    if (cs.ph == 0 && cs.pw == 0 && in_registers(cs, ps)) {
+    if (in_registers(cs, ps)) {
       int64_t toff[32];
       for (int64_t kh = 0; kh < cs.KH; ++kh)
         for (int64_t kw = 0; kw < cs.KW; ++kw) toff[kh * cs.KW + kw] = kh * cs.dh * cs.W + kw * cs.dw;
