@@ -2,6 +2,7 @@
 #include "bind_common.h"
 #include "batchnorm.h"
 #include "conv.h"
+#include "conv_pool.h"
 #include "pool.h"
 
 namespace ember_py {
@@ -301,6 +302,90 @@ py::array avgpool2d_backward_py(py::array dy, std::vector<int64_t> xshape, std::
 // (end pool)
 
 // ---------------------------------------------------------------------------------
+// conv + max pool (fused)
+// ---------------------------------------------------------------------------------
+
+// The pooling of the conv output (N, OH, OW, OC) that conv shape s gives.
+ember::PoolShape conv_pool_shape(const std::string& op, const py::array& x, const ember::ConvShape& s,
+                                 const std::vector<int64_t>& pool, const std::vector<int64_t>& pstrides,
+                                 const std::vector<int64_t>& ppads) {
+  const ember::PoolShape ps = pool_shape(op, s.N, s.OH, s.OW, s.OC, pool, pstrides, ppads,
+                                         shape_str(x) + " (conv output " + vec_str(std::vector<int64_t>{
+                                                                              s.N, s.OH, s.OW, s.OC}) + ")");
+  if (s.OH * s.OW >= (int64_t(1) << 31)) fail(op, "the conv output is too large for int32 indices");
+  return ps;
+}
+
+py::tuple conv2d_maxpool2d_forward_py(py::array x, py::array w, py::object b, std::vector<int64_t> strides,
+                                      std::vector<int64_t> pads, std::vector<int64_t> dil, int64_t groups, int act,
+                                      std::vector<int64_t> pool, std::vector<int64_t> pool_strides,
+                                      std::vector<int64_t> pool_pads) {
+  const std::string op = "conv2d_max_pool2d";
+  DType d;
+  const ember::ConvShape s = conv_inputs(op, x, w, strides, pads, dil, groups, d);
+  std::optional<py::array> bias = opt_array(op, "b", b, d, {s.OC});
+  if (act != 0 && act != 1) fail(op, "act must be 0 (none) or 1 (relu). Received: act=" + std::to_string(act));
+  const ember::PoolShape ps = conv_pool_shape(op, x, s, pool, pool_strides, pool_pads);
+  py::array y = out_or_new(op, py::none(), d, {s.N, ps.OH, ps.OW, s.OC});
+  py::array_t<int32_t> idx(std::vector<py::ssize_t>{s.N, ps.OH, ps.OW, s.OC});
+  auto run = [&](auto tag) {
+    using T = decltype(tag);
+    T* py_ = mptr<T>(y);
+    int32_t* pi = idx.mutable_data();
+    const T *px = cptr<T>(x), *pw = cptr<T>(w), *pb = opt_cptr<T>(bias);
+    py::gil_scoped_release nogil;
+    ember::conv2d_maxpool2d_forward<T>(py_, pi, px, pw, pb, s, ps, act);
+  };
+  if (d == DType::F32) run(float());
+  else run(double());
+  return py::make_tuple(y, idx);
+}
+
+py::tuple conv2d_maxpool2d_backward_py(py::array x, py::array w, py::array dy, py::array idx,
+                                       std::vector<int64_t> strides, std::vector<int64_t> pads,
+                                       std::vector<int64_t> dil, int64_t groups, std::vector<int64_t> pool,
+                                       std::vector<int64_t> pool_strides, std::vector<int64_t> pool_pads,
+                                       bool need_dx, bool need_dw, bool need_db) {
+  const std::string op = "conv2d_max_pool2d_backward";
+  DType d;
+  const ember::ConvShape s = conv_inputs(op, x, w, strides, pads, dil, groups, d);
+  const ember::PoolShape ps = conv_pool_shape(op, x, s, pool, pool_strides, pool_pads);
+  const std::vector<int64_t> yshape{s.N, ps.OH, ps.OW, s.OC};
+  req_array(op, "dy", dy, d, yshape);
+  if (!idx.dtype().is(py::dtype::of<int32_t>()))
+    throw py::type_error(op + ": 'idx' must be int32. Received: dtype=" + std::string(py::str(idx.dtype())));
+  check_shape(op, "idx", idx, yshape);
+  check_contiguous(op, "idx", idx);
+  py::object dx = py::none(), dw = py::none(), db = py::none();
+  if (need_dx) dx = out_or_new(op, py::none(), d, {s.N, s.H, s.W, s.C});
+  if (need_dw) dw = out_or_new(op, py::none(), d, {s.KH, s.KW, s.C / s.G, s.OC});
+  if (need_db) db = out_or_new(op, py::none(), d, {s.OC});
+  auto ptr = [](py::object& o) -> void* { return o.is_none() ? nullptr : py::reinterpret_borrow<py::array>(o).mutable_data(); };
+  void *pdx = ptr(dx), *pdw = ptr(dw), *pdb = ptr(db);
+  const int32_t* id = static_cast<const int32_t*>(idx.data());
+  int64_t bad = -1;
+  auto run = [&](auto tag) {
+    using T = decltype(tag);
+    const T *px = cptr<T>(x), *pw = cptr<T>(w), *pg = cptr<T>(dy);
+    py::gil_scoped_release nogil;
+    if (!ember::conv2d_maxpool2d_backward<T>(static_cast<T*>(pdx), static_cast<T*>(pdw), static_cast<T*>(pdb), px,
+                                             pw, pg, id, s, ps))
+      bad = ember::maxpool2d_bad_index(id, ps);
+  };
+  if (d == DType::F32) run(float());
+  else run(double());
+  if (bad >= 0) {
+    const int64_t c = bad % s.OC, o = bad / s.OC, ow = o % ps.OW, oh = (o / ps.OW) % ps.OH, n = o / (ps.OW * ps.OH);
+    fail(op, "'idx' must hold, for each output, -1 or the conv-output cell oh * OW + ow of its pooling window (as "
+             "conv2d_max_pool2d_forward returns). Received: idx[" + std::to_string(n) + ", " + std::to_string(oh) +
+             ", " + std::to_string(ow) + ", " + std::to_string(c) + "] = " + std::to_string(id[bad]));
+  }
+  return py::make_tuple(dx, dw, db);
+}
+
+// (end conv + max pool)
+
+// ---------------------------------------------------------------------------------
 // batchnorm
 // ---------------------------------------------------------------------------------
 
@@ -404,6 +489,15 @@ void bind_conv(py::module_& m) {
         "NHWC max pooling: (y, argmax int32 ih*W+iw)");
   m.def("max_pool2d_backward", &maxpool2d_backward_py, py::arg("dy"), py::arg("idx"), py::arg("x_shape"),
         py::arg("pool"), py::arg("strides"), py::arg("pads"));
+  m.def("conv2d_max_pool2d_forward", &conv2d_maxpool2d_forward_py, py::arg("x"), py::arg("w"), py::arg("b"),
+        py::arg("strides"), py::arg("pads"), py::arg("dilation"), py::arg("groups"), py::arg("act"), py::arg("pool"),
+        py::arg("pool_strides"), py::arg("pool_pads"),
+        "conv2d_forward then max_pool2d_forward of its output in one pass: (y, argmax int32 oh*OW+ow of the conv "
+        "output; with act=1, -1 where y is a ReLU zero)");
+  m.def("conv2d_max_pool2d_backward", &conv2d_maxpool2d_backward_py, py::arg("x"), py::arg("w"), py::arg("dy"),
+        py::arg("idx"), py::arg("strides"), py::arg("pads"), py::arg("dilation"), py::arg("groups"), py::arg("pool"),
+        py::arg("pool_strides"), py::arg("pool_pads"), py::arg("need_dx"), py::arg("need_dw"), py::arg("need_db"),
+        "(dx, dw, db) of conv2d_max_pool2d_forward (None where not needed) from its idx (which holds the ReLU mask)");
   m.def("avg_pool2d_forward", &avgpool2d_forward_py, py::arg("x"), py::arg("pool"), py::arg("strides"), py::arg("pads"),
         py::arg("count_pad") = false);
   m.def("avg_pool2d_backward", &avgpool2d_backward_py, py::arg("dy"), py::arg("x_shape"), py::arg("pool"),

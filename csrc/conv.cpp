@@ -129,22 +129,26 @@ void col2im(T* dx, const T* col, const ConvShape& s, const Plan& p, int64_t g, i
 }
 
 // The c1 kernels' row / tap offsets: body(n, q0, mc, xoff, toff) for every block of at most
-// p.c1rows output rows q0.. of each image n in [n0, n1) (a fixed blocking).
+// p.c1rows output rows q0.. of each image n met by rows [r0, r1) (a fixed blocking from each
+// image's first row of the range).
 template <typename F>
-void c1_blocks(const ConvShape& s, const Plan& p, int64_t n0, int64_t n1, F&& body) {
+void c1_blocks(const ConvShape& s, const Plan& p, int64_t r0, int64_t r1, F&& body) {
   int64_t toff[32];
   for (int64_t kh = 0; kh < s.KH; ++kh)
     for (int64_t kw = 0; kw < s.KW; ++kw) toff[kh * s.KW + kw] = kh * s.dh * s.W + kw * s.dw;
   int64_t xoff[128];
-  for (int64_t n = n0; n < n1; ++n)
-    for (int64_t q0 = 0; q0 < p.rows_img; q0 += p.c1rows) {
-      const int64_t mc = std::min(p.c1rows, p.rows_img - q0);
+  for (int64_t r = r0; r < r1;) {
+    const int64_t n = r / p.rows_img, qe = std::min(p.rows_img, r1 - n * p.rows_img);
+    for (int64_t q0 = r % p.rows_img; q0 < qe; q0 += p.c1rows) {
+      const int64_t mc = std::min(p.c1rows, qe - q0);
       for (int64_t i = 0; i < mc; ++i) {
         const int64_t q = q0 + i;
         xoff[i] = (q / s.OW) * s.sh * s.W + (q % s.OW) * s.sw;
       }
       body(n, q0, mc, xoff, toff);
     }
+    r = n * p.rows_img + qe;
+  }
 }
 
 // Run body(chunk) over all chunks: in parallel when there are enough of them, otherwise
@@ -160,7 +164,135 @@ void over_chunks(int64_t nchunks, int64_t work, F&& body) {
     for (int64_t c = 0; c < nchunks; ++c) body(c);
 }
 
+// Rows [r0, r1) of the output (row r = (n * OH + oh) * OW + ow) into y (row r at y + (r - r0) * OC).
+template <typename T>
+void forward_rows(T* y, const T* x, const T* w, const T* b, const ConvShape& s, const Plan& p, int64_t r0,
+                  int64_t r1, int act) {
+  if constexpr (std::is_same<T, float>::value) {
+    if (p.c1) {
+      c1_blocks(s, p, r0, r1, [&](int64_t n, int64_t q0, int64_t mc, const int64_t* xoff, const int64_t* toff) {
+        c1_forward_avx2(y + (n * p.rows_img + q0 - r0) * s.OC, x + n * s.H * s.W, xoff, toff, w, b, mc, s.OC, p.Kg,
+                        act);
+      });
+      return;
+    }
+  }
+  for (int64_t rs = r0; rs < r1; rs += p.sub) {
+    const int64_t re = std::min(r1, rs + p.sub), mc = re - rs;
+    T* yc = y + (rs - r0) * s.OC;
+    if constexpr (std::is_same<T, float>::value) {
+      if (p.smallk) {
+        int64_t lda;
+        const T* col = patches(x, s, p, 0, rs, re, lda);
+        smallk_forward_avx2(yc, col, w, b, mc, s.OC, p.Kg, act);
+        continue;
+      }
+    }
+    for (int64_t g = 0; g < s.G; ++g) {
+      int64_t lda;
+      const T* a = patches(x, s, p, g, rs, re, lda);
+      gemm<T>(false, false, mc, p.OCg, p.Kg, a, lda, w + g * p.OCg, s.OC, T(0), yc + g * p.OCg, s.OC);
+    }
+    if (b || act == 1)
+      for (int64_t r = 0; r < mc; ++r) {
+        T* row = yc + r * s.OC;
+        if (b)
+          for (int64_t o = 0; o < s.OC; ++o) row[o] += b[o];
+        if (act == 1)
+          for (int64_t o = 0; o < s.OC; ++o) row[o] = row[o] < T(0) ? T(0) : row[o];  // NaN stays NaN
+      }
+  }
+}
+
+// (y <= 0) ? 0 : g for n elements (PyTorch's threshold_backward), into work slot 3.
+template <typename T>
+const T* relu_masked(const T* g, const T* y, int64_t n) {
+  T* __restrict m = workspace<T, 3>(n);
+  const T* __restrict yc = y;
+  const T* __restrict gs = g;
+  for (int64_t i = 0; i < n; ++i) {
+    const T gv = gs[i];  // unconditional load: the loop vectorises, no branches
+    const T yv = yc[i];  // a NaN y passes dy; spelled as in bias_act_backward (speed)
+    m[i] = ((yv > T(0)) | (yv != yv)) ? gv : T(0);
+  }
+  return m;
+}
+
+// The backward of rows [r0, r1) from their gradient g (row r at g + (r - r0) * OC), masked on
+// the fly by (y > 0 or NaN) when y (the forward output, same rows) is given: dx += their
+// share (dx zeroed by the caller; a direct 1x1 convolution overwrites its rows instead),
+// pw = (first) or += their weight gradient, pb += their bias gradient; pw, pb, dx may be null.
+template <typename T>
+void backward_rows(T* dx, T* pw, T* pb, const T* x, const T* w, const T* g, const T* y, const ConvShape& s,
+                   const Plan& p, int64_t r0, int64_t r1, bool first) {
+  if constexpr (std::is_same<T, float>::value) {
+    if (p.c1 && !dx) {
+      if (pw && first) std::fill(pw, pw + p.Kg * s.OC, T(0));
+      T* gbuf = workspace<T, 3>(p.c1rows * s.OC);
+      c1_blocks(s, p, r0, r1, [&](int64_t n, int64_t q0, int64_t mc, const int64_t* xoff, const int64_t* toff) {
+        const int64_t o = (n * p.rows_img + q0 - r0) * s.OC;
+        c1_wgrad_avx2(pw, pb, gbuf, x + n * s.H * s.W, xoff, toff, g + o, y ? y + o : nullptr, mc, s.OC, p.Kg);
+      });
+      return;
+    }
+  }
+  for (int64_t rs = r0; rs < r1; rs += p.sub) {
+    const int64_t re = std::min(r1, rs + p.sub), mc = re - rs;
+    const bool init = first && rs == r0;
+    const T* g_ = g + (rs - r0) * s.OC;
+    if (y) g_ = relu_masked(g_, y + (rs - r0) * s.OC, mc * s.OC);
+    if (pb) {
+      T* __restrict acc = pb;
+      const T* __restrict gs = g_;
+      for (int64_t r = 0; r < mc; ++r)
+        for (int64_t o = 0; o < s.OC; ++o) acc[o] += gs[r * s.OC + o];
+    }
+    if constexpr (std::is_same<T, float>::value) {
+      if (p.smallk && pw && !p.direct) {
+        int64_t lda;
+        const T* col = patches(x, s, p, 0, rs, re, lda);  // not direct: im2col
+        smallk_wgrad_avx2(pw, col, g_, mc, s.OC, p.Kg, !init);
+        if (dx) {
+          T* dcol = workspace<T, 4>(mc * p.Kg);
+          gemm<T>(false, true, mc, p.Kg, s.OC, g_, s.OC, w, s.OC, T(0), dcol, p.Kg);
+          col2im(dx, dcol, s, p, 0, rs, re);
+        }
+        continue;
+      }
+    }
+    for (int64_t gi = 0; gi < s.G; ++gi) {
+      const T* gg = g_ + gi * p.OCg;
+      if (pw) {
+        int64_t lda;
+        const T* a = patches(x, s, p, gi, rs, re, lda);
+        gemm<T>(true, false, p.Kg, p.OCg, mc, a, lda, gg, s.OC, init ? T(0) : T(1), pw + gi * p.OCg, s.OC);
+      }
+      if (dx) {
+        if (p.direct) {
+          gemm<T>(false, true, mc, p.Kg, p.OCg, gg, s.OC, w, s.OC, T(0), dx + rs * s.C, s.C);
+        } else {
+          T* dcol = workspace<T, 4>(mc * p.Kg);
+          gemm<T>(false, true, mc, p.Kg, p.OCg, gg, s.OC, w + gi * p.OCg, s.OC, T(0), dcol, p.Kg);
+          col2im(dx, dcol, s, p, gi, rs, re);
+        }
+      }
+    }
+  }
+}
+
 }  // namespace
+
+template <typename T>
+void conv2d_forward_rows(T* y, const T* x, const T* w, const T* b, const ConvShape& s, int64_t r0, int64_t r1,
+                         int act) {
+  if (r0 < r1 && s.OC > 0) forward_rows(y, x, w, b, s, make_plan<T>(s), r0, r1, act);
+}
+
+template <typename T>
+void conv2d_backward_rows(T* dx, T* pw, T* pb, const T* x, const T* w, const T* g, const ConvShape& s, int64_t r0,
+                          int64_t r1, bool first) {
+  if (r0 < r1 && s.OC > 0) backward_rows(dx, pw, pb, x, w, g, static_cast<const T*>(nullptr), s, make_plan<T>(s), r0, r1, first);
+}
 
 template <typename T>
 void conv2d_forward(T* y, const T* x, const T* w, const T* b, const ConvShape& s, int act) {
@@ -169,41 +301,7 @@ void conv2d_forward(T* y, const T* x, const T* w, const T* b, const ConvShape& s
   over_chunks(p.nchunks, s.N * p.rows_img * p.Kg * s.OC, [&](int64_t chunk) {
     const int64_t R0 = chunk * p.imgs * p.rows_img;
     const int64_t R1 = std::min(s.N, (chunk + 1) * p.imgs) * p.rows_img;
-    if constexpr (std::is_same<T, float>::value) {
-      if (p.c1) {
-        c1_blocks(s, p, chunk * p.imgs, std::min(s.N, (chunk + 1) * p.imgs),
-                  [&](int64_t n, int64_t q0, int64_t mc, const int64_t* xoff, const int64_t* toff) {
-                    c1_forward_avx2(y + (n * p.rows_img + q0) * s.OC, x + n * s.H * s.W, xoff, toff, w, b, mc,
-                                    s.OC, p.Kg, act);
-                  });
-        return;
-      }
-    }
-    for (int64_t r0 = R0; r0 < R1; r0 += p.sub) {
-      const int64_t r1 = std::min(R1, r0 + p.sub), mc = r1 - r0;
-      T* yc = y + r0 * s.OC;
-      if constexpr (std::is_same<T, float>::value) {
-        if (p.smallk) {
-          int64_t lda;
-          const T* col = patches(x, s, p, 0, r0, r1, lda);
-          smallk_forward_avx2(yc, col, w, b, mc, s.OC, p.Kg, act);
-          continue;
-        }
-      }
-      for (int64_t g = 0; g < s.G; ++g) {
-        int64_t lda;
-        const T* a = patches(x, s, p, g, r0, r1, lda);
-        gemm<T>(false, false, mc, p.OCg, p.Kg, a, lda, w + g * p.OCg, s.OC, T(0), yc + g * p.OCg, s.OC);
-      }
-      if (b || act == 1)
-        for (int64_t r = 0; r < mc; ++r) {
-          T* row = yc + r * s.OC;
-          if (b)
-            for (int64_t o = 0; o < s.OC; ++o) row[o] += b[o];
-          if (act == 1)
-            for (int64_t o = 0; o < s.OC; ++o) row[o] = row[o] < T(0) ? T(0) : row[o];  // NaN stays NaN
-        }
-    }
+    forward_rows(y + R0 * s.OC, x, w, b, s, p, R0, R1, act);
   });
 }
 
@@ -230,70 +328,7 @@ void conv2d_backward(T* dx, T* dw, T* db, const T* x, const T* w, const T* dy, c
     T* pw = dw ? part_w + chunk * wsize : nullptr;
     T* pb = db ? part_b + chunk * s.OC : nullptr;
     if (pb) std::fill(pb, pb + s.OC, T(0));
-    if constexpr (std::is_same<T, float>::value) {
-      if (p.c1 && !dx) {
-        if (pw) std::fill(pw, pw + wsize, T(0));
-        T* gbuf = workspace<T, 3>(p.c1rows * s.OC);
-        c1_blocks(s, p, n0, n1, [&](int64_t n, int64_t q0, int64_t mc, const int64_t* xoff, const int64_t* toff) {
-          const int64_t r = n * p.rows_img + q0;
-          c1_wgrad_avx2(pw, pb, gbuf, x + n * s.H * s.W, xoff, toff, dy + r * s.OC, mask ? y + r * s.OC : nullptr,
-                        mc, s.OC, p.Kg);
-        });
-        return;
-      }
-    }
-    for (int64_t r0 = R0; r0 < R1; r0 += p.sub) {
-      const int64_t r1 = std::min(R1, r0 + p.sub), mc = r1 - r0;
-      const bool first = r0 == R0;
-      const T* g_ = dy + r0 * s.OC;
-      if (mask) {  // (y <= 0) ? 0 : dy for this sub-chunk only (PyTorch's threshold_backward)
-        T* __restrict m = workspace<T, 3>(mc * s.OC);
-        const T* __restrict yc = y + r0 * s.OC;
-        const T* __restrict gs = g_;
-        for (int64_t i = 0; i < mc * s.OC; ++i) {
-          const T gv = gs[i];  // unconditional load: the loop vectorises, no branches
-          const T yv = yc[i];  // a NaN y passes dy; spelled as in bias_act_backward (speed)
-          m[i] = ((yv > T(0)) | (yv != yv)) ? gv : T(0);
-        }
-        g_ = m;
-      }
-      if (pb) {
-        T* __restrict acc = pb;
-        const T* __restrict gs = g_;
-        for (int64_t r = 0; r < mc; ++r)
-          for (int64_t o = 0; o < s.OC; ++o) acc[o] += gs[r * s.OC + o];
-      }
-      if constexpr (std::is_same<T, float>::value) {
-        if (p.smallk && pw && !p.direct) {
-          int64_t lda;
-          const T* col = patches(x, s, p, 0, r0, r1, lda);  // not direct: im2col
-          smallk_wgrad_avx2(pw, col, g_, mc, s.OC, p.Kg, !first);
-          if (dx) {
-            T* dcol = workspace<T, 4>(mc * p.Kg);
-            gemm<T>(false, true, mc, p.Kg, s.OC, g_, s.OC, w, s.OC, T(0), dcol, p.Kg);
-            col2im(dx, dcol, s, p, 0, r0, r1);
-          }
-          continue;
-        }
-      }
-      for (int64_t g = 0; g < s.G; ++g) {
-        const T* gg = g_ + g * p.OCg;
-        if (pw) {
-          int64_t lda;
-          const T* a = patches(x, s, p, g, r0, r1, lda);
-          gemm<T>(true, false, p.Kg, p.OCg, mc, a, lda, gg, s.OC, first ? T(0) : T(1), pw + g * p.OCg, s.OC);
-        }
-        if (dx) {
-          if (p.direct) {
-            gemm<T>(false, true, mc, p.Kg, p.OCg, gg, s.OC, w, s.OC, T(0), dx + r0 * s.C, s.C);
-          } else {
-            T* dcol = workspace<T, 4>(mc * p.Kg);
-            gemm<T>(false, true, mc, p.Kg, p.OCg, gg, s.OC, w + g * p.OCg, s.OC, T(0), dcol, p.Kg);
-            col2im(dx, dcol, s, p, g, r0, r1);
-          }
-        }
-      }
-    }
+    backward_rows(dx, pw, pb, x, w, dy + R0 * s.OC, mask ? y + R0 * s.OC : nullptr, s, p, R0, R1, true);
   });
   // Fixed-order reduction of the per-chunk partials.
   if (dw)
@@ -318,6 +353,14 @@ template void conv2d_backward<float>(float*, float*, float*, const float*, const
                                      const float*, const ConvShape&, int);
 template void conv2d_backward<double>(double*, double*, double*, const double*, const double*, const double*,
                                       const double*, const ConvShape&, int);
+template void conv2d_forward_rows<float>(float*, const float*, const float*, const float*, const ConvShape&, int64_t,
+                                         int64_t, int);
+template void conv2d_forward_rows<double>(double*, const double*, const double*, const double*, const ConvShape&,
+                                          int64_t, int64_t, int);
+template void conv2d_backward_rows<float>(float*, float*, float*, const float*, const float*, const float*,
+                                          const ConvShape&, int64_t, int64_t, bool);
+template void conv2d_backward_rows<double>(double*, double*, double*, const double*, const double*, const double*,
+                                           const ConvShape&, int64_t, int64_t, bool);
 
 
 }  // namespace ember

@@ -41,6 +41,19 @@ template <typename T>
 void conv2d_backward(T* dx, T* dw, T* db, const T* x, const T* w, const T* dy, const T* y,
                      const ConvShape& s, int act);
 
+// Pieces of the two above for the fused conv + pool kernels (conv_pool.cpp), on output rows
+// [r0, r1) (row r = (n * OH + oh) * OW + ow) kept in a caller's buffer (row r at + (r - r0) * OC):
+//   forward_rows:  y = act(conv + b) of those rows.
+//   backward_rows: from their (already masked) gradient g: dx += their share (dx zeroed by the
+//     caller; a 1x1 stride-1 unpadded convolution overwrites its rows of dx), pw = (first) or
+//     += their weight gradient (KH*KW*C/G, OC), pb += their bias gradient; any may be null.
+template <typename T>
+void conv2d_forward_rows(T* y, const T* x, const T* w, const T* b, const ConvShape& s, int64_t r0, int64_t r1,
+                         int act);
+template <typename T>
+void conv2d_backward_rows(T* dx, T* pw, T* pb, const T* x, const T* w, const T* g, const ConvShape& s, int64_t r0,
+                          int64_t r1, bool first);
+
 // The direct seven-loop definition: the test oracle.
 template <typename T>
 void conv2d_forward_naive(T* y, const T* x, const T* w, const T* b, const ConvShape& s) {

@@ -236,7 +236,17 @@ void avgpool2d_backward(T* dx, const T* dy, const PoolShape& s, bool count_pad) 
   });
 }
 
+template <typename T>
+void maxpool2d_window(T* yo, int32_t* io, const T* xn, const PoolShape& s, int64_t h0, int64_t h1, int64_t w0,
+                      int64_t w1) {
+  if constexpr (std::is_same<T, float>::value) {
+    if (use_avx2()) return maxpool_window_avx2(yo, io, xn, s, h0, h1, w0, w1);
+  }
+  max_window(yo, io, xn, s, Win{h0, h1, w0, w1});
+}
+
 #define EMBER_POOL_INST(T)                                                          \
+  template void maxpool2d_window<T>(T*, int32_t*, const T*, const PoolShape&, int64_t, int64_t, int64_t, int64_t); \
   template void maxpool2d_forward<T>(T*, int32_t*, const T*, const PoolShape&);     \
   template bool maxpool2d_backward<T>(T*, const T*, const int32_t*, const PoolShape&); \
   template void avgpool2d_forward<T>(T*, const T*, const PoolShape&, bool);         \

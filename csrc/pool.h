@@ -35,6 +35,12 @@ void maxpool2d_forward(T* y, int32_t* idx, const T* x, const PoolShape& s);
 template <typename T>
 bool maxpool2d_backward(T* dx, const T* dy, const int32_t* idx, const PoolShape& s);
 int64_t maxpool2d_bad_index(const int32_t* idx, const PoolShape& s);
+// Max and first argmax (ih * W + iw; the last NaN when there is one) of one window, rows
+// [h0, h1) and columns [w0, w1) of image xn (not empty), all channels: what the forward
+// computes for one output (AVX2 when use_avx2()).
+template <typename T>
+void maxpool2d_window(T* yo, int32_t* io, const T* xn, const PoolShape& s, int64_t h0, int64_t h1, int64_t w0,
+                      int64_t w1);
 // AVX2 (pool_avx2.cpp): output row oh of one image for non-overlapping windows (s == window,
 // no padding), float, C % 8 == 0; y, idx point at that row, xn at the image.
 void maxpool_tiled_row_avx2(float* y, int32_t* idx, const float* xn, const PoolShape& s, int64_t oh);

@@ -290,12 +290,24 @@ def topological_nodes(inputs: Sequence[SymbolicTensor], outputs: Sequence[Symbol
 
 
 def run_graph(nodes: List[Node], inputs: Sequence[SymbolicTensor], values: Sequence, outputs,
-              training: bool = False):
+              training: bool = False, fused: Optional[Dict[int, int]] = None, fuse: Optional[Callable] = None):
     """Evaluate the recorded ``nodes`` on concrete ``values`` of ``inputs``; returns the
-    concrete ``outputs`` structure."""
+    concrete ``outputs`` structure. ``fused`` maps the index i of a node to the index j of the
+    node that alone reads its output: ``fuse(layer_i, layer_j, x)`` gives node j's output from
+    node i's input in one step, or None (then both nodes run)."""
     env: Dict[int, Any] = {id(s): v for s, v in zip(inputs, values)}
     get = env.__getitem__
-    for node in nodes:
+    skip = set()
+    for i, node in enumerate(nodes):
+        if i in skip:
+            continue
+        if fused and i in fused:
+            j = fused[i]
+            y = fuse(node.layer, nodes[j].layer, get(id(node.inputs)))
+            if y is not None:
+                env[id(nodes[j].outputs)] = y
+                skip.add(j)
+                continue
         sub = lambda s: get(id(s))  # noqa: E731
         kw = map_structure(sub, node.kwargs)
         if kw.get("training") is None:

@@ -74,7 +74,7 @@ def child_main(path: str, seconds: float, seed: int, names: List[str], per_round
 
     from ember import _C
 
-    from . import specs_dense, specs_spatial  # noqa: F401 - they register the specs
+    from . import specs_conv_pool, specs_dense, specs_spatial  # noqa: F401 - they register the specs
     from .core import SPECS, mutate
     np.seterr(all="ignore")
     _C.set_kernel_path(path)

@@ -8,7 +8,7 @@ import pytest
 
 from ember import _C
 
-from . import specs_dense, specs_spatial  # noqa: F401 - they register the specs
+from . import specs_conv_pool, specs_dense, specs_spatial  # noqa: F401 - they register the specs
 from .core import SPECS
 from .runner import all_names, run
 

@@ -141,6 +141,22 @@ def conv2d_backward(x, w, dy, y, strides, pads, dilation, groups: int, act: int,
                               tuple(dilation), int(groups), int(act), need_dx, need_dw, need_db)
 
 
+def conv2d_max_pool2d(x, w, b, strides, pads, dilation, groups: int, act: int, pool, pool_strides, pool_pads):
+    """:func:`conv2d` then :func:`max_pool2d` of its output in one pass: (y, argmax), the argmax
+    the conv-output cell oh * OW + ow of each maximum (with act 1, -1 where y is a ReLU zero)."""
+    return _C.conv2d_max_pool2d_forward(_c(x), _c(w), None if b is None else _c(b), tuple(strides), tuple(pads),
+                                        tuple(dilation), int(groups), int(act), tuple(pool), tuple(pool_strides),
+                                        tuple(pool_pads))
+
+
+def conv2d_max_pool2d_backward(x, w, dy, idx, strides, pads, dilation, groups: int, pool, pool_strides, pool_pads,
+                               need_dx: bool, need_dw: bool, need_db: bool):
+    """(dx, dw, db) of :func:`conv2d_max_pool2d` (None where not needed) from its argmax."""
+    return _C.conv2d_max_pool2d_backward(_c(x), _c(w), _c(dy), idx, tuple(strides), tuple(pads), tuple(dilation),
+                                         int(groups), tuple(pool), tuple(pool_strides), tuple(pool_pads), need_dx,
+                                         need_dw, need_db)
+
+
 def max_pool2d(x: np.ndarray, pool, strides, pads):
     """NHWC max pooling: (y, argmax) with argmax the int32 index ih * W + iw of each maximum."""
     return _C.max_pool2d_forward(_c(x), tuple(pool), tuple(strides), tuple(pads))

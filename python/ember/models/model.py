@@ -6,6 +6,7 @@ from typing import List, Optional
 from ..layers.base import Layer, _shapes, auto_name
 from ..symbolic import SymbolicTensor, flatten, run_graph, topological_nodes
 from . import data as D
+from . import fusion
 from . import summary as S
 from .training import Trainer
 
@@ -166,7 +167,16 @@ class Model(Trainer, Layer):
             if shp is not None and (len(shp) != len(s.shape) or any(a is not None and a != b for a, b in zip(s.shape, shp))):
                 raise ValueError(f"Model '{self.name}': input {s.name!r} expects shape {s.shape}. "
                                  f"Received: shape={tuple(shp)}")
-        return run_graph(self._nodes, self._inputs, values, self._outputs_struct, training)
+        return run_graph(self._nodes, self._inputs, values, self._outputs_struct, training, self._fused_pairs(),
+                         fusion.try_pair)
+
+    def _fused_pairs(self):
+        """{conv node index: pool node index} of the pairs that may run as one op (see
+        models/fusion.py), found once per graph."""
+        cache = self.__dict__.get("_fusion_cache")
+        if cache is None or cache[0] is not self._nodes:
+            cache = self.__dict__["_fusion_cache"] = (self._nodes, fusion.graph_pairs(self._nodes, self._outputs))
+        return cache[1] if fusion.ENABLED else None
 
     # -- introspection -------------------------------------------------------------------
     def summary(self, print_fn=None, line_length: Optional[int] = None) -> None:

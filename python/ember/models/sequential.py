@@ -9,6 +9,7 @@ from ..layers.base import Layer
 from ..layers.core import Input, InputLayer
 from ..serialization import layer_config
 from ..symbolic import SymbolicTensor
+from . import fusion
 from . import summary as S
 from .model import Model
 
@@ -123,10 +124,7 @@ class Sequential(Model):
         return self._shapes[-1] if self._shapes else None
 
     def call(self, inputs, training: bool = False):
-        x = inputs
-        for layer in self._layers:
-            x = layer(x, training=training)
-        return x
+        return fusion.run_sequence(self._layers, inputs, training)
 
     def summary(self, print_fn=None, line_length: Optional[int] = None) -> None:
         shapes = self._shapes + [None] * (len(self._layers) - len(self._shapes))
