@@ -78,6 +78,18 @@ class KernelBackend(Protocol):
         """(dx like x, dw like w, db (OC,)) of :meth:`conv2d`, None where not needed;
         ``y`` is the forward output when act is 1 (its ReLU mask), else None."""
 
+    def conv2d_max_pool2d(self, x: Array, w: Array, b: Optional[Array], strides, pads, dilation, groups: int,
+                          act: int, pool, pool_strides, pool_pads) -> Tuple[Array, Array]:
+        """:meth:`conv2d` then :meth:`max_pool2d` of its output as one op: (y (N, PH, PW, OC),
+        idx int32 of y's shape, the conv-output cell oh * OW + ow of each maximum; with act 1,
+        -1 where y is a ReLU zero). The conv output is not returned (the CPU never stores it)."""
+
+    def conv2d_max_pool2d_backward(self, x: Array, w: Array, dy: Array, idx: Array, strides, pads, dilation,
+                                   groups: int, pool, pool_strides, pool_pads, need_dx: bool, need_dw: bool,
+                                   need_db: bool) -> Tuple[Optional[Array], Optional[Array], Optional[Array]]:
+        """(dx, dw, db) of :meth:`conv2d_max_pool2d` from dy (N, PH, PW, OC) and its idx (which
+        carries the ReLU mask), None where not needed."""
+
     def max_pool2d(self, x: Array, pool, strides, pads) -> Tuple[Array, Array]:
         """NHWC max pooling, x (N, H, W, C), pads (top, bottom, left, right) never chosen:
         (y (N, OH, OW, C), argmax int32 of y's shape, the input index ih * W + iw)."""
