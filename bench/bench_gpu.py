@@ -252,4 +252,5 @@ def main(argv=None) -> list:
 
 
 if __name__ == "__main__":
-    main()
+    # exit status 1 when ember's side of any case did not run (an error, not a slow figure)
+    sys.exit(1 if any("ember" in r["errors"] for r in main()) else 0)

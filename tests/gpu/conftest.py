@@ -6,6 +6,7 @@ machine). Without a usable GPU every test here is skipped with the reason.
 host by g++), to check the tests themselves without a GPU. CI does not do that: the kernel
 families' own tests (tests/test_cuda_emu_*.py) already run emulated there. An
 ``EMBER_CUDA_EMULATION=1`` left in the environment does not count as a GPU here.
+``EMBER_GPU_TESTS_REQUIRE=1`` (tools/gpu_check.sh) makes a missing GPU an error, not a skip.
 """
 from __future__ import annotations
 
@@ -43,6 +44,8 @@ def pytest_collection_modifyitems(config, items):
     if not mine:
         return
     reason = skip_reason()
+    if reason is not None and os.environ.get("EMBER_GPU_TESTS_REQUIRE") == "1":
+        raise pytest.UsageError(f"EMBER_GPU_TESTS_REQUIRE=1, but {reason}")
     if reason is not None:
         for it in mine:
             it.add_marker(pytest.mark.skip(reason=reason))
