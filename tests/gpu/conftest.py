@@ -19,7 +19,7 @@ import pytest
 import ember
 
 HERE = Path(__file__).resolve().parent
-EMULATE = os.environ.get("EMBER_GPU_TESTS_EMULATE", "").strip().lower() in ("1", "true", "yes", "on")
+from gpu_env import EMULATE  # beside this file
 
 
 def _runtime():

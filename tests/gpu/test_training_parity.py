@@ -14,7 +14,7 @@ from ember import backend
 from ember.layers import (LSTM, Conv2D, Dense, Dropout, Embedding, Flatten, GlobalAveragePooling1D, Input,
                           LayerNormalization, MaxPooling2D, MultiHeadAttention)
 
-from conftest import EMULATE  # beside this file
+from gpu_env import EMULATE  # beside this file
 
 
 def mnist_like(n):
