@@ -104,3 +104,24 @@ def test_attention_errors():
         cuda_attn.attention_forward(q, q, q, dev(np.ones((3, 3), np.float32)), False, 1.0)
     with pytest.raises(ValueError, match="'mask' must broadcast"):
         cuda_attn.attention_forward(q, q, q, dev(np.ones((2, 3), bool)), False, 1.0)
+
+
+def test_forward_bits_do_not_depend_on_the_query_block():
+    """A key tile that a row does not attend leaves it bit for bit unchanged, so the number of
+    queries per block (and the causal tile skipping it implies) changes no bit."""
+    from ember.backend.cuda import runtime
+    rng = np.random.default_rng(3)
+    B, H, Tq, Tk, D, Dv, kt = 1, 2, 37, 41, 3, 2, 8
+    q, k, v = (dev(rand(rng, s, np.float32)) for s in ((B, H, Tq, D), (B, H, Tk, D), (B, H, Tk, Dv)))
+    xp = runtime.xp()
+    fn = runtime.kernel("attention", "attention_forward_f32")
+    outs = []
+    for qb, grid in ((64, 2), (16, 3), (5, 1), (1, 7)):
+        out, lse = xp.empty((B, H, Tq, Dv), dtype=np.float32), xp.empty((B, H, Tq), dtype=np.float32)
+        args = (q, k, v, xp.zeros((1,), dtype=np.int32), out, lse, *(np.int64(a) for a in (B, H, Tq, Tk, D, Dv)),
+                *(np.int64(0),) * 4, np.int32(1), np.int32(0), np.int32(0), np.float32(0.6), np.int32(kt))
+        fn((grid,), (qb,), args, shared_mem=((D + Dv) * qb + kt * (qb + D + Dv)) * 4)
+        outs.append((host(out), host(lse)))
+    for o, l in outs[1:]:
+        np.testing.assert_array_equal(o, outs[0][0])
+        np.testing.assert_array_equal(l, outs[0][1])

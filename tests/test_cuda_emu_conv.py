@@ -122,3 +122,10 @@ def test_conv2d_errors():
     with pytest.raises(ValueError, match="needs the forward output y"):
         cu.conv2d_backward(x, w, dev(np.zeros((1, 2, 2, 2), np.float32)), None, (1, 1), (0, 0, 0, 0), (1, 1), 1, 1,
                            True, True, True)
+
+
+def test_conv2d_non_contiguous_operands():
+    x, w, b, (st, pd, dl, G, act) = _data(CASES[1], np.float64, seed=11)
+    xt = np.ascontiguousarray(x.transpose(0, 2, 1, 3))  # stored (N, W, H, C): a transposed view is x
+    want = cpu.conv2d(x, w, b, st, pd, dl, G, act)
+    close(cu.conv2d(dev(xt).transpose(0, 2, 1, 3), dev(w), dev(b), st, pd, dl, G, act), want, np.float64)

@@ -179,3 +179,13 @@ def test_update_errors():
     m = dev(np.zeros(4, np.float32))
     with pytest.raises(ValueError, match="same array"):
         cu.adam_update(p, p, m, m, None, 0.1, 0.1, 0.9, 0.99, 1e-7, 0.0)
+
+
+def test_non_contiguous_inputs_are_made_contiguous():
+    rng = np.random.default_rng(7)
+    x, b = rand(rng, (9, 14), np.float64), rand(rng, (7,), np.float64)
+    y = cu.bias_act_forward(dev(x)[:, ::2], dev(b), "relu")
+    close(y, cpu.bias_act_forward(x[:, ::2], b, "relu"), np.float64)
+    out = dev(np.zeros((7, 9)))
+    assert cu.bias_act_forward(dev(x)[:, ::2].T, None, "sigmoid", out=out) is out
+    close(out, cpu.bias_act_forward(x[:, ::2].T, None, "sigmoid"), np.float64)

@@ -8,7 +8,7 @@ from _cuda_emu_seq import DTYPES, close, cpu, dev, emulation, host, rand  # noqa
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
-@pytest.mark.parametrize("shape", [(1, 1), (3, 7), (2, 131), (2, 3, 5), (17,)])
+@pytest.mark.parametrize("shape", [(1, 1), (3, 7), (2, 131), (2, 3, 5), (17,), (67, 3)])  # 67 rows: 3 partial-sum blocks
 def test_layernorm_forward_backward(dtype, shape):
     rng = np.random.default_rng(0)
     x, dy = rand(rng, shape, dtype, 3) + 1, rand(rng, shape, dtype)

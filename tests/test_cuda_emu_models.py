@@ -2,8 +2,9 @@
 classifier and a small Transformer fit / evaluate / predict with every array on the
 emulated device (EmuArray, which refuses any implicit conversion to NumPy, as CuPy's arrays
 do: a host leak anywhere in ops, layers, losses, optimizers or the trainer raises), and the
-run matches the same run on the CPU (same seed: the same initial weights, batches and
-dropout masks)."""
+run matches the same run on the CPU (same seed: the same initial weights and batches).
+Dropout masks are drawn on the device (a device generator seeded from ember's), so the
+compared models leave dropout out; the dropout tests below check the device draws."""
 from __future__ import annotations
 
 import os
@@ -79,8 +80,7 @@ def test_seed_cnn_fits_on_the_emulated_device_like_on_the_cpu(emulated, tmp_path
 
     def build():
         return ember.Sequential([Conv2D(8, (3, 3), activation="relu", input_shape=(28, 28, 1)), MaxPooling2D((2, 2)),
-                                 Flatten(), Dense(32, activation="relu"), Dropout(0.25),
-                                 Dense(10, activation="softmax")])
+                                 Flatten(), Dense(32, activation="relu"), Dense(10, activation="softmax")])
     loss = "sparse_categorical_crossentropy"
     cpu = _run("cpu", build, x, y, 2, 64, loss)
     cuda = _run("cuda", build, x, y, 2, 64, loss)
@@ -102,8 +102,7 @@ def test_lstm_classifier_fits_on_the_emulated_device_like_on_the_cpu(emulated):
     y = (ids[:, 0] % 3).astype(np.int64)
 
     def build():
-        return ember.Sequential([Input((11,)), Embedding(50, 12, mask_zero=True), LSTM(16, dropout=0.1,
-                                 recurrent_dropout=0.1), Dense(3)])
+        return ember.Sequential([Input((11,)), Embedding(50, 12, mask_zero=True), LSTM(16), Dense(3)])
     loss = ember.losses.SparseCategoricalCrossentropy(from_logits=True)
     cpu = _run("cpu", build, ids, y, 2, 32, loss)
     cuda = _run("cuda", build, ids, y, 2, 32, loss)
@@ -118,7 +117,7 @@ def test_small_transformer_fits_on_the_emulated_device_like_on_the_cpu(emulated)
     def build():
         inp = Input((9,))
         h = Embedding(40, 16)(inp)
-        a = MultiHeadAttention(num_heads=2, key_dim=8, dropout=0.1)(h, h)
+        a = MultiHeadAttention(num_heads=2, key_dim=8)(h, h)
         h = LayerNormalization()(h + a)
         h = LayerNormalization()(h + Dense(16, activation="gelu")(h))
         out = Dense(1)(GlobalAveragePooling1D()(h))
@@ -208,3 +207,49 @@ def test_device_feeder_stages_one_batch_ahead_and_reuses_two_pinned_buffers(emul
         np.testing.assert_array_equal(x.get(), batches[step][0])
         np.testing.assert_array_equal(y.get(), batches[step][2])
     assert [len(v) for v in feeder._pinned.values()] == [3, 3]  # two buffers per (shape, dtype), reused
+
+
+def test_dropout_and_noise_masks_are_drawn_on_the_device_reproducibly(emulated):
+    from ember.layers import GaussianNoise
+    ember.set_device("cuda")
+    x = ember.ops.ones((64, 50))
+    runs = []
+    for _ in range(2):
+        ember.set_seed(11)
+        d = Dropout(0.3)(x, training=True)
+        n = GaussianNoise(0.5)(x, training=True)
+        f = ember.functional.dropout(x, 0.5, seed=3)  # an int seed: stateless
+        assert d.device == n.device == f.device == "cuda"
+        runs.append([t.numpy() for t in (d, n, f)])
+    for a, b in zip(*runs):
+        np.testing.assert_array_equal(a, b)  # the same seed, the same device draws
+    kept = (runs[0][0] != 0).mean()
+    assert 0.6 < kept < 0.8 and np.allclose(runs[0][0][runs[0][0] != 0], 1 / 0.7)
+    assert 0.3 < runs[0][1].std() < 0.7
+
+
+def test_models_with_dropout_train_on_the_emulated_device(emulated):
+    ember.set_device("cuda")
+    ember.set_seed(2)
+    rng = np.random.default_rng(4)
+    ids = rng.integers(1, 30, (48, 7))
+    y = (ids[:, 0] % 2).astype(np.float32)
+    inp = Input((7,))
+    h = Embedding(30, 8)(inp)
+    h = LSTM(8, dropout=0.2, recurrent_dropout=0.2, return_sequences=True)(h)
+    h = LayerNormalization()(h + MultiHeadAttention(num_heads=2, key_dim=4, dropout=0.2)(h, h))
+    out = Dense(1)(Dropout(0.3)(GlobalAveragePooling1D()(h)))
+    m = ember.Model(inp, out)
+    m.compile(optimizer="adam", loss=ember.losses.BinaryCrossentropy(from_logits=True))
+    hist = m.fit(ids, y, batch_size=16, epochs=2, verbose=0)
+    assert np.all(np.isfinite(hist.history["loss"]))
+    assert all(backend.is_device_array(w.data) for w in m.weights)
+
+
+def test_data_parallel_fit_on_the_device_says_it_is_cpu_only(emulated):
+    ember.set_device("cuda")
+    m = ember.Sequential([Dense(2, input_shape=(3,))])
+    m.compile(optimizer="sgd", loss="mse")
+    x = np.zeros((8, 3), np.float32)
+    with pytest.raises(NotImplementedError, match="distribute: data-parallel training .* CPU only"):
+        m.fit(x, np.zeros((8, 2), np.float32), epochs=1, verbose=0, distribute=True)

@@ -119,3 +119,23 @@ def test_erf_has_no_device_path_and_says_so(emulated):
     ember.set_device("cuda")
     with pytest.raises(NotImplementedError, match="erf: no CUDA implementation"):
         ops.erf(ember.Tensor(np.ones(3, np.float32)).to("cuda"))
+
+
+def test_tensors_on_two_devices_do_not_mix_silently(emulated):
+    ember.set_device("cuda")
+    a = ember.Tensor(np.ones(3, np.float32))  # host data stays where it is ...
+    b = ops.convert_to_tensor(np.ones(3, np.float32))  # ... convert_to_tensor puts it on the current device
+    assert a.device == "cpu" and b.device == "cuda"
+    with pytest.raises(RuntimeError, match=r"different devices \['cpu', 'cuda'\].*Tensor.to"):
+        a + b
+    np.testing.assert_array_equal((a.to("cuda") + b).numpy(), np.full(3, 2.0, np.float32))
+
+
+def test_out_of_range_labels_on_the_device_raise(emulated):
+    ember.set_device("cuda")
+    logits = ops.convert_to_tensor(np.zeros((3, 4), np.float32))
+    bad = ops.convert_to_tensor(np.array([0, 4, 1]))
+    with pytest.raises(ValueError, match=r"outside \[0, 4\)"):  # checked by the fused kernel's wrapper
+        ops.sparse_categorical_crossentropy(bad, logits, from_logits=True)
+    with pytest.raises(ValueError, match=r"target must be in \[0, 4\)"):
+        ops.sparse_categorical_crossentropy(bad, ops.softmax(logits))

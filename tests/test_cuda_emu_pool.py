@@ -77,3 +77,12 @@ def test_pool_errors():
     dy = dev(np.zeros((1, 2, 2, 2), np.float32))
     with pytest.raises(TypeError, match="'idx' must be an int32 array"):
         cu.max_pool2d_backward(dy, dev(np.zeros((1, 2, 2, 2), np.int64)), (1, 4, 4, 2), (2, 2), (2, 2), (0, 0, 0, 0))
+
+
+def test_non_contiguous_input():
+    x = _x((2, 7, 10, 3), np.float32, 6)
+    view = x[:, :, ::2]
+    y, idx = cu.max_pool2d(dev(x)[:, :, ::2], (2, 2), (2, 2), (0, 0, 0, 0))
+    want_y, want_idx = cpu.max_pool2d(view, (2, 2), (2, 2), (0, 0, 0, 0))
+    close(y, want_y, np.float32)
+    np.testing.assert_array_equal(host(idx), want_idx)

@@ -16,7 +16,7 @@ CASES = [  # (mask, recurrent mask, activation, recurrent activation)
 ]
 
 
-def operands(dtype, gates, masked, rmasked, bias_shape):
+def operands(dtype, gates, masked, rmasked, bias_shape, B=B, T=T):
     rng = np.random.default_rng(11)
     x = rand(rng, (B, T, I), dtype)
     W, R = rand(rng, (I, gates * U), dtype, 0.4), rand(rng, (U, gates * U), dtype, 0.4)
@@ -70,6 +70,18 @@ def test_simple_rnn(dtype, masked, rmasked, act, ract):
     bw = cpu.simple_rnn_backward(dy, dh, x, W, R, h0, y, mask, act, rm)
     gbw = cuda_rnn.simple_rnn_backward(*map(dev, (dy, dh, x, W, R, h0)), gy, dev(mask), act, dev(rm))
     same(gbw, bw, dtype)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_gru_more_steps_than_a_partial_sum_block(dtype):
+    # B * T = 45 rows: the bias gradient's column sums span two 32-row partial blocks
+    Bn, Tn = 5, 9
+    _, x, W, R, b, h0, mask, rm, dy, dh = operands(dtype, 3, True, True, (2, 3 * U), Bn, Tn)
+    fw = cpu.gru_forward(x, W, R, b, h0, mask, rm)
+    gfw = cuda_rnn.gru_forward(*map(dev, (x, W, R, b, h0, mask, rm)))
+    same(gfw, fw, dtype)
+    same(cuda_rnn.gru_backward(*map(dev, (dy, dh, x, W, R, h0)), *gfw, dev(mask), dev(rm)),
+         cpu.gru_backward(dy, dh, x, W, R, h0, *fw, mask, rm), dtype)
 
 
 def test_nan_input_propagates_like_the_cpu():

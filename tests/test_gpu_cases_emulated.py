@@ -11,7 +11,7 @@ from ember.backend import cpu
 if shutil.which("g++") is None:
     pytest.skip("the CUDA emulator needs g++", allow_module_level=True)
 runtime = pytest.importorskip("ember.backend.cuda.runtime", reason="the CUDA backend runtime is not installed")
-from gpu import kernel_cases  # noqa: E402  (tests/gpu, a namespace package beside this file)
+from gpu import kernel_cases, training_run  # noqa: E402  (tests/gpu, a namespace package beside this file)
 
 
 @pytest.fixture
@@ -39,3 +39,7 @@ def test_every_kernel_matches_the_cpu_emulated(cuda, case, dtype, rtol, atol):
 def test_the_table_covers_the_interface():
     from ember.backend.interface import KERNEL_FUNCTIONS
     assert kernel_cases.covered() == set(KERNEL_FUNCTIONS)
+
+
+def test_the_gpu_training_run_passes_emulated(cuda):
+    training_run.seed_cnn_run(n=256, epochs=1)

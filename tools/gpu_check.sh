@@ -173,7 +173,11 @@ print('device check:', ember.get_device(), type(x.data).__module__, (x @ x.T).nu
 # ---- tests/gpu --------------------------------------------------------------------------------
 # --maxfail=10 rather than -x: one family's failure should not hide the training and save runs.
 export EMBER_GPU_TESTS_REQUIRE=1  # no GPU seen: an error here, not 59 quiet skips
-step "tests/gpu" 180 $PY -m pytest tests/gpu -q -rs --maxfail=10 -p no:cacheprovider --durations=10
+if has pytest; then
+  step "tests/gpu" 180 $PY -m pytest tests/gpu -q -rs --maxfail=10 -p no:cacheprovider --durations=10
+else  # the kernel table and the seed-CNN run without pytest
+  step "tests/gpu (run_parity.py: no pytest here)" 180 $PY tests/gpu/run_parity.py
+fi
 
 # ---- bench ------------------------------------------------------------------------------------
 step "bench_gpu" 400 $PY bench/bench_gpu.py --rounds 3 --reps 3 --timeout 100 \

@@ -52,12 +52,30 @@ def batch_draw(rng: np.random.Generator, method: str, shape, dtype=np.float32) -
 
 
 def draw_like(like, rng: np.random.Generator, method: str, shape, dtype=np.float32, batch: bool = True):
-    """Random numbers for an op on ``like`` (an array): drawn from the seeded host generator
-    ``rng`` (through :func:`batch_draw` when axis 0 is the batch) and placed on ``like``'s
-    device. One generator for every device means a seeded run draws the same masks and noise
-    on the CPU and on a GPU (and CPU runs draw exactly what they always did)."""
-    a = batch_draw(rng, method, shape, dtype) if batch else getattr(rng, method)(tuple(shape), dtype=dtype)
-    return a if isinstance(like, np.ndarray) else backend.to_device(a, backend.device_of(like))
+    """Random numbers ("random" or "standard_normal") for an op on ``like`` (an array), on
+    its device. On the CPU: drawn from ``rng`` exactly as always (through :func:`batch_draw`
+    when axis 0 is the batch). On a GPU: drawn on the device by a device generator seeded
+    from ``rng`` (one integer, taken when that host generator is first used for the device),
+    so ``ember.set_seed`` and layer seeds make GPU runs reproducible too, and no mask is
+    copied from the host."""
+    if isinstance(like, np.ndarray):
+        return batch_draw(rng, method, shape, dtype) if batch else getattr(rng, method)(tuple(shape), dtype=dtype)
+    return getattr(_device_generator(rng, backend.xp(like)), method)(tuple(shape), dtype=dtype)
+
+
+# host generator id -> (host generator, its device generator, array module): the global and
+# the layers' generators live long; per-call generators (int seeds) make new entries, bounded
+_DEVICE_GENERATORS: dict = {}
+
+
+def _device_generator(rng: np.random.Generator, xp):
+    ent = _DEVICE_GENERATORS.get(id(rng))
+    if ent is None or ent[0] is not rng or ent[2] is not xp:
+        if len(_DEVICE_GENERATORS) >= 64:
+            _DEVICE_GENERATORS.clear()
+        ent = (rng, xp.random.default_rng(int(rng.integers(0, 2 ** 63 - 1))), xp)
+        _DEVICE_GENERATORS[id(rng)] = ent
+    return ent[1]
 
 
 # ---------------------------------------------------------------------------------------

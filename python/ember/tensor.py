@@ -131,6 +131,8 @@ def as_array_like(x, like, dtype=None):
     """``x`` (a Tensor, an array, a list or a number) as an array on the device of ``like``
     (an array), cast to ``dtype`` when given. Masks, labels and constants a caller passes
     as host data reach a device tensor's device here, one explicit copy."""
+    if type(x) is np.ndarray and type(like) is np.ndarray:  # the CPU's fast path (a per-op cost)
+        return x if dtype is None or x.dtype == dtype else x.astype(dtype)
     a = as_array(x)
     if dtype is not None and a.dtype != dtype:
         a = a.astype(dtype)

@@ -108,7 +108,11 @@ def to_numpy(array) -> np.ndarray:
 def to_device(array, device: str = None):
     """``array`` on ``device`` ("cpu" or "cuda"; default: the current device). No copy when it
     is already there."""
-    device = check_device(device if device is not None else get_device())
+    if device is None:
+        device = _current if _current is not None else get_device()
+        if device == "cpu" and type(array) is np.ndarray:  # the CPU's fast path (per weight and batch)
+            return array
+    device = check_device(device)
     if device == "cpu":
         return to_numpy(array)
     _load_cuda()

@@ -14,6 +14,7 @@ from typing import Any, List
 
 import numpy as np
 
+from .. import backend
 from ..symbolic import SymbolicTensor, set_op_recorder
 from ..tensor import Tensor
 from .base import Layer, auto_name
@@ -56,7 +57,7 @@ def _encode(op: str, v, inputs: List[SymbolicTensor]):
         raise TypeError(f"ops.{op}: a trainable Tensor ({v.name or 'unnamed'}) among symbolic arguments would be "
                         "frozen into the graph as a constant; create it in a layer with add_weight instead")
     if isinstance(v, (Tensor, np.ndarray)):
-        arr = np.asarray(v.data if isinstance(v, Tensor) else v)
+        arr = backend.to_numpy(v.data if isinstance(v, Tensor) else v)  # a device constant: copied for the config
         if arr.dtype.kind not in "biuf":
             raise TypeError(f"ops.{op}: cannot record an array of dtype {arr.dtype} in a functional graph")
         return {"__array__": arr.tolist(), "dtype": arr.dtype.name}

@@ -503,7 +503,12 @@ def pythonify_logs(logs) -> Dict[str, float]:
 def _distribution(distribute):
     """The DataParallel ``distribute`` asks for, or None (ember.distributed sits above)."""
     from .. import distributed
-    return distributed.resolve(distribute)
+    dist = distributed.resolve(distribute)
+    if dist is not None and backend.get_device() != "cpu":
+        raise NotImplementedError("distribute: data-parallel training (MPI) has no CUDA implementation; it runs "
+                                  f"on the CPU only. Received: the current device {backend.get_device()!r} "
+                                  "(ember.set_device('cpu') first)")
+    return dist
 
 
 def _to_numpy(out):

@@ -67,7 +67,8 @@ def _scalar_dtype(arr: np.ndarray) -> np.dtype:
 
 def convert_to_tensor(x, dtype=None, sparse=None, ragged=None) -> Tensor:
     """``x`` as a Tensor: Tensors pass through (cast when ``dtype`` differs), arrays keep
-    their dtype, Python numbers and lists become int32 / float32 / bool as in Keras."""
+    their dtype, Python numbers and lists become int32 / float32 / bool as in Keras; host
+    data lands on the current device (``ember.set_device``), device arrays stay where they are."""
     if isinstance(x, Tensor):
         return x if dtype is None or x.data.dtype == np.dtype(dtype) else cast(x, dtype)
     if backend.is_device_array(x):  # a CuPy array: stays on its device
@@ -83,6 +84,7 @@ def convert_to_tensor(x, dtype=None, sparse=None, ragged=None) -> Tensor:
         arr = arr.astype(_scalar_dtype(arr))
     if dtype is not None:
         arr = arr.astype(np.dtype(dtype))
+    arr = backend.to_device(arr)  # on the current device (ember.set_device), as Keras' default device
     return as_tensor(arr) if arr.dtype.kind == "f" else constant(arr)
 
 

@@ -74,10 +74,20 @@ def _pair(a, b):
     """Both operands as Tensors of one dtype (a Python scalar adopts the other's)."""
     a = _operand(a, b if isinstance(b, Tensor) else None)
     b = _operand(b, a)
+    if type(a.data) is not type(b.data):
+        _same_device(a, b)
     if a.data.dtype != b.data.dtype:
         dt = result_dtype(a.data.dtype, b.data.dtype)
         a, b = as_tensor(a, dt), as_tensor(b, dt)
     return a, b
+
+
+def _same_device(*ts) -> None:
+    """Tensors meeting in one op must live on one device (no silent copy between them)."""
+    devs = {backend.device_of(t.data) for t in ts}
+    if len(devs) > 1:
+        raise RuntimeError(f"an op got tensors on different devices {sorted(devs)}; move them to one device "
+                           "with Tensor.to('cpu') or Tensor.to('cuda') (ember copies between devices only when asked)")
 
 
 def _floating(a) -> Tensor:

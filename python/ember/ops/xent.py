@@ -48,10 +48,12 @@ def softmax_cross_entropy(logits, onehot) -> Tensor:
     return make_op(loss, (logits, labels), backward, "softmax_cross_entropy")
 
 
-def sparse_labels(op: str, int_labels, logits: Tensor, what: str = "labels"):
+def sparse_labels(op: str, int_labels, logits: Tensor, what: str = "labels", device_range_check: bool = True):
     """Keras' rules for integer class labels, checked once: shape (...) or (..., 1) for
     logits (..., C) (the trailing 1 is squeezed); integer or bool dtype, or floats holding
-    whole numbers; every label in [0, C). Returns int64 labels on the logits' device."""
+    whole numbers; every label in [0, C). Returns int64 labels on the logits' device.
+    ``device_range_check=False`` leaves the range of device labels to the fused kernels'
+    wrapper, which reads them back anyway (one device sync instead of two)."""
     lab = as_array_like(int_labels, logits.data)
     lead = logits.shape[:-1]
     if tuple(lab.shape) != lead and tuple(lab.shape) == lead + (1,):
@@ -64,7 +66,11 @@ def sparse_labels(op: str, int_labels, logits: Tensor, what: str = "labels"):
             raise ValueError(f"{op}: {what} must be integer class indices. Received: dtype={lab.dtype}")
     lab = lab.astype(np.int64, copy=False)
     C = logits.shape[-1]
-    if lab.size and bool(((lab < 0) | (lab >= C)).any()):
+    if type(lab) is np.ndarray:
+        bad = lab.size and (lab.min() < 0 or lab.max() >= C)  # cheapest on the host
+    else:
+        bad = device_range_check and lab.size and bool(((lab < 0) | (lab >= C)).any())  # one device sync
+    if bad:
         raise ValueError(f"{op}: {what} must be in [0, {C}). Received: min={int(lab.min())}, max={int(lab.max())}")
     return lab
 
@@ -77,7 +83,7 @@ def sparse_softmax_cross_entropy(logits, int_labels) -> Tensor:
     """
     logits = as_tensor(logits)
     _check("sparse_softmax_cross_entropy", logits)
-    lab = sparse_labels("sparse_softmax_cross_entropy", int_labels, logits)
+    lab = sparse_labels("sparse_softmax_cross_entropy", int_labels, logits, device_range_check=False)
     ld = logits.data
     kern, xp = backend.ops(ld), backend.xp(ld)
     if ld.size == 0:

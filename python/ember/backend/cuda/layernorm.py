@@ -11,6 +11,9 @@ from ._seq_common import EW_BLOCK, ROW_BLOCK, check_shape, contig, float_dtype, 
 
 __all__ = ["layernorm_forward", "layernorm_backward"]
 
+#: rows per partial sum of dgamma / dbeta (EMBER_LN_RB in layernorm.cu)
+_RB = 32
+
 
 def _param(op: str, name: str, a, d, n: int):
     same_dtype(op, name, a, d)
@@ -43,7 +46,10 @@ def layernorm_backward(dy, x, gamma, mu, rs):
     xp = runtime.xp()
     dx, dg, db = xp.empty((rows, n), dtype=d), xp.empty((n,), dtype=d), xp.empty((n,), dtype=d)
     launch("layernorm", "layernorm_backward_dx", d, rows, ROW_BLOCK, (g2, x2, gm, mu, rs, dx, i64(rows), i64(n)))
-    if n:
-        launch("layernorm", "layernorm_backward_params", d, -(-n // EW_BLOCK), EW_BLOCK,
-               (g2, x2, mu, rs, dg, db, i64(rows), i64(n)))
+    nblk = -(-rows // _RB)
+    pg, pb = xp.empty((nblk, n), dtype=d), xp.empty((nblk, n), dtype=d)
+    launch("layernorm", "layernorm_backward_partial", d, -(-nblk * n // EW_BLOCK), EW_BLOCK,
+           (g2, x2, mu, rs, pg, pb, i64(rows), i64(n)))
+    launch("layernorm", "layernorm_backward_params", d, -(-n // EW_BLOCK), EW_BLOCK,
+           (pg, pb, dg, db, i64(nblk), i64(n)))
     return dx.reshape(x.shape), dg, db

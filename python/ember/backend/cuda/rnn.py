@@ -91,8 +91,14 @@ class _Seq:
                 i32(self.rmask is not None), i32(gru)))
 
     def colsum(self, a, out):
-        n = a.shape[-1]
-        launch("rnn", "rnn_colsum", self.d, -(-n // EW_BLOCK), EW_BLOCK, (a, out, i64(self.B * self.T), i64(n)))
+        """out = column sums of ``a`` (B, T, n) over all (b, t): fixed 32-row partial sums, then
+        the partials in order (deterministic, parallel over row blocks)."""
+        n, rows = a.shape[-1], self.B * self.T
+        nblk = -(-rows // 32)  # EMBER_RNN_RB in rnn.cu
+        part = runtime.xp().empty((nblk, n), dtype=self.d)
+        launch("rnn", "rnn_colsum_partial", self.d, -(-nblk * n // EW_BLOCK), EW_BLOCK,
+               (a, part, i64(rows), i64(n)))
+        launch("rnn", "rnn_colsum", self.d, -(-n // EW_BLOCK), EW_BLOCK, (part, out, i64(nblk), i64(n)))
 
     def weight_grads(self, dXZ, dHZ, y):
         """(dx, dW, dR): dW = X^T dXZ, dR = Hprev^T dHZ over all steps, dx = dXZ W^T."""

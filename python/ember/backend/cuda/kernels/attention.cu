@@ -41,6 +41,53 @@ __device__ void attn_load(T* dst, const T* src, long long r0, long long nr, long
   }
 }
 
+// One key tile of the online softmax for this thread's query row i (csrc/attention_impl.h's
+// online_rows): scores into S (masked: -inf), the running max m and sum l, the accumulator
+// rescaled to the new max, then += p v over the attended keys only.
+template <typename T>
+__device__ void attn_online_tile(const T* Qs, T* Acc, T* S, const T* Ks, const T* Vs, T* m, T* l, long long QB,
+                                 long long nk, long long D, long long Dv, T scale, const int* mask, int has_mask,
+                                 int causal, long long b, long long h, long long i, long long j0, long long ms0,
+                                 long long ms1, long long ms2, long long ms3) {
+  const int tid = threadIdx.x;
+  const T ninf = -ember_inf<T>();
+  T mx = ninf;
+  bool any_nan = false;
+  for (long long c = 0; c < nk; ++c) {
+    T sc = ninf;
+    if (!attn_masked(mask, has_mask, causal, b, h, i, j0 + c, ms0, ms1, ms2, ms3)) {
+      T acc = T(0);
+      for (long long d = 0; d < D; ++d) acc += Qs[d * QB + tid] * Ks[c * D + d];
+      sc = acc * scale;
+    }
+    S[c * QB + tid] = sc;
+    mx = sc > mx ? sc : mx;
+    any_nan = any_nan || sc != sc;
+  }
+  T mnew = *m < mx ? mx : *m;  // std::max: a NaN m stays
+  if (mnew == ninf && !any_nan) {  // nothing attended yet and no NaN score: the tile adds nothing
+    for (long long c = 0; c < nk; ++c) S[c * QB + tid] = T(0);
+  } else {
+    if (mnew == ninf) mnew = ember_nan<T>();
+    const T alpha = ember_exp(*m - mnew);
+    T sum = T(0);
+    for (long long c = 0; c < nk; ++c) {
+      const T p = ember_exp(S[c * QB + tid] - mnew);
+      S[c * QB + tid] = p;
+      sum += p;
+    }
+    *l = *l * alpha + sum;
+    if (alpha != T(1))
+      for (long long d = 0; d < Dv; ++d) Acc[d * QB + tid] *= alpha;
+    *m = mnew;
+  }
+  for (long long c = 0; c < nk; ++c) {
+    if (attn_masked(mask, has_mask, causal, b, h, i, j0 + c, ms0, ms1, ms2, ms3)) continue;
+    const T p = S[c * QB + tid];
+    for (long long d = 0; d < Dv; ++d) Acc[d * QB + tid] += p * Vs[c * Dv + d];
+  }
+}
+
 template <typename T>
 __device__ void attention_forward_impl(const T* q, const T* k, const T* v, const int* mask, T* out, T* lse,
                                        long long B, long long H, long long Tq, long long Tk, long long D,
@@ -79,46 +126,9 @@ __device__ void attention_forward_impl(const T* q, const T* k, const T* v, const
       attn_load(Ks, kb, j0, nk, D, ks[2]);
       attn_load(Vs, vb, j0, nk, Dv, vs[2]);
       __syncthreads();
-      if (!active) continue;
-      T mx = ninf;
-      bool any_nan = false;
-      for (long long c = 0; c < nk; ++c) {
-        T sc = ninf;
-        if (!attn_masked(mask, has_mask, causal, b, h, i, j0 + c, ms0, ms1, ms2, ms3)) {
-          T acc = T(0);
-          for (long long d = 0; d < D; ++d) acc += Qs[d * QB + tid] * Ks[c * D + d];
-          sc = acc * scale;
-        }
-        S[c * QB + tid] = sc;
-        mx = sc > mx ? sc : mx;
-        any_nan = any_nan || sc != sc;
-      }
-      T mnew = m < mx ? mx : m;  // std::max: a NaN m stays
-      bool skip = false;
-      if (mnew == ninf) {  // nothing attended yet and no NaN score: the tile adds nothing
-        if (!any_nan) skip = true;
-        else mnew = ember_nan<T>();
-      }
-      if (skip) {
-        for (long long c = 0; c < nk; ++c) S[c * QB + tid] = T(0);
-      } else {
-        const T alpha = ember_exp(m - mnew);
-        T sum = T(0);
-        for (long long c = 0; c < nk; ++c) {
-          const T p = ember_exp(S[c * QB + tid] - mnew);
-          S[c * QB + tid] = p;
-          sum += p;
-        }
-        l = l * alpha + sum;
-        if (alpha != T(1))
-          for (long long d = 0; d < Dv; ++d) Acc[d * QB + tid] *= alpha;
-        m = mnew;
-      }
-      for (long long c = 0; c < nk; ++c) {
-        if (attn_masked(mask, has_mask, causal, b, h, i, j0 + c, ms0, ms1, ms2, ms3)) continue;
-        const T p = S[c * QB + tid];
-        for (long long d = 0; d < Dv; ++d) Acc[d * QB + tid] += p * Vs[c * Dv + d];
-      }
+      if (active)
+        attn_online_tile(Qs, Acc, S, Ks, Vs, &m, &l, QB, nk, D, Dv, scale, mask, has_mask, causal, b, h, i, j0,
+                         ms0, ms1, ms2, ms3);
     }
     if (!active) continue;
     T* o = out + b * os[0] + h * os[1] + i * os[2];

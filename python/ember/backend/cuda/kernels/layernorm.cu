@@ -4,8 +4,8 @@
 //
 // Forward and dx: one block per row (grid-stride over rows), row sums in kLanes lanes
 // (lane j % kLanes summed in order by one thread) and a fixed shared-memory tree, so the bits
-// do not depend on the block size. dgamma / dbeta: one thread per column summing the rows in
-// order (the CPU's order).
+// do not depend on the block size. dgamma / dbeta: fixed 32-row block partial sums, then the
+// blocks added in order per column (two passes, no atomics).
 #include "common.cuh"
 
 #define EMBER_LN_LANES 128
@@ -75,15 +75,37 @@ __device__ void layernorm_backward_dx_impl(const T* dy, const T* x, const T* gam
   }
 }
 
+// dgamma / dbeta in two deterministic passes: partial sums over fixed blocks of EMBER_LN_RB rows
+// (one thread per (block, column), rows in order), then one thread per column adds the blocks
+// in order. The block size is a constant, so the bits do not depend on the launch.
+#define EMBER_LN_RB 32
+
 template <typename T>
-__device__ void layernorm_backward_params_impl(const T* dy, const T* x, const T* mean, const T* rstd, T* dgamma,
-                                               T* dbeta, long long rows, long long n) {
-  for (long long c = (long long)blockIdx.x * blockDim.x + threadIdx.x; c < n; c += (long long)gridDim.x * blockDim.x) {
+__device__ void layernorm_backward_partial_impl(const T* dy, const T* x, const T* mean, const T* rstd, T* pg, T* pb,
+                                                long long rows, long long n) {
+  const long long nblk = (rows + EMBER_LN_RB - 1) / EMBER_LN_RB;
+  for (long long e = (long long)blockIdx.x * blockDim.x + threadIdx.x; e < nblk * n;
+       e += (long long)gridDim.x * blockDim.x) {
+    const long long blk = e / n, c = e - blk * n, r1 = (blk + 1) * EMBER_LN_RB < rows ? (blk + 1) * EMBER_LN_RB : rows;
     T dg = T(0), db = T(0);
-    for (long long r = 0; r < rows; ++r) {
+    for (long long r = blk * EMBER_LN_RB; r < r1; ++r) {
       const T g = dy[r * n + c];
       dg += g * (x[r * n + c] - mean[r]) * rstd[r];
       db += g;
+    }
+    pg[e] = dg;
+    pb[e] = db;
+  }
+}
+
+template <typename T>
+__device__ void layernorm_backward_params_impl(const T* pg, const T* pb, T* dgamma, T* dbeta, long long nblk,
+                                               long long n) {
+  for (long long c = (long long)blockIdx.x * blockDim.x + threadIdx.x; c < n; c += (long long)gridDim.x * blockDim.x) {
+    T dg = T(0), db = T(0);
+    for (long long k = 0; k < nblk; ++k) {
+      dg += pg[k * n + c];
+      db += pb[k * n + c];
     }
     dgamma[c] = dg;
     dbeta[c] = db;
@@ -94,5 +116,7 @@ extern "C" __global__ void layernorm_forward_f32(const float* x, const float* ga
 extern "C" __global__ void layernorm_forward_f64(const double* x, const double* gamma, const double* beta, double* y, double* mean, double* rstd, long long rows, long long n, double eps) { layernorm_forward_impl<double>(x, gamma, beta, y, mean, rstd, rows, n, eps); }
 extern "C" __global__ void layernorm_backward_dx_f32(const float* dy, const float* x, const float* gamma, const float* mean, const float* rstd, float* dx, long long rows, long long n) { layernorm_backward_dx_impl<float>(dy, x, gamma, mean, rstd, dx, rows, n); }
 extern "C" __global__ void layernorm_backward_dx_f64(const double* dy, const double* x, const double* gamma, const double* mean, const double* rstd, double* dx, long long rows, long long n) { layernorm_backward_dx_impl<double>(dy, x, gamma, mean, rstd, dx, rows, n); }
-extern "C" __global__ void layernorm_backward_params_f32(const float* dy, const float* x, const float* mean, const float* rstd, float* dgamma, float* dbeta, long long rows, long long n) { layernorm_backward_params_impl<float>(dy, x, mean, rstd, dgamma, dbeta, rows, n); }
-extern "C" __global__ void layernorm_backward_params_f64(const double* dy, const double* x, const double* mean, const double* rstd, double* dgamma, double* dbeta, long long rows, long long n) { layernorm_backward_params_impl<double>(dy, x, mean, rstd, dgamma, dbeta, rows, n); }
+extern "C" __global__ void layernorm_backward_partial_f32(const float* dy, const float* x, const float* mean, const float* rstd, float* pg, float* pb, long long rows, long long n) { layernorm_backward_partial_impl<float>(dy, x, mean, rstd, pg, pb, rows, n); }
+extern "C" __global__ void layernorm_backward_partial_f64(const double* dy, const double* x, const double* mean, const double* rstd, double* pg, double* pb, long long rows, long long n) { layernorm_backward_partial_impl<double>(dy, x, mean, rstd, pg, pb, rows, n); }
+extern "C" __global__ void layernorm_backward_params_f32(const float* pg, const float* pb, float* dgamma, float* dbeta, long long nblk, long long n) { layernorm_backward_params_impl<float>(pg, pb, dgamma, dbeta, nblk, n); }
+extern "C" __global__ void layernorm_backward_params_f64(const double* pg, const double* pb, double* dgamma, double* dbeta, long long nblk, long long n) { layernorm_backward_params_impl<double>(pg, pb, dgamma, dbeta, nblk, n); }

@@ -189,11 +189,27 @@ __device__ void set_dh_impl(const T* tmp, const T* rmask, const T* gates, const 
   }
 }
 
-// out[c] = sum over rows of a[r, c], one thread per column, rows in order (the CPU's colsum)
-template <typename T> __device__ void colsum_impl(const T* a, T* out, long long rows, long long n) {
+// Column sums of a (rows, n) array in two deterministic passes: partial sums over fixed blocks
+// of EMBER_RNN_RB rows (one thread per (block, column), rows in order), then one thread per
+// column adds the blocks in order. The block size is a constant: same bits for any launch.
+#define EMBER_RNN_RB 32
+
+template <typename T> __device__ void colsum_partial_impl(const T* a, T* part, long long rows, long long n) {
+  const long long nblk = (rows + EMBER_RNN_RB - 1) / EMBER_RNN_RB;
+  for (long long e = (long long)blockIdx.x * blockDim.x + threadIdx.x; e < nblk * n;
+       e += (long long)gridDim.x * blockDim.x) {
+    const long long blk = e / n, c = e - blk * n;
+    const long long r1 = (blk + 1) * EMBER_RNN_RB < rows ? (blk + 1) * EMBER_RNN_RB : rows;
+    T s = T(0);
+    for (long long r = blk * EMBER_RNN_RB; r < r1; ++r) s += a[r * n + c];
+    part[e] = s;
+  }
+}
+
+template <typename T> __device__ void colsum_impl(const T* part, T* out, long long nblk, long long n) {
   for (long long c = (long long)blockIdx.x * blockDim.x + threadIdx.x; c < n; c += (long long)gridDim.x * blockDim.x) {
     T s = T(0);
-    for (long long r = 0; r < rows; ++r) s += a[r * n + c];
+    for (long long k = 0; k < nblk; ++k) s += part[k * n + c];
     out[c] = s;
   }
 }
@@ -212,5 +228,7 @@ extern "C" __global__ void srnn_bwd_step_f32(const float* dy, const float* y, co
 extern "C" __global__ void srnn_bwd_step_f64(const double* dy, const double* y, const int* mask, double* dh, double* da, long long B, long long Tn, long long U, long long t, int has_mask, int act) { srnn_bwd_step_impl<double>(dy, y, mask, dh, da, B, Tn, U, t, has_mask, act); }
 extern "C" __global__ void rnn_set_dh_f32(const float* tmp, const float* rmask, const float* gates, const int* mask, float* dh, long long B, long long Tn, long long U, long long t, int has_mask, int has_rmask, int gru) { set_dh_impl<float>(tmp, rmask, gates, mask, dh, B, Tn, U, t, has_mask, has_rmask, gru); }
 extern "C" __global__ void rnn_set_dh_f64(const double* tmp, const double* rmask, const double* gates, const int* mask, double* dh, long long B, long long Tn, long long U, long long t, int has_mask, int has_rmask, int gru) { set_dh_impl<double>(tmp, rmask, gates, mask, dh, B, Tn, U, t, has_mask, has_rmask, gru); }
-extern "C" __global__ void rnn_colsum_f32(const float* a, float* out, long long rows, long long n) { colsum_impl<float>(a, out, rows, n); }
-extern "C" __global__ void rnn_colsum_f64(const double* a, double* out, long long rows, long long n) { colsum_impl<double>(a, out, rows, n); }
+extern "C" __global__ void rnn_colsum_partial_f32(const float* a, float* part, long long rows, long long n) { colsum_partial_impl<float>(a, part, rows, n); }
+extern "C" __global__ void rnn_colsum_partial_f64(const double* a, double* part, long long rows, long long n) { colsum_partial_impl<double>(a, part, rows, n); }
+extern "C" __global__ void rnn_colsum_f32(const float* part, float* out, long long nblk, long long n) { colsum_impl<float>(part, out, nblk, n); }
+extern "C" __global__ void rnn_colsum_f64(const double* part, double* out, long long nblk, long long n) { colsum_impl<double>(part, out, nblk, n); }
