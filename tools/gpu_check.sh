@@ -143,7 +143,7 @@ do_build() {
 BUILD_LOG=${OUT:-/tmp}/gpu_check_build.log
 step "build" 240 bash -c "$(declare -f has pipi built_ok fresh_so build_pip_editable build_pip_wheel build_cmake build_gxx do_build); PY='$PY'; ROOT='$ROOT'; do_build" > "$BUILD_LOG" 2>&1
 BUILD_RC=$?
-grep -E '^(build:|g\+\+ with)' "$BUILD_LOG"
+grep -E '^(build:|g\+\+ with|\[gpu_check)' "$BUILD_LOG"
 [ $BUILD_RC -ne 0 ] && { echo "(last lines of $BUILD_LOG:)"; tail -25 "$BUILD_LOG"; }
 if ! built_ok; then
   export PYTHONPATH="$ROOT/python${PYTHONPATH:+:$PYTHONPATH}"  # builds 3 and 4 write into python/ember
