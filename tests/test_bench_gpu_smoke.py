@@ -38,3 +38,12 @@ def test_bench_gpu_emulate_tiny_prints_every_case(tmp_path):
     rows = json.loads(out.read_text())
     assert [x["case"] for x in rows] == list(bench_gpu.CASES)
     assert all(not x["errors"] and len(x["ember_times"]) == 1 for x in rows), rows
+
+
+@pytest.mark.skipif(shutil.which("bash") is None, reason="needs bash")
+@pytest.mark.parametrize("script", ["gpu_check.sh", "gpu_wheelhouse.sh"])
+def test_gpu_scripts_parse(script):
+    """The lent GPU runs tools/gpu_check.sh once, unattended: a syntax error there costs a
+    whole device session, so bash checks it here."""
+    r = subprocess.run(["bash", "-n", os.path.join(ROOT, "tools", script)], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr

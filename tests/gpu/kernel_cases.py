@@ -215,9 +215,26 @@ def _layernorm(rng, dt, big):
             ("layernorm_backward", (_r(rng, (1, 1, C), dt), x[:1, :1], gamma, Saved(2, 1), Saved(2, 2)), {}, ())]
 
 
+def _nan_inf(rng, dt, big):
+    """NaN in, NaN out, and IEEE infinities, the same on both devices (README "NaN and Inf")."""
+    R, C = (300, 1031) if big else (6, 7)
+    x = _r(rng, (R, C), dt)
+    x[0, 1], x[1, :] = np.nan, -np.inf  # a NaN in a row; a row of -inf (fully masked)
+    x[2, 3], x[3, 0] = np.inf, -np.inf
+    b = _r(rng, (C,), dt)
+    labels = rng.integers(0, C, R).astype(np.int64)
+    gamma, beta = _r(rng, (C,), dt), _r(rng, (C,), dt)
+    calls = [("softmax_lastaxis", (x,), {}, ()), ("softmax_lastaxis", (x, True), {}, ()),
+             ("xent_forward", (x, labels, True), {}, ()),
+             ("layernorm_forward", (x, gamma, beta, 1e-5), {}, ())]
+    for act in ("linear", "relu", "sigmoid", "tanh", "gelu", "leaky_relu"):
+        calls.append(("bias_act_forward", (x, b, act, 0.1), {}, ()))
+    return calls
+
+
 CASES = {"gemm": _gemm, "matmul": _matmul, "bias_act": _bias_act, "optimizers": _optimizers, "conv": _conv,
          "pool": _pool, "batchnorm": _batchnorm, "softmax": _softmax, "attention": _attention, "rnn": _rnn,
-         "layernorm": _layernorm}
+         "layernorm": _layernorm, "nan_inf": _nan_inf}
 
 
 def make_calls(case: str, dt, big: bool = False, seed: int = 1):
