@@ -1,9 +1,10 @@
-"""The parity checks of test_gpu_parity.py without pytest (a GPU machine whose Python has
-CuPy but no pytest): every kernel of the interface CPU vs GPU in float64 (1e-10) and float32
+"""The parity checks of tests/gpu (the kernel table, a training run) without pytest (a GPU
+machine whose Python has CuPy but no pytest): every kernel of the interface CPU vs GPU in float64 (1e-10) and float32
 (1e-4), then the seed-CNN training run. Exit status 0 when all pass.
 
     python tests/gpu/run_parity.py
 """
+import itertools
 import os
 import sys
 import time
@@ -29,15 +30,17 @@ def main() -> int:
     xp = runtime.xp()
     failures = 0
     for case in sorted(kernel_cases.CASES):
-        for dt, rtol, atol in ((np.float64, 1e-10, 1e-12), (np.float32, 1e-4, 1e-5)):
+        for (dt, rtol, atol), big in itertools.product(((np.float64, 1e-10, 1e-12), (np.float32, 1e-4, 1e-5)),
+                                                      (False, True)):
+            what = f"{case:12s} {np.dtype(dt).name:8s} {'big' if big else 'small':5s}"
             t = time.perf_counter()
             try:
                 kernel_cases.check_case(case, dt, cpu, cuda, lambda a: xp.asarray(a) if isinstance(a, np.ndarray) else a,
-                                        lambda a: a.get(), rtol, atol)
-                print(f"PASS {case:12s} {np.dtype(dt).name:8s} {time.perf_counter() - t:6.2f} s", flush=True)
+                                        lambda a: a.get(), rtol, atol, big=big)
+                print(f"PASS {what} {time.perf_counter() - t:6.2f} s", flush=True)
             except Exception:  # report every case, then fail
                 failures += 1
-                print(f"FAIL {case:12s} {np.dtype(dt).name}\n{traceback.format_exc(limit=3)}", flush=True)
+                print(f"FAIL {what}\n{traceback.format_exc(limit=3)}", flush=True)
     from training_run import seed_cnn_run
     try:
         seed_cnn_run()

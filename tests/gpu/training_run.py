@@ -1,5 +1,5 @@
 """The seed CNN trained on the CPU and on the GPU from one seed: the runs must agree (shared
-by test_gpu_parity.py and run_parity.py)."""
+by run_parity.py and tests/test_gpu_cases_emulated.py)."""
 import os
 
 import numpy as np
