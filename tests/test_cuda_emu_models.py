@@ -253,3 +253,52 @@ def test_data_parallel_fit_on_the_device_says_it_is_cpu_only(emulated):
     x = np.zeros((8, 3), np.float32)
     with pytest.raises(NotImplementedError, match="distribute: data-parallel training .* CPU only"):
         m.fit(x, np.zeros((8, 2), np.float32), epochs=1, verbose=0, distribute=True)
+
+
+def test_model_to_moves_weights_and_optimizer_state_and_a_mismatch_is_a_clear_error(emulated):
+    """Built on the CPU, run with the device set to cuda: a ValueError naming both devices
+    (not a raw TypeError from a kernel); model.to("cuda") moves weights and Adam's moments,
+    and training continues exactly as it would have on the CPU."""
+    x, y = _mnist_like(64)
+
+    def build():
+        return ember.Sequential([ember.layers.Input((28, 28, 1)), ember.layers.Flatten(),
+                                 ember.layers.Dense(16, activation="relu"), ember.layers.Dense(10)])
+
+    def trained(move_to):
+        ember.set_device("cpu")
+        ember.set_seed(7)
+        m = build()
+        m.compile(optimizer=ember.optimizers.Adam(1e-3),
+                  loss=ember.losses.SparseCategoricalCrossentropy(from_logits=True))
+        m.fit(x, y, batch_size=16, epochs=1, verbose=0, shuffle=False)
+        ember.set_device(move_to)
+        if move_to == "cuda":
+            for call in (lambda: m.predict(x[:4]), lambda: m.fit(x, y, epochs=1, verbose=0),
+                         lambda: m.evaluate(x, y, verbose=0), lambda: m.train_on_batch(x[:4], y[:4])):
+                with pytest.raises(ValueError, match=r"weights are on 'cpu' but the current device is 'cuda'"):
+                    call()
+            assert m.to("cuda") is m
+            assert all(backend.is_device_array(w.data) for w in m.weights)
+            assert all(backend.is_device_array(a) for a in m.optimizer.variables)
+        m.fit(x, y, batch_size=16, epochs=1, verbose=0, shuffle=False)
+        return m.get_weights(), m.predict(x[:5])
+
+    w_cpu, p_cpu = trained("cpu")
+    w_dev, p_dev = trained("cuda")
+    for a, b in zip(w_cpu, w_dev):
+        np.testing.assert_allclose(b, a, rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(p_dev, p_cpu, rtol=1e-4, atol=1e-5)
+
+
+def test_a_device_model_run_on_the_cpu_says_so_and_moves_back(emulated):
+    x = np.random.default_rng(0).random((8, 3)).astype(np.float32)
+    ember.set_device("cuda")
+    m = ember.Sequential([ember.layers.Input((3,)), ember.layers.Dense(2)])
+    want = m.predict(x)
+    ember.set_device("cpu")
+    with pytest.raises(ValueError, match=r"weights are on 'cuda' but the current device is 'cpu'.*model.to\('cpu'\)"):
+        m.predict(x)
+    m.to("cpu")
+    assert all(isinstance(w.data, np.ndarray) for w in m.weights)
+    np.testing.assert_allclose(m.predict(x), want, rtol=1e-6)

@@ -122,6 +122,13 @@ class Optimizer:
         for v in var_list:
             self._slots(v)
 
+    def _to_device(self, device: str) -> None:
+        """Move the state (moments, ...) to ``device`` along with the model (Model.to)."""
+        for _, slots in self._state.values():
+            for n, a in slots.items():
+                if a is not None and backend.device_of(a) != device:
+                    slots[n] = backend.to_device(a, device)
+
     @property
     def variables(self) -> List[np.ndarray]:
         return [a for _, slots in self._state.values() for a in slots.values()]

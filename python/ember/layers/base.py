@@ -405,6 +405,16 @@ class Layer:
     def count_params(self) -> int:
         return int(sum(w.size for w in self.weights))
 
+    def to(self, device: str) -> "Layer":
+        """Move the weights of this layer and its sublayers to ``device`` ("cpu" or "cuda"),
+        in place, and return the layer (as ``torch.nn.Module.to``). Weights are created on
+        the current device (``ember.set_device``); this moves a built layer afterwards."""
+        device = backend.check_device(device)
+        for w in self._all_weights():
+            if backend.device_of(w.data) != device:
+                w.data = backend.to_device(w.data, device)
+        return self
+
     def get_weights(self) -> List[np.ndarray]:
         return [w.numpy().copy() for w in self.weights]
 

@@ -241,6 +241,7 @@ class Trainer(TrainerSteps):
         True) trains on every rank of an MPI job, ``batch_size`` being the global batch;
         None: ``set_distribution``'s. ``max_queue_size`` / ``workers`` /
         ``use_multiprocessing`` are Keras 2's and do nothing here (a PyDataset takes them)."""
+        self._check_device("fit")
         self._require_compiled("fit", "train_step")
         bs = int(batch_size or 32)
         it, val_it, n = self._fit_data(x, y, sample_weight, bs, shuffle, steps_per_epoch, class_weight,
@@ -365,6 +366,7 @@ class Trainer(TrainerSteps):
         metrics, or a dict with ``return_dict=True``. With several outputs:
         ``[loss, <output>_loss..., <output>_<metric>...]`` (y and sample_weight as in fit).
         ``distribute`` as in fit: each batch is split over the ranks, the sums gathered."""
+        self._check_device("evaluate")
         self._require_compiled("evaluate", "test_step")
         it = data_iterator(self, x, y, sample_weight, "evaluate", batch_size, steps=steps, step="test_step")
         vb = verbosity(verbose)
@@ -419,6 +421,7 @@ class Trainer(TrainerSteps):
         ``self.predict_step(batch)``, gradients off, as a NumPy array; a list of arrays (a
         dict for dict outputs) for a model with several outputs. ``distribute`` as in
         fit: each rank predicts a part, every rank gets all."""
+        self._check_device("predict")
         if not is_dataset(x):
             x = D.to_data(x, self._n_inputs(), "predict", "x", self.dtype, self._input_names())
             dist = _distribution(distribute)
@@ -448,8 +451,27 @@ class Trainer(TrainerSteps):
         return _concat(outs)
 
     # -- one batch ----------------------------------------------------------------------
+    def to(self, device: str):
+        """Move the model's weights and its optimizer's state to ``device``; returns the model."""
+        super().to(device)
+        opt = getattr(self, "optimizer", None)
+        if opt is not None and hasattr(opt, "_to_device"):
+            opt._to_device(backend.check_device(device))
+        return self
+
+    def _check_device(self, op: str) -> None:
+        """A clear error when the weights are not on the current device (the batches go there)."""
+        cur = backend.get_device()
+        devs = {backend.device_of(w.data) for w in self.weights}
+        if devs and devs != {cur}:
+            where = " and ".join(f"'{d}'" for d in sorted(devs))
+            raise ValueError(f"{self.name}.{op}: the model's weights are on {where} but the current device is "
+                             f"'{cur}' (ember.set_device), where the batches go. Move the model with "
+                             f"model.to('{cur}'), or run it under ember.set_device('{sorted(devs)[0]}').")
+
     def train_on_batch(self, x, y=None, sample_weight=None, class_weight=None, return_dict: bool = False):
         """One ``train_step`` on one batch; returns the loss (and metrics) of that batch."""
+        self._check_device("train_on_batch")
         self._require_compiled("train_on_batch", "train_step")
         x, y, sw = standardize_arrays(self, x, y, sample_weight, "train_on_batch")
         batch = pack_x_y_sample_weight(x, y, sw)
@@ -460,6 +482,7 @@ class Trainer(TrainerSteps):
         return _as_results(pythonify_logs(self.train_step(batch)), return_dict)
 
     def test_on_batch(self, x, y=None, sample_weight=None, return_dict: bool = False):
+        self._check_device("test_on_batch")
         self._require_compiled("test_on_batch", "test_step")
         x, y, sw = standardize_arrays(self, x, y, sample_weight, "test_on_batch", step="test_step")
         self.reset_metrics()
@@ -467,6 +490,7 @@ class Trainer(TrainerSteps):
                            return_dict)
 
     def predict_on_batch(self, x):
+        self._check_device("predict_on_batch")
         x = D.to_data(x, self._n_inputs(), "predict_on_batch", "x", self.dtype, self._input_names())
         with no_grad():
             return _to_numpy(self.predict_step(to_current_device(pack_x_y_sample_weight(x))))
