@@ -112,6 +112,26 @@ def _conv(rng, dt, big):
     return calls
 
 
+def _conv_pool(rng, dt, big):
+    # small integers: every conv sum is exact in float32 too, so both backends pool the same
+    # values and their argmax (first maximum, -1 at ReLU zeros) must agree exactly
+    def ints(shape):
+        return rng.integers(-3, 4, size=shape).astype(dt)
+    x = ints((3, 17, 15, 1) if big else (2, 9, 8, 1))
+    x2 = ints((2, 10, 9, 4))
+    calls = []
+    for xx, w, b, st, pads, dil, groups, act, pool, pst, ppads in (
+            (x, ints((3, 3, 1, 6)), ints((6,)), (1, 1), (0, 0, 0, 0), (1, 1), 1, 1, (2, 2), (2, 2), (0, 0, 0, 0)),
+            (x2, ints((2, 3, 2, 6)), None, (1, 2), (1, 0, 1, 1), (1, 1), 2, 0, (3, 2), (2, 1), (1, 1, 0, 0))):
+        i = len(calls)
+        geo = (st, pads, dil, groups)
+        calls.append(("conv2d_max_pool2d", (xx, w, b) + geo + (act, pool, pst, ppads), {}, ()))
+        calls.append(("conv2d_max_pool2d_backward", (xx, w, "DY", Saved(i, 1)) + geo + (pool, pst, ppads, True, True,
+                                                                                       b is not None),
+                      {"dy_like": (i, 0)}, ()))
+    return calls
+
+
 def _pool(rng, dt, big):
     x = _r(rng, (3, 31, 29, 7) if big else (2, 9, 7, 3), dt)
     geo = ((2, 3), (2, 2), (0, 1, 1, 0))
@@ -233,7 +253,7 @@ def _nan_inf(rng, dt, big):
 
 
 CASES = {"gemm": _gemm, "matmul": _matmul, "bias_act": _bias_act, "optimizers": _optimizers, "conv": _conv,
-         "pool": _pool, "batchnorm": _batchnorm, "softmax": _softmax, "attention": _attention, "rnn": _rnn,
+         "conv_pool": _conv_pool, "pool": _pool, "batchnorm": _batchnorm, "softmax": _softmax, "attention": _attention, "rnn": _rnn,
          "layernorm": _layernorm, "nan_inf": _nan_inf}
 
 
