@@ -34,7 +34,10 @@ fw, model, threads, n, reps = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sy
 rng = np.random.default_rng(0)
 x = rng.random((n, 28, 28, 1), dtype=np.float32)
 y = np.eye(10, dtype=np.float32)[rng.integers(0, 10, n)]
-times = []
+times, cpu = [], []
+def clock():
+    r = resource.getrusage(resource.RUSAGE_SELF)
+    return time.perf_counter(), r.ru_utime + r.ru_stime
 if fw == "ember":
     import ember
     from ember import _C
@@ -52,16 +55,19 @@ if fw == "ember":
     m.compile(optimizer="adam", loss="categorical_crossentropy")
     m.fit(x[:1024], y[:1024], batch_size=128, epochs=1, verbose=0, shuffle=False)
     for _ in range(reps):
-        t = time.perf_counter()
+        t, c = clock()
         m.fit(x, y, batch_size=128, epochs=1, verbose=0)
-        times.append(time.perf_counter() - t)
-elif fw == "tf":
+        t1, c1 = clock()
+        times.append(t1 - t)
+        cpu.append(c1 - c)
+elif fw in ("tf", "tf-nojit"):
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     import tensorflow as tf
     tf.config.threading.set_intra_op_parallelism_threads(threads)
     tf.config.threading.set_inter_op_parallelism_threads(1)
     keras = tf.keras
-    path = f"TensorFlow {tf.__version__} (Keras {keras.__version__}), oneDNN cap {os.environ.get('ONEDNN_MAX_CPU_ISA', 'none')}"
+    path = (f"TensorFlow {tf.__version__} (Keras {keras.__version__}), jit_compile "
+            f"{'auto (XLA)' if fw == 'tf' else 'False'}, oneDNN cap {os.environ.get('ONEDNN_MAX_CPU_ISA', 'none')}")
     L = keras.layers
     if model == "cnn":
         layers = [keras.Input((28, 28, 1)), L.Conv2D(32, (3, 3), activation="relu"), L.MaxPooling2D((2, 2)),
@@ -71,12 +77,16 @@ elif fw == "tf":
         layers = [keras.Input((784,)), L.Dense(256, activation="relu"), L.Dense(256, activation="relu"),
                   L.Dense(10, activation="softmax")]
     m = keras.Sequential(layers)
-    m.compile(optimizer="adam", loss="categorical_crossentropy")
+    # Keras 3's default jit_compile="auto" compiles the step with XLA on TensorFlow;
+    # "tf-nojit" is the same model with jit_compile=False (a tf.function graph)
+    m.compile(optimizer="adam", loss="categorical_crossentropy", jit_compile="auto" if fw == "tf" else False)
     m.fit(x[:1024], y[:1024], batch_size=128, epochs=1, verbose=0, shuffle=False)
     for _ in range(reps):
-        t = time.perf_counter()
+        t, c = clock()
         m.fit(x, y, batch_size=128, epochs=1, verbose=0)
-        times.append(time.perf_counter() - t)
+        t1, c1 = clock()
+        times.append(t1 - t)
+        cpu.append(c1 - c)
 else:
     import torch
     torch.set_num_threads(threads)
@@ -102,14 +112,16 @@ else:
             opt.step()
     epoch(1024)
     for _ in range(reps):
-        t = time.perf_counter()
+        t, c = clock()
         epoch(n)
-        times.append(time.perf_counter() - t)
-print(json.dumps({"times": times, "path": path,
+        t1, c1 = clock()
+        times.append(t1 - t)
+        cpu.append(c1 - c)
+print(json.dumps({"times": times, "cpu": cpu, "path": path,
                   "maxrss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
 '''
 
-FRAMEWORKS = ("ember", "torch", "tf")
+FRAMEWORKS = ("ember", "torch", "tf", "tf-nojit")
 
 
 def run(fw, model, threads, n, reps, isa, python):
@@ -135,11 +147,11 @@ def main():
     ap.add_argument("--reps", type=int, default=3, help="epochs timed per process")
     ap.add_argument("--rounds", type=int, default=3, help="alternated process rounds per library")
     ap.add_argument("--isa", choices=["native", "avx2"], default="native")
-    ap.add_argument("--frameworks", nargs="+", choices=FRAMEWORKS, default=list(FRAMEWORKS))
+    ap.add_argument("--frameworks", nargs="+", choices=FRAMEWORKS, default=["ember", "torch", "tf"])
     ap.add_argument("--tf-python", default=sys.executable, help="interpreter with tensorflow installed")
     args = ap.parse_args()
-    python = {"ember": sys.executable, "torch": sys.executable, "tf": args.tf_python}
-    mods = {"ember": "ember", "torch": "torch", "tf": "tensorflow"}
+    python = {"ember": sys.executable, "torch": sys.executable, "tf": args.tf_python, "tf-nojit": args.tf_python}
+    mods = {"ember": "ember", "torch": "torch", "tf": "tensorflow", "tf-nojit": "tensorflow"}
     fws = [f for f in args.frameworks if f == "ember" or available(python[f], mods[f])]
     missing = sorted(set(args.frameworks) - set(fws))
     print(f"isa: {args.isa}; rounds: {args.rounds} x {args.reps} epochs; not installed: {missing or 'none'}")
@@ -148,6 +160,7 @@ def main():
     for model in args.models:
         for t in args.threads:
             res = {f: [] for f in fws}
+            cpus = {f: [] for f in fws}
             mem = {f: 0.0 for f in fws}
             errs = {}
             for _ in range(args.rounds):
@@ -157,12 +170,15 @@ def main():
                         errs[f] = err
                         continue
                     res[f].append(statistics.median(r["times"]))
+                    cpus[f].append(statistics.median(r["cpu"]))
                     mem[f] = max(mem[f], r["maxrss_mb"])
                     paths[f] = r["path"]
             med = {f: statistics.median(v) if v else float("nan") for f, v in res.items()}
             rows.append((model, t, med, mem, errs))
             line = f"{model:5} {t:>3} thr | " + "  ".join(f"{f} {med[f]:.3f} s" for f in fws)
             line += " | " + "  ".join(f"ember/{f} {med['ember'] / med[f]:.2f}" for f in fws if f != "ember")
+            # CPU seconds per wall second: how many cores a library really kept busy
+            line += " | cores " + " ".join(f"{f} {statistics.median(cpus[f]) / med[f]:.2f}" for f in fws if cpus[f])
             line += " | MB " + " ".join(f"{f} {mem[f]:.0f}" for f in fws)
             print(line + "".join(f"   {f} error: {e}" for f, e in errs.items()), flush=True)
     for f, p in paths.items():
