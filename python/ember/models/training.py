@@ -9,6 +9,7 @@ from typing import Dict, List, Optional, Sequence
 import numpy as np
 
 from .. import backend
+from ..backend import checks
 from .. import callbacks as cbks
 from .. import losses as losses_mod
 from .. import metrics as metrics_mod
@@ -258,16 +259,17 @@ class Trainer(TrainerSteps):
             if dist is not None:  # the built-in train_step takes this step (one Allreduce)
                 self._dist_step = dist.step_fn(self, self._compile_metrics.per_head)
             cb_list.call("on_train_begin", None)
-            for epoch in range(initial_epoch, epochs):
-                logs, stop, bar = self._fit_epoch(it, cb_list, epoch, epochs, vb, dist)
-                if it.ran_out and not logs:
-                    break
-                if val_it is not None and (epoch + 1 - initial_epoch) % validation_freq == 0 and not stop:
-                    vals = self._evaluate_loop(val_it, cb_list, 0, dist)
-                    logs.update({"val_" + k: v for k, v in vals.items()})
-                epoch_logs = self._end_epoch(cb_list, epoch, logs, stop, dist, bar)
-                if self.stop_training:
-                    break
+            with checks.deferred():  # device input checks read with the logs (no read per step)
+                for epoch in range(initial_epoch, epochs):
+                    logs, stop, bar = self._fit_epoch(it, cb_list, epoch, epochs, vb, dist)
+                    if it.ran_out and not logs:
+                        break
+                    if val_it is not None and (epoch + 1 - initial_epoch) % validation_freq == 0 and not stop:
+                        vals = self._evaluate_loop(val_it, cb_list, 0, dist)
+                        logs.update({"val_" + k: v for k, v in vals.items()})
+                    epoch_logs = self._end_epoch(cb_list, epoch, logs, stop, dist, bar)
+                    if self.stop_training:
+                        break
         finally:
             self._dist_step = None
         cb_list.call("on_train_end", epoch_logs)
@@ -321,29 +323,28 @@ class Trainer(TrainerSteps):
         if vb:
             print(f"Epoch {epoch + 1}/{epochs}")
         bar = Bar(it.steps, vb)
-        logs: Dict[str, float] = {}
-        done = 0
+        logs = StepLogs({})
+        done = step = 0
         for step, batch in it.enumerate_epoch():
             cb_list.batch("on_train_batch_begin", step, None)
-            logs = pythonify_logs(self.train_step(batch))
+            logs = StepLogs(self.train_step(batch))
             done = step + 1
-            bar.update(done, logs)
+            bar.update(done, logs.get)  # read only when the bar is redrawn
             if cb_list.has("on_train_batch_end"):
-                cb_list.batch("on_train_batch_end", step, dict(logs))
+                cb_list.batch("on_train_batch_end", step, dict(logs.get()))
             if dist is not None:
                 dist.agree_stop(self, batch=True)
-            loss = logs.get("loss")
-            if loss is not None and np.ndim(loss) == 0 and not math.isfinite(float(loss)):
-                warnings.warn(f"fit: epoch {epoch + 1}, batch {step}: the loss is {float(loss)} (not finite); "
-                              "training stopped. The learning rate may be too high, or the data may hold "
-                              "NaN/inf values.", RuntimeWarning, stacklevel=3)
-                return logs, True, (bar, done)
+            if logs.is_read() and _stop_on_loss(logs.get(), epoch, step):
+                return logs.get(), True, (bar, done)
             if self.stop_training:
                 break
         it.end_epoch()
         if it.ran_out:
             self.stop_training = True
-        return logs, False, (bar, done)
+        # device logs not read during the epoch are read here, and the loss checked then
+        if not logs.is_read() and _stop_on_loss(logs.get(), epoch, step):
+            return logs.get(), True, (bar, done)
+        return logs.get(), False, (bar, done)
 
     def _end_epoch(self, cb_list, epoch: int, logs, stop: bool, dist, bar_done) -> Dict[str, float]:
         epoch_logs = dict(logs)
@@ -372,7 +373,8 @@ class Trainer(TrainerSteps):
         if dist is not None and (not isinstance(it.adapter, ArrayDataAdapter) or self._overrides("test_step")):
             raise ValueError("evaluate: distribute needs array inputs and the built-in test_step")
         cb_list = callback_list(self, callbacks, 1, it.steps, vb)
-        logs = self._evaluate_loop(it, cb_list, vb if dist is None or dist.is_root() else 0, dist)
+        with checks.deferred():
+            logs = self._evaluate_loop(it, cb_list, vb if dist is None or dist.is_root() else 0, dist)
         if return_dict:
             return logs
         vals = list(logs.values())
@@ -382,7 +384,7 @@ class Trainer(TrainerSteps):
         """One pass of test steps (evaluate, and fit's validation)."""
         self.reset_metrics()
         bar = Bar(it.steps, vb)
-        logs: Dict[str, float] = {}
+        logs = StepLogs({})
         done = 0
         cb_list.call("on_test_begin", None)
         for step, batch in it.enumerate_epoch():
@@ -392,12 +394,13 @@ class Trainer(TrainerSteps):
                     continue
                 batch = tuple(tree_take(v, sl) for v in batch)
             cb_list.batch("on_test_batch_begin", step, None)
-            logs = pythonify_logs(self.test_step(batch))
+            logs = StepLogs(self.test_step(batch))
             done = step + 1
             if cb_list.has("on_test_batch_end"):
-                cb_list.batch("on_test_batch_end", step, dict(logs))
-            bar.update(done, logs)
+                cb_list.batch("on_test_batch_end", step, dict(logs.get()))
+            bar.update(done, logs.get)
         it.end_epoch()
+        logs = logs.get()
         if dist is not None:
             logs = self._reduce_eval(dist, it.adapter.n)
         cb_list.call("on_test_end", dict(logs))
@@ -457,14 +460,16 @@ class Trainer(TrainerSteps):
             batch = class_weighted(batch, class_weight)
         batch = to_current_device(batch)
         self.reset_metrics()
-        return _as_results(pythonify_logs(self.train_step(batch)), return_dict)
+        with checks.deferred():  # a device label check read with the results (one read)
+            return _as_results(pythonify_logs(self.train_step(batch)), return_dict)
 
     def test_on_batch(self, x, y=None, sample_weight=None, return_dict: bool = False):
         self._require_compiled("test_on_batch", "test_step")
         x, y, sw = standardize_arrays(self, x, y, sample_weight, "test_on_batch", step="test_step")
         self.reset_metrics()
-        return _as_results(pythonify_logs(self.test_step(to_current_device(pack_x_y_sample_weight(x, y, sw)))),
-                           return_dict)
+        with checks.deferred():
+            return _as_results(pythonify_logs(self.test_step(to_current_device(pack_x_y_sample_weight(x, y, sw)))),
+                               return_dict)
 
     def predict_on_batch(self, x):
         x = D.to_data(x, self._n_inputs(), "predict_on_batch", "x", self.dtype, self._input_names())
@@ -483,22 +488,82 @@ def _as_results(logs: dict, return_dict: bool):
     return vals[0] if len(vals) == 1 else vals
 
 
-def pythonify_logs(logs) -> Dict[str, float]:
-    """A step's logs as plain numbers: nested dicts flattened, Tensors and NumPy scalars as
-    floats (Keras' ``pythonify_logs``)."""
-    out: Dict[str, float] = {}
+def _flat_logs(logs, out: dict) -> dict:
     for k, v in (logs or {}).items():
         if isinstance(v, dict):
-            out.update(pythonify_logs(v))
-            continue
-        if isinstance(v, Tensor):
-            v = v.data
+            _flat_logs(v, out)
+        else:
+            out[k] = v.data if isinstance(v, Tensor) else v
+    return out
+
+
+def pythonify_logs(logs) -> Dict[str, float]:
+    """A step's logs as plain numbers: nested dicts flattened, Tensors and NumPy scalars as
+    floats (Keras' ``pythonify_logs``). Device scalars are read in one device -> host copy
+    (each read waits for the device), after the input checks deferred until now."""
+    out = _flat_logs(logs, {})
+    dev = [k for k, v in out.items() if backend.is_device_array(v) and v.size == 1]
+    if not dev and any(backend.is_device_array(v) for v in out.values()):
+        checks.raise_pending()
+    if dev:  # the scalars and the pending checks' flags in one read
+        pending = checks.take_pending()
+        xp = backend.xp(out[dev[0]])
+        host = backend.to_numpy(xp.stack([out[k].reshape(()).astype(np.float64) for k in dev]
+                                         + [f.reshape(()).astype(np.float64) for _, f in pending]))
+        checks.raise_failed(pending, host[len(dev):])
+        for k, h in zip(dev, host):
+            out[k] = float(h)
+    for k, v in out.items():
         if backend.is_device_array(v):
-            v = backend.to_numpy(v)  # a custom train_step's device value: one explicit copy for the logs
+            v = backend.to_numpy(v)  # a custom train_step's device array: one explicit copy for the logs
         if isinstance(v, (np.ndarray, np.generic)):
             v = float(v) if np.size(v) == 1 else np.asarray(v)
         out[k] = v
     return out
+
+
+class StepLogs:
+    """A step's logs, read from the device only when someone needs them (the progress bar
+    when it redraws, a callback that overrides the batch hook, the epoch's end): Keras keeps
+    its logs as device tensors the same way. Host logs are converted at once."""
+
+    __slots__ = ("_raw", "_py")
+
+    def __init__(self, raw):
+        self._raw, self._py = raw, None
+        if not _has_device_value(raw):
+            self._py = pythonify_logs(raw)
+
+    def is_read(self) -> bool:
+        return self._py is not None
+
+    def get(self) -> Dict[str, float]:
+        if self._py is None:
+            self._py = pythonify_logs(self._raw)
+            self._raw = None
+        return self._py
+
+
+def _has_device_value(logs) -> bool:
+    for v in (logs or {}).values():
+        if isinstance(v, dict):
+            if _has_device_value(v):
+                return True
+        elif backend.is_device_array(v.data if isinstance(v, Tensor) else v):
+            return True
+    return False
+
+
+def _stop_on_loss(logs, epoch: int, step: int) -> bool:
+    """Warn and say stop when the logged loss is NaN or infinite (on a device, checked when
+    the logs are read: a few steps after the batch, at the latest at the epoch's end)."""
+    loss = logs.get("loss")
+    if loss is not None and np.ndim(loss) == 0 and not math.isfinite(float(loss)):
+        warnings.warn(f"fit: epoch {epoch + 1}, batch {step}: the loss is {float(loss)} (not finite); "
+                      "training stopped. The learning rate may be too high, or the data may hold "
+                      "NaN/inf values.", RuntimeWarning, stacklevel=4)
+        return True
+    return False
 
 def _distribution(distribute):
     """The DataParallel ``distribute`` asks for, or None (ember.distributed sits above)."""

@@ -17,7 +17,7 @@ import types
 import numpy as _np
 
 from . import _cupy_names
-from .array import IMPLICIT, Device, EmuArray, unwrap, unwrap_call, wrap
+from .array import IMPLICIT, Device, EmuArray, transfer_count, unwrap, unwrap_call, wrap
 from .memory import allocate
 
 ndarray = EmuArray
@@ -136,6 +136,28 @@ def ascontiguousarray(a, dtype=None):
     return _copy_in(a._a, dtype)
 
 
+class transfer_stats:
+    """Counts device -> host transfers (each a synchronisation on a GPU): ``.get()``,
+    ``asnumpy``, and a 0-d array's ``float`` / ``int`` / ``bool`` / ``item`` / ``__index__``::
+
+        with fakecupy.transfer_stats() as t:
+            model.fit(x, y, verbose=0)
+        t.count  # transfers made inside the block (live while it runs)
+    """
+
+    def __enter__(self):
+        self._start, self._end = transfer_count(), None
+        return self
+
+    def __exit__(self, *exc):
+        self._end = transfer_count()
+        return False
+
+    @property
+    def count(self) -> int:
+        return (transfer_count() if self._end is None else self._end) - self._start
+
+
 def get_array_module(*args):
     """This module if any argument is a device array, else numpy (as cupy.get_array_module)."""
     return sys.modules[__name__] if any(isinstance(a, EmuArray) for a in args) else _np
@@ -237,7 +259,7 @@ def RawKernel(code, name, options=(), backend="nvrtc", translate_cucomplex=False
     return RawModule(code, options=options).get_function(name)
 
 
-__all__ = ["ndarray", "asarray", "array", "asnumpy", "ascontiguousarray", "get_array_module",
+__all__ = ["ndarray", "asarray", "array", "asnumpy", "transfer_stats", "transfer_count", "ascontiguousarray", "get_array_module",
            "empty", "zeros", "ones", "full", "empty_like", "zeros_like", "ones_like", "full_like",
            "get_default_memory_pool", "get_default_pinned_memory_pool", "cuda", "random", "linalg", "fft", "RawModule", "RawKernel",
            "Device"]

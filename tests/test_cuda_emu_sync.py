@@ -1,0 +1,224 @@
+"""A training step on the (emulated) device never waits on it: no device -> host read per
+step. fakecupy counts every read (``.get()``, ``asnumpy``, a 0-d array's float / int / bool /
+item); on a GPU each one is a synchronisation. The loss, the metrics' sums and the sparse
+label checks stay on the device and are read where the logs are consumed: the epoch's end,
+a progress bar redraw, a callback that overrides a batch hook, a return value."""
+from __future__ import annotations
+
+import io
+import shutil
+import sys
+import types
+import warnings
+
+import numpy as np
+import pytest
+
+import ember
+from ember import backend
+from ember.backend import checks
+from ember.layers import Conv2D, Dense, Flatten, MaxPooling2D
+
+if shutil.which("g++") is None:
+    pytest.skip("the CUDA emulator needs g++", allow_module_level=True)
+runtime = pytest.importorskip("ember.backend.cuda.runtime", reason="the CUDA backend runtime is not installed")
+from ember.backend.cuda.emu import fakecupy  # noqa: E402
+
+BS = 16
+
+
+@pytest.fixture
+def emulated():
+    with runtime.emulation():
+        try:
+            yield
+        finally:
+            ember.set_device("cpu")
+
+
+def _data(steps, seed=0):
+    rng = np.random.default_rng(seed)
+    x = rng.random((steps * BS, 12, 12, 1)).astype(np.float32)
+    return x, rng.integers(0, 10, steps * BS)
+
+
+def _cnn(loss="sparse_categorical_crossentropy", metrics=("accuracy",), logits=False):
+    """The seed CNN's layers, smaller (a 12x12 input)."""
+    ember.set_seed(1)
+    m = ember.Sequential([Conv2D(4, (3, 3), activation="relu", input_shape=(12, 12, 1)), MaxPooling2D((2, 2)),
+                          Flatten(), Dense(10, activation=None if logits else "softmax")])
+    m.compile(optimizer="adam", loss=loss, metrics=list(metrics))
+    return m
+
+
+def test_transfer_stats_counts_reads(emulated):
+    a = fakecupy.asarray(np.arange(3.0))
+    with fakecupy.transfer_stats() as t:
+        a.get()
+        fakecupy.asnumpy(a)
+        float(a.sum())
+        bool(a[0] > 0)
+        a[1].item()
+        b = a * 2  # device work reads nothing
+    assert t.count == 5
+    assert b.shape == (3,)
+
+
+LOSSES = [("sparse_categorical_crossentropy", False),  # softmax + crossentropy: the fused path
+          (ember.losses.SparseCategoricalCrossentropy(from_logits=True), True),
+          ("categorical_crossentropy", False)]
+
+
+@pytest.mark.parametrize("loss,logits", LOSSES, ids=["softmax", "logits", "one-hot"])
+def test_fit_and_evaluate_read_nothing_per_step(emulated, loss, logits):
+    ember.set_device("cuda")
+    counts = {}
+    for steps in (2, 4):
+        x, y = _data(steps)
+        if loss == "categorical_crossentropy":
+            y = np.eye(10, dtype=np.float32)[y]
+        m = _cnn(loss, logits=logits)
+        m.fit(x[:BS], y[:BS], batch_size=BS, epochs=1, verbose=0)  # builds the model and the optimizer
+        with fakecupy.transfer_stats() as t:
+            h = m.fit(x, y, batch_size=BS, epochs=2, verbose=0)
+        with fakecupy.transfer_stats() as e:
+            m.evaluate(x, y, batch_size=BS, verbose=0)
+        counts[steps] = (t.count, e.count)
+        assert all(isinstance(v, float) for vs in h.history.values() for v in vs)
+    assert counts[2] == counts[4], counts  # a constant per epoch, nothing per step
+    assert counts[2][0] <= 2 * 2 and counts[2][1] <= 2, counts  # at most two reads per epoch
+
+
+def test_without_deferral_the_old_reads_happen(emulated):
+    """The counter sees per-step reads: train_on_batch reads its results every call."""
+    ember.set_device("cuda")
+    x, y = _data(1)
+    m = _cnn()
+    m.train_on_batch(x, y)
+    with fakecupy.transfer_stats() as t:
+        out = m.train_on_batch(x, y)
+        m.train_on_batch(x, y)
+    assert t.count == 2 and all(isinstance(v, float) for v in out)  # one read per call: loss and metric together
+
+
+class _TTY(io.StringIO):
+    def isatty(self):
+        return True
+
+
+def test_verbose_1_reads_only_when_the_bar_redraws(emulated, monkeypatch):
+    from ember.utils import progbar
+    clock = [0.0]
+
+    def tick():  # 0.02 s per update: the bar (0.05 s interval) redraws every third step
+        clock[0] += 0.02
+        return clock[0]
+    monkeypatch.setattr(progbar, "time", types.SimpleNamespace(perf_counter=tick))
+    ember.set_device("cuda")
+    x, y = _data(12)
+    m = _cnn()
+    m.fit(x[:BS], y[:BS], batch_size=BS, epochs=1, verbose=0)
+    with fakecupy.transfer_stats() as quiet:
+        m.fit(x, y, batch_size=BS, epochs=1, verbose=0, shuffle=False)
+    out = _TTY()
+    monkeypatch.setattr(sys, "stdout", out)
+    with fakecupy.transfer_stats() as loud:
+        m.fit(x, y, batch_size=BS, epochs=1, verbose=1, shuffle=False)
+    monkeypatch.undo()
+    redraws = out.getvalue().count("\r") - 1  # the final line is drawn from the epoch's logs
+    assert 0 < redraws < 12 // 2
+    assert loud.count == quiet.count + redraws
+    assert " - loss: " in out.getvalue() and "accuracy: " in out.getvalue()
+
+
+class _Batches(ember.callbacks.Callback):
+    def __init__(self):
+        super().__init__()
+        self.train, self.test = [], []
+
+    def on_train_batch_end(self, batch, logs=None):
+        self.train.append(dict(logs))
+
+    def on_test_batch_end(self, batch, logs=None):
+        self.test.append(dict(logs))
+
+
+def test_a_batch_callback_gets_floats_each_batch_like_on_the_cpu(emulated):
+    x, y = _data(3)
+    runs = {}
+    for dev in ("cpu", "cuda"):
+        ember.set_device(dev)
+        m = _cnn()
+        cb = _Batches()
+        with fakecupy.transfer_stats() as t:
+            m.fit(x, y, batch_size=BS, epochs=2, verbose=0, callbacks=[cb], shuffle=False)
+            m.evaluate(x, y, batch_size=BS, verbose=0, callbacks=[cb])
+        runs[dev] = cb, t.count
+    cpu, (cuda, reads) = runs["cpu"][0], runs["cuda"]
+    assert len(cuda.train) == 6 and len(cuda.test) == 3
+    assert reads == len(cuda.train) + len(cuda.test)  # one read per consumed batch, the epoch ends reuse it
+    for a, b in zip(cpu.train + cpu.test, cuda.train + cuda.test):
+        assert a.keys() == b.keys() and all(type(v) is float for v in b.values())
+        np.testing.assert_allclose([b[k] for k in a], [a[k] for k in a], rtol=1e-5, atol=1e-6)
+
+
+def test_device_metrics_match_the_cpu_with_sample_weights(emulated):
+    x, y = _data(3, seed=4)
+    sw = np.random.default_rng(2).random(len(y)).astype(np.float32)
+    sw[:5] = 0
+    res = {}
+    for dev in ("cpu", "cuda"):
+        ember.set_device(dev)
+        m = _cnn(metrics=("accuracy", ember.metrics.SparseCategoricalAccuracy(name="sca")))
+        h = m.fit(x, y, sample_weight=sw, batch_size=BS, epochs=2, verbose=0, shuffle=False)
+        res[dev] = h.history, m.evaluate(x, y, sample_weight=sw, batch_size=BS, verbose=0, return_dict=True)
+    (h0, e0), (h1, e1) = res["cpu"], res["cuda"]
+    assert h0.keys() == h1.keys() and e0.keys() == e1.keys()
+    for k in h0:
+        np.testing.assert_allclose(h1[k], h0[k], rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose([e1[k] for k in e0], list(e0.values()), rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("logits", [True, False], ids=["logits", "softmax"])
+def test_an_out_of_range_label_in_fit_raises_at_the_next_read(emulated, logits):
+    ember.set_device("cuda")
+    x, y = _data(3)
+    y[20] = 10
+    loss = ember.losses.SparseCategoricalCrossentropy(from_logits=True) if logits else "sparse_categorical_crossentropy"
+    m = _cnn(loss, logits=logits)
+    with pytest.raises(ValueError, match=r"must be in \[0, 10\).*found at the next host read"):
+        m.fit(x, y, batch_size=BS, epochs=1, verbose=0)
+    with pytest.raises(ValueError, match=r"must be in \[0, 10\)"):
+        m.evaluate(x, y, batch_size=BS, verbose=0)
+    with pytest.raises(ValueError, match=r"must be in \[0, 10\)"):
+        m.train_on_batch(x[16:32], y[16:32])
+    assert not checks._pending  # nothing left over for the next fit
+    m = _cnn(loss, logits=logits)
+    m.fit(x[:BS], y[:BS], batch_size=BS, epochs=1, verbose=0)  # good labels: no error
+
+
+def test_out_of_range_labels_give_nan_rows_in_the_kernels(emulated):
+    """While the check is deferred, the fused kernels stay in bounds: NaN loss and gradient rows."""
+    from ember.backend import cuda
+    logits = fakecupy.asarray(np.random.default_rng(0).standard_normal((4, 5)).astype(np.float32))
+    lab = fakecupy.asarray(np.array([1, 5, -1, 4]))
+    with pytest.raises(ValueError, match=r"must be in \[0, 5\)"):
+        with checks.deferred():
+            loss, lse = cuda.xent_forward(logits, lab, sparse=True)
+            dx = cuda.xent_backward(fakecupy.ones((4,), np.float32), logits, lab, lse, sparse=True)
+            loss, dx = loss.get(), dx.get()
+    good = backend.cpu.xent_forward(logits.get()[[0, 3]], np.array([1, 4]), sparse=True)[0]
+    np.testing.assert_allclose(loss[[0, 3]], good, rtol=1e-6)
+    assert np.isnan(loss[[1, 2]]).all() and np.isnan(dx[[1, 2]]).all() and np.isfinite(dx[[0, 3]]).all()
+
+
+def test_a_non_finite_loss_stops_fit_at_the_epoch_end_on_the_device(emulated):
+    ember.set_device("cuda")
+    x, y = _data(3)
+    x[20] = np.nan
+    m = _cnn()
+    with warnings.catch_warnings(record=True) as w:
+        warnings.simplefilter("always")
+        h = m.fit(x, y, batch_size=BS, epochs=3, verbose=0, shuffle=False)
+    assert any("not finite" in str(e.message) for e in w)
+    assert len(h.history["loss"]) == 1 and np.isnan(h.history["loss"][0])
