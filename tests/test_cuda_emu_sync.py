@@ -222,3 +222,27 @@ def test_a_non_finite_loss_stops_fit_at_the_epoch_end_on_the_device(emulated):
         h = m.fit(x, y, batch_size=BS, epochs=3, verbose=0, shuffle=False)
     assert any("not finite" in str(e.message) for e in w)
     assert len(h.history["loss"]) == 1 and np.isnan(h.history["loss"][0])
+
+
+METRICS = ["mae", "mse", "root_mean_squared_error", "mape", "msle", "logcosh", "kl_divergence", "poisson",
+           "binary_crossentropy", "hinge", "squared_hinge", "categorical_hinge"]
+
+
+def test_regression_and_loss_metrics_stay_on_the_device_like_on_the_cpu(emulated):
+    rng = np.random.default_rng(7)
+    x = rng.random((48, 6)).astype(np.float32)
+    y = (rng.random((48, 3)) > 0.5).astype(np.float32)
+    res = {}
+    for dev in ("cpu", "cuda"):
+        ember.set_device(dev)
+        ember.set_seed(3)
+        m = ember.Sequential([ember.layers.Input((6,)), Dense(3, activation="sigmoid")])
+        m.compile(optimizer="sgd", loss="binary_crossentropy", metrics=list(METRICS))
+        m.fit(x[:16], y[:16], batch_size=16, epochs=1, verbose=0)
+        with fakecupy.transfer_stats() as t:
+            h = m.fit(x, y, batch_size=16, epochs=1, verbose=0, shuffle=False)
+        res[dev] = h.history, t.count
+    (h0, _), (h1, reads) = res["cpu"], res["cuda"]
+    assert reads == 1  # the epoch's logs, every metric in the one copy
+    for k in h0:
+        np.testing.assert_allclose(h1[k], h0[k], rtol=1e-5, atol=1e-6, err_msg=k)

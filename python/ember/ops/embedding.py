@@ -4,6 +4,7 @@ from __future__ import annotations
 import numpy as np
 
 from .. import backend
+from ..backend import checks
 from ..tensor import Tensor, as_array_like, as_tensor, make_op
 
 
@@ -16,10 +17,20 @@ def embedding_lookup(table, ids) -> Tensor:
     if idx.dtype.kind == "f":
         idx = idx.astype(np.int64)
     V = table.shape[0]
-    if idx.size and bool(((idx < 0) | (idx >= V)).any()):
+    xp = backend.xp(table.data)
+    if type(idx) is np.ndarray or not idx.size:
+        bad = idx.size and bool(((idx < 0) | (idx >= V)).any())
+    else:
+        outside = ((idx < 0) | (idx >= V)).any()
+        if checks.defer(outside, f"Embedding: ids must be in [0, {V}); a batch held an id outside it"):
+            # inside fit / evaluate the flag is read at the next host read (no wait per step);
+            # clipped ids keep the gather in bounds until then
+            idx, bad = xp.clip(idx, 0, V - 1), False
+        else:
+            bad = bool(outside)
+    if bad:
         raise ValueError(f"Embedding: ids must be in [0, {V}). Received: min={int(idx.min())}, max={int(idx.max())}")
     out = table.data[idx]
-    xp = backend.xp(table.data)
 
     def backward(g):
         gt = xp.zeros_like(table.data)

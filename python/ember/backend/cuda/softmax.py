@@ -53,10 +53,11 @@ def _labels(op: str, logits2, labels, sparse: bool):
     # Inside fit / evaluate the range flag is read at the next host sync point (checks.py):
     # reading it here would make every step wait for the GPU. The kernels give an
     # out-of-range label a NaN loss and gradient meanwhile (never an out-of-bounds read).
-    if checks.defer(outside.any(), f"{op}: labels must be in [0, {n}) for logits of shape (..., {n}); "
-                                   "a batch held a label outside it"):
+    flag = outside.any()
+    if checks.defer(flag, f"{op}: labels must be in [0, {n}) for logits of shape (..., {n}); "
+                          "a batch held a label outside it"):
         return lab
-    if bool(outside.any()):
+    if bool(flag):
         xp = runtime.xp()
         r = int(xp.argmax((lab < 0) | (lab >= n)))
         raise ValueError(f"{op}: label {int(lab[r])} at row {r} is outside [0, {n}) for logits of shape "

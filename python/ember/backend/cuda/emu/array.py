@@ -22,6 +22,15 @@ from . import _cupy_names
 _TRANSFERS = [0]
 
 
+# Functions whose output size depends on the data: CuPy reads a count back (a hidden
+# synchronisation), so they count as a transfer too; so does a boolean-mask index.
+SIZE_FROM_DATA = frozenset({"nonzero", "flatnonzero", "argwhere", "unique", "extract", "compress"})
+
+
+def count_transfer() -> None:
+    _TRANSFERS[0] += 1
+
+
 def transfer_count() -> int:
     """Device -> host transfers since the process started (see ``fakecupy.transfer_stats``)."""
     return _TRANSFERS[0]
@@ -255,6 +264,8 @@ class EmuArray:
     def __getattr__(self, name):
         if name in _METHODS:
             method = getattr(self._a, name)
+            if name in SIZE_FROM_DATA:
+                _TRANSFERS[0] += 1
             return lambda *args, **kwargs: unwrap_call(method, args, kwargs)
         raise AttributeError(f"'EmuArray' (emulated device array) has no attribute {name!r}")
 
@@ -270,7 +281,10 @@ class EmuArray:
         return bool((self == value).any())
 
     def __getitem__(self, index):
-        return wrap(self._a[_index(index)])
+        index = _index(index)
+        if any(isinstance(i, np.ndarray) and i.dtype == bool for i in (index if isinstance(index, tuple) else (index,))):
+            _TRANSFERS[0] += 1  # a boolean mask: CuPy reads the number of selected elements back
+        return wrap(self._a[index])
 
     def __setitem__(self, index, value):
         if isinstance(value, (list, tuple)):
