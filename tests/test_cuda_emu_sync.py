@@ -246,3 +246,34 @@ def test_regression_and_loss_metrics_stay_on_the_device_like_on_the_cpu(emulated
     assert reads == 1  # the epoch's logs, every metric in the one copy
     for k in h0:
         np.testing.assert_allclose(h1[k], h0[k], rtol=1e-5, atol=1e-6, err_msg=k)
+
+
+def test_embedding_backward_on_the_device_reads_nothing_and_matches_the_cpu(emulated):
+    from ember.ops.embedding import embedding_lookup
+    rng = np.random.default_rng(11)
+    table = rng.standard_normal((9, 5)).astype(np.float32)
+    for ids in (np.array([[3, 3, 0], [8, 3, 5]]), np.array([[8, 8]]), np.array([[0]]), rng.integers(0, 9, (7, 13))):
+        g = rng.standard_normal(ids.shape + (5,)).astype(np.float32)
+        grads = []
+        for dev in ("cpu", "cuda"):
+            t = ember.Tensor(table).to(dev)
+            t.requires_grad = True
+            out = embedding_lookup(t, ember.Tensor(ids).to(dev).data)
+            with fakecupy.transfer_stats() as c:
+                (out * ember.Tensor(g).to(dev)).sum().backward()
+            assert dev == "cpu" or c.count == 0
+            grads.append(backend.to_numpy(t.grad.data if isinstance(t.grad, ember.Tensor) else t.grad))
+        np.testing.assert_array_equal(grads[1], grads[0])
+
+
+def test_an_out_of_range_embedding_id_in_fit_raises_at_the_next_read(emulated):
+    ember.set_device("cuda")
+    ids = np.random.default_rng(1).integers(0, 20, (32, 5))
+    ids[9, 2] = 20
+    y = (ids[:, 0] % 2).astype(np.float32)
+    m = ember.Sequential([ember.layers.Input((5,)), ember.layers.Embedding(20, 4), Flatten(), Dense(1)])
+    m.compile(optimizer="sgd", loss="mse")
+    with pytest.raises(ValueError, match=r"Embedding: ids must be in \[0, 20\).*found at the next host read"):
+        m.fit(ids, y, batch_size=8, epochs=1, verbose=0)
+    with pytest.raises(ValueError, match=r"Embedding: ids must be in \[0, 20\)"):  # outside fit: at once
+        m.predict(ids[8:10])

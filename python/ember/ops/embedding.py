@@ -39,7 +39,24 @@ def embedding_lookup(table, ids) -> Tensor:
         if flat.size:  # rows grouped by id (stable sort), each group summed in position order
             order = xp.argsort(flat, kind="stable")
             ids_sorted = flat[order]
+            if xp is not np:
+                return (_id_sums(xp, ids_sorted, g2[order], table.shape[0]),)
             starts = xp.flatnonzero(xp.concatenate([xp.ones(1, dtype=bool), ids_sorted[1:] != ids_sorted[:-1]]))
             gt[ids_sorted[starts]] = xp.add.reduceat(g2[order], starts, axis=0)
         return (gt,)
     return make_op(out, (table,), backward, "embedding")
+
+
+def _id_sums(xp, ids_sorted, g_sorted, V: int):
+    """The (V, ...) table gradient from rows ``g_sorted`` grouped by ``ids_sorted``, each id's
+    rows summed in position order (the same sums as the host path's reduceat), with every
+    size fixed by V and the batch: the host path's flatnonzero has a data-dependent size,
+    which CuPy gets by reading a count back (a wait on the device at every step)."""
+    ids = xp.arange(V, dtype=ids_sorted.dtype)
+    starts = xp.searchsorted(ids_sorted, ids, side="left")
+    present = xp.searchsorted(ids_sorted, ids, side="right") > starts
+    # a zero row after the last lets an absent largest id start at n; its (masked) sum
+    # and the last id's sum read it (x + 0 is x)
+    padded = xp.concatenate([g_sorted, xp.zeros((1,) + g_sorted.shape[1:], g_sorted.dtype)])
+    sums = xp.add.reduceat(padded, starts, axis=0)
+    return xp.where(present.reshape((V,) + (1,) * (g_sorted.ndim - 1)), sums, 0).astype(g_sorted.dtype)
