@@ -2,8 +2,6 @@
 from __future__ import annotations
 
 import copy
-import math
-import warnings
 from typing import Dict, List, Optional, Sequence
 
 import numpy as np
@@ -22,6 +20,7 @@ from .epoch_iterator import (Bar, EpochIterator, callback_list, data_iterator, i
                              standardize_arrays, verbosity)
 from .compile_utils import _as_list, _by_name, _flat_tensors, _Head, _layout_of, make_heads
 from .device_feed import to_current_device
+from .logs import StepLogs, pythonify_logs, stop_on_loss
 from .step import TrainerSteps
 
 
@@ -334,7 +333,7 @@ class Trainer(TrainerSteps):
                 cb_list.batch("on_train_batch_end", step, dict(logs.get()))
             if dist is not None:
                 dist.agree_stop(self, batch=True)
-            if logs.is_read() and _stop_on_loss(logs.get(), epoch, step):
+            if logs.is_read() and stop_on_loss(logs.get(), epoch, step):
                 return logs.get(), True, (bar, done)
             if self.stop_training:
                 break
@@ -342,7 +341,7 @@ class Trainer(TrainerSteps):
         if it.ran_out:
             self.stop_training = True
         # device logs not read during the epoch are read here, and the loss checked then
-        if not logs.is_read() and _stop_on_loss(logs.get(), epoch, step):
+        if not logs.is_read() and stop_on_loss(logs.get(), epoch, step):
             return logs.get(), True, (bar, done)
         return logs.get(), False, (bar, done)
 
@@ -487,83 +486,6 @@ def _as_results(logs: dict, return_dict: bool):
     vals = list(logs.values())
     return vals[0] if len(vals) == 1 else vals
 
-
-def _flat_logs(logs, out: dict) -> dict:
-    for k, v in (logs or {}).items():
-        if isinstance(v, dict):
-            _flat_logs(v, out)
-        else:
-            out[k] = v.data if isinstance(v, Tensor) else v
-    return out
-
-
-def pythonify_logs(logs) -> Dict[str, float]:
-    """A step's logs as plain numbers: nested dicts flattened, Tensors and NumPy scalars as
-    floats (Keras' ``pythonify_logs``). Device scalars are read in one device -> host copy
-    (each read waits for the device), after the input checks deferred until now."""
-    out = _flat_logs(logs, {})
-    dev = [k for k, v in out.items() if backend.is_device_array(v) and v.size == 1]
-    if not dev and any(backend.is_device_array(v) for v in out.values()):
-        checks.raise_pending()
-    if dev:  # the scalars and the pending checks' flags in one read
-        pending = checks.take_pending()
-        xp = backend.xp(out[dev[0]])
-        host = backend.to_numpy(xp.stack([out[k].reshape(()).astype(np.float64) for k in dev]
-                                         + [f.reshape(()).astype(np.float64) for _, f in pending]))
-        checks.raise_failed(pending, host[len(dev):])
-        for k, h in zip(dev, host):
-            out[k] = float(h)
-    for k, v in out.items():
-        if backend.is_device_array(v):
-            v = backend.to_numpy(v)  # a custom train_step's device array: one explicit copy for the logs
-        if isinstance(v, (np.ndarray, np.generic)):
-            v = float(v) if np.size(v) == 1 else np.asarray(v)
-        out[k] = v
-    return out
-
-
-class StepLogs:
-    """A step's logs, read from the device only when someone needs them (the progress bar
-    when it redraws, a callback that overrides the batch hook, the epoch's end): Keras keeps
-    its logs as device tensors the same way. Host logs are converted at once."""
-
-    __slots__ = ("_raw", "_py")
-
-    def __init__(self, raw):
-        self._raw, self._py = raw, None
-        if not _has_device_value(raw):
-            self._py = pythonify_logs(raw)
-
-    def is_read(self) -> bool:
-        return self._py is not None
-
-    def get(self) -> Dict[str, float]:
-        if self._py is None:
-            self._py = pythonify_logs(self._raw)
-            self._raw = None
-        return self._py
-
-
-def _has_device_value(logs) -> bool:
-    for v in (logs or {}).values():
-        if isinstance(v, dict):
-            if _has_device_value(v):
-                return True
-        elif backend.is_device_array(v.data if isinstance(v, Tensor) else v):
-            return True
-    return False
-
-
-def _stop_on_loss(logs, epoch: int, step: int) -> bool:
-    """Warn and say stop when the logged loss is NaN or infinite (on a device, checked when
-    the logs are read: a few steps after the batch, at the latest at the epoch's end)."""
-    loss = logs.get("loss")
-    if loss is not None and np.ndim(loss) == 0 and not math.isfinite(float(loss)):
-        warnings.warn(f"fit: epoch {epoch + 1}, batch {step}: the loss is {float(loss)} (not finite); "
-                      "training stopped. The learning rate may be too high, or the data may hold "
-                      "NaN/inf values.", RuntimeWarning, stacklevel=4)
-        return True
-    return False
 
 def _distribution(distribute):
     """The DataParallel ``distribute`` asks for, or None (ember.distributed sits above)."""
