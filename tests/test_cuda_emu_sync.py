@@ -192,7 +192,7 @@ def test_an_out_of_range_label_in_fit_raises_at_the_next_read(emulated, logits):
         m.evaluate(x, y, batch_size=BS, verbose=0)
     with pytest.raises(ValueError, match=r"must be in \[0, 10\)"):
         m.train_on_batch(x[16:32], y[16:32])
-    assert not checks._pending  # nothing left over for the next fit
+    assert not checks._state.pending  # nothing left over for the next fit
     m = _cnn(loss, logits=logits)
     m.fit(x[:BS], y[:BS], batch_size=BS, epochs=1, verbose=0)  # good labels: no error
 
@@ -277,3 +277,31 @@ def test_an_out_of_range_embedding_id_in_fit_raises_at_the_next_read(emulated):
         m.fit(ids, y, batch_size=8, epochs=1, verbose=0)
     with pytest.raises(ValueError, match=r"Embedding: ids must be in \[0, 20\)"):  # outside fit: at once
         m.predict(ids[8:10])
+
+
+def test_deferred_checks_fold_nest_and_stay_in_their_thread(emulated):
+    import threading
+    bad, good = fakecupy.asarray(np.array(True)), fakecupy.asarray(np.array(False))
+    assert not checks.defer(bad, "x: outside")  # not deferring: the caller checks now
+    with checks.deferred():
+        assert checks.defer(good, "a: bad input") and checks.defer(good, "a: bad input")
+        assert len(checks._state.pending) == 1  # one flag per message, OR-ed
+        seen = []
+        t = threading.Thread(target=lambda: seen.append(checks.defer(bad, "b")))
+        t.start()
+        t.join()
+        assert seen == [False]  # another thread checks at once
+        with checks.deferred():
+            checks.defer(good, "c: fine")
+        assert checks._state.pending  # the inner block leaves them to the outer one
+        with fakecupy.transfer_stats() as c:
+            checks.raise_pending()
+        assert c.count == 1 and not checks._state.pending
+    with pytest.raises(ValueError, match="d: bad.*found at the next host read"):
+        with checks.deferred():
+            checks.defer(bad, "d: bad")
+    with pytest.raises(KeyError):  # an error inside drops what is pending, unread
+        with checks.deferred():
+            checks.defer(bad, "e: bad")
+            raise KeyError("first")
+    assert not checks._state.pending

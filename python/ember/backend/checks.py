@@ -12,28 +12,36 @@ Keras / TensorFlow on a GPU). Outside ``deferred()``, and for host arrays, ops c
 from __future__ import annotations
 
 import contextlib
+import threading
 from typing import Dict, List, Tuple
 
-_depth = 0
-_pending: Dict[str, object] = {}  # message -> device bool flag (OR of every batch since the last read)
+
+class _State(threading.local):
+    """Per thread (a fit in one thread defers nothing in another)."""
+
+    def __init__(self):
+        self.depth = 0
+        self.pending: Dict[str, object] = {}  # message -> device bool flag (OR over the batches since the last read)
+
+
+_state = _State()
 
 
 @contextlib.contextmanager
 def deferred():
     """Within the block, ``defer`` records device checks (fit / evaluate / their loops); the
     pending ones are raised when the outermost block ends normally, dropped on an exception."""
-    global _depth
-    _depth += 1
+    _state.depth += 1
     ok = False
     try:
         yield
         ok = True
     finally:
-        _depth -= 1
-        if _depth == 0:
+        _state.depth -= 1
+        if _state.depth == 0:
             if ok:
                 raise_pending()
-            _pending.clear()
+            _state.pending.clear()
 
 
 def defer(bad, message: str) -> bool:
@@ -42,18 +50,19 @@ def defer(bad, message: str) -> bool:
     caller must check now. ``message`` is static (no values read from the device), so the
     flags of one check over many batches fold into one."""
     from . import is_device_array
-    if not _depth or not is_device_array(bad):
+    if not _state.depth or not is_device_array(bad):
         return False
-    prev = _pending.get(message)
-    _pending[message] = bad if prev is None else (prev | bad)
+    pending = _state.pending
+    prev = pending.get(message)
+    pending[message] = bad if prev is None else (prev | bad)
     return True
 
 
 def take_pending() -> List[Tuple[str, object]]:
     """The recorded (message, device flag) pairs, forgotten here: a caller that reads device
     values anyway reads the flags in the same copy, then calls ``raise_failed``."""
-    items = list(_pending.items())
-    _pending.clear()
+    items = list(_state.pending.items())
+    _state.pending.clear()
     return items
 
 
