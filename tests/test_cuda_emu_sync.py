@@ -305,3 +305,28 @@ def test_deferred_checks_fold_nest_and_stay_in_their_thread(emulated):
             checks.defer(bad, "e: bad")
             raise KeyError("first")
     assert not checks._state.pending
+
+
+@pytest.mark.parametrize("kw", [{}, {"thresholds": [0.2, 0.5, 0.7]}, {"class_id": 1}], ids=["default", "thresholds", "class_id"])
+def test_precision_and_recall_count_on_the_device_like_on_the_cpu(emulated, kw):
+    rng = np.random.default_rng(8)
+    x = rng.random((48, 6)).astype(np.float32)
+    y = (rng.random((48, 3)) > 0.5).astype(np.float32)
+    sw = rng.random(48).astype(np.float32)
+    res = {}
+    for dev in ("cpu", "cuda"):
+        ember.set_device(dev)
+        ember.set_seed(3)
+        m = ember.Sequential([ember.layers.Input((6,)), Dense(3, activation="sigmoid")])
+        m.compile(optimizer="sgd", loss="binary_crossentropy",
+                  metrics=[ember.metrics.Precision(name="p", **kw), ember.metrics.Recall(name="r", **kw)])
+        m.fit(x[:16], y[:16], batch_size=16, epochs=1, verbose=0)
+        with fakecupy.transfer_stats() as t:
+            h = m.fit(x, y, sample_weight=sw, batch_size=16, epochs=1, verbose=0, shuffle=False)
+        res[dev] = h.history, t.count, m.evaluate(x, y, batch_size=16, verbose=0, return_dict=True)
+    (h0, _, e0), (h1, reads, e1) = res["cpu"], res["cuda"]
+    assert reads == 1
+    for k in h0:
+        np.testing.assert_allclose(np.asarray(h1[k], np.float64), np.asarray(h0[k], np.float64), rtol=1e-6, err_msg=k)
+    for k in e0:
+        np.testing.assert_allclose(np.asarray(e1[k], np.float64), np.asarray(e0[k], np.float64), rtol=1e-6, err_msg=k)

@@ -31,20 +31,20 @@ def pythonify_logs(logs) -> Dict[str, float]:
     floats (Keras' ``pythonify_logs``). Device scalars are read in one device -> host copy
     (each read waits for the device), after the input checks deferred until now."""
     out = _flat_logs(logs, {})
-    dev = [k for k, v in out.items() if backend.is_device_array(v) and v.size == 1]
-    if not dev and any(backend.is_device_array(v) for v in out.values()):
-        checks.raise_pending()
-    if dev:  # the scalars and the pending checks' flags in one read
+    dev = [k for k, v in out.items() if backend.is_device_array(v)]
+    if dev:  # every device value and the pending checks' flags in one read
         pending = checks.take_pending()
         xp = backend.xp(out[dev[0]])
-        host = backend.to_numpy(xp.stack([out[k].reshape(()).astype(np.float64) for k in dev]
-                                         + [f.reshape(()).astype(np.float64) for _, f in pending]))
-        checks.raise_failed(pending, host[len(dev):])
-        for k, h in zip(dev, host):
-            out[k] = float(h)
+        parts = [out[k].reshape(-1).astype(np.float64) for k in dev] + [f.reshape(1).astype(np.float64)
+                                                                         for _, f in pending]
+        host = backend.to_numpy(xp.concatenate(parts))
+        checks.raise_failed(pending, host[sum(out[k].size for k in dev):])
+        at = 0
+        for k in dev:
+            v = out[k]
+            out[k] = host[at:at + v.size].astype(v.dtype).reshape(v.shape)
+            at += v.size
     for k, v in out.items():
-        if backend.is_device_array(v):
-            v = backend.to_numpy(v)  # a custom train_step's device array: one explicit copy for the logs
         if isinstance(v, (np.ndarray, np.generic)):
             v = float(v) if np.size(v) == 1 else np.asarray(v)
         out[k] = v
