@@ -319,9 +319,12 @@ class SparseCategoricalCrossentropy(Loss):
 def _hinge_labels(t: np.ndarray) -> np.ndarray:
     """Keras' convert_binary_labels_to_hinge: labels that are all 0 / 1 become -1 / 1;
     other labels (already -1 / 1) are used as they are."""
-    if bool(((t == 0) | (t == 1)).all()):
-        return 2 * t - 1
-    return t
+    if not backend.is_device_array(t):
+        if bool(((t == 0) | (t == 1)).all()):
+            return 2 * t - 1
+        return t
+    # on a device the choice is made there (a host branch would wait for the device)
+    return backend.xp(t).where(((t == 0) | (t == 1)).all(), 2 * t - 1, t)
 
 
 class Hinge(Loss):
@@ -364,7 +367,8 @@ class KLDivergence(Loss):
         t = _target(y_true, y_pred, "KLDivergence")
         xp = backend.xp(t)
         tc = xp.clip(t, t.dtype.type(EPSILON), 1)
-        return core.sum((xp.log(tc) - core.log(core.clip(y_pred, EPSILON, 1.0))) * tc, axis=-1)
+        # the constant as a Tensor on the left: a device array minus a Tensor is not an op
+        return core.sum((as_tensor(xp.log(tc)) - core.log(core.clip(y_pred, EPSILON, 1.0))) * tc, axis=-1)
 
 
 class Poisson(Loss):

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from .. import backend
 from .base import Metric
 
 # ---------------------------------------------------------------------------------------
@@ -19,6 +20,7 @@ class BinaryAccuracy(Metric):
     """Fraction of predictions on the right side of ``threshold`` (0.5 on probabilities)."""
 
     _direction = "up"
+    _device_values = True
 
     def __init__(self, name: str = "binary_accuracy", dtype=None, threshold: float = 0.5):
         self.threshold = float(threshold)
@@ -33,25 +35,28 @@ class CategoricalAccuracy(Metric):
     """argmax(y_pred) == argmax(y_true) over the last axis (one-hot targets)."""
 
     _direction = "up"
+    _device_values = True
 
     def __init__(self, name: str = "categorical_accuracy", dtype=None):
         super().__init__(name, dtype)
 
     def values(self, y_true, y_pred):
-        return (np.argmax(y_pred, axis=-1) == np.argmax(y_true, axis=-1)).astype(np.float32)
+        xp = backend.xp(y_pred)
+        return (xp.argmax(y_pred, axis=-1) == xp.argmax(y_true, axis=-1)).astype(np.float32)
 
 
 class SparseCategoricalAccuracy(Metric):
     """argmax(y_pred) == integer label."""
 
     _direction = "up"
+    _device_values = True
 
     def __init__(self, name: str = "sparse_categorical_accuracy", dtype=None):
         super().__init__(name, dtype)
 
     def values(self, y_true, y_pred):
         t = _labels_like(y_true, y_pred)
-        return (np.argmax(y_pred, axis=-1) == t.reshape(y_pred.shape[:-1])).astype(np.float32)
+        return (backend.xp(y_pred).argmax(y_pred, axis=-1) == t.reshape(y_pred.shape[:-1])).astype(np.float32)
 
 
 class Accuracy(Metric):
@@ -60,6 +65,7 @@ class Accuracy(Metric):
     resolves it from the loss instead when it can)."""
 
     _direction = "up"
+    _device_values = True
 
     def __init__(self, name: str = "accuracy", dtype=None, threshold: float = 0.5):
         self.threshold = threshold

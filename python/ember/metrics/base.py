@@ -8,7 +8,7 @@ from typing import Callable, List, Optional
 import numpy as np
 
 from .. import backend
-from ..tensor import Tensor, no_grad
+from ..tensor import Tensor, as_array_like, no_grad
 
 
 EPSILON = 1e-7  # Keras' backend epsilon
@@ -20,6 +20,16 @@ def _np(x) -> np.ndarray:
     """``x`` as a NumPy array: metrics accumulate on the host, so a device prediction or
     target is copied here, explicitly (one copy per batch and metric input)."""
     return backend.to_numpy(x.data if isinstance(x, Tensor) else x)
+
+
+def _dev(x):
+    """``x`` as an array on its own device (a Tensor's data; host data as NumPy)."""
+    x = x.data if isinstance(x, Tensor) else x
+    return x if backend.is_device_array(x) else backend.to_numpy(x)
+
+
+def _on_device(*xs) -> bool:
+    return any(backend.is_device_array(x.data if isinstance(x, Tensor) else x) for x in xs)
 
 
 def _same_rank(x1: np.ndarray, x2: np.ndarray, expand_rank_1: bool = True):
@@ -59,6 +69,10 @@ class Metric:
     yet)."""
 
     _direction: Optional[str] = None
+    # True when ``values`` is written with the arrays' own module (backend.xp): on a device
+    # the per-sample values and the running sums then stay there (no device -> host read per
+    # batch); a metric without it gets host copies of its inputs (one read per input).
+    _device_values = False
 
     def __init__(self, name: Optional[str] = None, dtype=None):
         self.name = name or _snake(type(self).__name__)
@@ -106,6 +120,8 @@ class Metric:
 
     def _accumulate(self, v, sample_weight) -> None:
         """Keras' reduce_to_samplewise_values + Mean.update_state."""
+        if backend.is_device_array(v):
+            return self._accumulate_on_device(v, sample_weight)
         v = np.asarray(v, dtype=np.float64)
         if sample_weight is not None:
             w = _np(sample_weight).astype(np.float64, copy=False)
@@ -119,11 +135,36 @@ class Metric:
             self._total += float(np.sum(v.mean(axis=tuple(range(1, v.ndim))) if v.ndim > 1 else v))
             self._count += v.shape[0] if v.ndim >= 1 else 1
 
+    def _accumulate_on_device(self, v, sample_weight) -> None:
+        """``_accumulate`` with device values: the sums become 0-d float64 device arrays (the
+        same float64 additions as on the host), read only when a result is logged."""
+        xp = backend.xp(v)
+        v = v.astype(np.float64)
+        if sample_weight is not None:
+            w = as_array_like(_dev(sample_weight), v).astype(np.float64)
+            v, w = _same_rank(v, w)
+            if v.ndim > w.ndim:
+                v = v.mean(axis=tuple(range(w.ndim, v.ndim)))
+            try:
+                w = xp.broadcast_to(w, v.shape)
+            except ValueError:
+                raise ValueError(f"{type(self).__name__}: sample_weight of shape {w.shape} does not broadcast to "
+                                 f"the values of shape {tuple(v.shape)}") from None
+            self._total = self._total + xp.sum(v * w)
+            self._count = self._count + xp.sum(w)
+        else:
+            self._total = self._total + xp.sum(v.mean(axis=tuple(range(1, v.ndim))) if v.ndim > 1 else v)
+            self._count += v.shape[0] if v.ndim >= 1 else 1
+
     def update_state(self, y_true, y_pred, sample_weight=None) -> None:
-        self._accumulate(self.values(_np(y_true), _np(y_pred)), sample_weight)
+        if self._device_values and _on_device(y_true, y_pred):
+            yp = _dev(y_pred)
+            self._accumulate(self.values(as_array_like(_dev(y_true), yp), yp), sample_weight)
+        else:
+            self._accumulate(self.values(_np(y_true), _np(y_pred)), sample_weight)
 
     def result(self) -> float:
-        return self._total / self._count if self._count else 0.0
+        return _ratio(self._total, self._count)
 
     def __call__(self, *args, **kwargs):
         self.update_state(*args, **kwargs)
@@ -134,6 +175,16 @@ class Metric:
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} name={self.name!r}>"
+
+
+def _ratio(total, count):
+    """total / count, 0.0 for no count; a 0-d device array when either lives on a device
+    (no read: the zero test is done there too)."""
+    if backend.is_device_array(total) or backend.is_device_array(count):
+        xp = backend.xp(total, count)
+        nz = count != 0
+        return xp.where(nz, total, 0.0) / xp.where(nz, count, 1.0)
+    return total / count if count else 0.0
 
 
 def _snake(name: str) -> str:
@@ -154,7 +205,7 @@ class Mean(Metric):
         super().__init__(name, dtype)
 
     def update_state(self, values, sample_weight=None) -> None:
-        self._accumulate(_np(values), sample_weight)
+        self._accumulate(_dev(values), sample_weight)  # a device value accumulates on its device
 
 
 class Sum(Metric):

@@ -5,8 +5,10 @@ from typing import List, Optional
 
 import numpy as np
 
+from .. import backend
+from ..tensor import as_array_like
 from .base import (  # noqa: F401
-    EPSILON, NEG_INF, Metric, _broadcast, _np, _same_rank,
+    EPSILON, NEG_INF, Metric, _broadcast, _dev, _np, _on_device, _same_rank,
 )
 
 # ---------------------------------------------------------------------------------------
@@ -84,8 +86,50 @@ def _confusion_1d(pos: np.ndarray, p: np.ndarray, w: Optional[np.ndarray], thres
     return tp, fp, wn.sum() - fp, wp.sum() - tp
 
 
+def _confusion_on_device(y_true, y_pred, thresholds, sample_weight, who: str, class_id=None, clip: bool = False):
+    """``_confusion`` for device arrays (no top_k, one label set), staying on the device: the
+    counts at threshold j are the weight sums over ``p > thresholds[j]`` (an (n, T) mask
+    reduced over n), which is what the host's histogram and tail sums count, without
+    atomics (a device bincount of weights adds with atomics, in no fixed order)."""
+    yp = _dev(y_pred)
+    xp = backend.xp(yp)
+    yt = as_array_like(_dev(y_true), yp).astype(np.float64)
+    yp, yt = _same_rank(yp.astype(np.float64), yt)
+    if yt.shape != yp.shape:
+        raise ValueError(f"{who}: y_true and y_pred must have the same shape. "
+                         f"Received: y_true.shape={tuple(yt.shape)}, y_pred.shape={tuple(yp.shape)}")
+    w = None
+    if sample_weight is not None:
+        w = as_array_like(_dev(sample_weight), yp).astype(np.float64)[..., None]
+        _, w = _same_rank(yt, w, expand_rank_1=False)
+        try:
+            w = xp.broadcast_to(w, yp.shape)
+        except ValueError:
+            raise ValueError(f"{who}: sample_weight of shape {tuple(w.shape)} does not broadcast to the values "
+                             f"of shape {tuple(yp.shape)}") from None
+    if class_id is not None:
+        c = int(class_id)
+        if yp.ndim < 2 or not -yp.shape[-1] <= c < yp.shape[-1]:
+            return None  # the host path raises its error
+        yt, yp = yt[..., c, None], yp[..., c, None]
+        w = None if w is None else w[..., c, None]
+    if clip:
+        yp = xp.clip(yp, 0.0, 1.0)
+    p = xp.where(xp.isnan(yp), -np.inf, yp).reshape(-1)
+    pos = (yt != 0).reshape(-1)
+    w = xp.ones(p.shape, np.float64) if w is None else w.reshape(-1)
+    wp, wn = xp.where(pos, w, 0.0), xp.where(pos, 0.0, w)
+    above = p[:, None] > xp.asarray(thresholds)[None, :]
+    tp, fp = (wp[:, None] * above).sum(axis=0), (wn[:, None] * above).sum(axis=0)
+    return tp, fp, wn.sum() - fp, wp.sum() - tp
+
+
 def _div(a, b):
     """divide_no_nan: a / b, 0 where b == 0."""
+    if backend.is_device_array(a) or backend.is_device_array(b):
+        xp = backend.xp(a, b)
+        nz = b != 0
+        return xp.where(nz, a, 0.0) / xp.where(nz, b, 1.0)
     a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
     return np.divide(a, b, out=np.zeros(np.broadcast_shapes(a.shape, b.shape)), where=b != 0)
 
@@ -120,12 +164,22 @@ class _ConfusionMetric(Metric):
         self.true_negatives, self.false_negatives = np.zeros(n), np.zeros(n)
 
     def update_state(self, y_true, y_pred, sample_weight=None) -> None:
-        tp, fp, tn, fn = _confusion(y_true, y_pred, self.thresholds, sample_weight, type(self).__name__,
-                                    self.top_k, self.class_id, clip=self._clip)
-        self.true_positives += tp
-        self.false_positives += fp
-        self.true_negatives += tn
-        self.false_negatives += fn
+        who = type(self).__name__
+        counts = None
+        if self.top_k is None and _on_device(y_true, y_pred):  # counts kept on the device: no read per batch
+            counts = _confusion_on_device(y_true, y_pred, self.thresholds, sample_weight, who, self.class_id,
+                                          self._clip)
+        if counts is None:
+            counts = _confusion(y_true, y_pred, self.thresholds, sample_weight, who, self.top_k, self.class_id,
+                                clip=self._clip)
+        on_device = backend.is_device_array(counts[0])
+        names = ("true_positives", "false_positives", "true_negatives", "false_negatives")
+        for name, c in zip(names, counts):
+            state = getattr(self, name)
+            if on_device != backend.is_device_array(state):  # the state follows the data's device
+                state = as_array_like(state, c) if on_device else backend.to_numpy(state).copy()
+            state += c
+            setattr(self, name, state)
 
     def _value(self) -> np.ndarray:
         raise NotImplementedError
@@ -133,6 +187,8 @@ class _ConfusionMetric(Metric):
     def result(self):
         """A float for one threshold, an array (one value per threshold) otherwise."""
         r = self._value()
+        if backend.is_device_array(r):  # read where the logs are (see models/logs.py)
+            return r[0] if len(self.thresholds) == 1 else r
         return float(r[0]) if len(self.thresholds) == 1 else r
 
     def get_config(self) -> dict:

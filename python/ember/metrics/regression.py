@@ -6,6 +6,7 @@ from typing import Optional, Sequence
 
 import numpy as np
 
+from .. import backend
 from .base import (  # noqa: F401
     Metric, _loss_values, _same_rank,
 )
@@ -24,25 +25,27 @@ def _target(y_true: np.ndarray, y_pred: np.ndarray, who: str) -> np.ndarray:
 
 class MeanAbsoluteError(Metric):
     _direction = "down"
+    _device_values = True
 
     def __init__(self, name: str = "mean_absolute_error", dtype=None):
         super().__init__(name, dtype)
 
     def values(self, y_true, y_pred):
         t = y_true.reshape(y_pred.shape) if y_true.size == y_pred.size else y_true
-        d = np.abs(y_pred - t)
+        d = backend.xp(y_pred).abs(y_pred - t)
         return d.mean(axis=-1) if d.ndim > 1 else d
 
 
 class MeanSquaredError(Metric):
     _direction = "down"
+    _device_values = True
 
     def __init__(self, name: str = "mean_squared_error", dtype=None):
         super().__init__(name, dtype)
 
     def values(self, y_true, y_pred):
         t = y_true.reshape(y_pred.shape) if y_true.size == y_pred.size else y_true
-        d = np.square(y_pred - t)
+        d = backend.xp(y_pred).square(y_pred - t)
         return d.mean(axis=-1) if d.ndim > 1 else d
 
 
@@ -50,22 +53,25 @@ class RootMeanSquaredError(Metric):
     """sqrt of the weighted mean squared error over everything seen."""
 
     _direction = "down"
+    _device_values = True
 
     def __init__(self, name: str = "root_mean_squared_error", dtype=None):
         super().__init__(name, dtype)
 
     def values(self, y_true, y_pred):
         t = _target(y_true, y_pred, "RootMeanSquaredError")
-        return np.square(y_pred.astype(np.float64) - t)
+        return backend.xp(y_pred).square(y_pred.astype(np.float64) - t)
 
     def result(self) -> float:
-        return math.sqrt(super().result())
+        r = super().result()
+        return backend.xp(r).sqrt(r) if backend.is_device_array(r) else math.sqrt(r)
 
 
 class _LossMetric(Metric):
     """The per-sample values of an ember loss, averaged like ``Mean``."""
 
     _direction = "down"
+    _device_values = True  # ember's losses run on the arrays' device
     _loss_cls = None
     _default_name = ""
 

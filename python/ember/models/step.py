@@ -107,12 +107,13 @@ class TrainerSteps:
         when ``outs`` is given, the compiled metrics (None: a data-parallel step did)."""
         # Mean.update_state(loss, sample_weight=rows) with the same float64 arithmetic,
         # without its array handling (it runs at every step)
+        # (a device loss is added on its device, in float64 as on the host: no read per step)
         if self._loss_tracker is not None:
-            self._loss_tracker._total += float(loss) * rows
+            self._loss_tracker._total = _add_scaled(self._loss_tracker._total, loss, rows)
             self._loss_tracker._count += float(rows)
         live = [p for p in parts if p is not None] if len(parts) > 1 else []
         for t, p in zip(self._part_trackers, live):
-            t._total += float(p) * rows
+            t._total = _add_scaled(t._total, p, rows)
             t._count += float(rows)
         if outs is not None and self._compile_metrics is not None:
             self._update_metrics(self._compile_metrics.per_head, y, outs, sw)
@@ -182,12 +183,12 @@ class TrainerSteps:
             raise RuntimeError("fit: the loss does not depend on any trainable variable")
         grads = _grad(loss, tv)
         self.optimizer.apply_gradients(zip(grads, tv))
-        return float(loss.data), self._part_floats(parts), [_data(o) for o in outs]
+        return _scalar(loss.data), self._part_floats(parts), [_data(o) for o in outs]
 
     def _test_step(self, xb, yb, swb):
         with no_grad():
             loss, parts, outs = self._loss_of(self(xb, training=False), yb, swb, "evaluate")
-        return float(loss.data), self._part_floats(parts), [_data(o) for o in outs]
+        return _scalar(loss.data), self._part_floats(parts), [_data(o) for o in outs]
 
     def _loss_of(self, out, yb, swb, who: str, penalties: bool = True):
         """(total loss Tensor, per-output loss Tensors (None without loss), output Tensors)."""
@@ -210,7 +211,7 @@ class TrainerSteps:
         """The per-output losses as floats (only logged for several outputs)."""
         if len(parts) == 1:
             return [None]
-        return [None if p is None else float(p.data) for p in parts]
+        return [None if p is None else _scalar(p.data) for p in parts]
 
     def _update_metrics(self, metrics, yb, outs, swb) -> None:
         for i, ms in enumerate(metrics):
@@ -222,6 +223,18 @@ def _data(t):
     if isinstance(t, Tensor):
         return t.data
     return t if backend.is_array(t) else np.asarray(t)
+
+
+def _scalar(a):
+    """A 0-d loss as a float on the host; on a device it stays there (read when logged)."""
+    return a if backend.is_device_array(a) else float(a)
+
+
+def _add_scaled(total, v, rows: int):
+    """total + v * rows in float64 (Mean.update_state(v, sample_weight=rows))."""
+    if backend.is_device_array(v):
+        return total + v.astype(np.float64) * rows
+    return total + float(v) * rows
 
 
 def _log_value(v):

@@ -2,13 +2,12 @@
 from __future__ import annotations
 
 import copy
-import math
-import warnings
 from typing import Dict, List, Optional, Sequence
 
 import numpy as np
 
 from .. import backend
+from ..backend import checks
 from .. import callbacks as cbks
 from .. import losses as losses_mod
 from .. import metrics as metrics_mod
@@ -21,6 +20,7 @@ from .epoch_iterator import (Bar, EpochIterator, callback_list, data_iterator, i
                              standardize_arrays, verbosity)
 from .compile_utils import _as_list, _by_name, _flat_tensors, _Head, _layout_of, make_heads
 from .device_feed import to_current_device
+from .logs import StepLogs, pythonify_logs, stop_on_loss
 from .step import TrainerSteps
 
 
@@ -259,16 +259,17 @@ class Trainer(TrainerSteps):
             if dist is not None:  # the built-in train_step takes this step (one Allreduce)
                 self._dist_step = dist.step_fn(self, self._compile_metrics.per_head)
             cb_list.call("on_train_begin", None)
-            for epoch in range(initial_epoch, epochs):
-                logs, stop, bar = self._fit_epoch(it, cb_list, epoch, epochs, vb, dist)
-                if it.ran_out and not logs:
-                    break
-                if val_it is not None and (epoch + 1 - initial_epoch) % validation_freq == 0 and not stop:
-                    vals = self._evaluate_loop(val_it, cb_list, 0, dist)
-                    logs.update({"val_" + k: v for k, v in vals.items()})
-                epoch_logs = self._end_epoch(cb_list, epoch, logs, stop, dist, bar)
-                if self.stop_training:
-                    break
+            with checks.deferred():  # device input checks read with the logs (no read per step)
+                for epoch in range(initial_epoch, epochs):
+                    logs, stop, bar = self._fit_epoch(it, cb_list, epoch, epochs, vb, dist)
+                    if it.ran_out and not logs:
+                        break
+                    if val_it is not None and (epoch + 1 - initial_epoch) % validation_freq == 0 and not stop:
+                        vals = self._evaluate_loop(val_it, cb_list, 0, dist)
+                        logs.update({"val_" + k: v for k, v in vals.items()})
+                    epoch_logs = self._end_epoch(cb_list, epoch, logs, stop, dist, bar)
+                    if self.stop_training:
+                        break
         finally:
             self._dist_step = None
         cb_list.call("on_train_end", epoch_logs)
@@ -322,29 +323,28 @@ class Trainer(TrainerSteps):
         if vb:
             print(f"Epoch {epoch + 1}/{epochs}")
         bar = Bar(it.steps, vb)
-        logs: Dict[str, float] = {}
-        done = 0
+        logs = StepLogs({})
+        done = step = 0
         for step, batch in it.enumerate_epoch():
             cb_list.batch("on_train_batch_begin", step, None)
-            logs = pythonify_logs(self.train_step(batch))
+            logs = StepLogs(self.train_step(batch))
             done = step + 1
-            bar.update(done, logs)
+            bar.update(done, logs.get)  # read only when the bar is redrawn
             if cb_list.has("on_train_batch_end"):
-                cb_list.batch("on_train_batch_end", step, dict(logs))
+                cb_list.batch("on_train_batch_end", step, dict(logs.get()))
             if dist is not None:
                 dist.agree_stop(self, batch=True)
-            loss = logs.get("loss")
-            if loss is not None and np.ndim(loss) == 0 and not math.isfinite(float(loss)):
-                warnings.warn(f"fit: epoch {epoch + 1}, batch {step}: the loss is {float(loss)} (not finite); "
-                              "training stopped. The learning rate may be too high, or the data may hold "
-                              "NaN/inf values.", RuntimeWarning, stacklevel=3)
-                return logs, True, (bar, done)
+            if logs.is_read() and stop_on_loss(logs.get(), epoch, step):
+                return logs.get(), True, (bar, done)
             if self.stop_training:
                 break
         it.end_epoch()
         if it.ran_out:
             self.stop_training = True
-        return logs, False, (bar, done)
+        # device logs not read during the epoch are read here, and the loss checked then
+        if not logs.is_read() and stop_on_loss(logs.get(), epoch, step):
+            return logs.get(), True, (bar, done)
+        return logs.get(), False, (bar, done)
 
     def _end_epoch(self, cb_list, epoch: int, logs, stop: bool, dist, bar_done) -> Dict[str, float]:
         epoch_logs = dict(logs)
@@ -374,7 +374,8 @@ class Trainer(TrainerSteps):
         if dist is not None and (not isinstance(it.adapter, ArrayDataAdapter) or self._overrides("test_step")):
             raise ValueError("evaluate: distribute needs array inputs and the built-in test_step")
         cb_list = callback_list(self, callbacks, 1, it.steps, vb)
-        logs = self._evaluate_loop(it, cb_list, vb if dist is None or dist.is_root() else 0, dist)
+        with checks.deferred():
+            logs = self._evaluate_loop(it, cb_list, vb if dist is None or dist.is_root() else 0, dist)
         if return_dict:
             return logs
         vals = list(logs.values())
@@ -384,7 +385,7 @@ class Trainer(TrainerSteps):
         """One pass of test steps (evaluate, and fit's validation)."""
         self.reset_metrics()
         bar = Bar(it.steps, vb)
-        logs: Dict[str, float] = {}
+        logs = StepLogs({})
         done = 0
         cb_list.call("on_test_begin", None)
         for step, batch in it.enumerate_epoch():
@@ -394,12 +395,13 @@ class Trainer(TrainerSteps):
                     continue
                 batch = tuple(tree_take(v, sl) for v in batch)
             cb_list.batch("on_test_batch_begin", step, None)
-            logs = pythonify_logs(self.test_step(batch))
+            logs = StepLogs(self.test_step(batch))
             done = step + 1
             if cb_list.has("on_test_batch_end"):
-                cb_list.batch("on_test_batch_end", step, dict(logs))
-            bar.update(done, logs)
+                cb_list.batch("on_test_batch_end", step, dict(logs.get()))
+            bar.update(done, logs.get)
         it.end_epoch()
+        logs = logs.get()
         if dist is not None:
             logs = self._reduce_eval(dist, it.adapter.n)
         cb_list.call("on_test_end", dict(logs))
@@ -479,15 +481,17 @@ class Trainer(TrainerSteps):
             batch = class_weighted(batch, class_weight)
         batch = to_current_device(batch)
         self.reset_metrics()
-        return _as_results(pythonify_logs(self.train_step(batch)), return_dict)
+        with checks.deferred():  # a device label check read with the results (one read)
+            return _as_results(pythonify_logs(self.train_step(batch)), return_dict)
 
     def test_on_batch(self, x, y=None, sample_weight=None, return_dict: bool = False):
         self._check_device("test_on_batch")
         self._require_compiled("test_on_batch", "test_step")
         x, y, sw = standardize_arrays(self, x, y, sample_weight, "test_on_batch", step="test_step")
         self.reset_metrics()
-        return _as_results(pythonify_logs(self.test_step(to_current_device(pack_x_y_sample_weight(x, y, sw)))),
-                           return_dict)
+        with checks.deferred():
+            return _as_results(pythonify_logs(self.test_step(to_current_device(pack_x_y_sample_weight(x, y, sw)))),
+                               return_dict)
 
     def predict_on_batch(self, x):
         self._check_device("predict_on_batch")
@@ -506,23 +510,6 @@ def _as_results(logs: dict, return_dict: bool):
     vals = list(logs.values())
     return vals[0] if len(vals) == 1 else vals
 
-
-def pythonify_logs(logs) -> Dict[str, float]:
-    """A step's logs as plain numbers: nested dicts flattened, Tensors and NumPy scalars as
-    floats (Keras' ``pythonify_logs``)."""
-    out: Dict[str, float] = {}
-    for k, v in (logs or {}).items():
-        if isinstance(v, dict):
-            out.update(pythonify_logs(v))
-            continue
-        if isinstance(v, Tensor):
-            v = v.data
-        if backend.is_device_array(v):
-            v = backend.to_numpy(v)  # a custom train_step's device value: one explicit copy for the logs
-        if isinstance(v, (np.ndarray, np.generic)):
-            v = float(v) if np.size(v) == 1 else np.asarray(v)
-        out[k] = v
-    return out
 
 def _distribution(distribute):
     """The DataParallel ``distribute`` asks for, or None (ember.distributed sits above)."""

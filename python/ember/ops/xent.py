@@ -10,6 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from .. import backend
+from ..backend import checks
 from ..tensor import Tensor, as_array_like, as_tensor, make_op
 
 
@@ -62,17 +63,31 @@ def sparse_labels(op: str, int_labels, logits: Tensor, what: str = "labels", dev
         raise ValueError(f"{op}: {what} must have shape {lead} (or {lead + (1,)}) for logits of shape "
                          f"{logits.shape}. Received: shape={tuple(lab.shape)}")
     if lab.dtype.kind not in "iub":
-        if lab.dtype.kind != "f" or (lab.size and not bool((lab == lab.round()).all())):
+        if lab.dtype.kind != "f" or (lab.size and not _whole(lab, f"{op}: {what} must be integer class indices "
+                                                                f"(floats holding whole numbers)")):
             raise ValueError(f"{op}: {what} must be integer class indices. Received: dtype={lab.dtype}")
     lab = lab.astype(np.int64, copy=False)
     C = logits.shape[-1]
     if type(lab) is np.ndarray:
         bad = lab.size and (lab.min() < 0 or lab.max() >= C)  # cheapest on the host
-    else:
-        bad = device_range_check and lab.size and bool(((lab < 0) | (lab >= C)).any())  # one device sync
+    elif not device_range_check or not lab.size:
+        bad = False
+    else:  # read at the next host sync point inside fit / evaluate (see backend.checks)
+        outside = ((lab < 0) | (lab >= C)).any()
+        bad = not checks.defer(outside, f"{op}: {what} must be in [0, {C}); a batch held a label "
+                                        "outside it") and bool(outside)  # else one device sync
     if bad:
         raise ValueError(f"{op}: {what} must be in [0, {C}). Received: min={int(lab.min())}, max={int(lab.max())}")
     return lab
+
+
+def _whole(lab, message: str) -> bool:
+    """Whether float labels hold whole numbers: read now on the host, deferred on a device
+    inside fit / evaluate (then True here; ``message`` is raised at the next host read)."""
+    if type(lab) is np.ndarray:
+        return bool((lab == lab.round()).all())
+    whole = (lab == lab.round()).all()
+    return checks.defer(~whole, message) or bool(whole)
 
 
 def sparse_softmax_cross_entropy(logits, int_labels) -> Tensor:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from .. import checks
 from . import runtime
 from ._seq_common import (EW_BLOCK, ROW_BLOCK, check_shape, contig, float_dtype, i32, i64, launch, rows2,
                           same_dtype)
@@ -37,7 +38,8 @@ def softmax_lastaxis_backward(y, dy, log: bool = False):
 
 def _labels(op: str, logits2, labels, sparse: bool):
     """Labels as the kernels take them: int64 (rows,) in [0, n), or dense (rows, n) of the
-    logits' dtype. An out-of-range id is the CPU's ValueError (a device-to-host read of one flag)."""
+    logits' dtype. An out-of-range id is the CPU's ValueError: at once (a device-to-host read of
+    one flag), or at the next host sync point inside fit / evaluate (``checks.deferred``)."""
     rows, n = logits2.shape
     if not sparse:
         lab = rows2(contig(labels, dtype=logits2.dtype))
@@ -45,7 +47,17 @@ def _labels(op: str, logits2, labels, sparse: bool):
         return lab
     lab = contig(labels.reshape(-1), dtype=np.int64)
     check_shape(op, "labels", lab, (rows,))
-    if rows and bool(((lab < 0) | (lab >= n)).any()):
+    if not rows:
+        return lab
+    outside = (lab < 0) | (lab >= n)
+    # Inside fit / evaluate the range flag is read at the next host sync point (checks.py):
+    # reading it here would make every step wait for the GPU. The kernels give an
+    # out-of-range label a NaN loss and gradient meanwhile (never an out-of-bounds read).
+    flag = outside.any()
+    if checks.defer(flag, f"{op}: labels must be in [0, {n}) for logits of shape (..., {n}); "
+                          "a batch held a label outside it"):
+        return lab
+    if bool(flag):
         xp = runtime.xp()
         r = int(xp.argmax((lab < 0) | (lab >= n)))
         raise ValueError(f"{op}: label {int(lab[r])} at row {r} is outside [0, {n}) for logits of shape "

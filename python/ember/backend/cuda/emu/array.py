@@ -16,6 +16,26 @@ import numpy as np
 
 from . import _cupy_names
 
+# Device -> host transfers (``get``, ``asnumpy``, a 0-d array's float/int/bool/item): counted so
+# that tests can assert a training step never waits on the device (on a GPU each one is a
+# synchronisation). One integer increment per transfer keeps it cheap.
+_TRANSFERS = [0]
+
+
+# Functions whose output size depends on the data: CuPy reads a count back (a hidden
+# synchronisation), so they count as a transfer too; so does a boolean-mask index.
+SIZE_FROM_DATA = frozenset({"nonzero", "flatnonzero", "argwhere", "unique", "extract", "compress"})
+
+
+def count_transfer() -> None:
+    _TRANSFERS[0] += 1
+
+
+def transfer_count() -> int:
+    """Device -> host transfers since the process started (see ``fakecupy.transfer_stats``)."""
+    return _TRANSFERS[0]
+
+
 IMPLICIT = ("Implicit conversion to a NumPy array is not allowed. Please use `.get()` to "
             "construct a NumPy array explicitly.")
 
@@ -134,6 +154,7 @@ class EmuArray:
     # ---- explicit transfers --------------------------------------------------------------
     def get(self, stream=None, order="C", out=None, blocking=True) -> np.ndarray:
         """A host (NumPy) copy: the explicit device -> host transfer."""
+        _TRANSFERS[0] += 1
         if out is not None:
             if not isinstance(out, np.ndarray) or out.shape != self._a.shape:
                 raise ValueError("EmuArray.get: out must be a numpy.ndarray of shape "
@@ -167,6 +188,7 @@ class EmuArray:
         if self._a.ndim != 0:
             raise TypeError(f"{kind}() of a device array of shape {self._a.shape}: only 0-d "
                             "arrays convert to Python scalars (use .get() for a host copy)")
+        _TRANSFERS[0] += 1
         return kind(self._a)
 
     def __float__(self):
@@ -182,6 +204,7 @@ class EmuArray:
         if self._a.ndim != 0 or self._a.dtype.kind not in "iub":
             raise TypeError(f"only 0-d integer device arrays can be used as an index. Received: "
                             f"shape {self._a.shape}, dtype {self._a.dtype}")
+        _TRANSFERS[0] += 1
         return operator.index(self._a[()])
 
     def __bool__(self):
@@ -191,6 +214,7 @@ class EmuArray:
         return self._scalar(bool)
 
     def item(self, *args):
+        _TRANSFERS[0] += 1
         return self._a.item(*args)
 
     # ---- NumPy protocols: device arrays stay device arrays --------------------------------
@@ -240,6 +264,8 @@ class EmuArray:
     def __getattr__(self, name):
         if name in _METHODS:
             method = getattr(self._a, name)
+            if name in SIZE_FROM_DATA:
+                _TRANSFERS[0] += 1
             return lambda *args, **kwargs: unwrap_call(method, args, kwargs)
         raise AttributeError(f"'EmuArray' (emulated device array) has no attribute {name!r}")
 
@@ -255,7 +281,10 @@ class EmuArray:
         return bool((self == value).any())
 
     def __getitem__(self, index):
-        return wrap(self._a[_index(index)])
+        index = _index(index)
+        if any(isinstance(i, np.ndarray) and i.dtype == bool for i in (index if isinstance(index, tuple) else (index,))):
+            _TRANSFERS[0] += 1  # a boolean mask: CuPy reads the number of selected elements back
+        return wrap(self._a[index])
 
     def __setitem__(self, index, value):
         if isinstance(value, (list, tuple)):

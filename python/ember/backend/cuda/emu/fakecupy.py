@@ -17,7 +17,8 @@ import types
 import numpy as _np
 
 from . import _cupy_names
-from .array import IMPLICIT, Device, EmuArray, unwrap, unwrap_call, wrap
+from .array import (IMPLICIT, SIZE_FROM_DATA, Device, EmuArray, count_transfer, transfer_count, unwrap,
+                    unwrap_call, wrap)
 from .memory import allocate
 
 ndarray = EmuArray
@@ -37,6 +38,16 @@ def _wrap_function(fn, name=None):
     wrapped.__name__ = name or getattr(fn, "__name__", "function")
     wrapped.__doc__ = f"Emulated cupy.{wrapped.__name__} (NumPy's, on EmuArray)."
     return wrapped
+
+
+def _counted(fn):
+    """A function whose output size depends on the data: CuPy reads a count back to size it
+    (a synchronisation), counted as a device -> host transfer."""
+    def counted(*args, **kwargs):
+        count_transfer()
+        return fn(*args, **kwargs)
+    counted.__name__, counted.__doc__ = fn.__name__, fn.__doc__
+    return counted
 
 
 class _Ufunc:
@@ -86,6 +97,8 @@ def __getattr__(name):
         value = _Ufunc(attr)
     elif isinstance(attr, (type, _np.dtype)) or not callable(attr):
         value = attr  # dtypes and scalar types (float32 ...), constants (pi, inf, newaxis)
+    elif name in SIZE_FROM_DATA:
+        value = _counted(_wrap_function(attr, name))
     else:
         value = _wrap_function(attr, name)
     globals()[name] = value
@@ -134,6 +147,30 @@ def ascontiguousarray(a, dtype=None):
     if a._a.flags.c_contiguous and (dtype is None or _np.dtype(dtype) == a.dtype):
         return a
     return _copy_in(a._a, dtype)
+
+
+class transfer_stats:
+    """Counts device -> host transfers (each a synchronisation on a GPU): ``.get()``,
+    ``asnumpy``, a 0-d array's ``float`` / ``int`` / ``bool`` / ``item`` / ``__index__``, and
+    the reads CuPy does itself to size a result (``nonzero``, ``flatnonzero``, ``argwhere``,
+    ``unique``, ``extract``, ``compress``, indexing with a boolean mask)::
+
+        with fakecupy.transfer_stats() as t:
+            model.fit(x, y, verbose=0)
+        t.count  # transfers made inside the block (live while it runs)
+    """
+
+    def __enter__(self):
+        self._start, self._end = transfer_count(), None
+        return self
+
+    def __exit__(self, *exc):
+        self._end = transfer_count()
+        return False
+
+    @property
+    def count(self) -> int:
+        return (transfer_count() if self._end is None else self._end) - self._start
 
 
 def get_array_module(*args):
@@ -237,7 +274,7 @@ def RawKernel(code, name, options=(), backend="nvrtc", translate_cucomplex=False
     return RawModule(code, options=options).get_function(name)
 
 
-__all__ = ["ndarray", "asarray", "array", "asnumpy", "ascontiguousarray", "get_array_module",
+__all__ = ["ndarray", "asarray", "array", "asnumpy", "transfer_stats", "transfer_count", "ascontiguousarray", "get_array_module",
            "empty", "zeros", "ones", "full", "empty_like", "zeros_like", "ones_like", "full_like",
            "get_default_memory_pool", "get_default_pinned_memory_pool", "cuda", "random", "linalg", "fft", "RawModule", "RawKernel",
            "Device"]

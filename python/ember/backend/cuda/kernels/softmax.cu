@@ -165,7 +165,9 @@ __device__ void xent_sparse_forward_impl(const T* x, const long long* labels, T*
     const T l = sm_row_lse(xr, n, buf);
     if (threadIdx.x == 0) {
       lse[r] = l;
-      loss[r] = l - xr[labels[r]];
+      // an out-of-range label (checked lazily by the Python side) is a NaN, never a stray read
+      const long long t = labels[r];
+      loss[r] = t >= 0 && t < n ? l - xr[t] : ember_nan<T>();
     }
   }
 }
@@ -191,7 +193,8 @@ __device__ void xent_sparse_backward_impl(const T* dloss, const T* x, const long
        e += (long long)gridDim.x * blockDim.x) {
     const long long r = e / n, j = e - r * n;
     const T v = dloss[r] * ember_exp(x[e] - lse[r]);
-    dx[e] = j == labels[r] ? v - dloss[r] : v;
+    const long long t = labels[r];
+    dx[e] = t < 0 || t >= n ? ember_nan<T>() : j == t ? v - dloss[r] : v;
   }
 }
 
