@@ -24,3 +24,15 @@ def _device_restored():
     rt = sys.modules.get("ember.backend.cuda.runtime")
     if rt is not None:
         rt._emulation = emulation
+
+
+@pytest.fixture
+def emulated():
+    """The CUDA backend emulated for this test (EmuArray device arrays, the .cu kernels run
+    on the CPU); the current device is put back to the CPU after."""
+    from ember.backend.cuda import runtime
+    with runtime.emulation():
+        try:
+            yield
+        finally:
+            ember.set_device("cpu")

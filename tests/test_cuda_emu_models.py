@@ -23,16 +23,6 @@ if shutil.which("g++") is None:
 runtime = pytest.importorskip("ember.backend.cuda.runtime", reason="the CUDA backend runtime is not installed")
 
 
-@pytest.fixture
-def emulated():
-    """Emulation on for this test; the current device is put back to the CPU after."""
-    with runtime.emulation():
-        try:
-            yield
-        finally:
-            ember.set_device("cpu")
-
-
 def _mnist_like(n, seed=0):
     """Real MNIST digits when the data set is on hand (EMBER_DATASETS), else blobs."""
     root = os.environ.get("EMBER_DATASETS")

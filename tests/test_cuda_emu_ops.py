@@ -91,15 +91,6 @@ def _run(device, fn):
     return [o.numpy() for o in outs], grads
 
 
-@pytest.fixture
-def emulated():
-    with runtime.emulation():
-        try:
-            yield
-        finally:
-            ember.set_device("cpu")
-
-
 @pytest.mark.parametrize("name", sorted(CASES) + sorted(BOOL_OR_INT))
 def test_op_runs_on_the_emulated_device_like_on_the_cpu(emulated, name):
     fn = CASES.get(name) or BOOL_OR_INT[name]

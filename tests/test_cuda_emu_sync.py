@@ -27,15 +27,6 @@ from ember.backend.cuda.emu import fakecupy  # noqa: E402
 BS = 16
 
 
-@pytest.fixture
-def emulated():
-    with runtime.emulation():
-        try:
-            yield
-        finally:
-            ember.set_device("cpu")
-
-
 def _data(steps, seed=0):
     rng = np.random.default_rng(seed)
     x = rng.random((steps * BS, 12, 12, 1)).astype(np.float32)
