@@ -63,6 +63,21 @@ template <typename T> __device__ __forceinline__ T ember_min(T a, T b) {
   return (a != a || a < b) ? a : b;
 }
 
+// ---- block reductions ---------------------------------------------------------------------------
+// Sum of buf[0 .. LANES) (LANES a power of two) by the whole block, in a fixed pairwise tree, so
+// the bits do not depend on the block size. Every thread of the block must call it, after
+// writing its lanes; buf may be reused once it returns.
+template <int LANES, typename T> __device__ T ember_block_tree_sum(T* buf) {
+  __syncthreads();
+  for (int s = LANES / 2; s > 0; s >>= 1) {
+    for (int i = threadIdx.x; i < s; i += blockDim.x) buf[i] += buf[i + s];
+    __syncthreads();
+  }
+  const T r = buf[0];
+  __syncthreads();  // buf is reused by the next reduction
+  return r;
+}
+
 // ---- launch-shape helpers ----------------------------------------------------------------------
 // Grid-stride loop over [0, n): results do not depend on the grid or block size.
 #define EMBER_GRID_STRIDE(i, n)                                                          \

@@ -10,17 +10,6 @@
 
 #define EMBER_LN_LANES 128
 
-template <typename T> __device__ T ln_tree_sum(T* buf) {
-  __syncthreads();
-  for (int s = EMBER_LN_LANES / 2; s > 0; s >>= 1) {
-    for (int i = threadIdx.x; i < s; i += blockDim.x) buf[i] += buf[i + s];
-    __syncthreads();
-  }
-  const T r = buf[0];
-  __syncthreads();  // buf is reused by the next reduction
-  return r;
-}
-
 template <typename T>
 __device__ void layernorm_forward_impl(const T* x, const T* gamma, const T* beta, T* y, T* mean, T* rstd,
                                        long long rows, long long n, T eps) {
@@ -32,14 +21,14 @@ __device__ void layernorm_forward_impl(const T* x, const T* gamma, const T* beta
       for (long long j = lane; j < n; j += EMBER_LN_LANES) s += xr[j];
       buf[lane] = s;
     }
-    const T s = ln_tree_sum(buf);
+    const T s = ember_block_tree_sum<EMBER_LN_LANES>(buf);
     const T mu = n ? s / T(n) : T(0);
     for (int lane = threadIdx.x; lane < EMBER_LN_LANES; lane += blockDim.x) {
       T v = T(0);
       for (long long j = lane; j < n; j += EMBER_LN_LANES) v += (xr[j] - mu) * (xr[j] - mu);
       buf[lane] = v;
     }
-    const T v = ln_tree_sum(buf);
+    const T v = ember_block_tree_sum<EMBER_LN_LANES>(buf);
     const T rs = T(1) / ember_sqrt((n ? v / T(n) : T(0)) + eps);
     if (threadIdx.x == 0) {
       mean[r] = mu;
@@ -68,8 +57,8 @@ __device__ void layernorm_backward_dx_impl(const T* dy, const T* x, const T* gam
       buf[lane] = a;
       buf[EMBER_LN_LANES + lane] = b;
     }
-    const T a = ln_tree_sum(buf) / T(n);
-    const T b = ln_tree_sum(buf + EMBER_LN_LANES) * (rs / T(n));
+    const T a = ember_block_tree_sum<EMBER_LN_LANES>(buf) / T(n);
+    const T b = ember_block_tree_sum<EMBER_LN_LANES>(buf + EMBER_LN_LANES) * (rs / T(n));
     T* d = dx + r * n;
     for (long long j = threadIdx.x; j < n; j += blockDim.x) d[j] = rs * (g[j] * gamma[j] - a - (xr[j] - mu) * rs * b);
   }

@@ -10,17 +10,6 @@
 
 #define EMBER_SM_LANES 128
 
-template <typename T> __device__ T sm_tree_sum(T* buf) {
-  __syncthreads();
-  for (int s = EMBER_SM_LANES / 2; s > 0; s >>= 1) {
-    for (int i = threadIdx.x; i < s; i += blockDim.x) buf[i] += buf[i + s];
-    __syncthreads();
-  }
-  const T r = buf[0];
-  __syncthreads();  // buf is reused by the next reduction
-  return r;
-}
-
 // max ignoring NaN (as the CPU's r_max: NaN never compares greater)
 template <typename T> __device__ T sm_tree_max(T* buf) {
   __syncthreads();
@@ -46,7 +35,7 @@ template <typename T> __device__ void sm_row_max(const T* x, long long n, T* buf
     buf[EMBER_SM_LANES + lane] = nan;
   }
   *m = sm_tree_max(buf);
-  *has_nan = sm_tree_sum(buf + EMBER_SM_LANES) != T(0);
+  *has_nan = ember_block_tree_sum<EMBER_SM_LANES>(buf + EMBER_SM_LANES) != T(0);
 }
 
 template <typename T> __device__ T sm_sum_exp(const T* x, T s, long long n, T* buf) {
@@ -55,7 +44,7 @@ template <typename T> __device__ T sm_sum_exp(const T* x, T s, long long n, T* b
     for (long long j = lane; j < n; j += EMBER_SM_LANES) acc += ember_exp(x[j] - s);
     buf[lane] = acc;
   }
-  return sm_tree_sum(buf);
+  return ember_block_tree_sum<EMBER_SM_LANES>(buf);
 }
 
 template <typename T> __device__ T sm_sum(const T* a, long long n, T* buf) {
@@ -64,7 +53,7 @@ template <typename T> __device__ T sm_sum(const T* a, long long n, T* buf) {
     for (long long j = lane; j < n; j += EMBER_SM_LANES) acc += a[j];
     buf[lane] = acc;
   }
-  return sm_tree_sum(buf);
+  return ember_block_tree_sum<EMBER_SM_LANES>(buf);
 }
 
 template <typename T> __device__ T sm_dot(const T* a, const T* b, long long n, T* buf) {
@@ -73,7 +62,7 @@ template <typename T> __device__ T sm_dot(const T* a, const T* b, long long n, T
     for (long long j = lane; j < n; j += EMBER_SM_LANES) acc += a[j] * b[j];
     buf[lane] = acc;
   }
-  return sm_tree_sum(buf);
+  return ember_block_tree_sum<EMBER_SM_LANES>(buf);
 }
 
 // log-sum-exp of a row: -inf for a fully masked row (only -inf, or n == 0), NaN for a row
@@ -146,7 +135,7 @@ __device__ void xent_forward_impl(const T* x, const T* p, T* loss, T* lse, long 
           if (pr[j] != T(0)) acc += double(pr[j]) * (double(l) - double(xr[j]));
         dbuf[lane] = acc;
       }
-      res = sm_tree_sum(dbuf);
+      res = ember_block_tree_sum<EMBER_SM_LANES>(dbuf);
     }
     if (threadIdx.x == 0) {
       lse[r] = l;
