@@ -15,45 +15,13 @@ import pytest
 
 import ember
 from ember import backend
+from _device_runs import mnist_like, train_on
 from ember.layers import (LSTM, Conv2D, Dense, Dropout, Embedding, Flatten, GlobalAveragePooling1D,
                           LayerNormalization, MaxPooling2D, MultiHeadAttention, Input)
 
 if shutil.which("g++") is None:
     pytest.skip("the CUDA emulator needs g++", allow_module_level=True)
 runtime = pytest.importorskip("ember.backend.cuda.runtime", reason="the CUDA backend runtime is not installed")
-
-
-def _mnist_like(n, seed=0):
-    """Real MNIST digits when the data set is on hand (EMBER_DATASETS), else blobs."""
-    root = os.environ.get("EMBER_DATASETS")
-    if root and os.path.isdir(os.path.join(root, "mnist")):
-        (x, y), _ = ember.datasets.mnist.load_data()
-        x = (x[:n, :, :, None] / 255.0).astype(np.float32)
-        return x, y[:n].astype(np.int64)
-    rng = np.random.default_rng(seed)
-    y = rng.integers(0, 10, n)
-    x = rng.random((n, 28, 28, 1)).astype(np.float32) * 0.3
-    for i, c in enumerate(y):
-        x[i, 2 * c:2 * c + 6, 4:24, 0] += 0.7
-    return x, y
-
-
-def _run(device, build, x, y, epochs, batch_size, loss, metrics=("accuracy",)):
-    ember.set_device(device)
-    ember.set_seed(1234)
-    model = build()
-    model.compile(optimizer=ember.optimizers.Adam(1e-3), loss=loss, metrics=list(metrics))
-    hist = model.fit(x, y, batch_size=batch_size, epochs=epochs, verbose=0, shuffle=True)
-    ev = model.evaluate(x, y, batch_size=batch_size, verbose=0)
-    pred = model.predict(x[:37], batch_size=batch_size)
-    if device == "cuda":
-        for w in model.weights:  # the weights never left the device
-            assert backend.is_device_array(w.data), w.name
-        assert all(backend.is_device_array(a) for a in model.optimizer.variables)
-    assert isinstance(pred, np.ndarray)  # predict hands back NumPy
-    weights = model.get_weights()
-    assert all(isinstance(w, np.ndarray) for w in weights)
-    return hist.history["loss"], ev, pred, weights, model
 
 
 def _compare(cpu, cuda, rtol, atol):
@@ -66,14 +34,14 @@ def _compare(cpu, cuda, rtol, atol):
 
 
 def test_seed_cnn_fits_on_the_emulated_device_like_on_the_cpu(emulated, tmp_path):
-    x, y = _mnist_like(192)
+    x, y = mnist_like(192)
 
     def build():
         return ember.Sequential([Conv2D(8, (3, 3), activation="relu", input_shape=(28, 28, 1)), MaxPooling2D((2, 2)),
                                  Flatten(), Dense(32, activation="relu"), Dense(10, activation="softmax")])
     loss = "sparse_categorical_crossentropy"
-    cpu = _run("cpu", build, x, y, 2, 64, loss)
-    cuda = _run("cuda", build, x, y, 2, 64, loss)
+    cpu = train_on("cpu", build, x, y, loss, 2, 64)
+    cuda = train_on("cuda", build, x, y, loss, 2, 64)
     _compare(cpu, cuda, rtol=1e-4, atol=1e-5)
     assert cuda[0][-1] < cuda[0][0]  # it learns
     # save on the device, load back on the CPU: the same predictions (ember's own format,
@@ -95,8 +63,8 @@ def test_lstm_classifier_fits_on_the_emulated_device_like_on_the_cpu(emulated):
     def build():
         return ember.Sequential([Input((11,)), Embedding(50, 12, mask_zero=True), LSTM(16), Dense(3)])
     loss = ember.losses.SparseCategoricalCrossentropy(from_logits=True)
-    cpu = _run("cpu", build, ids, y, 2, 32, loss)
-    cuda = _run("cuda", build, ids, y, 2, 32, loss)
+    cpu = train_on("cpu", build, ids, y, loss, 2, 32)
+    cuda = train_on("cuda", build, ids, y, loss, 2, 32)
     _compare(cpu, cuda, rtol=1e-4, atol=1e-5)
 
 
@@ -114,8 +82,8 @@ def test_small_transformer_fits_on_the_emulated_device_like_on_the_cpu(emulated)
         out = Dense(1)(GlobalAveragePooling1D()(h))
         return ember.Model(inp, out)
     loss = ember.losses.BinaryCrossentropy(from_logits=True)
-    cpu = _run("cpu", build, ids, y, 2, 16, loss, metrics=("binary_accuracy",))
-    cuda = _run("cuda", build, ids, y, 2, 16, loss, metrics=("binary_accuracy",))
+    cpu = train_on("cpu", build, ids, y, loss, 2, 16, metrics=("binary_accuracy",))
+    cuda = train_on("cuda", build, ids, y, loss, 2, 16, metrics=("binary_accuracy",))
     _compare(cpu, cuda, rtol=1e-4, atol=1e-5)
 
 
@@ -250,7 +218,7 @@ def test_model_to_moves_weights_and_optimizer_state_and_a_mismatch_is_a_clear_er
     """Built on the CPU, run with the device set to cuda: a ValueError naming both devices
     (not a raw TypeError from a kernel); model.to("cuda") moves weights and Adam's moments,
     and training continues exactly as it would have on the CPU."""
-    x, y = _mnist_like(64)
+    x, y = mnist_like(64)
 
     def build():
         return ember.Sequential([ember.layers.Input((28, 28, 1)), ember.layers.Flatten(),

@@ -6,31 +6,16 @@ numbers), so the compared models have no dropout; a GPU run with dropout is inst
 to repeat itself bit for bit from its seed. Also a few ops through autograd, to float64."""
 from __future__ import annotations
 
-import os
 
 import numpy as np
 import pytest
 
 import ember
-from ember import backend
 from ember.layers import (LSTM, Conv2D, Dense, Dropout, Embedding, Flatten, GlobalAveragePooling1D, Input,
                           LayerNormalization, MaxPooling2D, MultiHeadAttention)
 
 from gpu_env import EMULATE  # beside this file
-
-
-def mnist_like(n):
-    """Real MNIST digits when the data set is on hand (EMBER_DATASETS), else class-shaped blobs."""
-    root = os.environ.get("EMBER_DATASETS")
-    if root and os.path.isdir(os.path.join(root, "mnist")):
-        (x, y), _ = ember.datasets.mnist.load_data()
-        return (x[:n, :, :, None] / 255.0).astype(np.float32), y[:n].astype(np.int64)
-    rng = np.random.default_rng(0)
-    y = rng.integers(0, 10, n)
-    x = rng.random((n, 28, 28, 1)).astype(np.float32) * 0.3
-    for i, c in enumerate(y):
-        x[i, 2 * c:2 * c + 6, 4:24, 0] += 0.7
-    return x, y
+from _device_runs import mnist_like, train_on  # tests/ (beside conftest.py)
 
 
 # The seed CNN's widths on a GPU; narrower when emulated (the same code path, a fifth of the time).
@@ -46,20 +31,8 @@ def seed_cnn(dtype="float32"):
 
 def train(device, build, x, y, loss, epochs=2, batch_size=64, metrics=("accuracy",)):
     """fit / evaluate / predict on ``device``: (losses, evaluation, predictions, weights)."""
-    ember.set_device(device)
-    ember.set_seed(1234)
-    model = build()
-    model.compile(optimizer=ember.optimizers.Adam(1e-3), loss=loss, metrics=list(metrics))
-    hist = model.fit(x, y, batch_size=batch_size, epochs=epochs, verbose=0, shuffle=True)
-    ev = model.evaluate(x, y, batch_size=batch_size, verbose=0)
-    pred = model.predict(x[:53], batch_size=batch_size)
-    assert isinstance(pred, np.ndarray), f"predict returned a {type(pred).__name__}"
-    if device == "cuda":
-        assert all(backend.is_device_array(w.data) for w in model.weights), "a weight left the device"
-        assert all(backend.is_device_array(a) for a in model.optimizer.variables), "an optimizer slot left the device"
-    weights = model.get_weights()
-    assert all(isinstance(w, np.ndarray) for w in weights)
-    return hist.history["loss"], np.asarray(ev, dtype=np.float64), pred, weights
+    losses, ev, pred, weights, _ = train_on(device, build, x, y, loss, epochs, batch_size, metrics, n_pred=53)
+    return losses, np.asarray(ev, dtype=np.float64), pred, weights
 
 
 def assert_runs_close(cpu, cuda, rtol, atol):
