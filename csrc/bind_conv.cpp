@@ -130,6 +130,20 @@ py::array conv2d_forward_py(py::array x, py::array w, py::object b, std::vector<
   return y;
 }
 
+// The requested gradients of a convolution's backward (None where not requested): dx like
+// x, dw like w, db (OC,); conv2d_backward and conv2d_max_pool2d_backward share them.
+struct ConvGrads {
+  py::object dx = py::none(), dw = py::none(), db = py::none();
+  ConvGrads(const std::string& op, DType d, const ember::ConvShape& s, bool need_dx, bool need_dw, bool need_db) {
+    if (need_dx) dx = out_or_new(op, py::none(), d, {s.N, s.H, s.W, s.C});
+    if (need_dw) dw = out_or_new(op, py::none(), d, {s.KH, s.KW, s.C / s.G, s.OC});
+    if (need_db) db = out_or_new(op, py::none(), d, {s.OC});
+  }
+  static void* ptr(const py::object& o) {
+    return o.is_none() ? nullptr : py::reinterpret_borrow<py::array>(o).mutable_data();
+  }
+};
+
 py::tuple conv2d_backward_py(py::array x, py::array w, py::array dy, py::object y, std::vector<int64_t> strides,
                              std::vector<int64_t> pads, std::vector<int64_t> dil, int64_t groups, int act,
                              bool need_dx, bool need_dw, bool need_db) {
@@ -142,12 +156,8 @@ py::tuple conv2d_backward_py(py::array x, py::array w, py::array dy, py::object 
   std::optional<py::array> ya = opt_array(op, "y", y, d, {s.N, s.OH, s.OW, s.OC});
   if (act != 0 && act != 1) fail(op, "act must be 0 (none) or 1 (relu). Received: act=" + std::to_string(act));
   if (act == 1 && !ya) fail(op, "act=1 (relu) needs the forward output y");
-  py::object dx = py::none(), dw = py::none(), db = py::none();
-  if (need_dx) dx = out_or_new(op, py::none(), d, {s.N, s.H, s.W, s.C});
-  if (need_dw) dw = out_or_new(op, py::none(), d, {s.KH, s.KW, s.C / s.G, s.OC});
-  if (need_db) db = out_or_new(op, py::none(), d, {s.OC});
-  auto ptr = [](py::object& o) -> void* { return o.is_none() ? nullptr : py::reinterpret_borrow<py::array>(o).mutable_data(); };
-  void *pdx = ptr(dx), *pdw = ptr(dw), *pdb = ptr(db);
+  const ConvGrads gr(op, d, s, need_dx, need_dw, need_db);
+  void *pdx = gr.ptr(gr.dx), *pdw = gr.ptr(gr.dw), *pdb = gr.ptr(gr.db);
   const void* py_ = ya ? ya->data() : nullptr;
   {
     py::gil_scoped_release nogil;
@@ -160,7 +170,7 @@ py::tuple conv2d_backward_py(py::array x, py::array w, py::array dy, py::object 
                                      cptr<double>(x), cptr<double>(w), cptr<double>(dy),
                                      static_cast<const double*>(py_), s, act);
   }
-  return py::make_tuple(dx, dw, db);
+  return py::make_tuple(gr.dx, gr.dw, gr.db);
 }
 
 py::array conv2d_naive_py(py::array x, py::array w, py::object b, std::vector<int64_t> strides,
@@ -356,12 +366,8 @@ py::tuple conv2d_maxpool2d_backward_py(py::array x, py::array w, py::array dy, p
     throw py::type_error(op + ": 'idx' must be int32. Received: dtype=" + std::string(py::str(idx.dtype())));
   check_shape(op, "idx", idx, yshape);
   check_contiguous(op, "idx", idx);
-  py::object dx = py::none(), dw = py::none(), db = py::none();
-  if (need_dx) dx = out_or_new(op, py::none(), d, {s.N, s.H, s.W, s.C});
-  if (need_dw) dw = out_or_new(op, py::none(), d, {s.KH, s.KW, s.C / s.G, s.OC});
-  if (need_db) db = out_or_new(op, py::none(), d, {s.OC});
-  auto ptr = [](py::object& o) -> void* { return o.is_none() ? nullptr : py::reinterpret_borrow<py::array>(o).mutable_data(); };
-  void *pdx = ptr(dx), *pdw = ptr(dw), *pdb = ptr(db);
+  const ConvGrads gr(op, d, s, need_dx, need_dw, need_db);
+  void *pdx = gr.ptr(gr.dx), *pdw = gr.ptr(gr.dw), *pdb = gr.ptr(gr.db);
   const int32_t* id = static_cast<const int32_t*>(idx.data());
   int64_t bad = -1;
   auto run = [&](auto tag) {
@@ -380,7 +386,7 @@ py::tuple conv2d_maxpool2d_backward_py(py::array x, py::array w, py::array dy, p
              "conv2d_max_pool2d_forward returns). Received: idx[" + std::to_string(n) + ", " + std::to_string(oh) +
              ", " + std::to_string(ow) + ", " + std::to_string(c) + "] = " + std::to_string(id[bad]));
   }
-  return py::make_tuple(dx, dw, db);
+  return py::make_tuple(gr.dx, gr.dw, gr.db);
 }
 
 // (end conv + max pool)

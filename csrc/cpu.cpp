@@ -79,7 +79,7 @@ int64_t parse_size(const char* s, const char** end) {
 
 // sysfs: /sys/devices/system/cpu/cpu0/cache/index<i>/{level,type,size} (some containers
 // return 0 from sysconf but still mount sysfs).
-int64_t sysfs_cache(int level, bool data) {
+int64_t sysfs_cache(int level) {  // data or unified caches only
   for (int i = 0; i < 8; ++i) {
     char path[96];
     std::snprintf(path, sizeof path, "/sys/devices/system/cpu/cpu0/cache/index%d/", i);
@@ -88,7 +88,7 @@ int64_t sysfs_cache(int level, bool data) {
     int l = 0;
     std::string type, size;
     if (!(lv >> l) || !(ty >> type) || !(sz >> size)) continue;
-    if (l != level || (data ? type == "Instruction" : false)) continue;
+    if (l != level || type == "Instruction") continue;
     const char* end = nullptr;
     const int64_t b = parse_size(size.c_str(), &end);
     if (b > 0) return b;
@@ -110,9 +110,9 @@ CacheSizes detect_cache_sizes() {
   l2 = sysconf_cache(_SC_LEVEL2_CACHE_SIZE);
   l3 = sysconf_cache(_SC_LEVEL3_CACHE_SIZE);
 #endif
-  if (l1 <= 0) l1 = sysfs_cache(1, true);
-  if (l2 <= 0) l2 = sysfs_cache(2, true);
-  if (l3 <= 0) l3 = sysfs_cache(3, true);
+  if (l1 <= 0) l1 = sysfs_cache(1);
+  if (l2 <= 0) l2 = sysfs_cache(2);
+  if (l3 <= 0) l3 = sysfs_cache(3);
   if (l1 > 0) c.l1d = l1;
   if (l2 > 0) c.l2 = l2;
   if (l3 > 0) c.l3 = l3;

@@ -10,8 +10,8 @@ from hypothesis import strategies as st
 
 from ember import _C
 
-from .core import Case, Mismatch, Role, close, dims, directions, f64, float_dtype, floats, spec
-from .specs_spatial import IN, PADS, PAIR, _conv_geometry, _conv_roles, _pool_ref, _ref_conv, _scalar_close
+from .core import Case, Role, close, dims, directions, f64, float_dtype, floats, spec
+from .specs_spatial import IN, PADS, PAIR, _conv_geometry, check_conv_grads, _conv_roles, _pool_ref, _ref_conv
 
 
 def _geometry(draw, dt):
@@ -83,18 +83,7 @@ def conv_pool_backward(draw, name):
     ux, uw = directions(draw, a["x"].shape, a["w"].shape)
 
     def check(before, after, res):
-        for i, (nm, ok) in enumerate(zip(("dx", "dw", "db"), need)):
-            if (res[i] is None) == ok:
-                raise Mismatch(f"{nm}: returned {res[i] is not None}, requested {ok}")
-        g = _scatter(before, f64(before["dy"]))
-        if need[0]:
-            _scalar_close("dx", float((f64(res[0]) * ux).sum()), float((g * _ref_conv(before, ux, before["w"])).sum()),
-                          float((np.abs(g) * _ref_conv(before, np.abs(ux), np.abs(f64(before["w"])))).sum()), dt)
-        if need[1]:
-            _scalar_close("dw", float((f64(res[1]) * uw).sum()), float((g * _ref_conv(before, before["x"], uw)).sum()),
-                          float((np.abs(g) * _ref_conv(before, np.abs(f64(before["x"])), np.abs(uw))).sum()), dt)
-        if need[2]:
-            close("db", res[2], g.sum((0, 1, 2)), dt, scale=max(1.0, g.size // max(g.shape[-1], 1)))
+        check_conv_grads(before, res, need, _scatter(before, f64(before["dy"])), ux, uw, dt)
     return Case(name, a, roles, dt, check, ref_nan=False)
 
 

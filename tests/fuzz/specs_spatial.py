@@ -94,6 +94,23 @@ def conv_forward(draw, name):
     return Case(name, a, roles, dt, check)
 
 
+def check_conv_grads(before, res, need, g, ux, uw, dt):
+    """(dx, dw, db) of a convolution whose output gradient is ``g`` (float64, after any mask):
+    present exactly where requested; dx and dw through <grad, u> = <g, conv(u)> in random
+    directions ux / uw (the adjoint identity), db as g's sum over N, H, W."""
+    for i, (nm, ok) in enumerate(zip(("dx", "dw", "db"), need)):
+        if (res[i] is None) == ok:
+            raise Mismatch(f"{nm}: returned {res[i] is not None}, requested {ok}")
+    if need[0]:
+        _scalar_close("dx", float((f64(res[0]) * ux).sum()), float((g * _ref_conv(before, ux, before["w"])).sum()),
+                      float((np.abs(g) * _ref_conv(before, np.abs(ux), np.abs(f64(before["w"])))).sum()), dt)
+    if need[1]:
+        _scalar_close("dw", float((f64(res[1]) * uw).sum()), float((g * _ref_conv(before, before["x"], uw)).sum()),
+                      float((np.abs(g) * _ref_conv(before, np.abs(f64(before["x"])), np.abs(uw))).sum()), dt)
+    if need[2]:
+        close("db", res[2], g.sum((0, 1, 2)), dt, scale=max(1.0, g.size // max(g.shape[-1], 1)))
+
+
 @spec("conv2d_backward")
 def conv_backward(draw, name):
     dt = float_dtype(draw)
@@ -107,17 +124,7 @@ def conv_backward(draw, name):
 
     def check(before, after, res):
         g = f64(before["dy"]) * ((f64(before["y"]) > 0) if act else 1.0)
-        for i, (nm, ok) in enumerate(zip(("dx", "dw", "db"), need)):
-            if (res[i] is None) == ok:
-                raise Mismatch(f"{nm}: returned {res[i] is not None}, requested {ok}")
-        if need[0]:
-            _scalar_close("dx", float((f64(res[0]) * ux).sum()), float((g * _ref_conv(before, ux, before["w"])).sum()),
-                          float((np.abs(g) * _ref_conv(before, np.abs(ux), np.abs(f64(before["w"])))).sum()), dt)
-        if need[1]:
-            _scalar_close("dw", float((f64(res[1]) * uw).sum()), float((g * _ref_conv(before, before["x"], uw)).sum()),
-                          float((np.abs(g) * _ref_conv(before, np.abs(f64(before["x"])), np.abs(uw))).sum()), dt)
-        if need[2]:
-            close("db", res[2], g.sum((0, 1, 2)), dt, scale=max(1.0, g.size // max(g.shape[-1], 1)))
+        check_conv_grads(before, res, need, g, ux, uw, dt)
     roles = _conv_roles()
     roles.update(dy=IN, y=Role("in", optional=act == 0), groups=Role("int", lo=a["groups"], hi=a["groups"]),
                  act=Role("int", lo=0, hi=1))

@@ -7,7 +7,8 @@ pools each band of convolution rows while it is in cache and the backward scatte
 gradient at a time (the ReLU mask travels in the argmax, so the backward reads neither the
 conv output nor the pooled one). The result is the one of :func:`ember.ops.conv.conv2d` followed by
 :func:`ember.ops.pool.max_pool2d` (same values, same argmax, same gradients within float
-rounding). channels_last only; a backend without the fused kernel runs the two ops.
+rounding). channels_last only. Every backend has the kernel (``KernelBackend``); the CUDA
+one composes its conv and pool kernels under the same contract.
 """
 from __future__ import annotations
 
@@ -15,8 +16,7 @@ from typing import Optional
 
 from .. import backend
 from ..tensor import Tensor, as_tensor, make_op
-from .conv import IntPair, Padding, _operands, _pair, conv2d, padding_amounts
-from .pool import max_pool2d
+from .conv import IntPair, Padding, _operands, _pair, padding_amounts
 
 OP = "conv2d_max_pool2d"
 
@@ -41,9 +41,6 @@ def conv2d_max_pool2d(x, kernel, bias=None, strides: IntPair = 1, padding: Paddi
     dt = w.data.dtype
     xd = x.data if x.data.dtype == dt else x.data.astype(dt)
     ops = backend.ops(xd)
-    if not hasattr(ops, "conv2d_max_pool2d"):  # a backend without the fused kernel
-        y = conv2d(x, w, b, strides, padding, dilation_rate, groups, "channels_last", act, name=name)
-        return max_pool2d(y, pool_size, pool_strides, pool_padding, "channels_last", name=name)
     st = _pair(strides, "strides", name)
     dil = _pair(dilation_rate, "dilation_rate", name)
     groups = int(groups)
